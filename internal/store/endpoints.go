@@ -1,0 +1,192 @@
+package store
+
+import (
+	"strconv"
+
+	"github.com/hashicorp/go-memdb"
+	"google.golang.org/protobuf/proto"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/labels"
+)
+
+// derivesEndpoints reports whether svc's endpoints come from its selector
+// (otherwise they are written by hand, or an EXTERNAL_NAME has none).
+func derivesEndpoints(svc *svcregv1.Service) bool {
+	return len(svc.GetSelector()) > 0 && svc.GetType() != svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME
+}
+
+// deriveEndpoint is the endpoint of inst in svc, or nil when svc does not
+// select inst (DESIGN.md §3, KEP-1672 conditions).
+func deriveEndpoint(svc *svcregv1.Service, inst *svcregv1.Instance) *svcregv1.Endpoint {
+	if inst == nil || !derivesEndpoints(svc) || !labels.MatchesMap(svc.GetSelector(), inst.GetLabels()) {
+		return nil
+	}
+	serving := inst.GetReady()
+	terminating := inst.GetTerminating()
+	ready := svc.GetPublishNotReadyAddresses() || (serving && !terminating)
+	ep := &svcregv1.Endpoint{
+		Service:        svc.GetName(),
+		Namespace:      svc.GetNamespace(),
+		Instance:       inst.GetName(),
+		Ip:             inst.GetIp(),
+		Ready:          &ready,
+		Serving:        &serving,
+		Terminating:    terminating,
+		Weight:         proto.Uint32(inst.GetWeight()),
+		UpperThreshold: inst.UpperThreshold,
+		LowerThreshold: inst.LowerThreshold,
+		Zone:           inst.GetZone(),
+		Node:           inst.GetNode(),
+	}
+	// Kubernetes publishes a pod's hostname under a service only when the
+	// pod's subdomain is that service.
+	if inst.GetHostname() != "" && inst.GetSubdomain() == svc.GetName() {
+		ep.Hostname = inst.GetHostname()
+	}
+	for _, sp := range svc.GetPorts() {
+		port, ok := resolveTargetPort(sp, inst)
+		if !ok {
+			continue
+		}
+		ep.Ports = append(ep.Ports, &svcregv1.EndpointPort{
+			Name: sp.GetName(), Port: port, Protocol: sp.GetProtocol(), AppProtocol: sp.GetAppProtocol(),
+		})
+	}
+	return ep
+}
+
+// resolveTargetPort maps a service port to the instance's port: a number as
+// is, a name through the instance's port of that name and protocol
+// (Kubernetes' FindPort).
+func resolveTargetPort(sp *svcregv1.ServicePort, inst *svcregv1.Instance) (int32, bool) {
+	if n, err := strconv.Atoi(sp.GetTargetPort()); err == nil {
+		return int32(n), true
+	}
+	for _, ip := range inst.GetPorts() {
+		if ip.GetName() == sp.GetTargetPort() && ip.GetProtocol() == sp.GetProtocol() {
+			return ip.GetPort(), true
+		}
+	}
+	return 0, false
+}
+
+// putEndpointTxn makes the stored endpoint at key equal want (nil: none),
+// writing only when it differs, so that unchanged endpoints keep their
+// revision and make no event.
+func putEndpointTxn(txn *memdb.Txn, rev int64, namespace, service, instance string, want *svcregv1.Endpoint) error {
+	existing, err := txn.First(tableEndpoints, indexID, endpointKey(namespace, service, instance))
+	if err != nil {
+		return err
+	}
+	switch {
+	case want == nil && existing == nil:
+		return nil
+	case want == nil:
+		return txn.Delete(tableEndpoints, existing)
+	case existing != nil:
+		want.ResourceVersion = existing.(*svcregv1.Endpoint).GetResourceVersion()
+		if proto.Equal(want, existing.(proto.Message)) {
+			return nil
+		}
+	}
+	want.ResourceVersion = rev
+	return txn.Insert(tableEndpoints, want)
+}
+
+// syncServiceEndpointsTxn re-derives every endpoint of svc: instances are
+// found through the label index of the selector's smallest pair. The
+// endpoints of a service that was and is selectorless are hand-written and
+// stay; a service that loses its selector loses its derived endpoints.
+func syncServiceEndpointsTxn(txn *memdb.Txn, rev int64, svc *svcregv1.Service, wasDerived bool) error {
+	existing, err := endpointsTxn(txn, svc.GetNamespace(), svc.GetName())
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(existing))
+	if derivesEndpoints(svc) {
+		k, v, _ := smallestPair(svc.GetSelector())
+		it, err := txn.Get(tableInstances, indexLabel, labelKey(svc.GetNamespace(), k, v))
+		if err != nil {
+			return err
+		}
+		var matched []*svcregv1.Instance
+		for obj := it.Next(); obj != nil; obj = it.Next() {
+			matched = append(matched, obj.(*svcregv1.Instance))
+		}
+		for _, inst := range matched {
+			if ep := deriveEndpoint(svc, inst); ep != nil {
+				seen[inst.GetName()] = true
+				if err := putEndpointTxn(txn, rev, svc.GetNamespace(), svc.GetName(), inst.GetName(), ep); err != nil {
+					return err
+				}
+			}
+		}
+	} else if svc.GetType() != svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME && !wasDerived {
+		for _, ep := range existing {
+			seen[ep.GetInstance()] = true
+		}
+	}
+	for _, ep := range existing {
+		if !seen[ep.GetInstance()] {
+			if err := txn.Delete(tableEndpoints, ep); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// syncInstanceEndpointsTxn re-derives the endpoints of one instance (inst
+// nil: deleted) in the services that select it now or selected it before.
+// Candidates come from the selector index, one lookup per label, so the
+// cost is O(labels + matching services), not O(services).
+func syncInstanceEndpointsTxn(txn *memdb.Txn, rev int64, namespace, name string, inst *svcregv1.Instance) error {
+	services := map[string]*svcregv1.Service{}
+	it, err := txn.Get(tableEndpoints, indexInstance, objectKey(namespace, name))
+	if err != nil {
+		return err
+	}
+	var owners []string
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		owners = append(owners, obj.(*svcregv1.Endpoint).GetService())
+	}
+	for _, svcName := range owners {
+		obj, err := txn.First(tableServices, indexID, objectKey(namespace, svcName))
+		if err != nil {
+			return err
+		}
+		if svc, ok := obj.(*svcregv1.Service); ok && derivesEndpoints(svc) {
+			services[svcName] = svc
+		}
+	}
+	for k, v := range inst.GetLabels() {
+		it, err := txn.Get(tableServices, indexSelector, labelKey(namespace, k, v))
+		if err != nil {
+			return err
+		}
+		for obj := it.Next(); obj != nil; obj = it.Next() {
+			svc := obj.(*svcregv1.Service)
+			services[svc.GetName()] = svc
+		}
+	}
+	for svcName, svc := range services {
+		if err := putEndpointTxn(txn, rev, namespace, svcName, name, deriveEndpoint(svc, inst)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endpointsTxn returns the endpoints of a service in instance order.
+func endpointsTxn(txn *memdb.Txn, namespace, service string) ([]*svcregv1.Endpoint, error) {
+	it, err := txn.Get(tableEndpoints, indexID+"_prefix", endpointKey(namespace, service, ""))
+	if err != nil {
+		return nil, err
+	}
+	var eps []*svcregv1.Endpoint
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		eps = append(eps, obj.(*svcregv1.Endpoint))
+	}
+	return eps, nil
+}

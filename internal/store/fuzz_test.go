@@ -1,0 +1,87 @@
+package store
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+)
+
+// FuzzValidateService feeds arbitrary services (as wire bytes) through
+// defaulting and validation: never a panic, and every error names a field.
+func FuzzValidateService(f *testing.F) {
+	for _, svc := range []*svcregv1.Service{webService(), {Name: "x", ClusterIp: "None"}, {Type: 4, ExternalName: "a.b"}} {
+		b, _ := proto.Marshal(svc)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		svc := &svcregv1.Service{}
+		if proto.Unmarshal(b, svc) != nil {
+			return
+		}
+		defaultService(svc)
+		for _, e := range ValidateService(svc, "service") {
+			if e.Field == "" || e.Error() == "" {
+				t.Fatalf("error without field: %#v", e)
+			}
+		}
+	})
+}
+
+// FuzzValidateInstance does the same for instances.
+func FuzzValidateInstance(f *testing.F) {
+	for _, inst := range []*svcregv1.Instance{webInstance("web-1", "10.0.0.1"), {Name: "a", Ip: "::1", UpperThreshold: proto.Uint32(3)}} {
+		b, _ := proto.Marshal(inst)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		inst := &svcregv1.Instance{}
+		if proto.Unmarshal(b, inst) != nil {
+			return
+		}
+		defaultInstance(inst)
+		for _, e := range ValidateInstance(inst, "instance") {
+			if e.Field == "" || e.Error() == "" {
+				t.Fatalf("error without field: %#v", e)
+			}
+		}
+	})
+}
+
+// FuzzApply applies arbitrary create commands to a store holding a service
+// and an instance: a rejected command leaves the revision alone, an
+// accepted one is valid when read back.
+func FuzzApply(f *testing.F) {
+	for _, m := range []proto.Message{webService(), webInstance("web-2", "10.0.0.2")} {
+		b, _ := proto.Marshal(m)
+		f.Add(b, true)
+		f.Add(b, false)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, isService bool) {
+		s := newTestStore(t, "10.96.0.0/28", "30000-30003")
+		mustApply(t, s, webService())
+		mustApply(t, s, webInstance("web-1", "10.0.0.1"))
+		rev := s.Revision()
+		var op proto.Message = &svcregv1.Instance{}
+		if isService {
+			op = &svcregv1.Service{}
+		}
+		if proto.Unmarshal(b, op) != nil {
+			return
+		}
+		res, err := s.Apply(cmd(op))
+		if err != nil {
+			if s.Revision() != rev {
+				t.Fatalf("failed command moved the revision: %v", err)
+			}
+			return
+		}
+		if res.Service != nil && len(ValidateService(res.Service, "service")) > 0 {
+			t.Fatalf("stored an invalid service: %v", ValidateService(res.Service, "service"))
+		}
+		if res.Instance != nil && len(ValidateInstance(res.Instance, "instance")) > 0 {
+			t.Fatalf("stored an invalid instance")
+		}
+	})
+}

@@ -1,0 +1,227 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/go-memdb"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+)
+
+// Table and index names.
+const (
+	tableServices    = "services"
+	tableInstances   = "instances"
+	tableEndpoints   = "endpoints"
+	tableAllocations = "allocations"
+	tableIndex       = "index"
+
+	indexID       = "id"
+	indexSelector = "selector" // services: namespace/first selector pair
+	indexLabel    = "label"    // instances: namespace/key=value, one per label
+	indexInstance = "instance" // endpoints: namespace/instance
+	indexOwner    = "owner"    // allocations: namespace/service
+)
+
+// schema is the registry's memdb schema: one function per table.
+func schema() *memdb.DBSchema {
+	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		tableServices:    servicesTable(),
+		tableInstances:   instancesTable(),
+		tableEndpoints:   endpointsTable(),
+		tableAllocations: allocationsTable(),
+		tableIndex:       indexTable(),
+	}}
+}
+
+// servicesTable keys services by namespace/name. The selector index holds
+// each service under its smallest selector pair only: an instance finds the
+// services that may select it with one lookup per label, so an instance
+// write costs O(its labels + candidate services), whatever the number of
+// services in the namespace.
+func servicesTable() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableServices,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*svcregv1.Service](func(s *svcregv1.Service) (string, bool) {
+				return objectKey(s.GetNamespace(), s.GetName()), true
+			})},
+			indexSelector: {Name: indexSelector, AllowMissing: true, Indexer: keyIndexer[*svcregv1.Service](func(s *svcregv1.Service) (string, bool) {
+				k, v, ok := smallestPair(s.GetSelector())
+				if !ok || s.GetType() == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME {
+					return "", false
+				}
+				return labelKey(s.GetNamespace(), k, v), true
+			})},
+		},
+	}
+}
+
+// instancesTable keys instances by namespace/name and indexes every label
+// pair, so a service finds the instances it selects without a scan.
+func instancesTable() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableInstances,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*svcregv1.Instance](func(i *svcregv1.Instance) (string, bool) {
+				return objectKey(i.GetNamespace(), i.GetName()), true
+			})},
+			indexLabel: {Name: indexLabel, AllowMissing: true, Indexer: multiKeyIndexer[*svcregv1.Instance](func(i *svcregv1.Instance) []string {
+				keys := make([]string, 0, len(i.GetLabels()))
+				for k, v := range i.GetLabels() {
+					keys = append(keys, labelKey(i.GetNamespace(), k, v))
+				}
+				return keys
+			})},
+		},
+	}
+}
+
+// endpointsTable holds one row per (service, instance), keyed
+// namespace/service/instance so that a service's endpoints are one prefix
+// scan, and indexed by namespace/instance for instance changes.
+func endpointsTable() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableEndpoints,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*svcregv1.Endpoint](func(e *svcregv1.Endpoint) (string, bool) {
+				return endpointKey(e.GetNamespace(), e.GetService(), e.GetInstance()), true
+			})},
+			indexInstance: {Name: indexInstance, Indexer: keyIndexer[*svcregv1.Endpoint](func(e *svcregv1.Endpoint) (string, bool) {
+				return objectKey(e.GetNamespace(), e.GetInstance()), true
+			})},
+		},
+	}
+}
+
+// allocation records a cluster IP or node port taken by a service.
+type allocation struct {
+	Key   string // "ip/10.96.0.10" or "port/30080"
+	Owner string // namespace/service
+}
+
+// allocationsTable keys allocations by resource and indexes them by owner,
+// so a deleted service releases everything it holds.
+func allocationsTable() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableAllocations,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*allocation](func(a *allocation) (string, bool) {
+				return a.Key, true
+			})},
+			indexOwner: {Name: indexOwner, Indexer: keyIndexer[*allocation](func(a *allocation) (string, bool) {
+				return a.Owner, true
+			})},
+		},
+	}
+}
+
+// indexEntry is a named counter; "revision" is the registry revision.
+type indexEntry struct {
+	Key   string
+	Value int64
+}
+
+const revisionKey = "revision"
+
+func indexTable() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableIndex,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*indexEntry](func(e *indexEntry) (string, bool) {
+				return e.Key, true
+			})},
+		},
+	}
+}
+
+// Keys. Namespaces and names cannot contain '/', so the separator is
+// unambiguous; label keys may, but a label pair is always last.
+func objectKey(namespace, name string) string { return namespace + "/" + name }
+
+func endpointKey(namespace, service, instance string) string {
+	return namespace + "/" + service + "/" + instance
+}
+
+func labelKey(namespace, key, value string) string { return namespace + "/" + key + "=" + value }
+
+func smallestPair(m map[string]string) (k, v string, ok bool) {
+	for key, value := range m {
+		if !ok || key < k {
+			k, v, ok = key, value, true
+		}
+	}
+	return k, v, ok
+}
+
+// keyIndexer is a typed memdb indexer over one string key per object.
+// Exact keys end in a NUL so that "a/b" does not match "a/bc"; prefix
+// lookups ("id_prefix") leave it off.
+type keyIndexer[T any] func(T) (string, bool)
+
+func (f keyIndexer[T]) FromObject(obj any) (bool, []byte, error) {
+	o, ok := obj.(T)
+	if !ok {
+		return false, nil, fmt.Errorf("indexer: unexpected object %T", obj)
+	}
+	k, ok := f(o)
+	if !ok {
+		return false, nil, nil
+	}
+	return true, append([]byte(k), 0), nil
+}
+
+func (f keyIndexer[T]) FromArgs(args ...any) ([]byte, error) {
+	k, err := stringArg(args)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(k), 0), nil
+}
+
+func (f keyIndexer[T]) PrefixFromArgs(args ...any) ([]byte, error) {
+	k, err := stringArg(args)
+	return []byte(k), err
+}
+
+// multiKeyIndexer is a typed memdb indexer over several keys per object.
+type multiKeyIndexer[T any] func(T) []string
+
+func (f multiKeyIndexer[T]) FromObject(obj any) (bool, [][]byte, error) {
+	o, ok := obj.(T)
+	if !ok {
+		return false, nil, fmt.Errorf("indexer: unexpected object %T", obj)
+	}
+	keys := f(o)
+	if len(keys) == 0 {
+		return false, nil, nil
+	}
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = append([]byte(k), 0)
+	}
+	return true, out, nil
+}
+
+func (f multiKeyIndexer[T]) FromArgs(args ...any) ([]byte, error) {
+	k, err := stringArg(args)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(k), 0), nil
+}
+
+func stringArg(args []any) (string, error) {
+	if len(args) != 1 {
+		return "", fmt.Errorf("indexer: want one argument, got %d", len(args))
+	}
+	s, ok := args[0].(string)
+	if !ok {
+		return "", fmt.Errorf("indexer: want a string argument, got %T", args[0])
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return "", fmt.Errorf("indexer: key contains NUL")
+	}
+	return s, nil
+}

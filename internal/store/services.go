@@ -1,0 +1,193 @@
+package store
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/validation"
+)
+
+// serviceFieldsNotWritable are never taken from a request: identity and
+// output-only fields, and the etag, which is a precondition.
+var serviceFieldsNotWritable = map[string]bool{
+	"name": true, "namespace": true, "uid": true, "resource_version": true, "etag": true, "create_time": true,
+}
+
+// Etag renders a revision as an entity tag (AIP-154).
+func Etag(rev int64) string { return strconv.FormatInt(rev, 10) }
+
+func (s *Store) createServiceTxn(ctx *applyCtx, req *svcregv1.CreateServiceRequest) (*Result, error) {
+	if req.GetService() == nil {
+		return nil, validation.ErrorList{validation.Required("service", "")}
+	}
+	svc := proto.Clone(req.GetService()).(*svcregv1.Service)
+	if svc.GetUid() == "" {
+		return nil, fmt.Errorf("store: create without uid: the proposer sets it")
+	}
+	svc.ResourceVersion, svc.Etag, svc.CreateTime = 0, "", nil
+	defaultService(svc)
+	if errs := ValidateService(svc, "service"); len(errs) > 0 {
+		return nil, errs
+	}
+	if existing, err := serviceTxn(ctx.txn, svc.GetNamespace(), svc.GetName()); err == nil && existing != nil {
+		return nil, alreadyExists("services", svc.GetNamespace(), svc.GetName())
+	}
+	if err := s.allocateServiceTxn(ctx, svc, nil); err != nil {
+		return nil, err
+	}
+	svc.CreateTime = timestamppb.New(ctx.time)
+	svc.ResourceVersion, svc.Etag = ctx.rev, Etag(ctx.rev)
+	if err := ctx.txn.Insert(tableServices, svc); err != nil {
+		return nil, err
+	}
+	if err := syncServiceEndpointsTxn(ctx.txn, ctx.rev, svc, false); err != nil {
+		return nil, err
+	}
+	return &Result{Service: svc}, nil
+}
+
+func (s *Store) updateServiceTxn(ctx *applyCtx, req *svcregv1.UpdateServiceRequest) (*Result, error) {
+	patch := req.GetService()
+	if patch == nil {
+		return nil, validation.ErrorList{validation.Required("service", "")}
+	}
+	namespace := namespaceOrDefault(patch.GetNamespace())
+	old, err := serviceTxn(ctx.txn, namespace, patch.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if !preconditionHolds(patch.GetEtag(), patch.GetResourceVersion(), old.GetEtag(), old.GetResourceVersion()) {
+		return nil, conflict("services", namespace, patch.GetName())
+	}
+	svc := proto.Clone(old).(*svcregv1.Service)
+	if errs := mergeMask(svc, patch, req.GetUpdateMask().GetPaths(), serviceFieldsNotWritable, "update_mask"); len(errs) > 0 {
+		return nil, errs
+	}
+	defaultService(svc)
+	externalName := func(s *svcregv1.Service) bool { return s.GetType() == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME }
+	// Kubernetes keeps the allocated IP when an update leaves it out.
+	if svc.GetClusterIp() == "" && !externalName(old) && !externalName(svc) {
+		svc.ClusterIp = old.GetClusterIp()
+	}
+	errs := ValidateService(svc, "service")
+	if !externalName(old) && !externalName(svc) && svc.GetClusterIp() != old.GetClusterIp() {
+		errs = append(errs, validation.Invalid("service.cluster_ip", svc.GetClusterIp(), "field is immutable"))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if err := s.allocateServiceTxn(ctx, svc, old); err != nil {
+		return nil, err
+	}
+	svc.ResourceVersion, svc.Etag = old.GetResourceVersion(), old.GetEtag()
+	if proto.Equal(svc, old) {
+		return &Result{Service: old}, nil
+	}
+	svc.ResourceVersion, svc.Etag = ctx.rev, Etag(ctx.rev)
+	if err := ctx.txn.Insert(tableServices, svc); err != nil {
+		return nil, err
+	}
+	if endpointsShapeChanged(old, svc) {
+		if err := syncServiceEndpointsTxn(ctx.txn, ctx.rev, svc, derivesEndpoints(old)); err != nil {
+			return nil, err
+		}
+	}
+	return &Result{Service: svc}, nil
+}
+
+// endpointsShapeChanged reports whether a service change can change its
+// endpoints: its selector, ports, type or publish_not_ready_addresses.
+func endpointsShapeChanged(old, svc *svcregv1.Service) bool {
+	shape := func(s *svcregv1.Service) *svcregv1.Service {
+		return &svcregv1.Service{Selector: s.GetSelector(), Ports: s.GetPorts(), Type: s.GetType(),
+			PublishNotReadyAddresses: s.GetPublishNotReadyAddresses()}
+	}
+	return !proto.Equal(shape(old), shape(svc))
+}
+
+func (s *Store) deleteServiceTxn(ctx *applyCtx, req *svcregv1.DeleteServiceRequest) (*Result, error) {
+	namespace := namespaceOrDefault(req.GetNamespace())
+	old, err := serviceTxn(ctx.txn, namespace, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if !preconditionHolds(req.GetEtag(), 0, old.GetEtag(), old.GetResourceVersion()) {
+		return nil, conflict("services", namespace, req.GetName())
+	}
+	if err := ctx.txn.Delete(tableServices, old); err != nil {
+		return nil, err
+	}
+	if _, err := ctx.txn.DeletePrefix(tableEndpoints, indexID+"_prefix", endpointKey(namespace, req.GetName(), "")); err != nil {
+		return nil, err
+	}
+	if err := releaseAllTxn(ctx.txn, objectKey(namespace, req.GetName()), nil); err != nil {
+		return nil, err
+	}
+	return &Result{Service: old}, nil
+}
+
+// allocateServiceTxn gives svc its cluster IP and node ports (keeping old's
+// where svc leaves them unset) and releases what it no longer holds.
+func (s *Store) allocateServiceTxn(ctx *applyCtx, svc, old *svcregv1.Service) error {
+	owner := objectKey(svc.GetNamespace(), svc.GetName())
+	keep := map[string]bool{}
+	if svc.GetType() != svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME && svc.GetClusterIp() != ClusterIPNone {
+		var want netip.Addr
+		if svc.GetClusterIp() != "" {
+			want, _ = validation.ParseIP(svc.GetClusterIp()) // validated
+		}
+		ip, err := s.allocateIPTxn(ctx.txn, owner, want, "service.cluster_ip")
+		if err != nil {
+			return err
+		}
+		svc.ClusterIp = ip.String()
+		keep[ipAllocationKey(ip)] = true
+	}
+	if t := svc.GetType(); t == svcregv1.ServiceType_SERVICE_TYPE_NODE_PORT || t == svcregv1.ServiceType_SERVICE_TYPE_LOAD_BALANCER {
+		for i, p := range svc.GetPorts() {
+			want := p.GetNodePort()
+			if want == 0 {
+				want = previousNodePort(old, p)
+			}
+			np, err := s.allocatePortTxn(ctx.txn, owner, want, fmt.Sprintf("%s/%d/%d", owner, i, p.GetPort()),
+				validation.Path("service.ports").Index(i).Child("node_port"))
+			if err != nil {
+				return err
+			}
+			p.NodePort = np
+			keep[portAllocationKey(np)] = true
+		}
+	}
+	return releaseAllTxn(ctx.txn, owner, keep)
+}
+
+// previousNodePort is the node port old gave the same port (by name, or by
+// number and protocol when unnamed), so that updates keep node ports.
+func previousNodePort(old *svcregv1.Service, p *svcregv1.ServicePort) int32 {
+	for _, op := range old.GetPorts() {
+		sameName := p.GetName() != "" && op.GetName() == p.GetName()
+		samePort := p.GetName() == "" && op.GetPort() == p.GetPort() && op.GetProtocol() == p.GetProtocol()
+		if sameName || samePort {
+			return op.GetNodePort()
+		}
+	}
+	return 0
+}
+
+// preconditionHolds checks AIP-154 etags and Kubernetes resource versions:
+// unset means unconditional.
+func preconditionHolds(etag string, rv int64, currentEtag string, currentRV int64) bool {
+	return (etag == "" || etag == currentEtag) && (rv == 0 || rv == currentRV)
+}
+
+func namespaceOrDefault(ns string) string {
+	if ns == "" {
+		return DefaultNamespace
+	}
+	return ns
+}

@@ -1,0 +1,254 @@
+// Package store is the registry's state: services, instances, derived
+// endpoints and allocations in go-memdb. Every write is a command applied
+// by Apply in one write transaction that validates, derives endpoints,
+// allocates and bumps the global revision, so that the store can be the
+// state machine of a replicated log (Consul and Nomad run memdb the same
+// way). Readers use memdb's lock-free snapshots. Objects are never mutated
+// after insert: a write clones, modifies and inserts.
+package store
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+
+	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/labels"
+)
+
+// Config are the store's allocation ranges.
+type Config struct {
+	ServiceIPs IPRange
+	NodePorts  PortRange
+}
+
+// Store holds the registry state.
+type Store struct {
+	cfg Config
+	db  *memdb.MemDB
+	// mu serialises writers; memdb admits one write transaction at a time
+	// anyway, and the lock also orders what happens after commit.
+	mu sync.Mutex
+}
+
+// New returns an empty store.
+func New(cfg Config) (*Store, error) {
+	if cfg.ServiceIPs.size == 0 {
+		return nil, fmt.Errorf("store: no service IP range")
+	}
+	if cfg.NodePorts.Size == 0 {
+		return nil, fmt.Errorf("store: no node port range")
+	}
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, err
+	}
+	return &Store{cfg: cfg, db: db}, nil
+}
+
+// Result is what a command produced.
+type Result struct {
+	// Revision is the store revision after the command: a new one when
+	// anything changed, the current one otherwise.
+	Revision  int64
+	Service   *svcregv1.Service
+	Instance  *svcregv1.Instance
+	Endpoints []*svcregv1.Endpoint
+}
+
+// applyCtx is what a command's transaction helpers share.
+type applyCtx struct {
+	txn  *memdb.Txn
+	rev  int64     // the revision this command writes at
+	time time.Time // the proposer's clock
+}
+
+// Apply executes one command in one transaction: everything or nothing.
+func (s *Store) Apply(cmd *storev1.Command) (*Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	txn.TrackChanges()
+	current, err := revisionTxn(txn)
+	if err != nil {
+		return nil, err
+	}
+	ctx := &applyCtx{txn: txn, rev: current + 1, time: cmd.GetTime().AsTime()}
+	var res *Result
+	switch op := cmd.GetOp().(type) {
+	case *storev1.Command_CreateService:
+		res, err = s.createServiceTxn(ctx, op.CreateService)
+	case *storev1.Command_UpdateService:
+		res, err = s.updateServiceTxn(ctx, op.UpdateService)
+	case *storev1.Command_DeleteService:
+		res, err = s.deleteServiceTxn(ctx, op.DeleteService)
+	case *storev1.Command_CreateInstance:
+		res, err = s.createInstanceTxn(ctx, op.CreateInstance)
+	case *storev1.Command_UpdateInstance:
+		res, err = s.updateInstanceTxn(ctx, op.UpdateInstance)
+	case *storev1.Command_DeleteInstance:
+		res, err = s.deleteInstanceTxn(ctx, op.DeleteInstance)
+	case *storev1.Command_ReplaceEndpoints:
+		res, err = s.replaceEndpointsTxn(ctx, op.ReplaceEndpoints)
+	default:
+		err = fmt.Errorf("store: unknown command %T", op)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(txn.Changes()) == 0 {
+		res.Revision = current
+		return res, nil
+	}
+	if err := txn.Insert(tableIndex, &indexEntry{Key: revisionKey, Value: ctx.rev}); err != nil {
+		return nil, err
+	}
+	txn.Commit()
+	res.Revision = ctx.rev
+	return res, nil
+}
+
+func revisionTxn(txn *memdb.Txn) (int64, error) {
+	obj, err := txn.First(tableIndex, indexID, revisionKey)
+	if err != nil || obj == nil {
+		return 0, err
+	}
+	return obj.(*indexEntry).Value, nil
+}
+
+// Revision is the current store revision.
+func (s *Store) Revision() int64 {
+	rev, _ := revisionTxn(s.db.Txn(false))
+	return rev
+}
+
+// Service returns one service and the revision it was read at.
+func (s *Store) Service(namespace, name string) (*svcregv1.Service, int64, error) {
+	txn := s.db.Txn(false)
+	svc, err := serviceTxn(txn, namespace, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	rev, _ := revisionTxn(txn)
+	return svc, rev, nil
+}
+
+func serviceTxn(txn *memdb.Txn, namespace, name string) (*svcregv1.Service, error) {
+	obj, err := txn.First(tableServices, indexID, objectKey(namespace, name))
+	if err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		return nil, notFound("services", namespace, name)
+	}
+	return obj.(*svcregv1.Service), nil
+}
+
+// Instance returns one instance and the revision it was read at.
+func (s *Store) Instance(namespace, name string) (*svcregv1.Instance, int64, error) {
+	txn := s.db.Txn(false)
+	inst, err := instanceTxn(txn, namespace, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	rev, _ := revisionTxn(txn)
+	return inst, rev, nil
+}
+
+func instanceTxn(txn *memdb.Txn, namespace, name string) (*svcregv1.Instance, error) {
+	obj, err := txn.First(tableInstances, indexID, objectKey(namespace, name))
+	if err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		return nil, notFound("instances", namespace, name)
+	}
+	return obj.(*svcregv1.Instance), nil
+}
+
+// Endpoints returns the endpoints of a service in instance order; NOT_FOUND
+// when the service does not exist.
+func (s *Store) Endpoints(namespace, service string) ([]*svcregv1.Endpoint, int64, error) {
+	txn := s.db.Txn(false)
+	if _, err := serviceTxn(txn, namespace, service); err != nil {
+		return nil, 0, err
+	}
+	eps, err := endpointsTxn(txn, namespace, service)
+	if err != nil {
+		return nil, 0, err
+	}
+	rev, _ := revisionTxn(txn)
+	return eps, rev, nil
+}
+
+// ListQuery selects a page of a list.
+type ListQuery struct {
+	Namespace string          // AllNamespaces for every namespace
+	After     string          // resume after this key (from a previous page)
+	Limit     int             // at most this many objects (> 0)
+	Selector  labels.Selector // on the objects' labels
+}
+
+// Page is one page of a list.
+type Page[T any] struct {
+	Items    []T
+	Next     string // the key to resume after; empty on the last page
+	Revision int64
+}
+
+// ListServices returns one page of services in (namespace, name) order.
+func (s *Store) ListServices(q ListQuery) (Page[*svcregv1.Service], error) {
+	return list(s.db.Txn(false), tableServices, q, func(s *svcregv1.Service) (string, map[string]string) {
+		return objectKey(s.GetNamespace(), s.GetName()), s.GetLabels()
+	})
+}
+
+// ListInstances returns one page of instances in (namespace, name) order.
+func (s *Store) ListInstances(q ListQuery) (Page[*svcregv1.Instance], error) {
+	return list(s.db.Txn(false), tableInstances, q, func(i *svcregv1.Instance) (string, map[string]string) {
+		return objectKey(i.GetNamespace(), i.GetName()), i.GetLabels()
+	})
+}
+
+func list[T any](txn *memdb.Txn, table string, q ListQuery, keyOf func(T) (string, map[string]string)) (Page[T], error) {
+	prefix := ""
+	if q.Namespace != AllNamespaces {
+		prefix = q.Namespace + "/"
+	}
+	start := prefix
+	if q.After > start {
+		start = q.After
+	}
+	it, err := txn.LowerBound(table, indexID, start)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	var page Page[T]
+	page.Revision, _ = revisionTxn(txn)
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		o := obj.(T)
+		key, lbls := keyOf(o)
+		if !strings.HasPrefix(key, prefix) {
+			break
+		}
+		if key <= q.After || !q.Selector.Matches(lbls) {
+			continue
+		}
+		if len(page.Items) == q.Limit {
+			page.Next = objectKeyOfLast(page.Items, keyOf)
+			break
+		}
+		page.Items = append(page.Items, o)
+	}
+	return page, nil
+}
+
+func objectKeyOfLast[T any](items []T, keyOf func(T) (string, map[string]string)) string {
+	k, _ := keyOf(items[len(items)-1])
+	return k
+}

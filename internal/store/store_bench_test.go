@@ -1,0 +1,101 @@
+package store
+
+import (
+	"fmt"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+)
+
+// benchStore fills namespace "bench" with services svc-0..S-1 (selector
+// app=svc-j) and instances inst-0..N-1 (app=svc-(i mod S)).
+func benchStore(b *testing.B, instances, services int) *Store {
+	s := newTestStore(b, "10.96.0.0/16", "30000-32767")
+	for j := 0; j < services; j++ {
+		mustApply(b, s, &svcregv1.Service{Name: fmt.Sprintf("svc-%d", j), Namespace: "bench",
+			Selector: map[string]string{"app": fmt.Sprintf("svc-%d", j)},
+			Ports:    []*svcregv1.ServicePort{{Name: "grpc", Port: 443, TargetPort: "grpc"}}})
+	}
+	for i := 0; i < instances; i++ {
+		mustApply(b, s, &svcregv1.Instance{Name: fmt.Sprintf("inst-%d", i), Namespace: "bench",
+			Ip:     fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255),
+			Labels: map[string]string{"app": fmt.Sprintf("svc-%d", i%services), "pod": fmt.Sprintf("inst-%d", i)},
+			Ports:  []*svcregv1.InstancePort{{Name: "grpc", Port: 8443}}})
+	}
+	return s
+}
+
+// BenchmarkInstanceUpsert updates one instance's weight per op: one command,
+// one transaction, one endpoint re-derived. The cost must not grow with the
+// number of instances or services in the namespace.
+func BenchmarkInstanceUpsert(b *testing.B) {
+	for _, services := range []int{1, 100} {
+		for _, instances := range []int{10, 1000, 10000} {
+			b.Run(fmt.Sprintf("services=%d/instances=%d", services, instances), func(b *testing.B) {
+				s := benchStore(b, instances, services)
+				reqs := make([]*svcregv1.UpdateInstanceRequest, 2)
+				for w := range reqs {
+					reqs[w] = &svcregv1.UpdateInstanceRequest{
+						Instance:   &svcregv1.Instance{Namespace: "bench", Weight: proto.Uint32(uint32(w + 2))},
+						UpdateMask: mask("weight"),
+					}
+				}
+				names := make([]string, instances)
+				for i := range names {
+					names[i] = fmt.Sprintf("inst-%d", i)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; b.Loop(); i++ {
+					req := reqs[(i/instances)%2]
+					req.Instance.Name = names[i%instances]
+					if _, err := s.Apply(cmd(req)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkInstanceCreate registers new instances into a populated
+// namespace (create + endpoint derivation).
+func BenchmarkInstanceCreate(b *testing.B) {
+	for _, services := range []int{1, 100} {
+		for _, instances := range []int{10, 1000, 10000} {
+			b.Run(fmt.Sprintf("services=%d/instances=%d", services, instances), func(b *testing.B) {
+				s := benchStore(b, instances, services)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; b.Loop(); i++ {
+					inst := &svcregv1.Instance{Name: fmt.Sprintf("new-%d", i), Namespace: "bench", Ip: "10.200.0.1", Uid: "u",
+						Labels: map[string]string{"app": fmt.Sprintf("svc-%d", i%services)},
+						Ports:  []*svcregv1.InstancePort{{Name: "grpc", Port: 8443}}}
+					if _, err := s.Apply(cmd(inst)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkEndpointsRead reads all endpoints of one service from a
+// snapshot.
+func BenchmarkEndpointsRead(b *testing.B) {
+	for _, size := range []int{10, 1000, 10000} {
+		b.Run(fmt.Sprintf("endpoints=%d", size), func(b *testing.B) {
+			s := benchStore(b, size, 1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				eps, _, err := s.Endpoints("bench", "svc-0")
+				if err != nil || len(eps) != size {
+					b.Fatal(len(eps), err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,236 @@
+// Package server is svcreg's composition root: it wires the store to the
+// gRPC services, the REST gateway and the listeners, and runs them until
+// the context ends, then stops gracefully.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/store"
+)
+
+// Config configures a registry server. The zero value of each field means
+// its default.
+type Config struct {
+	GRPCAddr      string // default 127.0.0.1:7400
+	HTTPAddr      string // default 127.0.0.1:7480; "-" disables REST
+	ServiceCIDR   string // default 10.96.0.0/16
+	NodePortRange string // default 30000-32767
+
+	Logger          *slog.Logger     // default slog.Default()
+	Now             func() time.Time // default time.Now
+	ShutdownTimeout time.Duration    // how long in-flight requests may take; default 10s
+}
+
+// Defaults of Config, also the CLI flag defaults.
+const (
+	DefaultGRPCAddr      = "127.0.0.1:7400"
+	DefaultHTTPAddr      = "127.0.0.1:7480"
+	DefaultServiceCIDR   = "10.96.0.0/16"
+	DefaultNodePortRange = "30000-32767"
+)
+
+func (c *Config) setDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.GRPCAddr, DefaultGRPCAddr)
+	def(&c.HTTPAddr, DefaultHTTPAddr)
+	def(&c.ServiceCIDR, DefaultServiceCIDR)
+	def(&c.NodePortRange, DefaultNodePortRange)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+}
+
+// Server is a running registry.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	grpc    *grpc.Server
+	health  *health.Server
+	grpcLis net.Listener
+	http    *http.Server
+	httpLis net.Listener
+	gwConn  *grpc.ClientConn
+}
+
+// New builds a server and binds its listeners, so that the bound addresses
+// (port 0 picks one) are known before Serve.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	ips, err := store.ParseIPRange(cfg.ServiceCIDR)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := store.ParsePortRange(cfg.NodePortRange)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.New(store.Config{ServiceIPs: ips, NodePorts: ports})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: st, health: health.NewServer()}
+
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxRequestBytes),
+		grpc.MaxConcurrentStreams(1024),
+		// Watches are long and often idle: let clients keep them alive with
+		// pings every 10 s or more, and find dead clients ourselves.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.ChainUnaryInterceptor(s.logUnary, unaryErrors),
+		grpc.ChainStreamInterceptor(streamErrors),
+	)
+	svcregv1.RegisterRegistryServiceServer(s.grpc, &registry{store: st, apply: st, now: cfg.Now})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc) // v1 and v1alpha
+
+	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("gRPC listener: %w", err)
+	}
+	if cfg.HTTPAddr != "-" {
+		if err := s.listenHTTP(); err != nil {
+			s.grpcLis.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) listenHTTP() error {
+	// The gateway dials our own gRPC port so that REST requests take the
+	// same path, interceptors included, as gRPC ones.
+	conn, err := grpc.NewClient(dialAddr(s.grpcLis.Addr()),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		return err
+	}
+	handler, err := newGateway(context.Background(), conn)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	lis, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("HTTP listener: %w", err)
+	}
+	s.gwConn, s.httpLis = conn, lis
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	return nil
+}
+
+// dialAddr turns a bound address into one to dial: a wildcard host becomes
+// loopback.
+func dialAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	if tcp.IP.To4() != nil {
+		return fmt.Sprintf("127.0.0.1:%d", tcp.Port)
+	}
+	return fmt.Sprintf("[::1]:%d", tcp.Port)
+}
+
+// GRPCAddr is the bound gRPC address.
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// HTTPAddr is the bound HTTP address, or "" when REST is disabled.
+func (s *Server) HTTPAddr() string {
+	if s.httpLis == nil {
+		return ""
+	}
+	return s.httpLis.Addr().String()
+}
+
+// Store is the server's store (for in-process tools such as svcreg bench).
+func (s *Server) Store() *store.Store { return s.store }
+
+// Serve runs the server until ctx ends, then stops it gracefully: it stops
+// taking new requests and lets in-flight ones finish within ShutdownTimeout.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
+	if s.http != nil {
+		go func() {
+			if err := s.http.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	s.log.Info("svcreg serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(),
+		"service_cidr", s.cfg.ServiceCIDR, "node_port_range", s.cfg.NodePortRange)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		s.log.Error("server failed", "err", err)
+	}
+	s.shutdown()
+	return err
+}
+
+func (s *Server) shutdown() {
+	s.log.Info("svcreg stopping", "timeout", s.cfg.ShutdownTimeout)
+	s.health.Shutdown() // health checks now answer NOT_SERVING
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.http.Close()
+		}
+	}
+	stopped := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		s.log.Warn("in-flight requests did not finish in time; closing them")
+		s.grpc.Stop()
+		<-stopped
+	}
+	if s.gwConn != nil {
+		s.gwConn.Close()
+	}
+	s.log.Info("svcreg stopped")
+}
+
+func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "rpc", slog.String("method", info.FullMethod),
+			slog.Duration("took", time.Since(start)), slog.Any("err", toStatus(err)))
+	}
+	return resp, err
+}
