@@ -64,7 +64,9 @@ func TestDeriveEndpoint(t *testing.T) {
 		{"terminating and serving", svc(nil), inst(func(i *svcregv1.Instance) { i.Terminating = true }),
 			want(func(e *svcregv1.Endpoint) { e.Ready, e.Terminating = proto.Bool(false), true })},
 		{"terminating and not serving", svc(nil), inst(func(i *svcregv1.Instance) { i.Terminating, i.Ready = true, proto.Bool(false) }),
-			want(func(e *svcregv1.Endpoint) { e.Ready, e.Serving, e.Terminating = proto.Bool(false), proto.Bool(false), true })},
+			want(func(e *svcregv1.Endpoint) {
+				e.Ready, e.Serving, e.Terminating = proto.Bool(false), proto.Bool(false), true
+			})},
 		{"publish not ready addresses", svc(func(s *svcregv1.Service) { s.PublishNotReadyAddresses = true }),
 			inst(func(i *svcregv1.Instance) { i.Ready = proto.Bool(false) }),
 			want(func(e *svcregv1.Endpoint) { e.Serving = proto.Bool(false) })},
