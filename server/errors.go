@@ -12,6 +12,7 @@ import (
 
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/internal/validation"
+	"github.com/svcreg/svcreg/internal/watch"
 )
 
 // ErrorDomain is the ErrorInfo domain of svcreg's errors (AIP-193).
@@ -25,6 +26,12 @@ const (
 	ReasonConflict      = "ETAG_MISMATCH"
 	ReasonRangeFull     = "RANGE_FULL"
 	ReasonPrecondition  = "FAILED_PRECONDITION"
+	// ReasonTooOld: a watch asked for a revision older than the history
+	// (Kubernetes' 410 Gone): list again, then watch from the list.
+	ReasonTooOld = "RESOURCE_VERSION_TOO_OLD"
+	// ReasonWatcherTooSlow: the watcher fell behind and was cut off: resume
+	// from the last revision received.
+	ReasonWatcherTooSlow = "WATCHER_TOO_SLOW"
 )
 
 // toStatus converts a domain error to a gRPC status. It is the only place
@@ -36,6 +43,12 @@ func toStatus(err error) error {
 	}
 	if _, ok := status.FromError(err); ok {
 		return err
+	}
+	if errors.Is(err, watch.ErrClosed) {
+		return status.Error(codes.Unavailable, "the registry is shutting down; resume the watch elsewhere or later")
+	}
+	if errors.Is(err, watch.ErrFuture) {
+		return toStatus(validation.ErrorList{validation.Invalid("resource_version", nil, err.Error())})
 	}
 	if errors.Is(err, context.Canceled) {
 		return status.Error(codes.Canceled, err.Error())
@@ -63,6 +76,8 @@ func toStatus(err error) error {
 		{store.ErrConflict, codes.Aborted, ReasonConflict},
 		{store.ErrRangeFull, codes.ResourceExhausted, ReasonRangeFull},
 		{store.ErrFailedPrecondition, codes.FailedPrecondition, ReasonPrecondition},
+		{watch.ErrTooOld, codes.OutOfRange, ReasonTooOld},
+		{watch.ErrOverflow, codes.ResourceExhausted, ReasonWatcherTooSlow},
 	} {
 		if errors.Is(err, m.kind) {
 			return withDetails(m.code, err.Error(), m.reason)

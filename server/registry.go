@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/labels"
+	"github.com/svcreg/svcreg/internal/lease"
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/internal/validation"
+	"github.com/svcreg/svcreg/internal/watch"
 )
 
 // applier executes a store command: the store itself on a single node, a
@@ -26,14 +29,21 @@ type applier interface {
 // interceptor converts them).
 type registry struct {
 	svcregv1.UnimplementedRegistryServiceServer
-	store *store.Store
-	apply applier
-	now   func() time.Time
+	store  *store.Store
+	apply  applier
+	clock  clockwork.Clock
+	hub    *watch.Hub
+	leases *lease.Manager
+	// bookmarkInterval is how often an idle watch gets a BOOKMARK.
+	bookmarkInterval time.Duration
+	// closing is closed when the server stops: watches end at once with
+	// UNAVAILABLE so that graceful shutdown does not wait for them.
+	closing chan struct{}
 }
 
 // command stamps a write with the proposer's clock.
 func (r *registry) command() *storev1.Command {
-	return &storev1.Command{Time: timestamppb.New(r.now())}
+	return &storev1.Command{Time: timestamppb.New(r.clock.Now())}
 }
 
 // newUID returns a random RFC 4122 version 4 UUID.
@@ -119,7 +129,7 @@ func (r *registry) CreateInstance(_ context.Context, req *svcregv1.CreateInstanc
 	if err != nil {
 		return nil, err
 	}
-	return &svcregv1.CreateInstanceResponse{Instance: res.Instance}, nil
+	return &svcregv1.CreateInstanceResponse{Instance: r.withLease(res.Instance)}, nil
 }
 
 func (r *registry) GetInstance(_ context.Context, req *svcregv1.GetInstanceRequest) (*svcregv1.GetInstanceResponse, error) {
@@ -131,7 +141,7 @@ func (r *registry) GetInstance(_ context.Context, req *svcregv1.GetInstanceReque
 	if err != nil {
 		return nil, err
 	}
-	return &svcregv1.GetInstanceResponse{Instance: inst}, nil
+	return &svcregv1.GetInstanceResponse{Instance: r.withLease(inst)}, nil
 }
 
 func (r *registry) ListInstances(_ context.Context, req *svcregv1.ListInstancesRequest) (*svcregv1.ListInstancesResponse, error) {
@@ -157,7 +167,7 @@ func (r *registry) UpdateInstance(_ context.Context, req *svcregv1.UpdateInstanc
 	if err != nil {
 		return nil, err
 	}
-	return &svcregv1.UpdateInstanceResponse{Instance: res.Instance}, nil
+	return &svcregv1.UpdateInstanceResponse{Instance: r.withLease(res.Instance)}, nil
 }
 
 func (r *registry) DeleteInstance(_ context.Context, req *svcregv1.DeleteInstanceRequest) (*svcregv1.DeleteInstanceResponse, error) {

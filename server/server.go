@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -20,7 +21,9 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/lease"
 	"github.com/svcreg/svcreg/internal/store"
+	"github.com/svcreg/svcreg/internal/watch"
 )
 
 // Config configures a registry server. The zero value of each field means
@@ -31,9 +34,18 @@ type Config struct {
 	ServiceCIDR   string // default 10.96.0.0/16
 	NodePortRange string // default 30000-32767
 
-	Logger          *slog.Logger     // default slog.Default()
-	Now             func() time.Time // default time.Now
-	ShutdownTimeout time.Duration    // how long in-flight requests may take; default 10s
+	// BookmarkInterval is how often idle watches get a BOOKMARK; default 30s.
+	BookmarkInterval time.Duration
+	// WatchHistory is how many events are kept for resuming watches;
+	// default 10000.
+	WatchHistory int
+	// WatchQueue is how many events a watcher may fall behind before it is
+	// cut off; default 4096.
+	WatchQueue int
+
+	Logger          *slog.Logger    // default slog.Default()
+	Clock           clockwork.Clock // default the real clock
+	ShutdownTimeout time.Duration   // how long in-flight requests may take; default 10s
 }
 
 // Defaults of Config, also the CLI flag defaults.
@@ -57,8 +69,11 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
+	}
+	if c.BookmarkInterval == 0 {
+		c.BookmarkInterval = 30 * time.Second
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
@@ -70,6 +85,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	store   *store.Store
+	reg     *registry
 	grpc    *grpc.Server
 	health  *health.Server
 	grpcLis net.Listener
@@ -95,6 +111,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, health: health.NewServer()}
+	s.reg = &registry{
+		store: st, apply: st, clock: cfg.Clock,
+		hub:              watch.NewHub(watch.Config{History: cfg.WatchHistory, QueueSize: cfg.WatchQueue, Logger: cfg.Logger}, st.Revision()),
+		bookmarkInterval: cfg.BookmarkInterval,
+		closing:          make(chan struct{}),
+	}
+	s.reg.leases = lease.New(cfg.Clock, s.reg.expireLeases, cfg.Logger)
+	st.OnCommit(s.reg.hub.Append)
+	st.OnCommit(s.reg.leases.Observe)
 
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxRequestBytes),
@@ -106,7 +131,7 @@ func New(cfg Config) (*Server, error) {
 		grpc.ChainUnaryInterceptor(s.logUnary, unaryErrors),
 		grpc.ChainStreamInterceptor(streamErrors),
 	)
-	svcregv1.RegisterRegistryServiceServer(s.grpc, &registry{store: st, apply: st, now: cfg.Now})
+	svcregv1.RegisterRegistryServiceServer(s.grpc, s.reg)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc) // v1 and v1alpha
 
@@ -173,9 +198,22 @@ func (s *Server) HTTPAddr() string {
 // Store is the server's store (for in-process tools such as svcreg bench).
 func (s *Server) Store() *store.Store { return s.store }
 
+// Watchers is the number of watch subscribers.
+func (s *Server) Watchers() int { return s.reg.hub.Subscribers() }
+
 // Serve runs the server until ctx ends, then stops it gracefully: it stops
 // taking new requests and lets in-flight ones finish within ShutdownTimeout.
 func (s *Server) Serve(ctx context.Context) error {
+	leaseCtx, stopLeases := context.WithCancel(context.Background())
+	leasesDone := make(chan struct{})
+	go func() {
+		defer close(leasesDone)
+		s.reg.leases.Run(leaseCtx)
+	}()
+	defer func() {
+		stopLeases()
+		<-leasesDone
+	}()
 	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
 	if s.http != nil {
@@ -199,7 +237,8 @@ func (s *Server) Serve(ctx context.Context) error {
 
 func (s *Server) shutdown() {
 	s.log.Info("svcreg stopping", "timeout", s.cfg.ShutdownTimeout)
-	s.health.Shutdown() // health checks now answer NOT_SERVING
+	s.health.Shutdown()  // health checks now answer NOT_SERVING
+	close(s.reg.closing) // watches end now; clients resume elsewhere
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if s.http != nil {
@@ -222,6 +261,7 @@ func (s *Server) shutdown() {
 	if s.gwConn != nil {
 		s.gwConn.Close()
 	}
+	s.reg.hub.Close()
 	s.log.Info("svcreg stopped")
 }
 

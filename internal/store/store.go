@@ -8,7 +8,9 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +34,8 @@ type Store struct {
 	db  *memdb.MemDB
 	// mu serialises writers; memdb admits one write transaction at a time
 	// anyway, and the lock also orders what happens after commit.
-	mu sync.Mutex
+	mu    sync.Mutex
+	hooks []CommitHook
 }
 
 // New returns an empty store.
@@ -95,13 +98,16 @@ func (s *Store) Apply(cmd *storev1.Command) (*Result, error) {
 		res, err = s.deleteInstanceTxn(ctx, op.DeleteInstance)
 	case *storev1.Command_ReplaceEndpoints:
 		res, err = s.replaceEndpointsTxn(ctx, op.ReplaceEndpoints)
+	case *storev1.Command_ExpireInstances:
+		res, err = s.expireInstancesTxn(ctx, op.ExpireInstances)
 	default:
 		err = fmt.Errorf("store: unknown command %T", op)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if len(txn.Changes()) == 0 {
+	changes := txn.Changes()
+	if len(changes) == 0 {
 		res.Revision = current
 		return res, nil
 	}
@@ -110,6 +116,12 @@ func (s *Store) Apply(cmd *storev1.Command) (*Result, error) {
 	}
 	txn.Commit()
 	res.Revision = ctx.rev
+	if len(s.hooks) > 0 {
+		events := eventsOf(ctx.rev, changes)
+		for _, h := range s.hooks {
+			h(events)
+		}
+	}
 	return res, nil
 }
 
@@ -251,4 +263,66 @@ func list[T any](txn *memdb.Txn, table string, q ListQuery, keyOf func(T) (strin
 func objectKeyOfLast[T any](items []T, keyOf func(T) (string, map[string]string)) string {
 	k, _ := keyOf(items[len(items)-1])
 	return k
+}
+
+// ServiceView is a consistent read of one service and its endpoints.
+type ServiceView struct {
+	Service   *svcregv1.Service // nil when the service does not exist
+	Endpoints []*svcregv1.Endpoint
+	Revision  int64
+}
+
+// ServiceView reads a service (which may not exist) and its endpoints from
+// one snapshot: what a watch sends before its SYNCED marker.
+func (s *Store) ServiceView(namespace, service string) (ServiceView, error) {
+	txn := s.db.Txn(false)
+	var v ServiceView
+	svc, err := serviceTxn(txn, namespace, service)
+	switch {
+	case err == nil:
+		v.Service = svc
+	case !errors.Is(err, ErrNotFound):
+		return v, err
+	}
+	if v.Endpoints, err = endpointsTxn(txn, namespace, service); err != nil {
+		return v, err
+	}
+	v.Revision, err = revisionTxn(txn)
+	return v, err
+}
+
+// Objects is a consistent read of the services and instances of a
+// namespace (AllNamespaces for all) that match a selector.
+type Objects struct {
+	Services  []*svcregv1.Service
+	Instances []*svcregv1.Instance
+	Revision  int64
+}
+
+// Objects reads every matching service and instance from one snapshot.
+func (s *Store) Objects(namespace string, sel labels.Selector, services, instances bool) (Objects, error) {
+	txn := s.db.Txn(false)
+	q := ListQuery{Namespace: namespace, Selector: sel, Limit: math.MaxInt}
+	var out Objects
+	if services {
+		page, err := list(txn, tableServices, q, func(s *svcregv1.Service) (string, map[string]string) {
+			return objectKey(s.GetNamespace(), s.GetName()), s.GetLabels()
+		})
+		if err != nil {
+			return out, err
+		}
+		out.Services = page.Items
+	}
+	if instances {
+		page, err := list(txn, tableInstances, q, func(i *svcregv1.Instance) (string, map[string]string) {
+			return objectKey(i.GetNamespace(), i.GetName()), i.GetLabels()
+		})
+		if err != nil {
+			return out, err
+		}
+		out.Instances = page.Items
+	}
+	var err error
+	out.Revision, err = revisionTxn(txn)
+	return out, err
 }

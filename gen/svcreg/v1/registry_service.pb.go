@@ -11,6 +11,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -23,6 +24,674 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// EventType says what a watch event means.
+type EventType int32
+
+const (
+	// Never sent.
+	EventType_EVENT_TYPE_UNSPECIFIED EventType = 0
+	// The object was created, or is part of the initial snapshot, or started
+	// matching the watch.
+	EventType_EVENT_TYPE_ADDED EventType = 1
+	// The object changed.
+	EventType_EVENT_TYPE_MODIFIED EventType = 2
+	// The object was deleted, or stopped matching the watch; it carries the
+	// object's last state.
+	EventType_EVENT_TYPE_DELETED EventType = 3
+	// The initial snapshot is complete: every later event is a change after
+	// resource_version.
+	EventType_EVENT_TYPE_SYNCED EventType = 4
+	// No object: every change up to resource_version has been sent. Resume
+	// from it after a disconnect.
+	EventType_EVENT_TYPE_BOOKMARK EventType = 5
+)
+
+// Enum value maps for EventType.
+var (
+	EventType_name = map[int32]string{
+		0: "EVENT_TYPE_UNSPECIFIED",
+		1: "EVENT_TYPE_ADDED",
+		2: "EVENT_TYPE_MODIFIED",
+		3: "EVENT_TYPE_DELETED",
+		4: "EVENT_TYPE_SYNCED",
+		5: "EVENT_TYPE_BOOKMARK",
+	}
+	EventType_value = map[string]int32{
+		"EVENT_TYPE_UNSPECIFIED": 0,
+		"EVENT_TYPE_ADDED":       1,
+		"EVENT_TYPE_MODIFIED":    2,
+		"EVENT_TYPE_DELETED":     3,
+		"EVENT_TYPE_SYNCED":      4,
+		"EVENT_TYPE_BOOKMARK":    5,
+	}
+)
+
+func (x EventType) Enum() *EventType {
+	p := new(EventType)
+	*p = x
+	return p
+}
+
+func (x EventType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventType) Descriptor() protoreflect.EnumDescriptor {
+	return file_svcreg_v1_registry_service_proto_enumTypes[0].Descriptor()
+}
+
+func (EventType) Type() protoreflect.EnumType {
+	return &file_svcreg_v1_registry_service_proto_enumTypes[0]
+}
+
+func (x EventType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventType.Descriptor instead.
+func (EventType) EnumDescriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{0}
+}
+
+// ObjectKind names the kinds of objects Watch streams.
+type ObjectKind int32
+
+const (
+	// Every kind.
+	ObjectKind_OBJECT_KIND_UNSPECIFIED ObjectKind = 0
+	// Services.
+	ObjectKind_OBJECT_KIND_SERVICE ObjectKind = 1
+	// Instances.
+	ObjectKind_OBJECT_KIND_INSTANCE ObjectKind = 2
+)
+
+// Enum value maps for ObjectKind.
+var (
+	ObjectKind_name = map[int32]string{
+		0: "OBJECT_KIND_UNSPECIFIED",
+		1: "OBJECT_KIND_SERVICE",
+		2: "OBJECT_KIND_INSTANCE",
+	}
+	ObjectKind_value = map[string]int32{
+		"OBJECT_KIND_UNSPECIFIED": 0,
+		"OBJECT_KIND_SERVICE":     1,
+		"OBJECT_KIND_INSTANCE":    2,
+	}
+)
+
+func (x ObjectKind) Enum() *ObjectKind {
+	p := new(ObjectKind)
+	*p = x
+	return p
+}
+
+func (x ObjectKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ObjectKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_svcreg_v1_registry_service_proto_enumTypes[1].Descriptor()
+}
+
+func (ObjectKind) Type() protoreflect.EnumType {
+	return &file_svcreg_v1_registry_service_proto_enumTypes[1]
+}
+
+func (x ObjectKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ObjectKind.Descriptor instead.
+func (ObjectKind) EnumDescriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{1}
+}
+
+// Request of WatchEndpoints.
+type WatchEndpointsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace of the service. Empty means "default".
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The service name. It need not exist yet.
+	Service string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	// 0 starts with a snapshot; R resumes with the changes after revision R
+	// (a SYNCED or BOOKMARK revision, or the revision of the last event).
+	ResourceVersion int64 `protobuf:"varint,3,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *WatchEndpointsRequest) Reset() {
+	*x = WatchEndpointsRequest{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEndpointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEndpointsRequest) ProtoMessage() {}
+
+func (x *WatchEndpointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEndpointsRequest.ProtoReflect.Descriptor instead.
+func (*WatchEndpointsRequest) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *WatchEndpointsRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *WatchEndpointsRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *WatchEndpointsRequest) GetResourceVersion() int64 {
+	if x != nil {
+		return x.ResourceVersion
+	}
+	return 0
+}
+
+// Response of WatchEndpoints: one event.
+type WatchEndpointsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What happened.
+	Type EventType `protobuf:"varint,1,opt,name=type,proto3,enum=svcreg.v1.EventType" json:"type,omitempty"`
+	// The revision of the change; for SYNCED and BOOKMARK, the revision up to
+	// which everything has been sent.
+	ResourceVersion int64 `protobuf:"varint,2,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
+	// The endpoint, for endpoint events.
+	Endpoint *Endpoint `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// The service, for service events: ADDED when it exists (in the snapshot
+	// or when created), MODIFIED when a field clients use changed (type,
+	// ports, cluster IP, scheduler and its options, session affinity,
+	// external name), DELETED when it is deleted.
+	Service *Service `protobuf:"bytes,4,opt,name=service,proto3" json:"service,omitempty"`
+	// On SYNCED: whether the service exists.
+	ServiceExists bool `protobuf:"varint,5,opt,name=service_exists,json=serviceExists,proto3" json:"service_exists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEndpointsResponse) Reset() {
+	*x = WatchEndpointsResponse{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEndpointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEndpointsResponse) ProtoMessage() {}
+
+func (x *WatchEndpointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEndpointsResponse.ProtoReflect.Descriptor instead.
+func (*WatchEndpointsResponse) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WatchEndpointsResponse) GetType() EventType {
+	if x != nil {
+		return x.Type
+	}
+	return EventType_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *WatchEndpointsResponse) GetResourceVersion() int64 {
+	if x != nil {
+		return x.ResourceVersion
+	}
+	return 0
+}
+
+func (x *WatchEndpointsResponse) GetEndpoint() *Endpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+func (x *WatchEndpointsResponse) GetService() *Service {
+	if x != nil {
+		return x.Service
+	}
+	return nil
+}
+
+func (x *WatchEndpointsResponse) GetServiceExists() bool {
+	if x != nil {
+		return x.ServiceExists
+	}
+	return false
+}
+
+// Request of Watch.
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace, or "-" for every namespace. Empty means "default".
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// A Kubernetes label selector on the objects' labels.
+	LabelSelector string `protobuf:"bytes,2,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
+	// 0 starts with a snapshot; R resumes after revision R.
+	ResourceVersion int64 `protobuf:"varint,3,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
+	// The kinds to watch; empty means services and instances.
+	Kinds         []ObjectKind `protobuf:"varint,4,rep,packed,name=kinds,proto3,enum=svcreg.v1.ObjectKind" json:"kinds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *WatchRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetLabelSelector() string {
+	if x != nil {
+		return x.LabelSelector
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetResourceVersion() int64 {
+	if x != nil {
+		return x.ResourceVersion
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetKinds() []ObjectKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+// Response of Watch: one event.
+type WatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What happened.
+	Type EventType `protobuf:"varint,1,opt,name=type,proto3,enum=svcreg.v1.EventType" json:"type,omitempty"`
+	// The revision of the change, or for SYNCED and BOOKMARK the revision up
+	// to which everything has been sent.
+	ResourceVersion int64 `protobuf:"varint,2,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
+	// The service, for service events.
+	Service *Service `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
+	// The instance, for instance events.
+	Instance      *Instance `protobuf:"bytes,4,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchResponse) Reset() {
+	*x = WatchResponse{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchResponse) ProtoMessage() {}
+
+func (x *WatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
+func (*WatchResponse) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *WatchResponse) GetType() EventType {
+	if x != nil {
+		return x.Type
+	}
+	return EventType_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *WatchResponse) GetResourceVersion() int64 {
+	if x != nil {
+		return x.ResourceVersion
+	}
+	return 0
+}
+
+func (x *WatchResponse) GetService() *Service {
+	if x != nil {
+		return x.Service
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetInstance() *Instance {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
+// Request of RenewInstanceLease.
+type RenewInstanceLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace. Empty means "default".
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The instance name.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewInstanceLeaseRequest) Reset() {
+	*x = RenewInstanceLeaseRequest{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewInstanceLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewInstanceLeaseRequest) ProtoMessage() {}
+
+func (x *RenewInstanceLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewInstanceLeaseRequest.ProtoReflect.Descriptor instead.
+func (*RenewInstanceLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RenewInstanceLeaseRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *RenewInstanceLeaseRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// Response of RenewInstanceLease.
+type RenewInstanceLeaseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the lease now expires unless renewed again.
+	LeaseExpireTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=lease_expire_time,json=leaseExpireTime,proto3" json:"lease_expire_time,omitempty"`
+	// The instance's lease TTL in seconds.
+	TtlSeconds    int32 `protobuf:"varint,2,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewInstanceLeaseResponse) Reset() {
+	*x = RenewInstanceLeaseResponse{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewInstanceLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewInstanceLeaseResponse) ProtoMessage() {}
+
+func (x *RenewInstanceLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewInstanceLeaseResponse.ProtoReflect.Descriptor instead.
+func (*RenewInstanceLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RenewInstanceLeaseResponse) GetLeaseExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LeaseExpireTime
+	}
+	return nil
+}
+
+func (x *RenewInstanceLeaseResponse) GetTtlSeconds() int32 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+// Request of KeepAlive: renew one lease.
+type KeepAliveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace. Empty means "default".
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The instance name.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepAliveRequest) Reset() {
+	*x = KeepAliveRequest{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepAliveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepAliveRequest) ProtoMessage() {}
+
+func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
+func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *KeepAliveRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *KeepAliveRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// Response of KeepAlive, one per request.
+type KeepAliveResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace of the renewed instance.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The name of the renewed instance.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// False when the instance does not exist (its lease lapsed, or it was
+	// deleted) or has no lease: register it again.
+	Found bool `protobuf:"varint,3,opt,name=found,proto3" json:"found,omitempty"`
+	// When the lease now expires, when found.
+	LeaseExpireTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=lease_expire_time,json=leaseExpireTime,proto3" json:"lease_expire_time,omitempty"`
+	// The lease TTL in seconds, when found.
+	TtlSeconds    int32 `protobuf:"varint,5,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepAliveResponse) Reset() {
+	*x = KeepAliveResponse{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepAliveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepAliveResponse) ProtoMessage() {}
+
+func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
+func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *KeepAliveResponse) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *KeepAliveResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *KeepAliveResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *KeepAliveResponse) GetLeaseExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LeaseExpireTime
+	}
+	return nil
+}
+
+func (x *KeepAliveResponse) GetTtlSeconds() int32 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
 // Request of CreateService.
 type CreateServiceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -34,7 +703,7 @@ type CreateServiceRequest struct {
 
 func (x *CreateServiceRequest) Reset() {
 	*x = CreateServiceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[0]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +715,7 @@ func (x *CreateServiceRequest) String() string {
 func (*CreateServiceRequest) ProtoMessage() {}
 
 func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[0]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +728,7 @@ func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceRequest.ProtoReflect.Descriptor instead.
 func (*CreateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{0}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateServiceRequest) GetService() *Service {
@@ -80,7 +749,7 @@ type CreateServiceResponse struct {
 
 func (x *CreateServiceResponse) Reset() {
 	*x = CreateServiceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[1]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -92,7 +761,7 @@ func (x *CreateServiceResponse) String() string {
 func (*CreateServiceResponse) ProtoMessage() {}
 
 func (x *CreateServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[1]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -105,7 +774,7 @@ func (x *CreateServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceResponse.ProtoReflect.Descriptor instead.
 func (*CreateServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{1}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateServiceResponse) GetService() *Service {
@@ -128,7 +797,7 @@ type GetServiceRequest struct {
 
 func (x *GetServiceRequest) Reset() {
 	*x = GetServiceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[2]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -140,7 +809,7 @@ func (x *GetServiceRequest) String() string {
 func (*GetServiceRequest) ProtoMessage() {}
 
 func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[2]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -153,7 +822,7 @@ func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{2}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetServiceRequest) GetNamespace() string {
@@ -181,7 +850,7 @@ type GetServiceResponse struct {
 
 func (x *GetServiceResponse) Reset() {
 	*x = GetServiceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[3]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -193,7 +862,7 @@ func (x *GetServiceResponse) String() string {
 func (*GetServiceResponse) ProtoMessage() {}
 
 func (x *GetServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[3]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -206,7 +875,7 @@ func (x *GetServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceResponse.ProtoReflect.Descriptor instead.
 func (*GetServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{3}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetServiceResponse) GetService() *Service {
@@ -235,7 +904,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[4]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -247,7 +916,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[4]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -260,7 +929,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{4}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListServicesRequest) GetNamespace() string {
@@ -306,7 +975,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[5]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -318,7 +987,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[5]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -331,7 +1000,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{5}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListServicesResponse) GetServices() []*Service {
@@ -370,7 +1039,7 @@ type UpdateServiceRequest struct {
 
 func (x *UpdateServiceRequest) Reset() {
 	*x = UpdateServiceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[6]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +1051,7 @@ func (x *UpdateServiceRequest) String() string {
 func (*UpdateServiceRequest) ProtoMessage() {}
 
 func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[6]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +1064,7 @@ func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{6}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateServiceRequest) GetService() *Service {
@@ -423,7 +1092,7 @@ type UpdateServiceResponse struct {
 
 func (x *UpdateServiceResponse) Reset() {
 	*x = UpdateServiceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[7]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +1104,7 @@ func (x *UpdateServiceResponse) String() string {
 func (*UpdateServiceResponse) ProtoMessage() {}
 
 func (x *UpdateServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[7]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +1117,7 @@ func (x *UpdateServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{7}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateServiceResponse) GetService() *Service {
@@ -474,7 +1143,7 @@ type DeleteServiceRequest struct {
 
 func (x *DeleteServiceRequest) Reset() {
 	*x = DeleteServiceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[8]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +1155,7 @@ func (x *DeleteServiceRequest) String() string {
 func (*DeleteServiceRequest) ProtoMessage() {}
 
 func (x *DeleteServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[8]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +1168,7 @@ func (x *DeleteServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteServiceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{8}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteServiceRequest) GetNamespace() string {
@@ -534,7 +1203,7 @@ type DeleteServiceResponse struct {
 
 func (x *DeleteServiceResponse) Reset() {
 	*x = DeleteServiceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[9]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +1215,7 @@ func (x *DeleteServiceResponse) String() string {
 func (*DeleteServiceResponse) ProtoMessage() {}
 
 func (x *DeleteServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[9]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +1228,7 @@ func (x *DeleteServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteServiceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{9}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteServiceResponse) GetResourceVersion() int64 {
@@ -580,7 +1249,7 @@ type CreateInstanceRequest struct {
 
 func (x *CreateInstanceRequest) Reset() {
 	*x = CreateInstanceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[10]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -592,7 +1261,7 @@ func (x *CreateInstanceRequest) String() string {
 func (*CreateInstanceRequest) ProtoMessage() {}
 
 func (x *CreateInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[10]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -605,7 +1274,7 @@ func (x *CreateInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInstanceRequest.ProtoReflect.Descriptor instead.
 func (*CreateInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{10}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateInstanceRequest) GetInstance() *Instance {
@@ -626,7 +1295,7 @@ type CreateInstanceResponse struct {
 
 func (x *CreateInstanceResponse) Reset() {
 	*x = CreateInstanceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[11]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +1307,7 @@ func (x *CreateInstanceResponse) String() string {
 func (*CreateInstanceResponse) ProtoMessage() {}
 
 func (x *CreateInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[11]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +1320,7 @@ func (x *CreateInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInstanceResponse.ProtoReflect.Descriptor instead.
 func (*CreateInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{11}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateInstanceResponse) GetInstance() *Instance {
@@ -674,7 +1343,7 @@ type GetInstanceRequest struct {
 
 func (x *GetInstanceRequest) Reset() {
 	*x = GetInstanceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[12]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +1355,7 @@ func (x *GetInstanceRequest) String() string {
 func (*GetInstanceRequest) ProtoMessage() {}
 
 func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[12]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +1368,7 @@ func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceRequest.ProtoReflect.Descriptor instead.
 func (*GetInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{12}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetInstanceRequest) GetNamespace() string {
@@ -727,7 +1396,7 @@ type GetInstanceResponse struct {
 
 func (x *GetInstanceResponse) Reset() {
 	*x = GetInstanceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[13]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +1408,7 @@ func (x *GetInstanceResponse) String() string {
 func (*GetInstanceResponse) ProtoMessage() {}
 
 func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[13]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +1421,7 @@ func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceResponse.ProtoReflect.Descriptor instead.
 func (*GetInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{13}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetInstanceResponse) GetInstance() *Instance {
@@ -780,7 +1449,7 @@ type ListInstancesRequest struct {
 
 func (x *ListInstancesRequest) Reset() {
 	*x = ListInstancesRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[14]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +1461,7 @@ func (x *ListInstancesRequest) String() string {
 func (*ListInstancesRequest) ProtoMessage() {}
 
 func (x *ListInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[14]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +1474,7 @@ func (x *ListInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstancesRequest.ProtoReflect.Descriptor instead.
 func (*ListInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{14}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListInstancesRequest) GetNamespace() string {
@@ -851,7 +1520,7 @@ type ListInstancesResponse struct {
 
 func (x *ListInstancesResponse) Reset() {
 	*x = ListInstancesResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[15]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +1532,7 @@ func (x *ListInstancesResponse) String() string {
 func (*ListInstancesResponse) ProtoMessage() {}
 
 func (x *ListInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[15]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +1545,7 @@ func (x *ListInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstancesResponse.ProtoReflect.Descriptor instead.
 func (*ListInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{15}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListInstancesResponse) GetInstances() []*Instance {
@@ -915,7 +1584,7 @@ type UpdateInstanceRequest struct {
 
 func (x *UpdateInstanceRequest) Reset() {
 	*x = UpdateInstanceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[16]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1596,7 @@ func (x *UpdateInstanceRequest) String() string {
 func (*UpdateInstanceRequest) ProtoMessage() {}
 
 func (x *UpdateInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[16]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1609,7 @@ func (x *UpdateInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstanceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{16}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UpdateInstanceRequest) GetInstance() *Instance {
@@ -968,7 +1637,7 @@ type UpdateInstanceResponse struct {
 
 func (x *UpdateInstanceResponse) Reset() {
 	*x = UpdateInstanceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[17]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1649,7 @@ func (x *UpdateInstanceResponse) String() string {
 func (*UpdateInstanceResponse) ProtoMessage() {}
 
 func (x *UpdateInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[17]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1662,7 @@ func (x *UpdateInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstanceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{17}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UpdateInstanceResponse) GetInstance() *Instance {
@@ -1019,7 +1688,7 @@ type DeleteInstanceRequest struct {
 
 func (x *DeleteInstanceRequest) Reset() {
 	*x = DeleteInstanceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[18]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1700,7 @@ func (x *DeleteInstanceRequest) String() string {
 func (*DeleteInstanceRequest) ProtoMessage() {}
 
 func (x *DeleteInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[18]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1713,7 @@ func (x *DeleteInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteInstanceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{18}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeleteInstanceRequest) GetNamespace() string {
@@ -1079,7 +1748,7 @@ type DeleteInstanceResponse struct {
 
 func (x *DeleteInstanceResponse) Reset() {
 	*x = DeleteInstanceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[19]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1760,7 @@ func (x *DeleteInstanceResponse) String() string {
 func (*DeleteInstanceResponse) ProtoMessage() {}
 
 func (x *DeleteInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[19]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1773,7 @@ func (x *DeleteInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteInstanceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{19}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeleteInstanceResponse) GetResourceVersion() int64 {
@@ -1127,7 +1796,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[20]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1808,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[20]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1821,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{20}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListEndpointsRequest) GetNamespace() string {
@@ -1182,7 +1851,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[21]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1863,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[21]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1876,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{21}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*Endpoint {
@@ -1241,7 +1910,7 @@ type ReplaceEndpointsRequest struct {
 
 func (x *ReplaceEndpointsRequest) Reset() {
 	*x = ReplaceEndpointsRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[22]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1922,7 @@ func (x *ReplaceEndpointsRequest) String() string {
 func (*ReplaceEndpointsRequest) ProtoMessage() {}
 
 func (x *ReplaceEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[22]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1935,7 @@ func (x *ReplaceEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ReplaceEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{22}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReplaceEndpointsRequest) GetNamespace() string {
@@ -1303,7 +1972,7 @@ type ReplaceEndpointsResponse struct {
 
 func (x *ReplaceEndpointsResponse) Reset() {
 	*x = ReplaceEndpointsResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[23]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1984,7 @@ func (x *ReplaceEndpointsResponse) String() string {
 func (*ReplaceEndpointsResponse) ProtoMessage() {}
 
 func (x *ReplaceEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[23]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1997,7 @@ func (x *ReplaceEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ReplaceEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{23}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReplaceEndpointsResponse) GetEndpoints() []*Endpoint {
@@ -1349,7 +2018,44 @@ var File_svcreg_v1_registry_service_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\n" +
-	" svcreg/v1/registry_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x17svcreg/v1/service.proto\"D\n" +
+	" svcreg/v1/registry_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x17svcreg/v1/service.proto\"z\n" +
+	"\x15WatchEndpointsRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12)\n" +
+	"\x10resource_version\x18\x03 \x01(\x03R\x0fresourceVersion\"\xf3\x01\n" +
+	"\x16WatchEndpointsResponse\x12(\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x14.svcreg.v1.EventTypeR\x04type\x12)\n" +
+	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion\x12/\n" +
+	"\bendpoint\x18\x03 \x01(\v2\x13.svcreg.v1.EndpointR\bendpoint\x12,\n" +
+	"\aservice\x18\x04 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\x12%\n" +
+	"\x0eservice_exists\x18\x05 \x01(\bR\rserviceExists\"\xab\x01\n" +
+	"\fWatchRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12%\n" +
+	"\x0elabel_selector\x18\x02 \x01(\tR\rlabelSelector\x12)\n" +
+	"\x10resource_version\x18\x03 \x01(\x03R\x0fresourceVersion\x12+\n" +
+	"\x05kinds\x18\x04 \x03(\x0e2\x15.svcreg.v1.ObjectKindR\x05kinds\"\xc3\x01\n" +
+	"\rWatchResponse\x12(\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x14.svcreg.v1.EventTypeR\x04type\x12)\n" +
+	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion\x12,\n" +
+	"\aservice\x18\x03 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\x12/\n" +
+	"\binstance\x18\x04 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\"M\n" +
+	"\x19RenewInstanceLeaseRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\x85\x01\n" +
+	"\x1aRenewInstanceLeaseResponse\x12F\n" +
+	"\x11lease_expire_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x12\x1f\n" +
+	"\vttl_seconds\x18\x02 \x01(\x05R\n" +
+	"ttlSeconds\"D\n" +
+	"\x10KeepAliveRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\xc4\x01\n" +
+	"\x11KeepAliveResponse\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05found\x18\x03 \x01(\bR\x05found\x12F\n" +
+	"\x11lease_expire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x12\x1f\n" +
+	"\vttl_seconds\x18\x05 \x01(\x05R\n" +
+	"ttlSeconds\"D\n" +
 	"\x14CreateServiceRequest\x12,\n" +
 	"\aservice\x18\x01 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\"E\n" +
 	"\x15CreateServiceResponse\x12,\n" +
@@ -1424,7 +2130,19 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\tendpoints\x18\x03 \x03(\v2\x13.svcreg.v1.EndpointR\tendpoints\"x\n" +
 	"\x18ReplaceEndpointsResponse\x121\n" +
 	"\tendpoints\x18\x01 \x03(\v2\x13.svcreg.v1.EndpointR\tendpoints\x12)\n" +
-	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion2\xbd\x0f\n" +
+	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion*\x9e\x01\n" +
+	"\tEventType\x12\x1a\n" +
+	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10EVENT_TYPE_ADDED\x10\x01\x12\x17\n" +
+	"\x13EVENT_TYPE_MODIFIED\x10\x02\x12\x16\n" +
+	"\x12EVENT_TYPE_DELETED\x10\x03\x12\x15\n" +
+	"\x11EVENT_TYPE_SYNCED\x10\x04\x12\x17\n" +
+	"\x13EVENT_TYPE_BOOKMARK\x10\x05*\\\n" +
+	"\n" +
+	"ObjectKind\x12\x1b\n" +
+	"\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13OBJECT_KIND_SERVICE\x10\x01\x12\x18\n" +
+	"\x14OBJECT_KIND_INSTANCE\x10\x022\xb4\x13\n" +
 	"\x0fRegistryService\x12\x99\x01\n" +
 	"\rCreateService\x12\x1f.svcreg.v1.CreateServiceRequest\x1a .svcreg.v1.CreateServiceResponse\"E\x82\xd3\xe4\x93\x02?:\aserviceb\aservice\"+/v1/namespaces/{service.namespace}/services\x12\x86\x01\n" +
 	"\n" +
@@ -1438,7 +2156,11 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\x0eUpdateInstance\x12 .svcreg.v1.UpdateInstanceRequest\x1a!.svcreg.v1.UpdateInstanceResponse\"\xaf\x01\x82\xd3\xe4\x93\x02\xa8\x01:\binstanceZS:\binstanceb\binstance\x1a=/v1/namespaces/{instance.namespace}/instances/{instance.name}b\binstance2=/v1/namespaces/{instance.namespace}/instances/{instance.name}\x12\x8a\x01\n" +
 	"\x0eDeleteInstance\x12 .svcreg.v1.DeleteInstanceRequest\x1a!.svcreg.v1.DeleteInstanceResponse\"3\x82\xd3\xe4\x93\x02-*+/v1/namespaces/{namespace}/instances/{name}\x12\x93\x01\n" +
 	"\rListEndpoints\x12\x1f.svcreg.v1.ListEndpointsRequest\x1a .svcreg.v1.ListEndpointsResponse\"?\x82\xd3\xe4\x93\x029\x127/v1/namespaces/{namespace}/services/{service}/endpoints\x12\x9f\x01\n" +
-	"\x10ReplaceEndpoints\x12\".svcreg.v1.ReplaceEndpointsRequest\x1a#.svcreg.v1.ReplaceEndpointsResponse\"B\x82\xd3\xe4\x93\x02<:\x01*\x1a7/v1/namespaces/{namespace}/services/{service}/endpointsB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
+	"\x10ReplaceEndpoints\x12\".svcreg.v1.ReplaceEndpointsRequest\x1a#.svcreg.v1.ReplaceEndpointsResponse\"B\x82\xd3\xe4\x93\x02<:\x01*\x1a7/v1/namespaces/{namespace}/services/{service}/endpoints\x12\x9e\x01\n" +
+	"\x0eWatchEndpoints\x12 .svcreg.v1.WatchEndpointsRequest\x1a!.svcreg.v1.WatchEndpointsResponse\"E\x82\xd3\xe4\x93\x02?\x12=/v1/namespaces/{namespace}/services/{service}/endpoints:watch0\x01\x12f\n" +
+	"\x05Watch\x12\x17.svcreg.v1.WatchRequest\x1a\x18.svcreg.v1.WatchResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/namespaces/{namespace}:watch0\x01\x12\x9f\x01\n" +
+	"\x12RenewInstanceLease\x12$.svcreg.v1.RenewInstanceLeaseRequest\x1a%.svcreg.v1.RenewInstanceLeaseResponse\"<\x82\xd3\xe4\x93\x026:\x01*\"1/v1/namespaces/{namespace}/instances/{name}:renew\x12J\n" +
+	"\tKeepAlive\x12\x1b.svcreg.v1.KeepAliveRequest\x1a\x1c.svcreg.v1.KeepAliveResponse(\x010\x01B1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
 
 var (
 	file_svcreg_v1_registry_service_proto_rawDescOnce sync.Once
@@ -1452,84 +2174,113 @@ func file_svcreg_v1_registry_service_proto_rawDescGZIP() []byte {
 	return file_svcreg_v1_registry_service_proto_rawDescData
 }
 
-var file_svcreg_v1_registry_service_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_svcreg_v1_registry_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_svcreg_v1_registry_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_svcreg_v1_registry_service_proto_goTypes = []any{
-	(*CreateServiceRequest)(nil),     // 0: svcreg.v1.CreateServiceRequest
-	(*CreateServiceResponse)(nil),    // 1: svcreg.v1.CreateServiceResponse
-	(*GetServiceRequest)(nil),        // 2: svcreg.v1.GetServiceRequest
-	(*GetServiceResponse)(nil),       // 3: svcreg.v1.GetServiceResponse
-	(*ListServicesRequest)(nil),      // 4: svcreg.v1.ListServicesRequest
-	(*ListServicesResponse)(nil),     // 5: svcreg.v1.ListServicesResponse
-	(*UpdateServiceRequest)(nil),     // 6: svcreg.v1.UpdateServiceRequest
-	(*UpdateServiceResponse)(nil),    // 7: svcreg.v1.UpdateServiceResponse
-	(*DeleteServiceRequest)(nil),     // 8: svcreg.v1.DeleteServiceRequest
-	(*DeleteServiceResponse)(nil),    // 9: svcreg.v1.DeleteServiceResponse
-	(*CreateInstanceRequest)(nil),    // 10: svcreg.v1.CreateInstanceRequest
-	(*CreateInstanceResponse)(nil),   // 11: svcreg.v1.CreateInstanceResponse
-	(*GetInstanceRequest)(nil),       // 12: svcreg.v1.GetInstanceRequest
-	(*GetInstanceResponse)(nil),      // 13: svcreg.v1.GetInstanceResponse
-	(*ListInstancesRequest)(nil),     // 14: svcreg.v1.ListInstancesRequest
-	(*ListInstancesResponse)(nil),    // 15: svcreg.v1.ListInstancesResponse
-	(*UpdateInstanceRequest)(nil),    // 16: svcreg.v1.UpdateInstanceRequest
-	(*UpdateInstanceResponse)(nil),   // 17: svcreg.v1.UpdateInstanceResponse
-	(*DeleteInstanceRequest)(nil),    // 18: svcreg.v1.DeleteInstanceRequest
-	(*DeleteInstanceResponse)(nil),   // 19: svcreg.v1.DeleteInstanceResponse
-	(*ListEndpointsRequest)(nil),     // 20: svcreg.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),    // 21: svcreg.v1.ListEndpointsResponse
-	(*ReplaceEndpointsRequest)(nil),  // 22: svcreg.v1.ReplaceEndpointsRequest
-	(*ReplaceEndpointsResponse)(nil), // 23: svcreg.v1.ReplaceEndpointsResponse
-	(*Service)(nil),                  // 24: svcreg.v1.Service
-	(*fieldmaskpb.FieldMask)(nil),    // 25: google.protobuf.FieldMask
-	(*Instance)(nil),                 // 26: svcreg.v1.Instance
-	(*Endpoint)(nil),                 // 27: svcreg.v1.Endpoint
+	(EventType)(0),                     // 0: svcreg.v1.EventType
+	(ObjectKind)(0),                    // 1: svcreg.v1.ObjectKind
+	(*WatchEndpointsRequest)(nil),      // 2: svcreg.v1.WatchEndpointsRequest
+	(*WatchEndpointsResponse)(nil),     // 3: svcreg.v1.WatchEndpointsResponse
+	(*WatchRequest)(nil),               // 4: svcreg.v1.WatchRequest
+	(*WatchResponse)(nil),              // 5: svcreg.v1.WatchResponse
+	(*RenewInstanceLeaseRequest)(nil),  // 6: svcreg.v1.RenewInstanceLeaseRequest
+	(*RenewInstanceLeaseResponse)(nil), // 7: svcreg.v1.RenewInstanceLeaseResponse
+	(*KeepAliveRequest)(nil),           // 8: svcreg.v1.KeepAliveRequest
+	(*KeepAliveResponse)(nil),          // 9: svcreg.v1.KeepAliveResponse
+	(*CreateServiceRequest)(nil),       // 10: svcreg.v1.CreateServiceRequest
+	(*CreateServiceResponse)(nil),      // 11: svcreg.v1.CreateServiceResponse
+	(*GetServiceRequest)(nil),          // 12: svcreg.v1.GetServiceRequest
+	(*GetServiceResponse)(nil),         // 13: svcreg.v1.GetServiceResponse
+	(*ListServicesRequest)(nil),        // 14: svcreg.v1.ListServicesRequest
+	(*ListServicesResponse)(nil),       // 15: svcreg.v1.ListServicesResponse
+	(*UpdateServiceRequest)(nil),       // 16: svcreg.v1.UpdateServiceRequest
+	(*UpdateServiceResponse)(nil),      // 17: svcreg.v1.UpdateServiceResponse
+	(*DeleteServiceRequest)(nil),       // 18: svcreg.v1.DeleteServiceRequest
+	(*DeleteServiceResponse)(nil),      // 19: svcreg.v1.DeleteServiceResponse
+	(*CreateInstanceRequest)(nil),      // 20: svcreg.v1.CreateInstanceRequest
+	(*CreateInstanceResponse)(nil),     // 21: svcreg.v1.CreateInstanceResponse
+	(*GetInstanceRequest)(nil),         // 22: svcreg.v1.GetInstanceRequest
+	(*GetInstanceResponse)(nil),        // 23: svcreg.v1.GetInstanceResponse
+	(*ListInstancesRequest)(nil),       // 24: svcreg.v1.ListInstancesRequest
+	(*ListInstancesResponse)(nil),      // 25: svcreg.v1.ListInstancesResponse
+	(*UpdateInstanceRequest)(nil),      // 26: svcreg.v1.UpdateInstanceRequest
+	(*UpdateInstanceResponse)(nil),     // 27: svcreg.v1.UpdateInstanceResponse
+	(*DeleteInstanceRequest)(nil),      // 28: svcreg.v1.DeleteInstanceRequest
+	(*DeleteInstanceResponse)(nil),     // 29: svcreg.v1.DeleteInstanceResponse
+	(*ListEndpointsRequest)(nil),       // 30: svcreg.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),      // 31: svcreg.v1.ListEndpointsResponse
+	(*ReplaceEndpointsRequest)(nil),    // 32: svcreg.v1.ReplaceEndpointsRequest
+	(*ReplaceEndpointsResponse)(nil),   // 33: svcreg.v1.ReplaceEndpointsResponse
+	(*Endpoint)(nil),                   // 34: svcreg.v1.Endpoint
+	(*Service)(nil),                    // 35: svcreg.v1.Service
+	(*Instance)(nil),                   // 36: svcreg.v1.Instance
+	(*timestamppb.Timestamp)(nil),      // 37: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 38: google.protobuf.FieldMask
 }
 var file_svcreg_v1_registry_service_proto_depIdxs = []int32{
-	24, // 0: svcreg.v1.CreateServiceRequest.service:type_name -> svcreg.v1.Service
-	24, // 1: svcreg.v1.CreateServiceResponse.service:type_name -> svcreg.v1.Service
-	24, // 2: svcreg.v1.GetServiceResponse.service:type_name -> svcreg.v1.Service
-	24, // 3: svcreg.v1.ListServicesResponse.services:type_name -> svcreg.v1.Service
-	24, // 4: svcreg.v1.UpdateServiceRequest.service:type_name -> svcreg.v1.Service
-	25, // 5: svcreg.v1.UpdateServiceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	24, // 6: svcreg.v1.UpdateServiceResponse.service:type_name -> svcreg.v1.Service
-	26, // 7: svcreg.v1.CreateInstanceRequest.instance:type_name -> svcreg.v1.Instance
-	26, // 8: svcreg.v1.CreateInstanceResponse.instance:type_name -> svcreg.v1.Instance
-	26, // 9: svcreg.v1.GetInstanceResponse.instance:type_name -> svcreg.v1.Instance
-	26, // 10: svcreg.v1.ListInstancesResponse.instances:type_name -> svcreg.v1.Instance
-	26, // 11: svcreg.v1.UpdateInstanceRequest.instance:type_name -> svcreg.v1.Instance
-	25, // 12: svcreg.v1.UpdateInstanceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	26, // 13: svcreg.v1.UpdateInstanceResponse.instance:type_name -> svcreg.v1.Instance
-	27, // 14: svcreg.v1.ListEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
-	27, // 15: svcreg.v1.ReplaceEndpointsRequest.endpoints:type_name -> svcreg.v1.Endpoint
-	27, // 16: svcreg.v1.ReplaceEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
-	0,  // 17: svcreg.v1.RegistryService.CreateService:input_type -> svcreg.v1.CreateServiceRequest
-	2,  // 18: svcreg.v1.RegistryService.GetService:input_type -> svcreg.v1.GetServiceRequest
-	4,  // 19: svcreg.v1.RegistryService.ListServices:input_type -> svcreg.v1.ListServicesRequest
-	6,  // 20: svcreg.v1.RegistryService.UpdateService:input_type -> svcreg.v1.UpdateServiceRequest
-	8,  // 21: svcreg.v1.RegistryService.DeleteService:input_type -> svcreg.v1.DeleteServiceRequest
-	10, // 22: svcreg.v1.RegistryService.CreateInstance:input_type -> svcreg.v1.CreateInstanceRequest
-	12, // 23: svcreg.v1.RegistryService.GetInstance:input_type -> svcreg.v1.GetInstanceRequest
-	14, // 24: svcreg.v1.RegistryService.ListInstances:input_type -> svcreg.v1.ListInstancesRequest
-	16, // 25: svcreg.v1.RegistryService.UpdateInstance:input_type -> svcreg.v1.UpdateInstanceRequest
-	18, // 26: svcreg.v1.RegistryService.DeleteInstance:input_type -> svcreg.v1.DeleteInstanceRequest
-	20, // 27: svcreg.v1.RegistryService.ListEndpoints:input_type -> svcreg.v1.ListEndpointsRequest
-	22, // 28: svcreg.v1.RegistryService.ReplaceEndpoints:input_type -> svcreg.v1.ReplaceEndpointsRequest
-	1,  // 29: svcreg.v1.RegistryService.CreateService:output_type -> svcreg.v1.CreateServiceResponse
-	3,  // 30: svcreg.v1.RegistryService.GetService:output_type -> svcreg.v1.GetServiceResponse
-	5,  // 31: svcreg.v1.RegistryService.ListServices:output_type -> svcreg.v1.ListServicesResponse
-	7,  // 32: svcreg.v1.RegistryService.UpdateService:output_type -> svcreg.v1.UpdateServiceResponse
-	9,  // 33: svcreg.v1.RegistryService.DeleteService:output_type -> svcreg.v1.DeleteServiceResponse
-	11, // 34: svcreg.v1.RegistryService.CreateInstance:output_type -> svcreg.v1.CreateInstanceResponse
-	13, // 35: svcreg.v1.RegistryService.GetInstance:output_type -> svcreg.v1.GetInstanceResponse
-	15, // 36: svcreg.v1.RegistryService.ListInstances:output_type -> svcreg.v1.ListInstancesResponse
-	17, // 37: svcreg.v1.RegistryService.UpdateInstance:output_type -> svcreg.v1.UpdateInstanceResponse
-	19, // 38: svcreg.v1.RegistryService.DeleteInstance:output_type -> svcreg.v1.DeleteInstanceResponse
-	21, // 39: svcreg.v1.RegistryService.ListEndpoints:output_type -> svcreg.v1.ListEndpointsResponse
-	23, // 40: svcreg.v1.RegistryService.ReplaceEndpoints:output_type -> svcreg.v1.ReplaceEndpointsResponse
-	29, // [29:41] is the sub-list for method output_type
-	17, // [17:29] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	0,  // 0: svcreg.v1.WatchEndpointsResponse.type:type_name -> svcreg.v1.EventType
+	34, // 1: svcreg.v1.WatchEndpointsResponse.endpoint:type_name -> svcreg.v1.Endpoint
+	35, // 2: svcreg.v1.WatchEndpointsResponse.service:type_name -> svcreg.v1.Service
+	1,  // 3: svcreg.v1.WatchRequest.kinds:type_name -> svcreg.v1.ObjectKind
+	0,  // 4: svcreg.v1.WatchResponse.type:type_name -> svcreg.v1.EventType
+	35, // 5: svcreg.v1.WatchResponse.service:type_name -> svcreg.v1.Service
+	36, // 6: svcreg.v1.WatchResponse.instance:type_name -> svcreg.v1.Instance
+	37, // 7: svcreg.v1.RenewInstanceLeaseResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
+	37, // 8: svcreg.v1.KeepAliveResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
+	35, // 9: svcreg.v1.CreateServiceRequest.service:type_name -> svcreg.v1.Service
+	35, // 10: svcreg.v1.CreateServiceResponse.service:type_name -> svcreg.v1.Service
+	35, // 11: svcreg.v1.GetServiceResponse.service:type_name -> svcreg.v1.Service
+	35, // 12: svcreg.v1.ListServicesResponse.services:type_name -> svcreg.v1.Service
+	35, // 13: svcreg.v1.UpdateServiceRequest.service:type_name -> svcreg.v1.Service
+	38, // 14: svcreg.v1.UpdateServiceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	35, // 15: svcreg.v1.UpdateServiceResponse.service:type_name -> svcreg.v1.Service
+	36, // 16: svcreg.v1.CreateInstanceRequest.instance:type_name -> svcreg.v1.Instance
+	36, // 17: svcreg.v1.CreateInstanceResponse.instance:type_name -> svcreg.v1.Instance
+	36, // 18: svcreg.v1.GetInstanceResponse.instance:type_name -> svcreg.v1.Instance
+	36, // 19: svcreg.v1.ListInstancesResponse.instances:type_name -> svcreg.v1.Instance
+	36, // 20: svcreg.v1.UpdateInstanceRequest.instance:type_name -> svcreg.v1.Instance
+	38, // 21: svcreg.v1.UpdateInstanceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	36, // 22: svcreg.v1.UpdateInstanceResponse.instance:type_name -> svcreg.v1.Instance
+	34, // 23: svcreg.v1.ListEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
+	34, // 24: svcreg.v1.ReplaceEndpointsRequest.endpoints:type_name -> svcreg.v1.Endpoint
+	34, // 25: svcreg.v1.ReplaceEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
+	10, // 26: svcreg.v1.RegistryService.CreateService:input_type -> svcreg.v1.CreateServiceRequest
+	12, // 27: svcreg.v1.RegistryService.GetService:input_type -> svcreg.v1.GetServiceRequest
+	14, // 28: svcreg.v1.RegistryService.ListServices:input_type -> svcreg.v1.ListServicesRequest
+	16, // 29: svcreg.v1.RegistryService.UpdateService:input_type -> svcreg.v1.UpdateServiceRequest
+	18, // 30: svcreg.v1.RegistryService.DeleteService:input_type -> svcreg.v1.DeleteServiceRequest
+	20, // 31: svcreg.v1.RegistryService.CreateInstance:input_type -> svcreg.v1.CreateInstanceRequest
+	22, // 32: svcreg.v1.RegistryService.GetInstance:input_type -> svcreg.v1.GetInstanceRequest
+	24, // 33: svcreg.v1.RegistryService.ListInstances:input_type -> svcreg.v1.ListInstancesRequest
+	26, // 34: svcreg.v1.RegistryService.UpdateInstance:input_type -> svcreg.v1.UpdateInstanceRequest
+	28, // 35: svcreg.v1.RegistryService.DeleteInstance:input_type -> svcreg.v1.DeleteInstanceRequest
+	30, // 36: svcreg.v1.RegistryService.ListEndpoints:input_type -> svcreg.v1.ListEndpointsRequest
+	32, // 37: svcreg.v1.RegistryService.ReplaceEndpoints:input_type -> svcreg.v1.ReplaceEndpointsRequest
+	2,  // 38: svcreg.v1.RegistryService.WatchEndpoints:input_type -> svcreg.v1.WatchEndpointsRequest
+	4,  // 39: svcreg.v1.RegistryService.Watch:input_type -> svcreg.v1.WatchRequest
+	6,  // 40: svcreg.v1.RegistryService.RenewInstanceLease:input_type -> svcreg.v1.RenewInstanceLeaseRequest
+	8,  // 41: svcreg.v1.RegistryService.KeepAlive:input_type -> svcreg.v1.KeepAliveRequest
+	11, // 42: svcreg.v1.RegistryService.CreateService:output_type -> svcreg.v1.CreateServiceResponse
+	13, // 43: svcreg.v1.RegistryService.GetService:output_type -> svcreg.v1.GetServiceResponse
+	15, // 44: svcreg.v1.RegistryService.ListServices:output_type -> svcreg.v1.ListServicesResponse
+	17, // 45: svcreg.v1.RegistryService.UpdateService:output_type -> svcreg.v1.UpdateServiceResponse
+	19, // 46: svcreg.v1.RegistryService.DeleteService:output_type -> svcreg.v1.DeleteServiceResponse
+	21, // 47: svcreg.v1.RegistryService.CreateInstance:output_type -> svcreg.v1.CreateInstanceResponse
+	23, // 48: svcreg.v1.RegistryService.GetInstance:output_type -> svcreg.v1.GetInstanceResponse
+	25, // 49: svcreg.v1.RegistryService.ListInstances:output_type -> svcreg.v1.ListInstancesResponse
+	27, // 50: svcreg.v1.RegistryService.UpdateInstance:output_type -> svcreg.v1.UpdateInstanceResponse
+	29, // 51: svcreg.v1.RegistryService.DeleteInstance:output_type -> svcreg.v1.DeleteInstanceResponse
+	31, // 52: svcreg.v1.RegistryService.ListEndpoints:output_type -> svcreg.v1.ListEndpointsResponse
+	33, // 53: svcreg.v1.RegistryService.ReplaceEndpoints:output_type -> svcreg.v1.ReplaceEndpointsResponse
+	3,  // 54: svcreg.v1.RegistryService.WatchEndpoints:output_type -> svcreg.v1.WatchEndpointsResponse
+	5,  // 55: svcreg.v1.RegistryService.Watch:output_type -> svcreg.v1.WatchResponse
+	7,  // 56: svcreg.v1.RegistryService.RenewInstanceLease:output_type -> svcreg.v1.RenewInstanceLeaseResponse
+	9,  // 57: svcreg.v1.RegistryService.KeepAlive:output_type -> svcreg.v1.KeepAliveResponse
+	42, // [42:58] is the sub-list for method output_type
+	26, // [26:42] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_v1_registry_service_proto_init() }
@@ -1545,13 +2296,14 @@ func file_svcreg_v1_registry_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_registry_service_proto_rawDesc), len(file_svcreg_v1_registry_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   24,
+			NumEnums:      2,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_svcreg_v1_registry_service_proto_goTypes,
 		DependencyIndexes: file_svcreg_v1_registry_service_proto_depIdxs,
+		EnumInfos:         file_svcreg_v1_registry_service_proto_enumTypes,
 		MessageInfos:      file_svcreg_v1_registry_service_proto_msgTypes,
 	}.Build()
 	File_svcreg_v1_registry_service_proto = out.File

@@ -19,18 +19,22 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RegistryService_CreateService_FullMethodName    = "/svcreg.v1.RegistryService/CreateService"
-	RegistryService_GetService_FullMethodName       = "/svcreg.v1.RegistryService/GetService"
-	RegistryService_ListServices_FullMethodName     = "/svcreg.v1.RegistryService/ListServices"
-	RegistryService_UpdateService_FullMethodName    = "/svcreg.v1.RegistryService/UpdateService"
-	RegistryService_DeleteService_FullMethodName    = "/svcreg.v1.RegistryService/DeleteService"
-	RegistryService_CreateInstance_FullMethodName   = "/svcreg.v1.RegistryService/CreateInstance"
-	RegistryService_GetInstance_FullMethodName      = "/svcreg.v1.RegistryService/GetInstance"
-	RegistryService_ListInstances_FullMethodName    = "/svcreg.v1.RegistryService/ListInstances"
-	RegistryService_UpdateInstance_FullMethodName   = "/svcreg.v1.RegistryService/UpdateInstance"
-	RegistryService_DeleteInstance_FullMethodName   = "/svcreg.v1.RegistryService/DeleteInstance"
-	RegistryService_ListEndpoints_FullMethodName    = "/svcreg.v1.RegistryService/ListEndpoints"
-	RegistryService_ReplaceEndpoints_FullMethodName = "/svcreg.v1.RegistryService/ReplaceEndpoints"
+	RegistryService_CreateService_FullMethodName      = "/svcreg.v1.RegistryService/CreateService"
+	RegistryService_GetService_FullMethodName         = "/svcreg.v1.RegistryService/GetService"
+	RegistryService_ListServices_FullMethodName       = "/svcreg.v1.RegistryService/ListServices"
+	RegistryService_UpdateService_FullMethodName      = "/svcreg.v1.RegistryService/UpdateService"
+	RegistryService_DeleteService_FullMethodName      = "/svcreg.v1.RegistryService/DeleteService"
+	RegistryService_CreateInstance_FullMethodName     = "/svcreg.v1.RegistryService/CreateInstance"
+	RegistryService_GetInstance_FullMethodName        = "/svcreg.v1.RegistryService/GetInstance"
+	RegistryService_ListInstances_FullMethodName      = "/svcreg.v1.RegistryService/ListInstances"
+	RegistryService_UpdateInstance_FullMethodName     = "/svcreg.v1.RegistryService/UpdateInstance"
+	RegistryService_DeleteInstance_FullMethodName     = "/svcreg.v1.RegistryService/DeleteInstance"
+	RegistryService_ListEndpoints_FullMethodName      = "/svcreg.v1.RegistryService/ListEndpoints"
+	RegistryService_ReplaceEndpoints_FullMethodName   = "/svcreg.v1.RegistryService/ReplaceEndpoints"
+	RegistryService_WatchEndpoints_FullMethodName     = "/svcreg.v1.RegistryService/WatchEndpoints"
+	RegistryService_Watch_FullMethodName              = "/svcreg.v1.RegistryService/Watch"
+	RegistryService_RenewInstanceLease_FullMethodName = "/svcreg.v1.RegistryService/RenewInstanceLease"
+	RegistryService_KeepAlive_FullMethodName          = "/svcreg.v1.RegistryService/KeepAlive"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -74,6 +78,28 @@ type RegistryServiceClient interface {
 	// Kubernetes' Endpoints of a service without selector). Only the
 	// endpoints that differ change.
 	ReplaceEndpoints(ctx context.Context, in *ReplaceEndpointsRequest, opts ...grpc.CallOption) (*ReplaceEndpointsResponse, error)
+	// Streams the endpoints of one service: the current endpoints (and the
+	// service, when it exists) as ADDED events, a SYNCED marker, then one
+	// event per change, in revision order, with periodic BOOKMARKs. With a
+	// resource_version it resumes after that revision instead; a revision
+	// older than the server's history fails with OUT_OF_RANGE and ErrorInfo
+	// reason RESOURCE_VERSION_TOO_OLD (list again and watch from there). A
+	// subscriber that falls too far behind is cut off with
+	// RESOURCE_EXHAUSTED and resumes from its last revision.
+	WatchEndpoints(ctx context.Context, in *WatchEndpointsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEndpointsResponse], error)
+	// Streams services and instances of a namespace ("-" for all), filtered
+	// by label selector, with the semantics of WatchEndpoints. An object whose
+	// labels stop matching is reported DELETED; one that starts matching,
+	// ADDED.
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
+	// Renews the lease of an instance registered with ttl_seconds. A renewal
+	// is not a change: no event, no new revision. NOT_FOUND means the lease
+	// lapsed and the instance is gone: register it again.
+	RenewInstanceLease(ctx context.Context, in *RenewInstanceLeaseRequest, opts ...grpc.CallOption) (*RenewInstanceLeaseResponse, error)
+	// Renews leases over one stream: each request renews one instance and
+	// gets one response, in order. An instance whose lease lapsed gets a
+	// response with found = false; the stream stays open.
+	KeepAlive(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[KeepAliveRequest, KeepAliveResponse], error)
 }
 
 type registryServiceClient struct {
@@ -204,6 +230,67 @@ func (c *registryServiceClient) ReplaceEndpoints(ctx context.Context, in *Replac
 	return out, nil
 }
 
+func (c *registryServiceClient) WatchEndpoints(ctx context.Context, in *WatchEndpointsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEndpointsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RegistryService_ServiceDesc.Streams[0], RegistryService_WatchEndpoints_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchEndpointsRequest, WatchEndpointsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RegistryService_WatchEndpointsClient = grpc.ServerStreamingClient[WatchEndpointsResponse]
+
+func (c *registryServiceClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RegistryService_ServiceDesc.Streams[1], RegistryService_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, WatchResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RegistryService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
+
+func (c *registryServiceClient) RenewInstanceLease(ctx context.Context, in *RenewInstanceLeaseRequest, opts ...grpc.CallOption) (*RenewInstanceLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenewInstanceLeaseResponse)
+	err := c.cc.Invoke(ctx, RegistryService_RenewInstanceLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) KeepAlive(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[KeepAliveRequest, KeepAliveResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RegistryService_ServiceDesc.Streams[2], RegistryService_KeepAlive_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[KeepAliveRequest, KeepAliveResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RegistryService_KeepAliveClient = grpc.BidiStreamingClient[KeepAliveRequest, KeepAliveResponse]
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -245,6 +332,28 @@ type RegistryServiceServer interface {
 	// Kubernetes' Endpoints of a service without selector). Only the
 	// endpoints that differ change.
 	ReplaceEndpoints(context.Context, *ReplaceEndpointsRequest) (*ReplaceEndpointsResponse, error)
+	// Streams the endpoints of one service: the current endpoints (and the
+	// service, when it exists) as ADDED events, a SYNCED marker, then one
+	// event per change, in revision order, with periodic BOOKMARKs. With a
+	// resource_version it resumes after that revision instead; a revision
+	// older than the server's history fails with OUT_OF_RANGE and ErrorInfo
+	// reason RESOURCE_VERSION_TOO_OLD (list again and watch from there). A
+	// subscriber that falls too far behind is cut off with
+	// RESOURCE_EXHAUSTED and resumes from its last revision.
+	WatchEndpoints(*WatchEndpointsRequest, grpc.ServerStreamingServer[WatchEndpointsResponse]) error
+	// Streams services and instances of a namespace ("-" for all), filtered
+	// by label selector, with the semantics of WatchEndpoints. An object whose
+	// labels stop matching is reported DELETED; one that starts matching,
+	// ADDED.
+	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
+	// Renews the lease of an instance registered with ttl_seconds. A renewal
+	// is not a change: no event, no new revision. NOT_FOUND means the lease
+	// lapsed and the instance is gone: register it again.
+	RenewInstanceLease(context.Context, *RenewInstanceLeaseRequest) (*RenewInstanceLeaseResponse, error)
+	// Renews leases over one stream: each request renews one instance and
+	// gets one response, in order. An instance whose lease lapsed gets a
+	// response with found = false; the stream stays open.
+	KeepAlive(grpc.BidiStreamingServer[KeepAliveRequest, KeepAliveResponse]) error
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -290,6 +399,18 @@ func (UnimplementedRegistryServiceServer) ListEndpoints(context.Context, *ListEn
 }
 func (UnimplementedRegistryServiceServer) ReplaceEndpoints(context.Context, *ReplaceEndpointsRequest) (*ReplaceEndpointsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReplaceEndpoints not implemented")
+}
+func (UnimplementedRegistryServiceServer) WatchEndpoints(*WatchEndpointsRequest, grpc.ServerStreamingServer[WatchEndpointsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchEndpoints not implemented")
+}
+func (UnimplementedRegistryServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedRegistryServiceServer) RenewInstanceLease(context.Context, *RenewInstanceLeaseRequest) (*RenewInstanceLeaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewInstanceLease not implemented")
+}
+func (UnimplementedRegistryServiceServer) KeepAlive(grpc.BidiStreamingServer[KeepAliveRequest, KeepAliveResponse]) error {
+	return status.Error(codes.Unimplemented, "method KeepAlive not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -528,6 +649,53 @@ func _RegistryService_ReplaceEndpoints_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_WatchEndpoints_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchEndpointsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RegistryServiceServer).WatchEndpoints(m, &grpc.GenericServerStream[WatchEndpointsRequest, WatchEndpointsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RegistryService_WatchEndpointsServer = grpc.ServerStreamingServer[WatchEndpointsResponse]
+
+func _RegistryService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RegistryServiceServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RegistryService_WatchServer = grpc.ServerStreamingServer[WatchResponse]
+
+func _RegistryService_RenewInstanceLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewInstanceLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).RenewInstanceLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_RenewInstanceLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).RenewInstanceLease(ctx, req.(*RenewInstanceLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_KeepAlive_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(RegistryServiceServer).KeepAlive(&grpc.GenericServerStream[KeepAliveRequest, KeepAliveResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RegistryService_KeepAliveServer = grpc.BidiStreamingServer[KeepAliveRequest, KeepAliveResponse]
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -583,7 +751,28 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ReplaceEndpoints",
 			Handler:    _RegistryService_ReplaceEndpoints_Handler,
 		},
+		{
+			MethodName: "RenewInstanceLease",
+			Handler:    _RegistryService_RenewInstanceLease_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchEndpoints",
+			Handler:       _RegistryService_WatchEndpoints_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Watch",
+			Handler:       _RegistryService_Watch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "KeepAlive",
+			Handler:       _RegistryService_KeepAlive_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "svcreg/v1/registry_service.proto",
 }

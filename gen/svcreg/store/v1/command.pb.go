@@ -46,6 +46,7 @@ type Command struct {
 	//	*Command_UpdateInstance
 	//	*Command_DeleteInstance
 	//	*Command_ReplaceEndpoints
+	//	*Command_ExpireInstances
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -165,6 +166,15 @@ func (x *Command) GetReplaceEndpoints() *v1.ReplaceEndpointsRequest {
 	return nil
 }
 
+func (x *Command) GetExpireInstances() *ExpireInstances {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ExpireInstances); ok {
+			return x.ExpireInstances
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -204,6 +214,11 @@ type Command_ReplaceEndpoints struct {
 	ReplaceEndpoints *v1.ReplaceEndpointsRequest `protobuf:"bytes,16,opt,name=replace_endpoints,json=replaceEndpoints,proto3,oneof"`
 }
 
+type Command_ExpireInstances struct {
+	// Delete instances whose leases lapsed.
+	ExpireInstances *ExpireInstances `protobuf:"bytes,17,opt,name=expire_instances,json=expireInstances,proto3,oneof"`
+}
+
 func (*Command_CreateService) isCommand_Op() {}
 
 func (*Command_UpdateService) isCommand_Op() {}
@@ -218,11 +233,126 @@ func (*Command_DeleteInstance) isCommand_Op() {}
 
 func (*Command_ReplaceEndpoints) isCommand_Op() {}
 
+func (*Command_ExpireInstances) isCommand_Op() {}
+
+// ExpireInstances deletes instances whose leases lapsed. Each deletion is
+// conditional on the instance's revision when its lease was armed, so that
+// a re-registration or an update in between wins; a mismatch is skipped,
+// not an error.
+type ExpireInstances struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The instances to delete.
+	Instances     []*InstanceRef `protobuf:"bytes,1,rep,name=instances,proto3" json:"instances,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpireInstances) Reset() {
+	*x = ExpireInstances{}
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpireInstances) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpireInstances) ProtoMessage() {}
+
+func (x *ExpireInstances) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpireInstances.ProtoReflect.Descriptor instead.
+func (*ExpireInstances) Descriptor() ([]byte, []int) {
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ExpireInstances) GetInstances() []*InstanceRef {
+	if x != nil {
+		return x.Instances
+	}
+	return nil
+}
+
+// InstanceRef names one instance at one revision.
+type InstanceRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The instance name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The instance's resource_version the lease was armed at.
+	ResourceVersion int64 `protobuf:"varint,3,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *InstanceRef) Reset() {
+	*x = InstanceRef{}
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceRef) ProtoMessage() {}
+
+func (x *InstanceRef) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceRef.ProtoReflect.Descriptor instead.
+func (*InstanceRef) Descriptor() ([]byte, []int) {
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *InstanceRef) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *InstanceRef) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *InstanceRef) GetResourceVersion() int64 {
+	if x != nil {
+		return x.ResourceVersion
+	}
+	return 0
+}
+
 var File_svcreg_store_v1_command_proto protoreflect.FileDescriptor
 
 const file_svcreg_store_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x1dsvcreg/store/v1/command.proto\x12\x0fsvcreg.store.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a svcreg/v1/registry_service.proto\"\xf6\x04\n" +
+	"\x1dsvcreg/store/v1/command.proto\x12\x0fsvcreg.store.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a svcreg/v1/registry_service.proto\"\xc5\x05\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -234,8 +364,15 @@ const file_svcreg_store_v1_command_proto_rawDesc = "" +
 	"\x0fcreate_instance\x18\r \x01(\v2 .svcreg.v1.CreateInstanceRequestH\x00R\x0ecreateInstance\x12K\n" +
 	"\x0fupdate_instance\x18\x0e \x01(\v2 .svcreg.v1.UpdateInstanceRequestH\x00R\x0eupdateInstance\x12K\n" +
 	"\x0fdelete_instance\x18\x0f \x01(\v2 .svcreg.v1.DeleteInstanceRequestH\x00R\x0edeleteInstance\x12Q\n" +
-	"\x11replace_endpoints\x18\x10 \x01(\v2\".svcreg.v1.ReplaceEndpointsRequestH\x00R\x10replaceEndpointsB\x04\n" +
-	"\x02opB6Z4github.com/svcreg/svcreg/gen/svcreg/store/v1;storev1b\x06proto3"
+	"\x11replace_endpoints\x18\x10 \x01(\v2\".svcreg.v1.ReplaceEndpointsRequestH\x00R\x10replaceEndpoints\x12M\n" +
+	"\x10expire_instances\x18\x11 \x01(\v2 .svcreg.store.v1.ExpireInstancesH\x00R\x0fexpireInstancesB\x04\n" +
+	"\x02op\"M\n" +
+	"\x0fExpireInstances\x12:\n" +
+	"\tinstances\x18\x01 \x03(\v2\x1c.svcreg.store.v1.InstanceRefR\tinstances\"j\n" +
+	"\vInstanceRef\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
+	"\x10resource_version\x18\x03 \x01(\x03R\x0fresourceVersionB6Z4github.com/svcreg/svcreg/gen/svcreg/store/v1;storev1b\x06proto3"
 
 var (
 	file_svcreg_store_v1_command_proto_rawDescOnce sync.Once
@@ -249,32 +386,36 @@ func file_svcreg_store_v1_command_proto_rawDescGZIP() []byte {
 	return file_svcreg_store_v1_command_proto_rawDescData
 }
 
-var file_svcreg_store_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_svcreg_store_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_svcreg_store_v1_command_proto_goTypes = []any{
 	(*Command)(nil),                    // 0: svcreg.store.v1.Command
-	(*timestamppb.Timestamp)(nil),      // 1: google.protobuf.Timestamp
-	(*v1.CreateServiceRequest)(nil),    // 2: svcreg.v1.CreateServiceRequest
-	(*v1.UpdateServiceRequest)(nil),    // 3: svcreg.v1.UpdateServiceRequest
-	(*v1.DeleteServiceRequest)(nil),    // 4: svcreg.v1.DeleteServiceRequest
-	(*v1.CreateInstanceRequest)(nil),   // 5: svcreg.v1.CreateInstanceRequest
-	(*v1.UpdateInstanceRequest)(nil),   // 6: svcreg.v1.UpdateInstanceRequest
-	(*v1.DeleteInstanceRequest)(nil),   // 7: svcreg.v1.DeleteInstanceRequest
-	(*v1.ReplaceEndpointsRequest)(nil), // 8: svcreg.v1.ReplaceEndpointsRequest
+	(*ExpireInstances)(nil),            // 1: svcreg.store.v1.ExpireInstances
+	(*InstanceRef)(nil),                // 2: svcreg.store.v1.InstanceRef
+	(*timestamppb.Timestamp)(nil),      // 3: google.protobuf.Timestamp
+	(*v1.CreateServiceRequest)(nil),    // 4: svcreg.v1.CreateServiceRequest
+	(*v1.UpdateServiceRequest)(nil),    // 5: svcreg.v1.UpdateServiceRequest
+	(*v1.DeleteServiceRequest)(nil),    // 6: svcreg.v1.DeleteServiceRequest
+	(*v1.CreateInstanceRequest)(nil),   // 7: svcreg.v1.CreateInstanceRequest
+	(*v1.UpdateInstanceRequest)(nil),   // 8: svcreg.v1.UpdateInstanceRequest
+	(*v1.DeleteInstanceRequest)(nil),   // 9: svcreg.v1.DeleteInstanceRequest
+	(*v1.ReplaceEndpointsRequest)(nil), // 10: svcreg.v1.ReplaceEndpointsRequest
 }
 var file_svcreg_store_v1_command_proto_depIdxs = []int32{
-	1, // 0: svcreg.store.v1.Command.time:type_name -> google.protobuf.Timestamp
-	2, // 1: svcreg.store.v1.Command.create_service:type_name -> svcreg.v1.CreateServiceRequest
-	3, // 2: svcreg.store.v1.Command.update_service:type_name -> svcreg.v1.UpdateServiceRequest
-	4, // 3: svcreg.store.v1.Command.delete_service:type_name -> svcreg.v1.DeleteServiceRequest
-	5, // 4: svcreg.store.v1.Command.create_instance:type_name -> svcreg.v1.CreateInstanceRequest
-	6, // 5: svcreg.store.v1.Command.update_instance:type_name -> svcreg.v1.UpdateInstanceRequest
-	7, // 6: svcreg.store.v1.Command.delete_instance:type_name -> svcreg.v1.DeleteInstanceRequest
-	8, // 7: svcreg.store.v1.Command.replace_endpoints:type_name -> svcreg.v1.ReplaceEndpointsRequest
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	3,  // 0: svcreg.store.v1.Command.time:type_name -> google.protobuf.Timestamp
+	4,  // 1: svcreg.store.v1.Command.create_service:type_name -> svcreg.v1.CreateServiceRequest
+	5,  // 2: svcreg.store.v1.Command.update_service:type_name -> svcreg.v1.UpdateServiceRequest
+	6,  // 3: svcreg.store.v1.Command.delete_service:type_name -> svcreg.v1.DeleteServiceRequest
+	7,  // 4: svcreg.store.v1.Command.create_instance:type_name -> svcreg.v1.CreateInstanceRequest
+	8,  // 5: svcreg.store.v1.Command.update_instance:type_name -> svcreg.v1.UpdateInstanceRequest
+	9,  // 6: svcreg.store.v1.Command.delete_instance:type_name -> svcreg.v1.DeleteInstanceRequest
+	10, // 7: svcreg.store.v1.Command.replace_endpoints:type_name -> svcreg.v1.ReplaceEndpointsRequest
+	1,  // 8: svcreg.store.v1.Command.expire_instances:type_name -> svcreg.store.v1.ExpireInstances
+	2,  // 9: svcreg.store.v1.ExpireInstances.instances:type_name -> svcreg.store.v1.InstanceRef
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_store_v1_command_proto_init() }
@@ -290,6 +431,7 @@ func file_svcreg_store_v1_command_proto_init() {
 		(*Command_UpdateInstance)(nil),
 		(*Command_DeleteInstance)(nil),
 		(*Command_ReplaceEndpoints)(nil),
+		(*Command_ExpireInstances)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -297,7 +439,7 @@ func file_svcreg_store_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_store_v1_command_proto_rawDesc), len(file_svcreg_store_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

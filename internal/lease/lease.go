@@ -1,0 +1,214 @@
+// Package lease keeps instance leases: an instance registered with
+// ttl_seconds is deleted when it is not renewed within its TTL.
+//
+// Renewals are not changes: deadlines live in this process's memory, never
+// in the store, so a renewal costs a map update and no revision or event
+// (RAFT.md: the leader keeps deadlines; expiries are commands). An expiry
+// is an ExpireInstances command conditional on the instance's revision
+// when its lease was armed, so an update or a re-registration in between
+// wins. Time comes from an injected clock.
+package lease
+
+import (
+	"container/heap"
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/store"
+)
+
+// Expirer deletes lapsed instances (through the store's write path).
+type Expirer func(refs []*storev1.InstanceRef) error
+
+// Manager tracks the leases of the store's instances.
+type Manager struct {
+	clock  clockwork.Clock
+	expire Expirer
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	leases map[string]*lease
+	queue  leaseHeap
+	wake   chan struct{}
+}
+
+type lease struct {
+	namespace, name string
+	rev             int64 // the instance revision the lease was armed at
+	ttl             time.Duration
+	deadline        time.Time
+	index           int // in the heap
+}
+
+// New returns a manager; feed it the store's events with Observe and run
+// it with Run.
+func New(clock clockwork.Clock, expire Expirer, log *slog.Logger) *Manager {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Manager{clock: clock, expire: expire, log: log, leases: map[string]*lease{}, wake: make(chan struct{}, 1)}
+}
+
+func key(namespace, name string) string { return namespace + "/" + name }
+
+// Observe is a store commit hook: instances with a TTL get a lease when
+// created, keep their deadline (at the new revision) when updated, get a
+// fresh one when their TTL changes, and lose it when deleted.
+func (m *Manager) Observe(events []store.Event) {
+	m.mu.Lock()
+	changed := false
+	for i := range events {
+		ev := &events[i]
+		if ev.Kind != store.KindInstance {
+			continue
+		}
+		k := key(ev.Namespace, ev.Name)
+		l := m.leases[k]
+		inst, _ := ev.After.(*svcregv1.Instance)
+		if inst == nil || inst.GetTtlSeconds() <= 0 {
+			if l != nil {
+				m.dropLocked(l)
+				changed = true
+			}
+			continue
+		}
+		ttl := time.Duration(inst.GetTtlSeconds()) * time.Second
+		switch {
+		case l == nil:
+			l = &lease{namespace: ev.Namespace, name: ev.Name, rev: inst.GetResourceVersion(), ttl: ttl, deadline: m.clock.Now().Add(ttl)}
+			m.leases[k] = l
+			heap.Push(&m.queue, l)
+		case l.ttl != ttl:
+			l.rev, l.ttl, l.deadline = inst.GetResourceVersion(), ttl, m.clock.Now().Add(ttl)
+			heap.Fix(&m.queue, l.index)
+		default:
+			l.rev = inst.GetResourceVersion()
+		}
+		changed = true
+	}
+	m.mu.Unlock()
+	if changed {
+		m.nudge()
+	}
+}
+
+func (m *Manager) dropLocked(l *lease) {
+	heap.Remove(&m.queue, l.index)
+	delete(m.leases, key(l.namespace, l.name))
+}
+
+func (m *Manager) nudge() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Renew extends an instance's lease by its TTL. ok is false when the
+// instance has no lease (it lapsed, was deleted, or has no TTL).
+func (m *Manager) Renew(namespace, name string) (deadline time.Time, ttl time.Duration, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.leases[key(namespace, name)]
+	if l == nil {
+		return time.Time{}, 0, false
+	}
+	l.deadline = m.clock.Now().Add(l.ttl)
+	heap.Fix(&m.queue, l.index)
+	return l.deadline, l.ttl, true
+}
+
+// Deadline is when an instance's lease lapses unless renewed.
+func (m *Manager) Deadline(namespace, name string) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := m.leases[key(namespace, name)]; l != nil {
+		return l.deadline, true
+	}
+	return time.Time{}, false
+}
+
+// Len is the number of live leases.
+func (m *Manager) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.leases)
+}
+
+// maxBatch bounds one ExpireInstances command.
+const maxBatch = 512
+
+// Run expires lapsed leases until ctx ends: it sleeps until the earliest
+// deadline and expires every lease past due in batched commands.
+func (m *Manager) Run(ctx context.Context) {
+	for {
+		m.mu.Lock()
+		var wait time.Duration = -1
+		var due []*storev1.InstanceRef
+		now := m.clock.Now()
+		for len(m.queue) > 0 && len(due) < maxBatch {
+			l := m.queue[0]
+			if l.deadline.After(now) {
+				wait = l.deadline.Sub(now)
+				break
+			}
+			m.dropLocked(l)
+			due = append(due, &storev1.InstanceRef{Namespace: l.namespace, Name: l.name, ResourceVersion: l.rev})
+		}
+		m.mu.Unlock()
+		if len(due) > 0 {
+			if err := m.expire(due); err != nil {
+				m.log.Error("expiring leases failed", "instances", len(due), "err", err)
+			} else {
+				m.log.Info("leases lapsed", "instances", len(due))
+			}
+			continue
+		}
+		var timer clockwork.Timer
+		var fired <-chan time.Time
+		if wait >= 0 {
+			timer = m.clock.NewTimer(wait)
+			fired = timer.Chan()
+		}
+		select {
+		case <-ctx.Done():
+		case <-m.wake:
+		case <-fired:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// leaseHeap orders leases by deadline.
+type leaseHeap []*lease
+
+func (h leaseHeap) Len() int           { return len(h) }
+func (h leaseHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h leaseHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *leaseHeap) Push(x any) {
+	l := x.(*lease)
+	l.index = len(*h)
+	*h = append(*h, l)
+}
+func (h *leaseHeap) Pop() any {
+	old := *h
+	l := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	l.index = -1
+	return l
+}

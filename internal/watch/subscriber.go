@@ -1,0 +1,122 @@
+package watch
+
+import (
+	"context"
+	"sync"
+
+	"github.com/svcreg/svcreg/internal/store"
+)
+
+// Item is one queued event and the type the subscriber sees it as.
+type Item struct {
+	Type  store.EventType
+	Event *store.Event
+}
+
+// Subscriber is one watcher's queue. The dispatcher fills it; the watcher's
+// goroutine drains it with Next.
+type Subscriber struct {
+	hub    *Hub
+	keys   []Key
+	filter Filter
+	limit  int
+	notify chan struct{} // 1-buffered: items arrived or the subscription ended
+
+	mu    sync.Mutex
+	queue []Item
+	spare []Item // the buffer Next handed out last time, reused
+	err   error
+}
+
+// offer queues ev if the filter wants it; on overflow the subscriber fails.
+// It never blocks. Called by the dispatcher (or Subscribe) with h.dmu held.
+func (s *Subscriber) offer(ev *store.Event) {
+	typ := ev.Type
+	if s.filter != nil {
+		var ok bool
+		if typ, ok = s.filter(ev); !ok {
+			return
+		}
+	}
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.queue) >= s.limit {
+		s.err = ErrOverflow
+		s.queue = nil
+		s.mu.Unlock()
+		s.hub.log.Warn("watcher fell behind; closing its stream", "queue", s.limit, "keys", s.keys)
+		s.hub.unsubscribeLocked(s)
+		s.wakeUp()
+		return
+	}
+	// ev is immutable and shared by every subscriber of this dispatch.
+	s.queue = append(s.queue, Item{Type: typ, Event: ev})
+	s.mu.Unlock()
+	s.wakeUp()
+}
+
+func (s *Subscriber) fail(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	s.wakeUp()
+}
+
+func (s *Subscriber) wakeUp() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Ready is signalled when Next may have something to return.
+func (s *Subscriber) Ready() <-chan struct{} { return s.notify }
+
+// Next returns the queued items without waiting (nil when none), or the
+// error that ended the subscription. The slice is valid until the next
+// call.
+func (s *Subscriber) Next() ([]Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) > 0 {
+		items := s.queue
+		s.queue, s.spare = s.spare[:0], items
+		return items, nil
+	}
+	if s.err != nil {
+		return nil, s.err
+	}
+	// Idle: give the buffers back, so an idle watcher costs little memory.
+	if cap(s.spare) > 64 {
+		s.spare = nil
+	}
+	return nil, nil
+}
+
+// Wait blocks until items arrive, the subscription ends or ctx is done.
+func (s *Subscriber) Wait(ctx context.Context) ([]Item, error) {
+	for {
+		items, err := s.Next()
+		if items != nil || err != nil {
+			return items, err
+		}
+		select {
+		case <-s.notify:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Close unregisters the subscriber.
+func (s *Subscriber) Close() {
+	s.hub.dmu.Lock()
+	s.hub.unsubscribeLocked(s)
+	s.hub.dmu.Unlock()
+	s.fail(ErrClosed)
+}
