@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"net/textproto"
 	"strings"
 
@@ -23,7 +24,7 @@ const maxRequestBytes = 3 << 19
 
 // newGateway serves the REST API by calling the gRPC server through conn,
 // so that REST requests pass the same interceptors as gRPC ones.
-func newGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
+func newGateway(ctx context.Context, conn *grpc.ClientConn, metrics http.HandlerFunc, withPprof bool) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		// Strict JSON: unknown fields and unknown enum names are errors (the
 		// gateway's default discards them silently). Zero values are left
@@ -46,6 +47,13 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(svcreg.OpenAPI)
 	})
+	mux.HandleFunc("GET /metrics", metrics)
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

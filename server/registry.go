@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"time"
 
 	"github.com/jonboulle/clockwork"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -34,11 +33,6 @@ type registry struct {
 	clock  clockwork.Clock
 	hub    *watch.Hub
 	leases *lease.Manager
-	// bookmarkInterval is how often an idle watch gets a BOOKMARK.
-	bookmarkInterval time.Duration
-	// closing is closed when the server stops: watches end at once with
-	// UNAVAILABLE so that graceful shutdown does not wait for them.
-	closing chan struct{}
 }
 
 // command stamps a write with the proposer's clock.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -42,6 +43,8 @@ type Config struct {
 	// WatchQueue is how many events a watcher may fall behind before it is
 	// cut off; default 4096.
 	WatchQueue int
+	// Pprof serves net/http/pprof under /debug/pprof/ on the HTTP port.
+	Pprof bool
 
 	Logger          *slog.Logger    // default slog.Default()
 	Clock           clockwork.Clock // default the real clock
@@ -113,9 +116,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, health: health.NewServer()}
 	s.reg = &registry{
 		store: st, apply: st, clock: cfg.Clock,
-		hub:              watch.NewHub(watch.Config{History: cfg.WatchHistory, QueueSize: cfg.WatchQueue, Logger: cfg.Logger}, st.Revision()),
-		bookmarkInterval: cfg.BookmarkInterval,
-		closing:          make(chan struct{}),
+		hub: watch.NewHub(watch.Config{History: cfg.WatchHistory, QueueSize: cfg.WatchQueue, Logger: cfg.Logger}, st.Revision()),
 	}
 	s.reg.leases = lease.New(cfg.Clock, s.reg.expireLeases, cfg.Logger)
 	st.OnCommit(s.reg.hub.Append)
@@ -130,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.ChainUnaryInterceptor(s.logUnary, unaryErrors),
 		grpc.ChainStreamInterceptor(streamErrors),
+		grpc.ForceServerCodecV2(newCodec()),
 	)
 	svcregv1.RegisterRegistryServiceServer(s.grpc, s.reg)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -156,7 +158,7 @@ func (s *Server) listenHTTP() error {
 	if err != nil {
 		return err
 	}
-	handler, err := newGateway(context.Background(), conn)
+	handler, err := newGateway(context.Background(), conn, s.metrics, s.cfg.Pprof)
 	if err != nil {
 		conn.Close()
 		return err
@@ -204,15 +206,13 @@ func (s *Server) Watchers() int { return s.reg.hub.Subscribers() }
 // Serve runs the server until ctx ends, then stops it gracefully: it stops
 // taking new requests and lets in-flight ones finish within ShutdownTimeout.
 func (s *Server) Serve(ctx context.Context) error {
-	leaseCtx, stopLeases := context.WithCancel(context.Background())
-	leasesDone := make(chan struct{})
-	go func() {
-		defer close(leasesDone)
-		s.reg.leases.Run(leaseCtx)
-	}()
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	bg.Go(func() { s.reg.leases.Run(bgCtx) })
+	bg.Go(func() { s.bookmarks(bgCtx) })
 	defer func() {
-		stopLeases()
-		<-leasesDone
+		stopBackground()
+		bg.Wait()
 	}()
 	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
@@ -237,8 +237,8 @@ func (s *Server) Serve(ctx context.Context) error {
 
 func (s *Server) shutdown() {
 	s.log.Info("svcreg stopping", "timeout", s.cfg.ShutdownTimeout)
-	s.health.Shutdown()  // health checks now answer NOT_SERVING
-	close(s.reg.closing) // watches end now; clients resume elsewhere
+	s.health.Shutdown() // health checks now answer NOT_SERVING
+	s.reg.hub.Close()   // watches end now (UNAVAILABLE); clients resume elsewhere
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if s.http != nil {
@@ -261,8 +261,21 @@ func (s *Server) shutdown() {
 	if s.gwConn != nil {
 		s.gwConn.Close()
 	}
-	s.reg.hub.Close()
 	s.log.Info("svcreg stopped")
+}
+
+// bookmarks asks every watcher for a BOOKMARK each bookmark interval.
+func (s *Server) bookmarks(ctx context.Context) {
+	t := s.cfg.Clock.NewTicker(s.cfg.BookmarkInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.Chan():
+			s.reg.hub.Bookmark()
+		}
+	}
 }
 
 func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -58,14 +58,22 @@ func (r *registry) WatchEndpoints(req *svcregv1.WatchEndpointsRequest, stream gr
 	}
 	return r.pump(stream.Context(), sub, from,
 		func(it watch.Item) error {
-			resp := &svcregv1.WatchEndpointsResponse{Type: eventTypes[it.Type], ResourceVersion: it.Event.Revision}
-			switch obj := it.Event.Object().(type) {
-			case *svcregv1.Endpoint:
-				resp.Endpoint = obj
-			case *svcregv1.Service:
-				resp.Service = obj
+			// Every watcher of the service sends the same message: encode it
+			// once (the filter never changes an endpoints event's type).
+			b, err := it.Event.Encoded(func() ([]byte, error) {
+				resp := &svcregv1.WatchEndpointsResponse{Type: eventTypes[it.Type], ResourceVersion: it.Event.Revision}
+				switch obj := it.Event.Object().(type) {
+				case *svcregv1.Endpoint:
+					resp.Endpoint = obj
+				case *svcregv1.Service:
+					resp.Service = obj
+				}
+				return proto.Marshal(resp)
+			})
+			if err != nil {
+				return err
 			}
-			return stream.Send(resp)
+			return stream.SendMsg(encodedMessage(b))
 		},
 		func(rev int64) error {
 			return stream.Send(&svcregv1.WatchEndpointsResponse{Type: svcregv1.EventType_EVENT_TYPE_BOOKMARK, ResourceVersion: rev})
@@ -203,50 +211,27 @@ func (r *registry) subscribe(keys []watch.Key, rv int64, filter watch.Filter) (*
 	return sub, rv, err
 }
 
-// pump sends a subscriber's events after revision from, and a bookmark
-// every bookmark interval, until the stream or the server ends.
+// pump sends a subscriber's events after revision from, and the bookmarks
+// the hub asks for, until the stream ends or the subscription does (the
+// hub closes every subscription when the server stops).
 func (r *registry) pump(ctx context.Context, sub *watch.Subscriber, from int64, send func(watch.Item) error, bookmark func(int64) error) error {
-	ticker := r.clock.NewTicker(r.bookmarkInterval)
-	defer ticker.Stop()
 	last := from
-	drain := func() error {
-		for {
-			items, err := sub.Next()
-			if err != nil {
+	for {
+		items, bm, err := sub.Wait(ctx)
+		if err != nil {
+			return watchError(err, last)
+		}
+		for _, it := range items {
+			if it.Event.Revision <= from {
+				continue // already in the snapshot
+			}
+			if err := send(it); err != nil {
 				return err
 			}
-			if len(items) == 0 {
-				return nil
-			}
-			for _, it := range items {
-				if it.Event.Revision <= from {
-					continue // already in the snapshot
-				}
-				if err := send(it); err != nil {
-					return err
-				}
-				last = it.Event.Revision
-			}
+			last = it.Event.Revision
 		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-r.closing:
-			return status.Errorf(codes.Unavailable, "the registry is shutting down; resume from revision %d", last)
-		case <-sub.Ready():
-			if err := drain(); err != nil {
-				return watchError(err, last)
-			}
-		case <-ticker.Chan():
-			// Every event up to d is queued; once the queue is drained,
-			// everything up to d has been sent.
-			d := r.hub.Dispatched()
-			if err := drain(); err != nil {
-				return watchError(err, last)
-			}
-			last = max(last, d)
+		if bm > 0 {
+			last = max(last, bm)
 			if err := bookmark(last); err != nil {
 				return err
 			}
@@ -260,6 +245,8 @@ func watchError(err error, last int64) error {
 		return fmt.Errorf("%w: resume from revision %d", err, last)
 	case err == watch.ErrClosed:
 		return status.Errorf(codes.Unavailable, "the registry is shutting down; resume from revision %d", last)
+	case err == context.Canceled:
+		return status.Error(codes.Canceled, "the watch was canceled")
 	}
 	return err
 }

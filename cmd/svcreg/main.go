@@ -15,6 +15,7 @@ const usage = `svcreg: a service registry and client-side load balancer for gRPC
 
 Usage:
   svcreg serve [flags]     run the registry (svcreg serve -h for flags)
+  svcreg bench [flags]     measure watch propagation under load (svcreg bench -h)
 
 `
 
@@ -33,6 +34,8 @@ func run(ctx context.Context, args []string) int {
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:])
+	case "bench":
+		err = runBench(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0

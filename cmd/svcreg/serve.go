@@ -20,6 +20,7 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.NodePortRange, "node-port-range", server.DefaultNodePortRange, "range node ports are allocated from")
 	fs.DurationVar(&cfg.BookmarkInterval, "bookmark-interval", 30*time.Second, "how often idle watches get a BOOKMARK event")
 	fs.IntVar(&cfg.WatchHistory, "watch-history", 10000, "events kept for resuming watches by revision")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the HTTP address")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err

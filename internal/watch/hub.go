@@ -71,6 +71,28 @@ func keysOf(ev *store.Event, dst []Key) []Key {
 	return dst
 }
 
+// Event is a store event as the hub shares it between subscribers: one
+// value per event, immutable but for a cache of its encoding.
+type Event struct {
+	store.Event
+	encoded atomic.Pointer[[]byte]
+}
+
+// Encoded returns the event's wire form, made by encode once and then
+// shared by every subscriber that sends the same message (so that 10,000
+// watchers of a service cost one marshal per change, not 10,000).
+func (e *Event) Encoded(encode func() ([]byte, error)) ([]byte, error) {
+	if b := e.encoded.Load(); b != nil {
+		return *b, nil
+	}
+	b, err := encode()
+	if err != nil {
+		return nil, err
+	}
+	e.encoded.Store(&b)
+	return b, nil
+}
+
 // Filter decides whether a subscriber gets an event and as what type (a
 // label watch turns a modification that stops matching into a deletion).
 // It runs on the dispatcher: it must be quick.
@@ -96,6 +118,7 @@ type Hub struct {
 	closed    bool
 
 	wake chan struct{} // 1-buffered nudge to the dispatcher
+	stop chan struct{} // closed by Close
 	done chan struct{} // closed when the dispatcher exits
 
 	dmu        sync.Mutex // the dispatcher's: cursor and index
@@ -123,6 +146,7 @@ func NewHub(cfg Config, rev int64) *Hub {
 		compacted: rev,
 		latest:    rev,
 		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		subs:      map[Key]map[*Subscriber]struct{}{},
 	}
@@ -138,6 +162,10 @@ func (h *Hub) Append(events []store.Event) {
 		return
 	}
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
 	for _, ev := range events {
 		slot := &h.ring[h.head%uint64(len(h.ring))]
 		if slot.Revision > h.compacted {
@@ -168,7 +196,12 @@ func (h *Hub) Dispatched() int64 { return h.dispatched.Load() }
 func (h *Hub) dispatch() {
 	defer close(h.done)
 	var keys []Key
-	for range h.wake {
+	for {
+		select {
+		case <-h.wake:
+		case <-h.stop:
+			return
+		}
 		h.dmu.Lock()
 		h.mu.Lock()
 		if h.closed {
@@ -185,9 +218,9 @@ func (h *Hub) dispatch() {
 		}
 		// A fresh copy per round: subscribers keep pointers into it, and
 		// the history slots are reused.
-		batch := make([]store.Event, 0, h.head-h.cursor)
-		for seq := h.cursor; seq < h.head; seq++ {
-			batch = append(batch, h.ring[seq%uint64(len(h.ring))])
+		batch := make([]Event, h.head-h.cursor)
+		for i := range batch {
+			batch[i].Event = h.ring[(h.cursor+uint64(i))%uint64(len(h.ring))]
 		}
 		h.cursor = h.head
 		h.mu.Unlock()
@@ -197,7 +230,7 @@ func (h *Hub) dispatch() {
 		}
 		for i := range batch {
 			ev := &batch[i]
-			keys = keysOf(ev, keys[:0])
+			keys = keysOf(&ev.Event, keys[:0])
 			for _, k := range keys {
 				for sub := range h.subs[k] {
 					sub.offer(ev)
@@ -250,9 +283,8 @@ func (h *Hub) Subscribe(keys []Key, from int64, filter Filter) (*Subscriber, err
 		}))
 		var keyBuf []Key
 		for seq := first; seq < h.cursor; seq++ {
-			ev := new(store.Event)
-			*ev = h.ring[seq%size]
-			keyBuf = keysOf(ev, keyBuf[:0])
+			ev := &Event{Event: h.ring[seq%size]}
+			keyBuf = keysOf(&ev.Event, keyBuf[:0])
 			for _, k := range keyBuf {
 				if containsKey(keys, k) {
 					sub.offer(ev)
@@ -348,6 +380,25 @@ func (h *Hub) Close() {
 	h.mu.Unlock()
 	h.cutAllLocked(ErrClosed)
 	h.dmu.Unlock()
-	close(h.wake)
+	close(h.stop)
 	<-h.done
+}
+
+// Bookmark asks every subscriber to send a BOOKMARK: everything up to the
+// revision dispatched now is in its queue, so once its queue is drained it
+// may say so. One goroutine calls this every bookmark interval, instead of
+// a timer per watcher.
+func (h *Hub) Bookmark() {
+	h.dmu.Lock()
+	defer h.dmu.Unlock()
+	h.bookmarkLocked()
+}
+
+func (h *Hub) bookmarkLocked() {
+	d := h.dispatched.Load()
+	for _, m := range h.subs {
+		for sub := range m {
+			sub.requestBookmark(d)
+		}
+	}
 }

@@ -30,7 +30,7 @@ func collect(t *testing.T, sub *Subscriber, n int) []Item {
 	defer cancel()
 	var got []Item
 	for len(got) < n {
-		items, err := sub.Wait(ctx)
+		items, _, err := sub.Wait(ctx)
 		if err != nil {
 			t.Fatalf("after %d of %d items: %v", len(got), n, err)
 		}
@@ -97,7 +97,7 @@ func TestResume(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sub.Close()
-			items, _ := sub.Next()
+			items, _, _ := sub.Next()
 			if got := fmt.Sprint(revisions(items)); got != tt.want && !(tt.want == "[]" && got == "[]") {
 				t.Errorf("replayed %s, want %s", got, tt.want)
 			}
@@ -137,7 +137,7 @@ func TestSlowSubscriberIsCutOff(t *testing.T) {
 		if rev%chunk == 0 {
 			// The fast reader keeps up: it drains each chunk.
 			for int64(len(got)) < rev {
-				items, err := fast.Wait(ctx)
+				items, _, err := fast.Wait(ctx)
 				if err != nil {
 					t.Fatalf("fast subscriber after %d items: %v", len(got), err)
 				}
@@ -150,7 +150,7 @@ func TestSlowSubscriberIsCutOff(t *testing.T) {
 			t.Fatalf("fast subscriber: item %d has revision %d", i, it.Event.Revision)
 		}
 	}
-	if _, err := slow.Next(); !errors.Is(err, ErrOverflow) {
+	if _, _, err := slow.Next(); !errors.Is(err, ErrOverflow) {
 		t.Fatalf("slow subscriber: %v, want ErrOverflow", err)
 	}
 	if h.Subscribers() != 1 {
@@ -174,7 +174,7 @@ func TestFilterAndScopes(t *testing.T) {
 	h.Append([]store.Event{instEvent})
 	waitDispatched(t, h, 2)
 	check := func(name string, sub *Subscriber, want string) {
-		items, _ := sub.Next()
+		items, _, _ := sub.Next()
 		got := ""
 		for _, it := range items {
 			got += fmt.Sprintf("%d:%d ", it.Event.Revision, it.Type)
@@ -196,7 +196,7 @@ func TestResetAndClose(t *testing.T) {
 	waitDispatched(t, h, 1)
 	h.Reset(100)
 	sub.Next() // the queued event
-	if _, err := sub.Next(); !errors.Is(err, ErrTooOld) {
+	if _, _, err := sub.Next(); !errors.Is(err, ErrTooOld) {
 		t.Errorf("after reset: %v, want ErrTooOld", err)
 	}
 	if _, err := h.Subscribe(nil, 50, nil); !errors.Is(err, ErrTooOld) {
@@ -207,10 +207,44 @@ func TestResetAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Close()
-	if _, err := sub2.Next(); !errors.Is(err, ErrClosed) {
+	if _, _, err := sub2.Next(); !errors.Is(err, ErrClosed) {
 		t.Errorf("after close: %v", err)
 	}
 	if _, err := h.Subscribe(nil, Live, nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("subscribe after close: %v", err)
+	}
+}
+
+func TestBookmarksFollowTheQueue(t *testing.T) {
+	h := quietHub(Config{}, 0)
+	defer h.Close()
+	sub, _ := h.Subscribe([]Key{{ScopeEndpoints, "ns", "web"}}, Live, nil)
+	h.Append([]store.Event{epEvent(1, "web", "a")})
+	h.Append([]store.Event{epEvent(2, "api", "b")}) // not for sub, but moves the revision
+	waitDispatched(t, h, 2)
+	h.Bookmark()
+	items, bookmark, _ := sub.Next()
+	if len(items) != 1 || bookmark != 0 {
+		t.Fatalf("first Next: %d items, bookmark %d; want the event before any bookmark", len(items), bookmark)
+	}
+	if _, bookmark, _ = sub.Next(); bookmark != 2 {
+		t.Fatalf("bookmark %d, want 2", bookmark)
+	}
+	if items, bookmark, err := sub.Next(); items != nil || bookmark != 0 || err != nil {
+		t.Fatalf("a bookmark is sent once")
+	}
+}
+
+func TestEncodedOnce(t *testing.T) {
+	ev := &Event{}
+	calls := 0
+	for i := 0; i < 3; i++ {
+		b, _ := ev.Encoded(func() ([]byte, error) { calls++; return []byte("x"), nil })
+		if string(b) != "x" {
+			t.Fatal(string(b))
+		}
+	}
+	if calls != 1 {
+		t.Errorf("encoded %d times", calls)
 	}
 }

@@ -10,7 +10,7 @@ import (
 // Item is one queued event and the type the subscriber sees it as.
 type Item struct {
 	Type  store.EventType
-	Event *store.Event
+	Event *Event
 }
 
 // Subscriber is one watcher's queue. The dispatcher fills it; the watcher's
@@ -22,19 +22,20 @@ type Subscriber struct {
 	limit  int
 	notify chan struct{} // 1-buffered: items arrived or the subscription ended
 
-	mu    sync.Mutex
-	queue []Item
-	spare []Item // the buffer Next handed out last time, reused
-	err   error
+	mu       sync.Mutex
+	queue    []Item
+	spare    []Item // the buffer Next handed out last time, reused
+	bookmark int64  // a bookmark is due at this revision (0: none)
+	err      error
 }
 
 // offer queues ev if the filter wants it; on overflow the subscriber fails.
 // It never blocks. Called by the dispatcher (or Subscribe) with h.dmu held.
-func (s *Subscriber) offer(ev *store.Event) {
+func (s *Subscriber) offer(ev *Event) {
 	typ := ev.Type
 	if s.filter != nil {
 		var ok bool
-		if typ, ok = s.filter(ev); !ok {
+		if typ, ok = s.filter(&ev.Event); !ok {
 			return
 		}
 	}
@@ -58,6 +59,13 @@ func (s *Subscriber) offer(ev *store.Event) {
 	s.wakeUp()
 }
 
+func (s *Subscriber) requestBookmark(rev int64) {
+	s.mu.Lock()
+	s.bookmark = max(s.bookmark, rev)
+	s.mu.Unlock()
+	s.wakeUp()
+}
+
 func (s *Subscriber) fail(err error) {
 	s.mu.Lock()
 	if s.err == nil {
@@ -77,38 +85,51 @@ func (s *Subscriber) wakeUp() {
 // Ready is signalled when Next may have something to return.
 func (s *Subscriber) Ready() <-chan struct{} { return s.notify }
 
-// Next returns the queued items without waiting (nil when none), or the
-// error that ended the subscription. The slice is valid until the next
-// call.
-func (s *Subscriber) Next() ([]Item, error) {
+// Next returns the queued items without waiting; when none are queued, a
+// due bookmark's revision (every event up to it has been returned); or the
+// error that ended the subscription. All zero means nothing to do. The
+// slice is valid until the next call.
+func (s *Subscriber) Next() (items []Item, bookmark int64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.queue) > 0 {
-		items := s.queue
+		items = s.queue
 		s.queue, s.spare = s.spare[:0], items
-		return items, nil
+		// Everything queued is taken: a pending wake-up for it would only
+		// cost the caller an empty round.
+		select {
+		case <-s.notify:
+		default:
+		}
+		return items, 0, nil
 	}
 	if s.err != nil {
-		return nil, s.err
+		return nil, 0, s.err
+	}
+	if s.bookmark > 0 {
+		bookmark, s.bookmark = s.bookmark, 0
+		return nil, bookmark, nil
 	}
 	// Idle: give the buffers back, so an idle watcher costs little memory.
 	if cap(s.spare) > 64 {
 		s.spare = nil
 	}
-	return nil, nil
+	return nil, 0, nil
 }
 
-// Wait blocks until items arrive, the subscription ends or ctx is done.
-func (s *Subscriber) Wait(ctx context.Context) ([]Item, error) {
+// Wait blocks until items or a bookmark arrive, the subscription ends or
+// ctx is done.
+func (s *Subscriber) Wait(ctx context.Context) ([]Item, int64, error) {
+	done := ctx.Done()
 	for {
-		items, err := s.Next()
-		if items != nil || err != nil {
-			return items, err
+		items, bookmark, err := s.Next()
+		if items != nil || bookmark > 0 || err != nil {
+			return items, bookmark, err
 		}
 		select {
 		case <-s.notify:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		case <-done:
+			return nil, 0, ctx.Err()
 		}
 	}
 }

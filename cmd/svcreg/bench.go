@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/svcreg/svcreg/internal/bench"
+)
+
+func runBench(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var cfg bench.Config
+	fs.StringVar(&cfg.Addr, "addr", "", "registry gRPC address; empty starts one in this process")
+	fs.StringVar(&cfg.MetricsURL, "metrics-url", "", "the registry's /metrics URL, to report its heap (with --addr)")
+	fs.IntVar(&cfg.Watchers, "watchers", 100, "watch streams")
+	fs.IntVar(&cfg.Conns, "conns", 0, "gRPC connections shared by the watchers (0: one per 512 watchers)")
+	fs.IntVar(&cfg.Services, "services", 1, "services")
+	fs.IntVar(&cfg.Endpoints, "endpoints", 10, "endpoints (instances) per service")
+	fs.IntVar(&cfg.Updates, "updates", 1000, "instance updates in total")
+	fs.Float64Var(&cfg.Rate, "rate", 100, "updates per second (0: as fast as possible)")
+	fs.IntVar(&cfg.Writers, "writers", 32, "concurrent writers")
+	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (in-process server included) to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*asJSON {
+		cfg.Log = os.Stderr
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("watchers %d over %d conns, %d updates: %d/%d events delivered, %d watchers dropped\n",
+		res.Watchers, res.Conns, res.Updates, res.Events, res.ExpectedEvents, res.WatchersDropped)
+	fmt.Printf("propagation (write acked -> event received): p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n",
+		res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs)
+	fmt.Printf("delivered %.0f events/s, %.1f bytes/event on the wire\n", res.EventsPerSec, res.BytesPerEvent)
+	fmt.Printf("writes: %.0f/s, p50 %.2f ms, p99 %.2f ms\n", res.WritesPerSec, res.WriteP50Ms, res.WriteP99Ms)
+	fmt.Printf("heap (%s): %d bytes; idle watcher: %.0f bytes\n", res.HeapOf, res.HeapBytes, res.IdleBytesPerWatcher)
+	return nil
+}

@@ -1,0 +1,426 @@
+// Package bench is `svcreg bench`: a load generator that measures how fast
+// endpoint changes reach watchers. It creates services and instances,
+// attaches watchers over a number of connections, then updates instances
+// at a fixed rate and records, for every watcher and every event, the time
+// from the write's acknowledgement to the event's arrival.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/server"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	Addr       string // registry gRPC address; empty starts one in this process
+	MetricsURL string // the registry's /metrics, to read its heap when Addr is set
+
+	Watchers  int     // watch streams
+	Conns     int     // gRPC connections the watchers share; 0: one per 512 watchers
+	Services  int     // services the watchers and updates spread over
+	Endpoints int     // instances (endpoints) per service
+	Updates   int     // instance updates in total
+	Rate      float64 // updates per second; 0: as fast as the writers go
+	Writers   int     // concurrent writers; 0: 32
+
+	Timeout time.Duration // bound on the whole run; 0: 5 minutes
+	Log     io.Writer     // progress lines; nil: none
+}
+
+// Result is what a run measured. JSON keys are the documented ones.
+type Result struct {
+	P50Ms               float64 `json:"p50_ms"`
+	P90Ms               float64 `json:"p90_ms"`
+	P99Ms               float64 `json:"p99_ms"`
+	MaxMs               float64 `json:"max_ms"`
+	EventsPerSec        float64 `json:"events_per_sec"`
+	BytesPerEvent       float64 `json:"bytes_per_event"`
+	WriteP50Ms          float64 `json:"write_p50_ms"`
+	WriteP99Ms          float64 `json:"write_p99_ms"`
+	WritesPerSec        float64 `json:"writes_per_sec"`
+	HeapBytes           uint64  `json:"heap_bytes"`
+	HeapOf              string  `json:"heap_of"` // "server", or "process" (server and bench clients together)
+	IdleBytesPerWatcher float64 `json:"idle_bytes_per_watcher"`
+	Events              int64   `json:"events"`
+	ExpectedEvents      int64   `json:"expected_events"`
+	WatchersDropped     int64   `json:"watchers_dropped"`
+	Watchers            int     `json:"watchers"`
+	Conns               int     `json:"conns"`
+	Updates             int     `json:"updates"`
+}
+
+func (c *Config) setDefaults() error {
+	if c.Watchers < 0 || c.Services < 1 || c.Endpoints < 1 || c.Updates < 0 || c.Rate < 0 {
+		return errors.New("need --services >= 1, --endpoints >= 1, and non-negative --watchers, --updates and --rate")
+	}
+	if c.Conns <= 0 {
+		c.Conns = max(1, (c.Watchers+511)/512)
+	}
+	if c.Writers <= 0 {
+		c.Writers = 32
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	return nil
+}
+
+const namespace = "bench"
+
+// watcher is one stream and what it received after SYNCED.
+type watcher struct {
+	service int
+	revs    []int64 // revision of each event
+	times   []int64 // arrival, ns since the run's epoch
+	bytes   int64   // gRPC message bytes of those events
+	dropped bool
+}
+
+// grpcMessagePrefix is the length prefix of every gRPC message (a flag
+// byte and a 4-byte length). An uncompressed message on the wire is this
+// plus its protobuf encoding; HTTP/2 adds a 9-byte DATA frame header per
+// frame, shared by the messages a frame carries.
+const grpcMessagePrefix = 5
+
+// Run executes one benchmark.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, format+"\n", args...) }
+
+	res := &Result{Watchers: cfg.Watchers, Conns: cfg.Conns, Updates: cfg.Updates, HeapOf: "server"}
+	heap := func() (uint64, error) { return scrapeHeap(ctx, cfg.MetricsURL) }
+	addr := cfg.Addr
+	if addr == "" {
+		srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-",
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ShutdownTimeout: time.Second})
+		if err != nil {
+			return nil, err
+		}
+		srvCtx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { srv.Serve(srvCtx); close(done) }()
+		defer func() { stop(); <-done }()
+		addr = srv.GRPCAddr()
+		res.HeapOf = "process"
+		heap = processHeap
+	} else if cfg.MetricsURL == "" {
+		res.HeapOf = "unknown"
+		heap = func() (uint64, error) { return 0, nil }
+	}
+
+	conns := make([]*grpc.ClientConn, cfg.Conns)
+	for i := range conns {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		conns[i] = conn
+	}
+	client := svcregv1.NewRegistryServiceClient(conns[0])
+
+	logf("creating %d services with %d instances each", cfg.Services, cfg.Endpoints)
+	if err := populate(ctx, client, cfg); err != nil {
+		return nil, err
+	}
+	baseHeap, err := heap()
+	if err != nil {
+		return nil, err
+	}
+
+	logf("attaching %d watchers over %d connections", cfg.Watchers, cfg.Conns)
+	epoch := time.Now()
+	watchers := make([]*watcher, cfg.Watchers)
+	var synced, wg sync.WaitGroup
+	var received atomic.Int64
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	synced.Add(cfg.Watchers)
+	for i := range watchers {
+		w := &watcher{service: i % cfg.Services}
+		watchers[i] = w
+		wg.Add(1)
+		go func(conn *grpc.ClientConn) {
+			defer wg.Done()
+			w.run(watchCtx, svcregv1.NewRegistryServiceClient(conn), epoch, &synced, &received)
+		}(conns[i%len(conns)])
+	}
+	syncedCh := make(chan struct{})
+	go func() { synced.Wait(); close(syncedCh) }()
+	select {
+	case <-syncedCh:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("watchers did not sync: %w", ctx.Err())
+	}
+	idleHeap, err := heap()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Watchers > 0 && idleHeap > baseHeap {
+		res.IdleBytesPerWatcher = float64(idleHeap-baseHeap) / float64(cfg.Watchers)
+	}
+
+	watchersOf := make([]int64, cfg.Services)
+	for _, w := range watchers {
+		watchersOf[w.service]++
+	}
+	for u := 0; u < cfg.Updates; u++ {
+		res.ExpectedEvents += watchersOf[u%cfg.Services]
+	}
+
+	logf("writing %d updates at %v/s with %d writers", cfg.Updates, cfg.Rate, cfg.Writers)
+	acks, writeLat, writeSpan, err := write(ctx, client, cfg, epoch)
+	if err != nil {
+		return nil, err
+	}
+	res.WritesPerSec = float64(cfg.Updates) / writeSpan.Seconds()
+
+	// Wait for the events to arrive, a bounded while.
+	drainUntil := time.Now().Add(10 * time.Second)
+	for received.Load() < res.ExpectedEvents && time.Now().Before(drainUntil) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	res.HeapBytes, err = heap()
+	if err != nil {
+		return nil, err
+	}
+	stopWatching()
+	wg.Wait()
+
+	var lat []float64
+	var last, bytes int64
+	first := int64(math.MaxInt64)
+	for _, w := range watchers {
+		if w.dropped {
+			res.WatchersDropped++
+		}
+		bytes += w.bytes
+		for i, rev := range w.revs {
+			ack, ok := acks[rev]
+			if !ok {
+				continue
+			}
+			first = min(first, ack)
+			last = max(last, w.times[i])
+			lat = append(lat, float64(max(0, w.times[i]-ack))/1e6)
+		}
+	}
+	res.Events = int64(len(lat))
+	if len(lat) > 0 && last > first {
+		res.EventsPerSec = float64(len(lat)) / (float64(last-first) / 1e9)
+	}
+	slices.Sort(lat)
+	res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs = pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100)
+	slices.Sort(writeLat)
+	res.WriteP50Ms, res.WriteP99Ms = pct(writeLat, 50), pct(writeLat, 99)
+	if received := received.Load(); received > 0 {
+		res.BytesPerEvent = float64(bytes) / float64(received)
+	}
+	return res, nil
+}
+
+func (w *watcher) run(ctx context.Context, client svcregv1.RegistryServiceClient, epoch time.Time, synced *sync.WaitGroup, received *atomic.Int64) {
+	once := sync.OnceFunc(synced.Done)
+	defer once()
+	st, err := client.WatchEndpoints(ctx, &svcregv1.WatchEndpointsRequest{Namespace: namespace, Service: serviceName(w.service)})
+	if err != nil {
+		w.dropped = ctx.Err() == nil
+		return
+	}
+	live := false
+	for {
+		ev, err := st.Recv()
+		if err != nil {
+			w.dropped = ctx.Err() == nil
+			return
+		}
+		switch {
+		case ev.GetType() == svcregv1.EventType_EVENT_TYPE_SYNCED:
+			live = true
+			once()
+		case live && ev.GetEndpoint() != nil:
+			w.times = append(w.times, int64(time.Since(epoch)))
+			w.revs = append(w.revs, ev.GetResourceVersion())
+			w.bytes += int64(grpcMessagePrefix + proto.Size(ev))
+			received.Add(1)
+		}
+	}
+}
+
+func serviceName(i int) string       { return "svc-" + strconv.Itoa(i) }
+func instanceName(svc, i int) string { return fmt.Sprintf("svc-%d-%d", svc, i) }
+func pct(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// populate creates the services and their instances (existing ones from a
+// previous run are reused).
+func populate(ctx context.Context, client svcregv1.RegistryServiceClient, cfg Config) error {
+	var firstErr error
+	var mu sync.Mutex
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	for s := 0; s < cfg.Services; s++ {
+		_, err := client.CreateService(ctx, &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{
+			Name: serviceName(s), Namespace: namespace, Selector: map[string]string{"svc": serviceName(s)},
+			Ports: []*svcregv1.ServicePort{{Name: "grpc", Port: 443, TargetPort: "grpc"}}}})
+		if err != nil && !isAlreadyExists(err) {
+			return err
+		}
+	}
+	jobs := make(chan [2]int)
+	var wg sync.WaitGroup
+	for w := 0; w < cfg.Writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				n := j[0]*cfg.Endpoints + j[1]
+				_, err := client.CreateInstance(ctx, &svcregv1.CreateInstanceRequest{Instance: &svcregv1.Instance{
+					Name: instanceName(j[0], j[1]), Namespace: namespace,
+					Ip:     fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255),
+					Labels: map[string]string{"svc": serviceName(j[0])},
+					Ports:  []*svcregv1.InstancePort{{Name: "grpc", Port: 8443}}}})
+				if err != nil && !isAlreadyExists(err) {
+					fail(err)
+				}
+			}
+		}()
+	}
+	for s := 0; s < cfg.Services; s++ {
+		for i := 0; i < cfg.Endpoints; i++ {
+			jobs <- [2]int{s, i}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return firstErr
+}
+
+func isAlreadyExists(err error) bool { return strings.Contains(err.Error(), "already exists") }
+
+// write performs cfg.Updates weight changes, paced at cfg.Rate, spread
+// round-robin over the services. It returns the acknowledgement time of
+// each revision (ns since epoch) and every write's latency in ms.
+func write(ctx context.Context, client svcregv1.RegistryServiceClient, cfg Config, epoch time.Time) (map[int64]int64, []float64, time.Duration, error) {
+	type ack struct {
+		rev, at int64
+		lat     float64
+	}
+	results := make([][]ack, cfg.Writers)
+	var next atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < cfg.Writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for {
+				u := int(next.Add(1) - 1)
+				if u >= cfg.Updates || ctx.Err() != nil {
+					return
+				}
+				if cfg.Rate > 0 {
+					due := start.Add(time.Duration(float64(u) / cfg.Rate * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						time.Sleep(d)
+					}
+				}
+				svc := u % cfg.Services
+				inst := (u / cfg.Services) % cfg.Endpoints
+				// A weight no earlier update set (instances start at 1), so
+				// every update is a change even when writes reorder.
+				weight := uint32(2 + u%65534)
+				t0 := time.Now()
+				resp, err := client.UpdateInstance(ctx, &svcregv1.UpdateInstanceRequest{
+					Instance:   &svcregv1.Instance{Namespace: namespace, Name: instanceName(svc, inst), Weight: proto.Uint32(weight)},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"weight"}}})
+				t1 := time.Now()
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				results[w] = append(results[w], ack{rev: resp.GetInstance().GetResourceVersion(), at: int64(t1.Sub(epoch)), lat: float64(t1.Sub(t0)) / 1e6})
+			}
+		}(w)
+	}
+	wg.Wait()
+	span := time.Since(start)
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, nil, 0, err
+	}
+	acks := map[int64]int64{}
+	var lat []float64
+	for _, rs := range results {
+		for _, a := range rs {
+			acks[a.rev] = a.at
+			lat = append(lat, a.lat)
+		}
+	}
+	return acks, lat, span, nil
+}
+
+func processHeap() (uint64, error) {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc, nil
+}
+
+// scrapeHeap reads go_memstats_heap_alloc_bytes from a server's /metrics.
+func scrapeHeap(ctx context.Context, url string) (uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_alloc_bytes "); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no go_memstats_heap_alloc_bytes", url)
+}
