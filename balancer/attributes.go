@@ -1,0 +1,46 @@
+package balancer
+
+import (
+	"google.golang.org/grpc/resolver"
+)
+
+// EndpointInfo is what the policy reads from a resolver endpoint: the
+// registry endpoint's scheduling attributes (the svcreg resolver sets it;
+// any resolver may).
+type EndpointInfo struct {
+	// Weight is the scheduling weight, 0..65535; 0 quiesces the endpoint.
+	Weight uint32
+	// UpperThreshold (ipvsadm -x) is the outstanding-RPC count at which the
+	// endpoint is overloaded; 0 means no threshold.
+	UpperThreshold uint32
+	// LowerThreshold (ipvsadm -y) is the count below which an overloaded
+	// endpoint takes RPCs again; 0 means three quarters of the upper one.
+	LowerThreshold uint32
+	// Terminating marks a draining endpoint that still serves: it gets RPCs
+	// only when no other endpoint can take them (KEP-1669).
+	Terminating bool
+	// Zone, Node and Hostname describe the endpoint's topology and name.
+	Zone, Node, Hostname string
+}
+
+type endpointInfoKey struct{}
+
+// DefaultEndpointInfo is assumed for endpoints without EndpointInfo.
+var DefaultEndpointInfo = EndpointInfo{Weight: 1}
+
+// SetEndpointInfo returns ep with info attached as an endpoint attribute
+// (changing it does not re-dial the endpoint).
+func SetEndpointInfo(ep resolver.Endpoint, info EndpointInfo) resolver.Endpoint {
+	ep.Attributes = ep.Attributes.WithValue(endpointInfoKey{}, info)
+	return ep
+}
+
+// GetEndpointInfo returns the EndpointInfo of ep, or DefaultEndpointInfo
+// and false when it has none.
+func GetEndpointInfo(ep resolver.Endpoint) (EndpointInfo, bool) {
+	info, ok := ep.Attributes.Value(endpointInfoKey{}).(EndpointInfo)
+	if !ok {
+		return DefaultEndpointInfo, false
+	}
+	return info, true
+}

@@ -1,0 +1,182 @@
+package balancer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"google.golang.org/grpc/balancer"
+)
+
+// fakeSubConn names the backend a pick chose.
+type fakeSubConn struct {
+	balancer.SubConn
+	name string
+}
+
+// fakeChild is a READY pick_first child.
+type fakeChild struct{ sc *fakeSubConn }
+
+func (c fakeChild) Pick(balancer.PickInfo) (balancer.PickResult, error) {
+	return balancer.PickResult{SubConn: c.sc}, nil
+}
+
+// spec is one backend of a harness.
+type spec struct {
+	name         string
+	weight       uint32
+	upper, lower uint32
+	terminating  bool
+	down         bool // not READY
+}
+
+func specs(weights ...uint32) []spec {
+	out := make([]spec, len(weights))
+	for i, w := range weights {
+		out[i] = spec{name: string(rune('A' + i)), weight: w}
+	}
+	return out
+}
+
+// harness drives pickers built from fake children, a fake clock and a
+// seeded random source, and keeps the Done of every outstanding RPC.
+type harness struct {
+	t        testing.TB
+	clock    *clockwork.FakeClock
+	st       *state
+	p        *picker
+	specs    []spec
+	inflight map[string][]func(balancer.DoneInfo)
+}
+
+func newHarness(t testing.TB, cfgJSON string, backends []spec) *harness {
+	t.Helper()
+	cfg, err := ParseConfig(json.RawMessage(cfgJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, clock: clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), inflight: map[string][]func(balancer.DoneInfo){}}
+	h.st = newState(cfg, h.clock)
+	rng := rand.New(rand.NewPCG(1, 2))
+	h.st.rand = rng.Uint64N
+	h.set(backends)
+	return h
+}
+
+// set replaces the backends (a resolver update) and rebuilds the picker.
+func (h *harness) set(backends []spec) {
+	h.specs = backends
+	h.rebuild()
+}
+
+func (h *harness) rebuild() {
+	views := make([]endpointView, len(h.specs))
+	for i, s := range h.specs {
+		views[i] = endpointView{addr: s.name, info: EndpointInfo{Weight: s.weight, UpperThreshold: s.upper, LowerThreshold: s.lower, Terminating: s.terminating}}
+		if !s.down {
+			views[i].ready, views[i].child = true, fakeChild{&fakeSubConn{name: s.name}}
+		}
+	}
+	// The balancer gives canonical order; so do the tests' names.
+	h.p = buildPicker(h.st, views)
+}
+
+// pickCtx picks and keeps the RPC outstanding.
+func (h *harness) pickCtx(ctx context.Context) (string, error) {
+	res, err := h.p.Pick(balancer.PickInfo{Ctx: ctx, FullMethodName: "/svc/Method"})
+	if err != nil {
+		return "", err
+	}
+	name := res.SubConn.(*fakeSubConn).name
+	h.inflight[name] = append(h.inflight[name], res.Done)
+	return name, nil
+}
+
+func (h *harness) pick() string {
+	h.t.Helper()
+	name, err := h.pickCtx(context.Background())
+	if err != nil {
+		return "!" + err.Error()
+	}
+	return name
+}
+
+// pickKey picks with a request key.
+func (h *harness) pickKey(key string) string {
+	name, err := h.pickCtx(WithRequestKey(context.Background(), key))
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
+// picks picks n times, completing none.
+func (h *harness) picks(n int) string {
+	var out []string
+	for range n {
+		out = append(out, h.pick())
+	}
+	return strings.Join(out, " ")
+}
+
+// cycle picks and completes n times.
+func (h *harness) cycle(n int) string {
+	var out []string
+	for range n {
+		name := h.pick()
+		out = append(out, name)
+		h.complete(name)
+	}
+	return strings.Join(out, " ")
+}
+
+// complete finishes one outstanding RPC of name.
+func (h *harness) complete(name string) {
+	q := h.inflight[name]
+	if len(q) == 0 {
+		return
+	}
+	q[0](balancer.DoneInfo{})
+	h.inflight[name] = q[1:]
+}
+
+func (h *harness) backend(name string) *backend { return h.st.backends[name] }
+
+// setLoad sets a backend's counters directly (for the vectors that start
+// from a given state).
+func (h *harness) setLoad(name string, active, inactive int64) {
+	b := h.backend(name)
+	b.active.Store(active)
+	for i := range b.inactive {
+		b.inactive[i].Store(0)
+	}
+	b.inactive[0].Store(inactive)
+	b.refreshKey()
+}
+
+// tick advances the fake clock and runs the balancer's tick.
+func (h *harness) tick(d time.Duration) {
+	h.clock.Advance(d)
+	h.st.tick(h.st.tickWork())
+}
+
+func isNoDestination(err error) bool { return errors.Is(err, errNoDestination) }
+
+func count(seq string) map[string]int {
+	m := map[string]int{}
+	for _, f := range strings.Fields(seq) {
+		m[f]++
+	}
+	return m
+}
+
+func cfg(scheduler string, extra ...string) string {
+	parts := append([]string{fmt.Sprintf(`"scheduler":%q`, scheduler)}, extra...)
+	return "{" + strings.Join(parts, ",") + "}"
+}

@@ -1,0 +1,69 @@
+package balancer
+
+import (
+	"context"
+
+	"github.com/cespare/xxhash/v2"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/metadata"
+)
+
+// hashString is the fixed-seed 64-bit hash every process agrees on
+// (xxHash64, seed 0; never hash/maphash, whose seed is random).
+func hashString(s string) uint64 { return xxhash.Sum64String(s) }
+
+// mix combines a secondary key into a hash (ipvsadm's sh-port, mh-port).
+func mix(h, h2 uint64) uint64 {
+	h ^= h2 + 0x9e3779b97f4a7c15 + h<<6 + h>>2
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
+}
+
+type requestKeyCtx struct{}
+
+// WithRequestKey returns a context whose RPCs use key as their hashing
+// and persistence key (sh, mh, dh, lblc, lblcr, persistence), instead of
+// the hashKey header. Reading it allocates nothing, where reading a
+// metadata header costs one small allocation (metadata copies values).
+func WithRequestKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, requestKeyCtx{}, key)
+}
+
+// keyKind of a request: where the key comes from when none is given.
+const (
+	sourceKey = false // sh, mh, persistence: the client's identity
+	destKey   = true  // dh, lblc, lblcr: the RPC's method
+)
+
+// requestKey hashes an RPC's key: WithRequestKey's, else the hashKey
+// header, else the client identity (source) or the method (destination);
+// the secondaryKey header is mixed in when present.
+func (p *picker) requestKey(info *balancer.PickInfo, dest bool) uint64 {
+	cfg := p.cfg
+	var h uint64
+	if k, ok := info.Ctx.Value(requestKeyCtx{}).(string); ok {
+		h = hashString(k)
+	} else if v := headerValue(info.Ctx, cfg.HashKey); v != "" {
+		h = hashString(v)
+	} else if dest {
+		h = hashString(info.FullMethodName)
+	} else {
+		h = p.clientKey
+	}
+	if v := headerValue(info.Ctx, cfg.SecondaryKey); v != "" {
+		h = mix(h, hashString(v))
+	}
+	return h
+}
+
+func headerValue(ctx context.Context, key string) string {
+	if key == "" || ctx == nil {
+		return ""
+	}
+	if vals := metadata.ValueFromOutgoingContext(ctx, key); len(vals) > 0 {
+		return vals[0]
+	}
+	return ""
+}

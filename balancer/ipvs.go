@@ -1,0 +1,179 @@
+package balancer
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/jonboulle/clockwork"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/endpointsharding"
+	"google.golang.org/grpc/balancer/pickfirst"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/grpclog"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+)
+
+var logger = grpclog.Component("ipvs")
+
+// clock drives the inactive window and table ages; tests replace it.
+var clock clockwork.Clock = clockwork.NewRealClock()
+
+func init() {
+	balancer.Register(builder{})
+}
+
+type builder struct{}
+
+func (builder) Name() string { return Name }
+
+// ParseConfig implements balancer.ConfigParser.
+func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
+	return ParseConfig(js)
+}
+
+func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	b := &ipvsBalancer{ClientConn: cc, stop: make(chan struct{})}
+	b.child = endpointsharding.NewBalancer(b, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
+	return b
+}
+
+// ipvsBalancer wraps endpointsharding (one pick_first per endpoint) and
+// replaces its picker with the configured IPVS scheduler. It embeds the
+// parent ClientConn to intercept the children's UpdateState.
+type ipvsBalancer struct {
+	balancer.ClientConn
+	child balancer.Balancer
+
+	mu        sync.Mutex
+	st        *state
+	endpoints []resolver.Endpoint // the resolver's, in canonical order
+	last      balancer.State      // the children's last aggregate state
+	ticking   bool
+	stop      chan struct{}
+	closed    bool
+}
+
+func (b *ipvsBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
+	cfg, ok := ccs.BalancerConfig.(*Config)
+	if !ok {
+		return fmt.Errorf("%s: config of type %T: %w", Name, ccs.BalancerConfig, balancer.ErrBadResolverState)
+	}
+	endpoints := canonical(ccs.ResolverState.Endpoints)
+	b.mu.Lock()
+	if b.st == nil {
+		b.st = newState(cfg, clock)
+	} else {
+		b.st.configure(cfg)
+	}
+	b.endpoints = endpoints
+	b.startTickerLocked()
+	b.mu.Unlock()
+	// The children get the endpoints without our config; pick_first with
+	// the health listener, as the built-in policies do.
+	rs := ccs.ResolverState
+	rs.Endpoints = endpoints
+	return b.child.UpdateClientConnState(balancer.ClientConnState{ResolverState: pickfirst.EnableHealthListener(rs)})
+}
+
+// canonical sorts endpoints by address, so every client of a fleet agrees
+// on the order (rr, fo ties, hash tables).
+func canonical(eps []resolver.Endpoint) []resolver.Endpoint {
+	out := make([]resolver.Endpoint, 0, len(eps))
+	for _, ep := range eps {
+		if len(ep.Addresses) > 0 {
+			out = append(out, ep)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b resolver.Endpoint) int {
+		return strings.Compare(a.Addresses[0].Addr, b.Addresses[0].Addr)
+	})
+	return out
+}
+
+func (b *ipvsBalancer) ResolverError(err error) { b.child.ResolverError(err) }
+func (b *ipvsBalancer) ExitIdle()               { b.child.ExitIdle() }
+
+func (b *ipvsBalancer) UpdateSubConnState(sc balancer.SubConn, state balancer.SubConnState) {
+	logger.Errorf("ipvs: UpdateSubConnState(%v, %+v) called unexpectedly", sc, state)
+}
+
+func (b *ipvsBalancer) Close() {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.stop)
+	}
+	b.mu.Unlock()
+	b.child.Close()
+}
+
+// UpdateState receives the children's aggregate state: with READY
+// children, the scheduler's picker replaces endpointsharding's round
+// robin; without, the children's state passes through (their pickers queue
+// RPCs while connecting and fail them in TRANSIENT_FAILURE).
+func (b *ipvsBalancer) UpdateState(state balancer.State) {
+	b.mu.Lock()
+	if b.st == nil || b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.last = state
+	children := map[string]endpointsharding.ChildState{}
+	anyReady := false
+	for _, c := range endpointsharding.ChildStatesFromPicker(state.Picker) {
+		if len(c.Endpoint.Addresses) > 0 {
+			children[c.Endpoint.Addresses[0].Addr] = c
+			anyReady = anyReady || c.State.ConnectivityState == connectivity.Ready
+		}
+	}
+	if !anyReady {
+		b.mu.Unlock()
+		b.ClientConn.UpdateState(state)
+		return
+	}
+	views := make([]endpointView, 0, len(b.endpoints))
+	for _, ep := range b.endpoints {
+		addr := ep.Addresses[0].Addr
+		info, _ := GetEndpointInfo(ep)
+		v := endpointView{addr: addr, info: info}
+		if c, ok := children[addr]; ok && c.State.ConnectivityState == connectivity.Ready {
+			v.ready, v.child = true, c.State.Picker
+		}
+		views = append(views, v)
+	}
+	p := buildPicker(b.st, views)
+	b.mu.Unlock()
+	// UpdateState is synchronous: never call it holding our lock.
+	b.ClientConn.UpdateState(balancer.State{ConnectivityState: connectivity.Ready, Picker: p})
+}
+
+// startTickerLocked runs the ticker that rotates the inactive window and
+// ages the tables, when the configuration needs one.
+func (b *ipvsBalancer) startTickerLocked() {
+	if b.ticking || b.st.tickInterval() == 0 {
+		return
+	}
+	b.ticking = true
+	go func() {
+		b.mu.Lock()
+		interval := b.st.tickInterval()
+		b.mu.Unlock()
+		t := clock.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.stop:
+				return
+			case <-t.Chan():
+				b.mu.Lock()
+				st, work := b.st, b.st.tickWork()
+				b.mu.Unlock()
+				st.tick(work)
+			}
+		}
+	}()
+}

@@ -1,0 +1,12 @@
+package balancer
+
+import "google.golang.org/grpc/balancer"
+
+// sed is shortest expected delay (ip_vs_sed.c): the candidate with the
+// smallest (active+1)/w; inactive RPCs do not count.
+type sed struct{}
+
+func (sed) keys() keyKind   { return keySED }
+func (sed) prepare(*picker) {}
+
+func (sed) pick(p *picker, _ *balancer.PickInfo) *slot { return p.candAt(p.minKey()) }
