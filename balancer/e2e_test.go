@@ -156,10 +156,10 @@ func waitAllReady(t *testing.T, client testgrpc.TestServiceClient, backends []*t
 	}
 }
 
-// TestE2EWLCSlowBackend: closed-loop clients; the backend 10x slower keeps
+// TestE2EWLCSlowBackend: closed-loop clients; the backend 50x slower keeps
 // more RPCs outstanding, so wlc sends it fewer.
 func TestE2EWLCSlowBackend(t *testing.T) {
-	backends := startBackends(t, 20*time.Millisecond, 2*time.Millisecond, 2*time.Millisecond, 2*time.Millisecond)
+	backends := startBackends(t, 50*time.Millisecond, time.Millisecond, time.Millisecond, time.Millisecond)
 	client := dial(t, backends, []uint32{1, 1, 1, 1}, `{"scheduler":"wlc"}`)
 	var mu sync.Mutex
 	got := map[string]int{}
@@ -181,8 +181,9 @@ func TestE2EWLCSlowBackend(t *testing.T) {
 	wg.Wait()
 	slow := got[backends[0].name]
 	fast := (320 - slow) / 3
-	if slow*2 > fast {
-		t.Errorf("the slow backend got %d RPCs, the fast ones %d each: want fewer than half", slow, fast)
+	// rr would give each 80; wlc keeps sending to the backends that finish.
+	if slow*3 > fast {
+		t.Errorf("the slow backend got %d RPCs, the fast ones %d each: want under a third", slow, fast)
 	}
 	t.Logf("wlc shares: %v", got)
 }
