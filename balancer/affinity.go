@@ -8,19 +8,23 @@ import (
 	"google.golang.org/grpc/balancer"
 )
 
-// affinityTable maps request keys to backends: lblc's destination cache,
-// lblcr's destination sets and the persistence (session affinity) table.
-// Reads take a shared lock and allocate nothing; inserts take the
-// exclusive lock. The table is bounded: when full, the least recently used
-// eighth is evicted.
+// affinityTable maps request keys (64-bit hashes) to entries: lblc's
+// destination cache, lblcr's destination sets and the persistence (session
+// affinity) table. Reads are lock-free and allocate nothing: an
+// open-addressing array of atomic pointers, replaced whole when it grows or
+// fills with tombstones. Writes take a mutex. The table is bounded: when
+// full, the least recently used eighth is evicted.
 type affinityTable struct {
-	mu      sync.RWMutex
-	entries map[uint64]*affinity
-	max     int
+	slots atomic.Pointer[[]atomic.Pointer[affinity]]
+	mu    sync.Mutex // writers
+	used  int        // live entries
+	dead  int        // tombstones
+	max   int
 }
 
 // affinity is one key's entry.
 type affinity struct {
+	key uint64
 	// b is the backend (lblc, persistence). A persistence entry never
 	// changes backend: moving a key replaces the entry, so the RPCs pinned
 	// through the old one release the old backend.
@@ -32,61 +36,139 @@ type affinity struct {
 	// inflight counts RPCs pinned through a persistence entry: it does not
 	// expire while they run.
 	inflight atomic.Int64
-	done     func(balancer.DoneInfo)
+	// done ends a pinned RPC that the backend counted; unpin one it did not.
+	done, unpin func(balancer.DoneInfo)
 }
+
+// tombstone marks a deleted slot: lookups probe past it.
+var tombstone = &affinity{}
 
 func newAffinityTable(max int) *affinityTable {
-	return &affinityTable{entries: map[uint64]*affinity{}, max: max}
+	t := &affinityTable{max: max}
+	slots := make([]atomic.Pointer[affinity], 16)
+	t.slots.Store(&slots)
+	return t
 }
 
+// get returns key's entry, or nil.
 func (t *affinityTable) get(key uint64) *affinity {
-	t.mu.RLock()
-	e := t.entries[key]
-	t.mu.RUnlock()
-	return e
+	slots := *t.slots.Load()
+	mask := uint64(len(slots) - 1)
+	for i, n := key&mask, 0; n < len(slots); i, n = (i+1)&mask, n+1 {
+		e := slots[i].Load()
+		if e == nil {
+			return nil
+		}
+		if e != tombstone && e.key == key {
+			return e
+		}
+	}
+	return nil
 }
 
 func (t *affinityTable) len() int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.entries)
-}
-
-// put stores e under key, replacing what was there.
-func (t *affinityTable) put(key uint64, e *affinity) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.entries[key]; !ok && len(t.entries) >= t.max {
-		t.evictLocked(len(t.entries)/8 + 1)
+	return t.used
+}
+
+// put stores e under e.key, replacing what was there.
+func (t *affinityTable) put(e *affinity) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.replaceLocked(e) {
+		return
 	}
-	t.entries[key] = e
+	if t.used >= t.max {
+		t.evictLocked(t.used/8 + 1)
+	}
+	if slots := *t.slots.Load(); 2*(t.used+t.dead+1) > len(slots) {
+		t.resizeLocked()
+	}
+	t.insertLocked(*t.slots.Load(), e)
+	t.used++
+}
+
+// replaceLocked swaps in e for an existing entry of its key.
+func (t *affinityTable) replaceLocked(e *affinity) bool {
+	slots := *t.slots.Load()
+	mask := uint64(len(slots) - 1)
+	for i, n := e.key&mask, 0; n < len(slots); i, n = (i+1)&mask, n+1 {
+		cur := slots[i].Load()
+		if cur == nil {
+			return false
+		}
+		if cur != tombstone && cur.key == e.key {
+			slots[i].Store(e)
+			return true
+		}
+	}
+	return false
+}
+
+func (t *affinityTable) insertLocked(slots []atomic.Pointer[affinity], e *affinity) {
+	mask := uint64(len(slots) - 1)
+	for i := e.key & mask; ; i = (i + 1) & mask {
+		if cur := slots[i].Load(); cur == nil {
+			slots[i].Store(e)
+			return
+		}
+	}
+}
+
+// resizeLocked rebuilds the array without tombstones, at twice the live
+// entries' need: readers keep using the old one until they reload.
+func (t *affinityTable) resizeLocked() {
+	size := 16
+	for size < 4*(t.used+1) {
+		size *= 2
+	}
+	next := make([]atomic.Pointer[affinity], size)
+	cur := *t.slots.Load()
+	for i := range cur {
+		if e := cur[i].Load(); e != nil && e != tombstone {
+			t.insertLocked(next, e)
+		}
+	}
+	t.slots.Store(&next)
+	t.dead = 0
+}
+
+// deleteLocked removes the entries for which drop says so.
+func (t *affinityTable) deleteLocked(drop func(*affinity) bool) {
+	slots := *t.slots.Load()
+	for i := range slots {
+		if e := slots[i].Load(); e != nil && e != tombstone && drop(e) {
+			slots[i].Store(tombstone)
+			t.used--
+			t.dead++
+		}
+	}
 }
 
 // evictLocked removes the n least recently used entries that have no RPC
 // in flight.
 func (t *affinityTable) evictLocked(n int) {
-	type aged struct {
-		key uint64
-		at  int64
-	}
-	all := make([]aged, 0, len(t.entries))
-	for k, e := range t.entries {
-		if e.inflight.Load() == 0 {
-			all = append(all, aged{k, e.lastUse.Load()})
+	var ages []int64
+	slots := *t.slots.Load()
+	for i := range slots {
+		if e := slots[i].Load(); e != nil && e != tombstone && e.inflight.Load() == 0 {
+			ages = append(ages, e.lastUse.Load())
 		}
 	}
-	slices.SortFunc(all, func(a, b aged) int {
-		switch {
-		case a.at < b.at:
-			return -1
-		case a.at > b.at:
-			return 1
+	if len(ages) == 0 {
+		return
+	}
+	slices.Sort(ages)
+	cutoff := ages[min(n, len(ages))-1]
+	evicted := 0
+	t.deleteLocked(func(e *affinity) bool {
+		if evicted < n && e.inflight.Load() == 0 && e.lastUse.Load() <= cutoff {
+			evicted++
+			return true
 		}
-		return 0
+		return false
 	})
-	for i := 0; i < n && i < len(all); i++ {
-		delete(t.entries, all[i].key)
-	}
 }
 
 // expire drops entries unused for ttl nanoseconds, except those with RPCs
@@ -94,10 +176,9 @@ func (t *affinityTable) evictLocked(n int) {
 func (t *affinityTable) expire(now, ttl int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for k, e := range t.entries {
-		if now-e.lastUse.Load() >= ttl && e.inflight.Load() == 0 {
-			delete(t.entries, k)
-		}
+	t.deleteLocked(func(e *affinity) bool { return now-e.lastUse.Load() >= ttl && e.inflight.Load() == 0 })
+	if t.dead > t.used {
+		t.resizeLocked()
 	}
 }
 

@@ -15,12 +15,17 @@ const inactiveBuckets = 4
 // rebuilds (and while RPCs picked for it are in flight, by their Done
 // functions, even after it leaves).
 type backend struct {
-	addr string
+	addr     string
+	addrHash uint64 // hashString(addr), for fingerprints
+	built    uint64 // the last build that saw this backend
 
-	// active is activeconns: RPCs picked for this backend and not yet done.
-	active atomic.Int64
-	// inactive is inactconns: RPCs done within the inactive window, in
-	// buckets rotated by the balancer's ticker (st.epoch).
+	// load packs activeconns (RPCs picked and not yet done) in its high 32
+	// bits and inactconns (RPCs done within the inactive window) in its
+	// low 32, so that a pick, a completion and a read of OH are one atomic
+	// operation each.
+	load atomic.Uint64
+	// inactive holds the same completions in buckets rotated by the
+	// balancer's ticker (st.epoch), to take them out of load as they age.
 	inactive [inactiveBuckets]atomic.Int64
 	// overloaded is the threshold state (ipvsadm -x/-y), with hysteresis.
 	overloaded atomic.Bool
@@ -40,7 +45,7 @@ type backend struct {
 }
 
 func newBackend(addr string, st *state) *backend {
-	b := &backend{addr: addr, st: st}
+	b := &backend{addr: addr, addrHash: hashString(addr), st: st}
 	b.done = func(balancer.DoneInfo) { b.release() }
 	return b
 }
@@ -54,14 +59,22 @@ func (b *backend) inactiveCount() int64 {
 	return n
 }
 
+const activeOne = 1 << 32
+
+// activeCount is activeconns.
+func (b *backend) activeCount() int64 { return int64(b.load.Load() >> 32) }
+
 // overhead is IPVS's OH = 256*activeconns + inactconns (ip_vs_dest_conn_overhead).
-func (b *backend) overhead() int64 { return b.active.Load()<<8 + b.inactiveCount() }
+func (b *backend) overhead() int64 {
+	l := b.load.Load()
+	return int64(l>>32)<<8 + int64(l&(activeOne-1))
+}
 
 // acquire counts a picked RPC and updates the overload state: a pick that
 // brings the count to the upper threshold is still sent, and then the
 // backend is overloaded.
 func (b *backend) acquire() {
-	n := b.active.Add(1)
+	n := int64(b.load.Add(activeOne) >> 32)
 	if u := b.upper.Load(); u > 0 && n >= int64(u) {
 		b.overloaded.Store(true)
 	}
@@ -71,14 +84,19 @@ func (b *backend) acquire() {
 // release counts a finished RPC. It never takes active below zero, so a
 // Done that arrives after the counters were reset cannot corrupt them.
 func (b *backend) release() {
+	inactive := b.st.tracksInactive()
 	for {
-		n := b.active.Load()
-		if n <= 0 {
-			return
+		l := b.load.Load()
+		if l < activeOne {
+			return // no active RPC
 		}
-		if b.active.CompareAndSwap(n, n-1) {
-			n--
-			if b.st.tracksInactive() {
+		next := l - activeOne
+		if inactive {
+			next++
+		}
+		if b.load.CompareAndSwap(l, next) {
+			n := int64(next >> 32)
+			if inactive {
 				b.inactive[b.st.epoch.Load()%inactiveBuckets].Add(1)
 			}
 			if b.overloaded.Load() && b.belowLower(n) {
@@ -107,12 +125,13 @@ func (b *backend) setThresholds(upper, lower uint32) {
 	}
 	b.upper.Store(upper)
 	b.lower.Store(lower)
-	b.overloaded.Store(upper > 0 && b.active.Load() >= int64(upper))
+	b.overloaded.Store(upper > 0 && b.activeCount() >= int64(upper))
 }
 
 // expireInactive drops the bucket that leaves the window.
 func (b *backend) expireInactive(bucket uint64) {
-	if b.inactive[bucket%inactiveBuckets].Swap(0) != 0 {
+	if n := b.inactive[bucket%inactiveBuckets].Swap(0); n != 0 {
+		b.load.Add(-uint64(n))
 		b.refreshKey()
 	}
 }
@@ -150,7 +169,9 @@ const unavailableKey = math.MaxUint64
 
 func (b *backend) refreshKey() {
 	if r := b.cur.Load(); r != nil && r.key != nil {
-		r.key.Store(b.key(r.kind, r.weight))
+		k := b.key(r.kind, r.weight)
+		r.key.Store(k)
+		r.p.tree.update(r.cand, k)
 	}
 }
 
@@ -166,9 +187,9 @@ func (b *backend) key(kind keyKind, w uint32) uint64 {
 	case keyWLC:
 		return math.Float64bits(float64(b.overhead()) / float64(w))
 	case keySED:
-		return math.Float64bits(float64(b.active.Load()+1) / float64(w))
+		return math.Float64bits(float64(b.activeCount()+1) / float64(w))
 	case keyNQ:
-		a := b.active.Load()
+		a := b.activeCount()
 		if a == 0 {
 			return 0
 		}

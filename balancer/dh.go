@@ -19,6 +19,6 @@ func (d *dh) prepare(p *picker) {
 	d.t, d.members = p.hashMembers(p.st.cfg.MHTableSize, func(s *slot) uint32 { return min(s.weight, 1) })
 }
 
-func (d *dh) pick(p *picker, info *balancer.PickInfo) *slot {
+func (d *dh) pick(p *picker, info balancer.PickInfo) *slot {
 	return hashPick(d.t, d.members, p.requestKey(info, destKey), false)
 }

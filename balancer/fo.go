@@ -16,7 +16,7 @@ func (*fo) keys() keyKind { return keyNone }
 
 func (f *fo) prepare(p *picker) { f.order = byWeightDesc(p.cand) }
 
-func (f *fo) pick(_ *picker, _ *balancer.PickInfo) *slot {
+func (f *fo) pick(_ *picker, _ balancer.PickInfo) *slot {
 	for _, s := range f.order {
 		if s.eligible() {
 			return s

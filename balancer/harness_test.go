@@ -53,6 +53,7 @@ type harness struct {
 	p        *picker
 	specs    []spec
 	inflight map[string][]func(balancer.DoneInfo)
+	history  []*picker // every picker built, oldest first
 }
 
 func newHarness(t testing.TB, cfgJSON string, backends []spec) *harness {
@@ -85,6 +86,7 @@ func (h *harness) rebuild() {
 	}
 	// The balancer gives canonical order; so do the tests' names.
 	h.p = buildPicker(h.st, views)
+	h.history = append(h.history, h.p)
 }
 
 // pickCtx picks and keeps the RPC outstanding.
@@ -142,21 +144,36 @@ func (h *harness) complete(name string) {
 	if len(q) == 0 {
 		return
 	}
-	q[0](balancer.DoneInfo{})
+	if q[0] != nil { // schedulers that count nothing set no Done
+		q[0](balancer.DoneInfo{})
+	}
 	h.inflight[name] = q[1:]
 }
 
 func (h *harness) backend(name string) *backend { return h.st.backends[name] }
 
+// backendGone returns the record of a backend that left, through the Done
+// of one of its outstanding RPCs' pickers: the slot it had.
+func (h *harness) backendGone(name string) *backend {
+	for _, p := range h.history {
+		for i := range p.slots {
+			if p.slots[i].addr == name {
+				return p.slots[i].b
+			}
+		}
+	}
+	return nil
+}
+
 // setLoad sets a backend's counters directly (for the vectors that start
 // from a given state).
 func (h *harness) setLoad(name string, active, inactive int64) {
 	b := h.backend(name)
-	b.active.Store(active)
 	for i := range b.inactive {
 		b.inactive[i].Store(0)
 	}
 	b.inactive[0].Store(inactive)
+	b.load.Store(uint64(active)<<32 + uint64(inactive))
 	b.refreshKey()
 }
 

@@ -23,12 +23,16 @@ func mix(h, h2 uint64) uint64 {
 
 type requestKeyCtx struct{}
 
+// requestKeyHash is a request key, hashed once when it is attached.
+type requestKeyHash struct{ h uint64 }
+
 // WithRequestKey returns a context whose RPCs use key as their hashing
 // and persistence key (sh, mh, dh, lblc, lblcr, persistence), instead of
-// the hashKey header. Reading it allocates nothing, where reading a
-// metadata header costs one small allocation (metadata copies values).
+// the hashKey header. The key is hashed here, once for every RPC made with
+// the context, and reading it allocates nothing, where a metadata header
+// is hashed per pick and costs one small allocation (metadata copies).
 func WithRequestKey(ctx context.Context, key string) context.Context {
-	return context.WithValue(ctx, requestKeyCtx{}, key)
+	return context.WithValue(ctx, requestKeyCtx{}, requestKeyHash{hashString(key)})
 }
 
 // keyKind of a request: where the key comes from when none is given.
@@ -40,11 +44,11 @@ const (
 // requestKey hashes an RPC's key: WithRequestKey's, else the hashKey
 // header, else the client identity (source) or the method (destination);
 // the secondaryKey header is mixed in when present.
-func (p *picker) requestKey(info *balancer.PickInfo, dest bool) uint64 {
+func (p *picker) requestKey(info balancer.PickInfo, dest bool) uint64 {
 	cfg := p.cfg
 	var h uint64
-	if k, ok := info.Ctx.Value(requestKeyCtx{}).(string); ok {
-		h = hashString(k)
+	if k, ok := info.Ctx.Value(requestKeyCtx{}).(requestKeyHash); ok {
+		h = k.h
 	} else if v := headerValue(info.Ctx, cfg.HashKey); v != "" {
 		h = hashString(v)
 	} else if dest {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc/balancer"
@@ -55,6 +57,17 @@ type ipvsBalancer struct {
 	ticking   bool
 	stop      chan struct{}
 	closed    bool
+
+	// Rebuild coalescing: endpointsharding reports every child's state
+	// change, and a picker build is O(endpoints), so a burst (a 10,000
+	// endpoint service coming up) would cost O(n^2). Builds are spaced by
+	// ten times the last build's cost (at most 100 ms); changes in between
+	// are folded into one trailing build.
+	pending   bool
+	nextBuild time.Time
+	// gen numbers the decisions; only the newest one is published.
+	gen       atomic.Uint64
+	publishMu sync.Mutex
 }
 
 func (b *ipvsBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
@@ -122,19 +135,61 @@ func (b *ipvsBalancer) UpdateState(state balancer.State) {
 		return
 	}
 	b.last = state
+	if anyReady(state) {
+		if b.pending {
+			b.mu.Unlock()
+			return // the scheduled build will use this state
+		}
+		if wait := time.Until(b.nextBuild); wait > 0 {
+			b.pending = true
+			time.AfterFunc(wait, b.flush)
+			b.mu.Unlock()
+			return
+		}
+	}
+	out, gen := b.decideLocked()
+	b.mu.Unlock()
+	b.publish(out, gen)
+}
+
+// flush is the trailing build of a coalesced burst.
+func (b *ipvsBalancer) flush() {
+	b.mu.Lock()
+	b.pending = false
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	out, gen := b.decideLocked()
+	b.mu.Unlock()
+	b.publish(out, gen)
+}
+
+func anyReady(state balancer.State) bool {
+	for _, c := range endpointsharding.ChildStatesFromPicker(state.Picker) {
+		if c.State.ConnectivityState == connectivity.Ready {
+			return true
+		}
+	}
+	return false
+}
+
+// decideLocked turns the children's last state into the state to publish.
+func (b *ipvsBalancer) decideLocked() (balancer.State, uint64) {
+	gen := b.gen.Add(1)
+	state := b.last
 	children := map[string]endpointsharding.ChildState{}
-	anyReady := false
+	ready := false
 	for _, c := range endpointsharding.ChildStatesFromPicker(state.Picker) {
 		if len(c.Endpoint.Addresses) > 0 {
 			children[c.Endpoint.Addresses[0].Addr] = c
-			anyReady = anyReady || c.State.ConnectivityState == connectivity.Ready
+			ready = ready || c.State.ConnectivityState == connectivity.Ready
 		}
 	}
-	if !anyReady {
-		b.mu.Unlock()
-		b.ClientConn.UpdateState(state)
-		return
+	if !ready {
+		return state, gen
 	}
+	start := time.Now()
 	views := make([]endpointView, 0, len(b.endpoints))
 	for _, ep := range b.endpoints {
 		addr := ep.Addresses[0].Addr
@@ -146,9 +201,20 @@ func (b *ipvsBalancer) UpdateState(state balancer.State) {
 		views = append(views, v)
 	}
 	p := buildPicker(b.st, views)
-	b.mu.Unlock()
-	// UpdateState is synchronous: never call it holding our lock.
-	b.ClientConn.UpdateState(balancer.State{ConnectivityState: connectivity.Ready, Picker: p})
+	cost := time.Since(start)
+	b.nextBuild = time.Now().Add(min(10*cost, 100*time.Millisecond))
+	return balancer.State{ConnectivityState: connectivity.Ready, Picker: p}, gen
+}
+
+// publish hands a decision to the ClientConn unless a newer one exists.
+// UpdateState is synchronous: it is never called with b.mu held.
+func (b *ipvsBalancer) publish(state balancer.State, gen uint64) {
+	b.publishMu.Lock()
+	defer b.publishMu.Unlock()
+	if gen != b.gen.Load() {
+		return
+	}
+	b.ClientConn.UpdateState(state)
 }
 
 // startTickerLocked runs the ticker that rotates the inactive window and

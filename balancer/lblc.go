@@ -14,7 +14,7 @@ type lblc struct{}
 func (lblc) keys() keyKind   { return keyWLC }
 func (lblc) prepare(*picker) {}
 
-func (lblc) pick(p *picker, info *balancer.PickInfo) *slot {
+func (lblc) pick(p *picker, info balancer.PickInfo) *slot {
 	key := p.requestKey(info, destKey)
 	now := p.now()
 	e := p.lblc.get(key)
@@ -33,10 +33,10 @@ func (lblc) pick(p *picker, info *balancer.PickInfo) *slot {
 		e.lastUse.Store(now)
 		return s
 	}
-	e = &affinity{}
+	e = &affinity{key: key}
 	e.b.Store(s.b)
 	e.lastUse.Store(now)
-	p.lblc.put(key, e)
+	p.lblc.put(e)
 	return s
 }
 
@@ -44,11 +44,11 @@ func (lblc) pick(p *picker, info *balancer.PickInfo) *slot {
 // active RPCs than its weight, while some candidate is below half of its
 // own.
 func (p *picker) lblcOverloaded(s *slot) bool {
-	if s.b.active.Load() <= int64(s.weight) {
+	if s.b.activeCount() <= int64(s.weight) {
 		return false
 	}
 	for _, c := range p.cand {
-		if 2*c.b.active.Load() < int64(c.weight) {
+		if 2*c.b.activeCount() < int64(c.weight) {
 			return true
 		}
 	}

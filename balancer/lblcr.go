@@ -18,7 +18,7 @@ type lblcr struct{}
 func (lblcr) keys() keyKind   { return keyWLC }
 func (lblcr) prepare(*picker) {}
 
-func (lblcr) pick(p *picker, info *balancer.PickInfo) *slot {
+func (lblcr) pick(p *picker, info balancer.PickInfo) *slot {
 	key := p.requestKey(info, destKey)
 	now := p.now()
 	t := p.lblc
@@ -28,11 +28,11 @@ func (lblcr) pick(p *picker, info *balancer.PickInfo) *slot {
 		if s == nil {
 			return nil
 		}
-		e = &affinity{}
+		e = &affinity{key: key}
 		e.set.Store(&[]*backend{s.b})
 		e.lastUse.Store(now)
 		e.lastMod.Store(now)
-		t.put(key, e)
+		t.put(e)
 		return s
 	}
 	e.lastUse.Store(now)

@@ -10,7 +10,7 @@ type lc struct{}
 func (lc) keys() keyKind   { return keyLC }
 func (lc) prepare(*picker) {}
 
-func (lc) pick(p *picker, _ *balancer.PickInfo) *slot { return p.candAt(p.minKey()) }
+func (lc) pick(p *picker, _ balancer.PickInfo) *slot { return p.candAt(p.minKey()) }
 
 // candAt is p.cand[i], or nil for -1.
 func (p *picker) candAt(i int) *slot {

@@ -22,6 +22,6 @@ func (h *mh) prepare(p *picker) {
 	})
 }
 
-func (h *mh) pick(p *picker, info *balancer.PickInfo) *slot {
+func (h *mh) pick(p *picker, info balancer.PickInfo) *slot {
 	return hashPick(h.t, h.members, p.requestKey(info, sourceKey), p.cfg.Fallback)
 }

@@ -10,4 +10,4 @@ type nq struct{}
 func (nq) keys() keyKind   { return keyNQ }
 func (nq) prepare(*picker) {}
 
-func (nq) pick(p *picker, _ *balancer.PickInfo) *slot { return p.candAt(p.minKey()) }
+func (nq) pick(p *picker, _ balancer.PickInfo) *slot { return p.candAt(p.minKey()) }

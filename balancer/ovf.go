@@ -14,9 +14,9 @@ func (*ovf) keys() keyKind { return keyNone }
 
 func (o *ovf) prepare(p *picker) { o.order = byWeightDesc(p.cand) }
 
-func (o *ovf) pick(_ *picker, _ *balancer.PickInfo) *slot {
+func (o *ovf) pick(_ *picker, _ balancer.PickInfo) *slot {
 	for _, s := range o.order {
-		if s.eligible() && s.b.active.Load() <= int64(s.weight) {
+		if s.eligible() && s.b.activeCount() <= int64(s.weight) {
 			return s
 		}
 	}

@@ -9,7 +9,7 @@ import "google.golang.org/grpc/balancer"
 // overload breaks it (unless expireQuiescent, for weight 0); a backend
 // that leaves, or stops being a ready candidate, does. An entry never
 // expires while RPCs pinned through it are in flight.
-func (p *picker) pickPersistent(info *balancer.PickInfo) (balancer.PickResult, error) {
+func (p *picker) pickPersistent(info balancer.PickInfo) (balancer.PickResult, error) {
 	key := p.requestKey(info, sourceKey)
 	now := p.now()
 	t := p.sticky
@@ -25,23 +25,43 @@ func (p *picker) pickPersistent(info *balancer.PickInfo) (balancer.PickResult, e
 			return balancer.PickResult{}, errNoDestination
 		}
 	}
-	e := &affinity{}
+	e := &affinity{key: key}
 	e.b.Store(s.b)
 	e.lastUse.Store(now)
-	e.done = func(balancer.DoneInfo) {
+	st := p.st
+	e.unpin = func(balancer.DoneInfo) {
 		e.inflight.Add(-1)
-		e.lastUse.Store(p.st.now.Load())
+		e.lastUse.Store(st.now.Load())
+	}
+	e.done = func(di balancer.DoneInfo) {
+		e.unpin(di)
 		s.b.release()
 	}
-	t.put(key, e)
+	t.put(e)
 	return p.usePinned(s, info, e)
 }
 
-func (p *picker) usePinned(s *slot, info *balancer.PickInfo, e *affinity) (balancer.PickResult, error) {
-	e.inflight.Add(1)
-	res, err := p.use(s, info, e.done)
+// usePinned sends an RPC through a persistence entry: the entry counts it
+// (it must not expire while the RPC runs) and so does the backend when the
+// picker counts load.
+func (p *picker) usePinned(s *slot, info balancer.PickInfo, e *affinity) (balancer.PickResult, error) {
+	res, err := s.child.Pick(info)
 	if err != nil {
-		e.inflight.Add(-1)
+		return res, err
 	}
-	return res, err
+	e.inflight.Add(1)
+	done := e.unpin
+	if p.count {
+		s.b.acquire()
+		done = e.done
+	}
+	if childDone := res.Done; childDone != nil {
+		res.Done = func(di balancer.DoneInfo) {
+			done(di)
+			childDone(di)
+		}
+	} else {
+		res.Done = done
+	}
+	return res, nil
 }

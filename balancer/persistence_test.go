@@ -43,20 +43,29 @@ func TestPersistencePinnedStreamOutlivesTTL(t *testing.T) {
 }
 
 func TestPersistenceBrokenByRemoval(t *testing.T) {
-	h := newHarness(t, cfg("rr", `"persistenceTimeout":"300s"`), specs(1, 1))
+	// Thresholds make rr count load, so the accounting is visible.
+	counted := func(names ...string) []spec {
+		var out []spec
+		for _, n := range names {
+			out = append(out, spec{name: n, weight: 1, upper: 100})
+		}
+		return out
+	}
+	h := newHarness(t, cfg("rr", `"persistenceTimeout":"300s"`), counted("A", "B"))
 	h.pickKey("x") // A
 	if got := h.pickKey("K"); got != "B" {
 		t.Fatalf("got %s", got)
 	}
-	h.set(specs(1)) // B leaves
+	h.set(counted("A")) // B leaves
 	if got := h.pickKey("K"); got != "A" {
 		t.Errorf("after B left: %s", got)
 	}
-	// The old RPC's Done still releases B exactly once.
+	// The old RPC's Done still releases B and its entry, exactly once.
+	old := h.backendGone("B")
 	h.complete("B")
 	h.complete("B")
-	if n := h.st.backends["A"].active.Load(); n != 2 {
-		t.Errorf("A active %d", n)
+	if n := h.st.backends["A"].activeCount(); n != 2 || old.activeCount() != 0 {
+		t.Errorf("A active %d, B active %d", n, old.activeCount())
 	}
 }
 
@@ -66,5 +75,18 @@ func TestExpireQuiescent(t *testing.T) {
 	h.set(specs(0, 1))
 	if got := h.pickKey("K"); got != "B" {
 		t.Errorf("quiesced with expireQuiescent: %s, want a re-pick", got)
+	}
+}
+
+func TestPersistencePinsWithoutCounting(t *testing.T) {
+	h := newHarness(t, cfg("rr", `"persistenceTimeout":"300s"`), specs(1, 1))
+	h.pickKey("K")
+	e := h.p.sticky.get(hashString("K"))
+	if e.inflight.Load() != 1 || h.backend("A").activeCount() != 0 {
+		t.Fatalf("pinned %d, A active %d: rr without thresholds counts only the pin", e.inflight.Load(), h.backend("A").activeCount())
+	}
+	h.complete("A")
+	if e.inflight.Load() != 0 {
+		t.Errorf("unpinned %d", e.inflight.Load())
 	}
 }

@@ -45,12 +45,18 @@ type picker struct {
 	lblc      *affinityTable
 	sticky    *affinityTable
 	clientKey uint64
+	// count: picks and Dones are counted per backend (the scheduler reads
+	// load, or a backend has thresholds).
+	count bool
+	// thresholds: some backend has an upper threshold.
+	thresholds bool
 
 	sched scheduler
 	slots []slot  // every endpoint, canonical order
 	cand  []*slot // READY and not terminating: the destinations
 	term  []*slot // READY and terminating: the last resort (KEP-1669)
 	keys  []atomic.Uint64
+	tree  *minTree // over keys
 }
 
 // scheduler chooses among a picker's candidates.
@@ -62,7 +68,27 @@ type scheduler interface {
 	// lock.
 	prepare(p *picker)
 	// pick returns the chosen slot, or nil for "no destination".
-	pick(p *picker, info *balancer.PickInfo) *slot
+	pick(p *picker, info balancer.PickInfo) *slot
+}
+
+// readsLoad reports whether a scheduler decides on outstanding RPCs, and
+// usesInactive whether on inactive ones too (the OH schedulers). The
+// others skip the accounting entirely unless a backend has thresholds: a
+// pick is then as cheap as grpc-go's round_robin.
+func readsLoad(name string) bool {
+	switch name {
+	case "lc", "wlc", "sed", "nq", "ovf", "lblc", "lblcr", "twos":
+		return true
+	}
+	return false
+}
+
+func usesInactive(name string) bool {
+	switch name {
+	case "lc", "wlc", "lblc", "lblcr", "twos":
+		return true
+	}
+	return false
 }
 
 // newScheduler returns a fresh scheduler for a picker.
@@ -101,51 +127,51 @@ func newScheduler(name string) scheduler {
 }
 
 // buildPicker makes a picker from the endpoints, in canonical order. It
-// runs under the balancer's lock.
+// runs under the balancer's lock; it is O(endpoints) with a handful of
+// allocations, since it runs on every child state change.
 func buildPicker(st *state, views []endpointView) *picker {
 	p := &picker{st: st, cfg: st.cfg, lblc: st.lblc, sticky: st.sticky, clientKey: st.clientKey,
 		sched: newScheduler(st.cfg.Scheduler), slots: make([]slot, len(views))}
-	seen := make(map[string]bool, len(views))
+	st.builds++
+	refs := make([]slotRef, len(views))
+	kind := p.sched.keys()
 	for i, v := range views {
 		b := st.backend(v.addr)
-		seen[v.addr] = true
+		b.built = st.builds
 		b.setThresholds(v.info.UpperThreshold, v.info.LowerThreshold)
+		p.thresholds = p.thresholds || v.info.UpperThreshold > 0
 		if v.info.Weight > 0 {
 			b.lastWeight = v.info.Weight
 		}
-		p.slots[i] = slot{b: b, child: v.child, addr: v.addr, weight: v.info.Weight, ready: v.ready && v.child != nil, terminating: v.info.Terminating}
-	}
-	for i := range p.slots {
 		s := &p.slots[i]
+		*s = slot{b: b, child: v.child, addr: v.addr, weight: v.info.Weight, ready: v.ready && v.child != nil, terminating: v.info.Terminating}
+		refs[i] = slotRef{p: p, cand: -1, weight: s.weight, kind: kind}
 		switch {
 		case s.ready && !s.terminating:
+			refs[i].cand = len(p.cand)
 			p.cand = append(p.cand, s)
 		case s.ready:
 			p.term = append(p.term, s)
 		}
 	}
-	kind := p.sched.keys()
+	p.count = p.thresholds || readsLoad(st.cfg.Scheduler)
 	if kind != keyNone {
 		p.keys = make([]atomic.Uint64, len(p.cand))
 	}
-	candIndex := make(map[*backend]int, len(p.cand))
-	for i, s := range p.cand {
-		candIndex[s.b] = i
+	for i := range p.slots {
+		if refs[i].cand >= 0 && kind != keyNone {
+			refs[i].key = &p.keys[refs[i].cand]
+			p.keys[refs[i].cand].Store(p.slots[i].b.key(kind, refs[i].weight))
+		}
+	}
+	if kind != keyNone {
+		p.tree = newMinTree(p.keys)
 	}
 	for i := range p.slots {
-		s := &p.slots[i]
-		ref := &slotRef{p: p, cand: -1, weight: s.weight, kind: kind}
-		if ci, ok := candIndex[s.b]; ok {
-			ref.cand = ci
-			if kind != keyNone {
-				ref.key = &p.keys[ci]
-			}
-		}
-		s.b.cur.Store(ref)
-		s.b.refreshKey()
+		p.slots[i].b.cur.Store(&refs[i])
 	}
 	for addr, b := range st.backends {
-		if !seen[addr] {
+		if b.built != st.builds {
 			// Gone from the resolver state: in-flight RPCs still release
 			// it through their Done; it comes back fresh if it returns.
 			b.cur.Store(nil)
@@ -160,22 +186,22 @@ func buildPicker(st *state, views []endpointView) *picker {
 // Pick implements balancer.Picker.
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	if p.sticky != nil {
-		return p.pickPersistent(&info)
+		return p.pickPersistent(info)
 	}
-	s := p.sched.pick(p, &info)
+	s := p.sched.pick(p, info)
 	if s == nil {
 		if s = p.pickTerminating(); s == nil {
 			return balancer.PickResult{}, errNoDestination
 		}
 	}
-	return p.use(s, &info, s.b.done)
+	return p.use(s, info, s.b.done)
 }
 
 // use sends the RPC to s: the child picks its SubConn, and the backend
 // counts the RPC until done is called.
-func (p *picker) use(s *slot, info *balancer.PickInfo, done func(balancer.DoneInfo)) (balancer.PickResult, error) {
-	res, err := s.child.Pick(*info)
-	if err != nil {
+func (p *picker) use(s *slot, info balancer.PickInfo, done func(balancer.DoneInfo)) (balancer.PickResult, error) {
+	res, err := s.child.Pick(info)
+	if err != nil || !p.count {
 		return res, err
 	}
 	s.b.acquire()
@@ -208,17 +234,17 @@ func (p *picker) pickTerminating() *slot {
 	return best
 }
 
-// minKey is the least-load scan: the first candidate with the smallest
-// key (a strict comparison keeps the earliest on ties), or -1.
-func (p *picker) minKey() int {
-	best, idx := uint64(unavailableKey), -1
-	for i := range p.keys {
-		if k := p.keys[i].Load(); k < best {
-			best, idx = k, i
-		}
-	}
-	return idx
-}
+// minKey is the least-load choice: the first candidate with the smallest
+// key (the earliest on ties), or -1.
+func (p *picker) minKey() int { return p.tree.argmin() }
 
 // now is the coarse clock.
 func (p *picker) now() int64 { return p.st.now.Load() }
+
+// schedOrNil is p's scheduler, or nil for no picker.
+func (p *picker) schedOrNil() scheduler {
+	if p == nil {
+		return nil
+	}
+	return p.sched
+}

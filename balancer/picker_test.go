@@ -26,11 +26,20 @@ func TestNoDestination(t *testing.T) {
 }
 
 // TestDoneExactlyOnce: every scheduler counts a pick once and its Done
-// once, never below zero, also when the backend leaves and returns.
+// once, never below zero, also when the backend leaves and returns. The
+// thresholds make every scheduler count (rr, wrr, fo, dh, sh and mh count
+// nothing otherwise: they never read load).
 func TestDoneExactlyOnce(t *testing.T) {
+	withThresholds := func(names ...string) []spec {
+		var out []spec
+		for _, n := range names {
+			out = append(out, spec{name: n, weight: 1, upper: 1000})
+		}
+		return out
+	}
 	for _, sched := range Schedulers {
 		t.Run(sched, func(t *testing.T) {
-			h := newHarness(t, cfg(sched), specs(1, 1, 1))
+			h := newHarness(t, cfg(sched), withThresholds("A", "B", "C"))
 			picked := 0
 			for range 30 {
 				if h.pick()[0] != '!' {
@@ -40,7 +49,7 @@ func TestDoneExactlyOnce(t *testing.T) {
 			total := func() int64 {
 				var n int64
 				for _, b := range h.st.backends {
-					n += b.active.Load()
+					n += b.activeCount()
 				}
 				return n
 			}
@@ -48,19 +57,19 @@ func TestDoneExactlyOnce(t *testing.T) {
 				t.Fatalf("%d outstanding, counted %d", picked, total())
 			}
 			b := h.backend("B")
-			h.set([]spec{{name: "A", weight: 1}, {name: "C", weight: 1}}) // B leaves
+			h.set(withThresholds("A", "C")) // B leaves
 			for len(h.inflight["B"]) > 0 {
 				h.complete("B")
 			}
-			if n := b.active.Load(); n != 0 {
+			if n := b.activeCount(); n != 0 {
 				t.Errorf("B active %d after its RPCs finished", n)
 			}
 			b.done(balancer.DoneInfo{}) // a stray Done
-			if n := b.active.Load(); n != 0 {
+			if n := b.activeCount(); n != 0 {
 				t.Errorf("B active %d after an extra Done", n)
 			}
-			h.set(specs(1, 1, 1)) // B returns, fresh
-			if n := h.backend("B").active.Load(); n != 0 {
+			h.set(withThresholds("A", "B", "C")) // B returns, fresh
+			if n := h.backend("B").activeCount(); n != 0 {
 				t.Errorf("returning B starts at %d", n)
 			}
 			for _, name := range []string{"A", "C"} {
@@ -113,13 +122,13 @@ func TestChildDoneIsCalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Done(balancer.DoneInfo{})
-	if called != 1 || h.backend("A").active.Load() != 0 {
-		t.Errorf("child Done called %d times, active %d", called, h.backend("A").active.Load())
+	if called != 1 || h.backend("A").activeCount() != 0 {
+		t.Errorf("child Done called %d times, active %d", called, h.backend("A").activeCount())
 	}
 	h.p.slots[0].child = pickerFunc(func(balancer.PickInfo) (balancer.PickResult, error) {
 		return balancer.PickResult{}, errors.New("child failed")
 	})
-	if _, err := h.p.Pick(balancer.PickInfo{Ctx: t.Context()}); err == nil || h.backend("A").active.Load() != 0 {
+	if _, err := h.p.Pick(balancer.PickInfo{Ctx: t.Context()}); err == nil || h.backend("A").activeCount() != 0 {
 		t.Errorf("a failed child pick was counted")
 	}
 }
@@ -127,3 +136,16 @@ func TestChildDoneIsCalled(t *testing.T) {
 type pickerFunc func(balancer.PickInfo) (balancer.PickResult, error)
 
 func (f pickerFunc) Pick(i balancer.PickInfo) (balancer.PickResult, error) { return f(i) }
+
+func TestCountingOnlyWhenRead(t *testing.T) {
+	h := newHarness(t, cfg("rr"), specs(1, 1))
+	res, err := h.p.Pick(balancer.PickInfo{Ctx: t.Context()})
+	if err != nil || res.Done != nil || h.backend("A").activeCount() != 0 {
+		t.Errorf("rr without thresholds counts: done %v, active %d", res.Done != nil, h.backend("A").activeCount())
+	}
+	w := newHarness(t, cfg("wlc"), specs(1, 1))
+	res, _ = w.p.Pick(balancer.PickInfo{Ctx: t.Context()})
+	if res.Done == nil || w.backend("A").activeCount() != 1 {
+		t.Errorf("wlc does not count")
+	}
+}

@@ -9,4 +9,4 @@ type sed struct{}
 func (sed) keys() keyKind   { return keySED }
 func (sed) prepare(*picker) {}
 
-func (sed) pick(p *picker, _ *balancer.PickInfo) *slot { return p.candAt(p.minKey()) }
+func (sed) pick(p *picker, _ balancer.PickInfo) *slot { return p.candAt(p.minKey()) }

@@ -18,6 +18,6 @@ func (h *sh) prepare(p *picker) {
 	h.t, h.members = p.hashMembers(p.st.cfg.MHTableSize, func(s *slot) uint32 { return s.weight })
 }
 
-func (h *sh) pick(p *picker, info *balancer.PickInfo) *slot {
+func (h *sh) pick(p *picker, info balancer.PickInfo) *slot {
 	return hashPick(h.t, h.members, p.requestKey(info, sourceKey), p.cfg.Fallback)
 }

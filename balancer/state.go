@@ -18,6 +18,7 @@ type state struct {
 	rand func(n uint64) uint64
 
 	backends map[string]*backend
+	builds   uint64 // pickers built
 
 	// epoch rotates the inactive buckets; now is a coarse clock (ns since
 	// the Unix epoch) for table ages, updated by tick, so that Pick never
@@ -27,6 +28,7 @@ type state struct {
 	inactive atomic.Bool // completions count as inactive RPCs
 
 	current *picker // the last picker built
+	rrLast  string  // address of rr's last pick before the current picker
 
 	wrr    *wrrCycle  // the wrr cycle of the current candidate set
 	hash   *hashTable // dh, sh, mh lookup table
@@ -60,7 +62,7 @@ func (st *state) configure(cfg *Config) {
 		id = processID
 	}
 	st.clientKey = hashString(id)
-	st.inactive.Store(cfg.InactiveWindow > 0)
+	st.inactive.Store(cfg.InactiveWindow > 0 && usesInactive(cfg.Scheduler))
 	if old == nil || old.Scheduler != cfg.Scheduler || old.LBLCMaxEntries != cfg.LBLCMaxEntries {
 		st.wrr, st.hash, st.lblc = nil, nil, nil
 		if cfg.Scheduler == "lblc" || cfg.Scheduler == "lblcr" {

@@ -34,3 +34,22 @@ func TestTwosPrefersTheLessLoaded(t *testing.T) {
 		t.Errorf("P(B) = %.3f, want 0.75", p)
 	}
 }
+
+// TestTwosAliasIsExact: the alias table's columns give every candidate
+// exactly w_i/W of the draws.
+func TestTwosAliasIsExact(t *testing.T) {
+	for _, weights := range [][]uint32{{3, 1}, {1, 2, 3, 4}, {7}, {0, 5, 0, 1}, {65535, 1, 1}} {
+		h := newHarness(t, cfg("twos"), specs(weights...))
+		tw := h.p.sched.(*twos)
+		share := make([]uint64, len(weights)) // in units of 1/(n*W)
+		for c := range tw.prob {
+			share[c] += tw.prob[c]
+			share[tw.alias[c]] += tw.total - tw.prob[c]
+		}
+		for i, w := range weights {
+			if share[i] != uint64(w)*uint64(len(weights)) {
+				t.Errorf("weights %v: candidate %d gets %d/%d, want %d", weights, i, share[i], uint64(len(weights))*tw.total, uint64(w)*uint64(len(weights)))
+			}
+		}
+	}
+}

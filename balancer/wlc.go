@@ -9,4 +9,4 @@ type wlc struct{}
 func (wlc) keys() keyKind   { return keyWLC }
 func (wlc) prepare(*picker) {}
 
-func (wlc) pick(p *picker, _ *balancer.PickInfo) *slot { return p.candAt(p.minKey()) }
+func (wlc) pick(p *picker, _ balancer.PickInfo) *slot { return p.candAt(p.minKey()) }

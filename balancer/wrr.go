@@ -46,7 +46,7 @@ func (w *wrr) prepare(p *picker) {
 	p.st.wrr = w.c
 }
 
-func (w *wrr) pick(p *picker, _ *balancer.PickInfo) *slot {
+func (w *wrr) pick(p *picker, _ balancer.PickInfo) *slot {
 	n := uint64(len(w.c.seq))
 	if n == 0 {
 		return nil
@@ -146,7 +146,7 @@ func gcd(a, b uint64) uint64 {
 func fingerprint(slots []*slot, value func(*slot) uint32) uint64 {
 	h := uint64(len(slots))
 	for _, s := range slots {
-		h = mix(h, hashString(s.addr))
+		h = mix(h, s.b.addrHash)
 		h = mix(h, uint64(value(s)))
 	}
 	return h
