@@ -137,22 +137,39 @@ func TestE2EWRRExactCounts(t *testing.T) {
 }
 
 // waitAllReady waits until RPCs reach every backend, so that the picker
-// has them all (keys rotate, for the hashing and sticky schedulers). A wrr
-// cycle restarts when the set changes; counting a whole number of cycles
-// afterwards is exact from any starting point.
-func waitAllReady(t *testing.T, client testgrpc.TestServiceClient, backends []*testBackend) {
+// has them all. Probes run in parallel bursts with rotating keys, so that
+// load-based and hashing schedulers spread them too. A wrr cycle restarts
+// when the set changes; counting a whole number of cycles afterwards is
+// exact from any starting point.
+func waitAllReady(t testing.TB, client testgrpc.TestServiceClient, backends []*testBackend) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	var mu sync.Mutex
 	seen := map[string]bool{}
-	for i := 0; len(seen) < len(backends); i++ {
+	for i := 0; ; i++ {
+		mu.Lock()
+		done := len(seen) == len(backends)
+		mu.Unlock()
+		if done {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("backends never all ready: %v", seen)
 		}
-		name, err := call(t.Context(), client, fmt.Sprint("probe-", i))
-		if err != nil {
-			t.Fatal(err)
+		var wg sync.WaitGroup
+		for j := range 2 * len(backends) {
+			wg.Go(func() {
+				name, err := call(context.Background(), client, fmt.Sprint("probe-", i, "-", j))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				seen[name] = true
+				mu.Unlock()
+			})
 		}
-		seen[name] = true
+		wg.Wait()
 	}
 }
 
