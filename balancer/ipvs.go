@@ -11,12 +11,15 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/base"
 	"google.golang.org/grpc/balancer/endpointsharding"
 	"google.golang.org/grpc/balancer/pickfirst"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
+	"google.golang.org/grpc/status"
 )
 
 var logger = grpclog.Component("ipvs")
@@ -107,8 +110,24 @@ func canonical(eps []resolver.Endpoint) []resolver.Endpoint {
 	return out
 }
 
-func (b *ipvsBalancer) ResolverError(err error) { b.child.ResolverError(err) }
-func (b *ipvsBalancer) ExitIdle()               { b.child.ExitIdle() }
+// ResolverError keeps the last endpoints (the children's business) unless
+// there are none: then RPCs fail with the resolver's own error, such as
+// "service web.shop not found", rather than a generic one.
+func (b *ipvsBalancer) ResolverError(err error) {
+	b.child.ResolverError(err)
+	b.mu.Lock()
+	empty := b.st == nil || len(b.endpoints) == 0
+	var gen uint64
+	if empty {
+		gen = b.gen.Add(1)
+	}
+	b.mu.Unlock()
+	if empty {
+		b.publish(balancer.State{ConnectivityState: connectivity.TransientFailure,
+			Picker: base.NewErrPicker(status.Error(codes.Unavailable, err.Error()))}, gen)
+	}
+}
+func (b *ipvsBalancer) ExitIdle() { b.child.ExitIdle() }
 
 func (b *ipvsBalancer) UpdateSubConnState(sc balancer.SubConn, state balancer.SubConnState) {
 	logger.Errorf("ipvs: UpdateSubConnState(%v, %+v) called unexpectedly", sc, state)

@@ -1,0 +1,333 @@
+// Package resolver is the "svcreg" gRPC name resolver: a ClientConn dialed
+// to svcreg:///web.shop:grpc follows the registry's endpoints of service
+// web in namespace shop, pushed over a watch within milliseconds (no
+// polling, no 30 s DNS floor). A blank import registers it:
+//
+//	import _ "github.com/svcreg/svcreg/resolver"
+//
+// Every target and ClientConn of a process shares one registry connection
+// per registry address and one watch per service. Each update publishes
+// the whole state: the ready endpoints, the terminating-but-serving ones
+// marked as such, and the service's scheduler as the ipvs policy's service
+// config. When the registry is unreachable the last state stays and the
+// watch reconnects with backoff, resuming by revision.
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+	"google.golang.org/grpc/status"
+
+	"google.golang.org/grpc/credentials/insecure"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/endpointwatch"
+)
+
+// Scheme is the resolver's URL scheme.
+const Scheme = "svcreg"
+
+func init() {
+	resolver.Register(NewBuilder())
+}
+
+// Option configures a Builder.
+type Option func(*builder)
+
+// WithDialOptions sets the dial options of the registry connections (TLS
+// credentials, interceptors); the default is plaintext.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(b *builder) { b.dial = append(b.dial, opts...) }
+}
+
+// WithRegistry sets the registry address used when a target has no
+// authority, instead of $SVCREG_ADDR or 127.0.0.1:7400.
+func WithRegistry(addr string) Option {
+	return func(b *builder) { b.registry = addr }
+}
+
+// NewBuilder returns a resolver builder for grpc.WithResolvers, with its
+// own registry connections.
+func NewBuilder(opts ...Option) resolver.Builder {
+	b := &builder{pool: &pool{conns: map[string]*registryConn{}}}
+	for _, o := range opts {
+		o(b)
+	}
+	b.pool.dial = b.dial
+	return b
+}
+
+type builder struct {
+	dial     []grpc.DialOption
+	registry string
+	pool     *pool
+}
+
+func (*builder) Scheme() string { return Scheme }
+
+func (b *builder) Build(target resolver.Target, cc resolver.ClientConn, opts resolver.BuildOptions) (resolver.Resolver, error) {
+	t, err := parseGRPCTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	addr := t.Registry
+	if addr == "" {
+		addr = b.registry
+	}
+	addr = endpointwatch.RegistryAddr(addr)
+	r := &svcregResolver{target: t, cc: cc, noServiceConfig: opts.DisableServiceConfig,
+		notify: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
+	w, err := b.pool.subscribe(addr, t.Namespace, t.Service, r.notify)
+	if err != nil {
+		return nil, err
+	}
+	r.w = w
+	r.release = func() { b.pool.unsubscribe(addr, w, r.notify) }
+	go r.run()
+	return r, nil
+}
+
+// svcregResolver is one ClientConn's resolver. Its goroutine turns the
+// shared watch's latest view into the ClientConn's state whenever the view
+// changes; a slow ClientConn only delays itself.
+type svcregResolver struct {
+	target          Target
+	cc              resolver.ClientConn
+	noServiceConfig bool
+	w               *serviceWatch
+	notify          chan struct{} // 1-buffered: the view changed
+	done            chan struct{} // closed by Close
+	exited          chan struct{} // closed when run returns
+	closeOnce       sync.Once
+	release         func()
+}
+
+// ResolveNow is a nudge: the watch pushes every change already.
+func (r *svcregResolver) ResolveNow(resolver.ResolveNowOptions) {}
+
+// Close stops the goroutine and waits for it: after Close, the resolver
+// never calls the ClientConn.
+func (r *svcregResolver) Close() {
+	r.closeOnce.Do(func() {
+		close(r.done)
+		<-r.exited
+		r.release()
+	})
+}
+
+func (r *svcregResolver) run() {
+	defer close(r.exited)
+	var lastSC string
+	var parsed *serviceconfig.ParseResult
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-r.notify:
+		}
+		view, synced, werr := r.w.current()
+		if !synced {
+			if werr != nil {
+				// A plain error, not a status: wait-for-ready RPCs keep waiting.
+				r.cc.ReportError(fmt.Errorf("svcreg: registry %s unreachable: %v", r.w.conn.addr, status.Convert(werr).Message()))
+			}
+			continue
+		}
+		if view.Service == nil {
+			r.cc.UpdateState(resolver.State{})
+			r.cc.ReportError(fmt.Errorf("service %s.%s not found", r.target.Service, r.target.Namespace))
+			continue
+		}
+		eps, err := endpointsFor(r.target, view)
+		if err != nil {
+			r.cc.ReportError(err)
+			continue
+		}
+		state := resolver.State{Endpoints: eps}
+		if !r.noServiceConfig {
+			if js := ServiceConfigJSON(view.Service); js != lastSC || parsed == nil {
+				lastSC, parsed = js, r.cc.ParseServiceConfig(js)
+			}
+			state.ServiceConfig = parsed
+		}
+		r.cc.UpdateState(state)
+	}
+}
+
+// pool shares registry connections and service watches.
+type pool struct {
+	dial  []grpc.DialOption
+	mu    sync.Mutex
+	conns map[string]*registryConn
+}
+
+type registryConn struct {
+	addr    string
+	conn    *grpc.ClientConn
+	client  svcregv1.RegistryServiceClient
+	watches map[string]*serviceWatch // namespace/service
+}
+
+// serviceWatch is one WatchEndpoints stream shared by every resolver of a
+// service, keeping the latest view.
+type serviceWatch struct {
+	conn    *registryConn
+	key     string
+	cancel  context.CancelFunc
+	stopped chan struct{}
+
+	mu     sync.Mutex
+	subs   map[chan struct{}]bool
+	view   endpointwatch.View
+	synced bool
+	err    error // the last connection error
+	// recovering: after a registry restart, until its view has endpoints
+	// again or restartGrace passed, the previous view stays published.
+	recovering time.Time
+	held       *endpointwatch.View // the latest view held back meanwhile
+}
+
+// restartGrace is how long a registry that restarted without its state
+// (no durability) gets for its instances to register again before the
+// resolver believes an empty service. Registrations renew at a third of
+// their TTL, so they are back within one renewal interval.
+var restartGrace = 30 * time.Second
+
+func (p *pool) subscribe(addr, namespace, service string, notify chan struct{}) (*serviceWatch, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rc := p.conns[addr]
+	if rc == nil {
+		dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, p.dial...)
+		conn, err := grpc.NewClient(addr, dial...)
+		if err != nil {
+			return nil, err
+		}
+		rc = &registryConn{addr: addr, conn: conn, client: svcregv1.NewRegistryServiceClient(conn), watches: map[string]*serviceWatch{}}
+		p.conns[addr] = rc
+	}
+	key := namespace + "/" + service
+	w := rc.watches[key]
+	if w == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		w = &serviceWatch{conn: rc, key: key, cancel: cancel, stopped: make(chan struct{}), subs: map[chan struct{}]bool{}}
+		rc.watches[key] = w
+		go w.run(ctx, namespace, service)
+	}
+	w.mu.Lock()
+	w.subs[notify] = true
+	w.mu.Unlock()
+	select {
+	case notify <- struct{}{}: // publish what the watch already has
+	default:
+	}
+	return w, nil
+}
+
+func (p *pool) unsubscribe(addr string, w *serviceWatch, notify chan struct{}) {
+	p.mu.Lock()
+	w.mu.Lock()
+	delete(w.subs, notify)
+	last := len(w.subs) == 0
+	w.mu.Unlock()
+	var closeConn *grpc.ClientConn
+	if last {
+		delete(w.conn.watches, w.key)
+		w.cancel()
+		if len(w.conn.watches) == 0 {
+			delete(p.conns, addr)
+			closeConn = w.conn.conn
+		}
+	}
+	p.mu.Unlock()
+	if last {
+		<-w.stopped
+	}
+	if closeConn != nil {
+		closeConn.Close()
+	}
+}
+
+func (w *serviceWatch) run(ctx context.Context, namespace, service string) {
+	defer close(w.stopped)
+	err := endpointwatch.Follow(ctx, w.conn.client, namespace, service,
+		func(v endpointwatch.View) {
+			w.mu.Lock()
+			if v.Restarted && w.synced {
+				w.recovering = time.Now()
+				time.AfterFunc(restartGrace, w.endRecovery)
+			}
+			if !w.recovering.IsZero() && time.Since(w.recovering) < restartGrace && !hasEndpoints(v) {
+				w.held = &v
+				w.mu.Unlock()
+				return // keep serving the last view while instances come back
+			}
+			w.recovering, w.held = time.Time{}, nil
+			w.view, w.synced, w.err = v, true, nil
+			w.mu.Unlock()
+			w.notifyAll()
+		},
+		func(err error) {
+			w.mu.Lock()
+			w.err = err
+			synced := w.synced
+			w.mu.Unlock()
+			if !synced {
+				w.notifyAll() // resolvers report it; once synced they keep the last state
+			}
+		})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		w.mu.Lock()
+		w.err, w.synced = err, false
+		w.mu.Unlock()
+		w.notifyAll()
+	}
+}
+
+func (w *serviceWatch) notifyAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w *serviceWatch) current() (endpointwatch.View, bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.view, w.synced, w.err
+}
+
+// endRecovery publishes what was held back when the grace ends.
+func (w *serviceWatch) endRecovery() {
+	w.mu.Lock()
+	held := w.held
+	if held != nil && time.Since(w.recovering) >= restartGrace {
+		w.view, w.held, w.recovering = *held, nil, time.Time{}
+	} else {
+		held = nil
+	}
+	w.mu.Unlock()
+	if held != nil {
+		w.notifyAll()
+	}
+}
+
+func hasEndpoints(v endpointwatch.View) bool {
+	for _, ep := range v.Endpoints {
+		if ep.GetReady() {
+			return true
+		}
+	}
+	return v.Service != nil && v.Service.GetType() == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME
+}
