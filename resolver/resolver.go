@@ -145,7 +145,7 @@ func (r *svcregResolver) run() {
 			r.cc.ReportError(fmt.Errorf("service %s.%s not found", r.target.Service, r.target.Namespace))
 			continue
 		}
-		eps, err := endpointsFor(r.target, view)
+		eps, err := r.w.endpoints(r.target, view)
 		if err != nil {
 			r.cc.ReportError(err)
 			continue
@@ -192,6 +192,36 @@ type serviceWatch struct {
 	// again or restartGrace passed, the previous view stays published.
 	recovering time.Time
 	held       *endpointwatch.View // the latest view held back meanwhile
+
+	// built caches the resolver endpoints of the current view per target
+	// port: the ClientConns of a service share one computation per change.
+	built map[Target]builtEndpoints
+}
+
+type builtEndpoints struct {
+	rev int64
+	eps []resolver.Endpoint
+	err error
+}
+
+// endpoints returns the view's endpoints for t, computed once per view
+// and target (the slice is shared and never modified).
+func (w *serviceWatch) endpoints(t Target, view endpointwatch.View) ([]resolver.Endpoint, error) {
+	key := Target{PortName: t.PortName, Port: t.Port, Service: t.Service, Namespace: t.Namespace}
+	w.mu.Lock()
+	if b, ok := w.built[key]; ok && b.rev == view.Revision && view.Revision != 0 {
+		w.mu.Unlock()
+		return b.eps, b.err
+	}
+	w.mu.Unlock()
+	eps, err := endpointsFor(t, view)
+	w.mu.Lock()
+	if w.built == nil || w.view.Revision != view.Revision {
+		w.built = map[Target]builtEndpoints{}
+	}
+	w.built[key] = builtEndpoints{view.Revision, eps, err}
+	w.mu.Unlock()
+	return eps, err
 }
 
 // restartGrace is how long a registry that restarted without its state
