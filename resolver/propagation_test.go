@@ -54,10 +54,10 @@ func (r *recorder) UpdateClientConnState(s balancer.ClientConnState) error {
 	}
 	return nil
 }
-func (r *recorder) ResolverError(error)                                          {}
+func (r *recorder) ResolverError(error)                                        {}
 func (r *recorder) UpdateSubConnState(balancer.SubConn, balancer.SubConnState) {}
-func (r *recorder) Close()                                                       {}
-func (r *recorder) ExitIdle()                                                    {}
+func (r *recorder) Close()                                                     {}
+func (r *recorder) ExitIdle()                                                  {}
 
 func (r *recorder) at(addr string) (time.Time, bool) {
 	r.mu.Lock()
