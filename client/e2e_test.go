@@ -45,7 +45,7 @@ func startRegistry(t *testing.T, clock clockwork.Clock) *registry {
 
 func (r *registry) start() {
 	r.t.Helper()
-	srv, err := server.New(server.Config{GRPCAddr: r.addr, HTTPAddr: "-", Clock: r.clock, ShutdownTimeout: time.Second,
+	srv, err := server.New(server.Config{GRPCAddr: r.addr, HTTPAddr: "-", DNSAddr: "-", Clock: r.clock, ShutdownTimeout: time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		r.t.Fatal(err)

@@ -78,7 +78,7 @@ func init() { balancer.Register(recorders) }
 func BenchmarkPropagation(b *testing.B) {
 	for _, conns := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
-			srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {
 				b.Fatal(err)
 			}

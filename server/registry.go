@@ -10,6 +10,7 @@ import (
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/kubedns"
 	"github.com/svcreg/svcreg/internal/labels"
 	"github.com/svcreg/svcreg/internal/lease"
 	"github.com/svcreg/svcreg/internal/store"
@@ -33,6 +34,7 @@ type registry struct {
 	clock  clockwork.Clock
 	hub    *watch.Hub
 	leases *lease.Manager
+	dns    *kubedns.Resolver
 }
 
 // command stamps a write with the proposer's clock.

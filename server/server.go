@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,8 +23,10 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/kubedns"
 	"github.com/svcreg/svcreg/internal/lease"
 	"github.com/svcreg/svcreg/internal/store"
+	"github.com/svcreg/svcreg/internal/validation"
 	"github.com/svcreg/svcreg/internal/watch"
 )
 
@@ -46,6 +49,14 @@ type Config struct {
 	// Pprof serves net/http/pprof under /debug/pprof/ on the HTTP port.
 	Pprof bool
 
+	// DNSAddr is the DNS listen address, UDP and TCP; default
+	// 127.0.0.1:7453; "-" disables DNS.
+	DNSAddr string
+	// ClusterDomain is the DNS zone; default cluster.local.
+	ClusterDomain string
+	// DNSTTL is the records' time to live; default 5s.
+	DNSTTL time.Duration
+
 	Logger          *slog.Logger    // default slog.Default()
 	Clock           clockwork.Clock // default the real clock
 	ShutdownTimeout time.Duration   // how long in-flight requests may take; default 10s
@@ -57,6 +68,9 @@ const (
 	DefaultHTTPAddr      = "127.0.0.1:7480"
 	DefaultServiceCIDR   = "10.96.0.0/16"
 	DefaultNodePortRange = "30000-32767"
+	DefaultDNSAddr       = "127.0.0.1:7453"
+	DefaultClusterDomain = "cluster.local"
+	DefaultDNSTTL        = 5 * time.Second
 )
 
 func (c *Config) setDefaults() {
@@ -69,6 +83,11 @@ func (c *Config) setDefaults() {
 	def(&c.HTTPAddr, DefaultHTTPAddr)
 	def(&c.ServiceCIDR, DefaultServiceCIDR)
 	def(&c.NodePortRange, DefaultNodePortRange)
+	def(&c.DNSAddr, DefaultDNSAddr)
+	def(&c.ClusterDomain, DefaultClusterDomain)
+	if c.DNSTTL == 0 {
+		c.DNSTTL = DefaultDNSTTL
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -95,6 +114,7 @@ type Server struct {
 	http    *http.Server
 	httpLis net.Listener
 	gwConn  *grpc.ClientConn
+	dns     *dnsServers
 }
 
 // New builds a server and binds its listeners, so that the bound addresses
@@ -119,6 +139,10 @@ func New(cfg Config) (*Server, error) {
 		hub: watch.NewHub(watch.Config{History: cfg.WatchHistory, QueueSize: cfg.WatchQueue, Logger: cfg.Logger}, st.Revision()),
 	}
 	s.reg.leases = lease.New(cfg.Clock, s.reg.expireLeases, cfg.Logger)
+	if msgs := validation.IsDNS1123Subdomain(strings.Trim(cfg.ClusterDomain, ".")); msgs != nil {
+		return nil, fmt.Errorf("cluster domain %q: %s", cfg.ClusterDomain, msgs[0])
+	}
+	s.reg.dns = kubedns.New(st, cfg.ClusterDomain, uint32(cfg.DNSTTL/time.Second))
 	st.OnCommit(s.reg.hub.Append)
 	st.OnCommit(s.reg.leases.Observe)
 
@@ -143,6 +167,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HTTPAddr != "-" {
 		if err := s.listenHTTP(); err != nil {
 			s.grpcLis.Close()
+			return nil, err
+		}
+	}
+	if cfg.DNSAddr != "-" {
+		if s.dns, err = listenDNS(cfg.DNSAddr, s.reg.dns); err != nil {
+			s.grpcLis.Close()
+			if s.httpLis != nil {
+				s.httpLis.Close()
+				s.gwConn.Close()
+			}
 			return nil, err
 		}
 	}
@@ -197,6 +231,14 @@ func (s *Server) HTTPAddr() string {
 	return s.httpLis.Addr().String()
 }
 
+// DNSAddr is the bound DNS address (UDP and TCP), or "" when DNS is off.
+func (s *Server) DNSAddr() string {
+	if s.dns == nil {
+		return ""
+	}
+	return s.dns.addr
+}
+
 // Store is the server's store (for in-process tools such as svcreg bench).
 func (s *Server) Store() *store.Store { return s.store }
 
@@ -214,7 +256,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		stopBackground()
 		bg.Wait()
 	}()
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
 	if s.http != nil {
 		go func() {
@@ -223,7 +265,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 		}()
 	}
-	s.log.Info("svcreg serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(),
+	if s.dns != nil {
+		s.dns.serve(errc)
+	}
+	s.log.Info("svcreg serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "dns", s.DNSAddr(), "cluster_domain", s.cfg.ClusterDomain,
 		"service_cidr", s.cfg.ServiceCIDR, "node_port_range", s.cfg.NodePortRange)
 	var err error
 	select {
@@ -241,6 +286,9 @@ func (s *Server) shutdown() {
 	s.reg.hub.Close()   // watches end now (UNAVAILABLE); clients resume elsewhere
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
+	if s.dns != nil {
+		s.dns.shutdown(ctx)
+	}
 	if s.http != nil {
 		if err := s.http.Shutdown(ctx); err != nil {
 			s.http.Close()

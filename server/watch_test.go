@@ -75,7 +75,7 @@ func expectEvents(t *testing.T, st endpointStream, want ...string) []*svcregv1.W
 	return evs
 }
 
-func (ts *testServer) mustCreateService(t *testing.T, svc *svcregv1.Service) *svcregv1.Service {
+func (ts *testServer) mustCreateService(t testing.TB, svc *svcregv1.Service) *svcregv1.Service {
 	t.Helper()
 	resp, err := ts.client.CreateService(context.Background(), &svcregv1.CreateServiceRequest{Service: svc})
 	if err != nil {
@@ -84,7 +84,7 @@ func (ts *testServer) mustCreateService(t *testing.T, svc *svcregv1.Service) *sv
 	return resp.GetService()
 }
 
-func (ts *testServer) mustCreateInstance(t *testing.T, inst *svcregv1.Instance) *svcregv1.Instance {
+func (ts *testServer) mustCreateInstance(t testing.TB, inst *svcregv1.Instance) *svcregv1.Instance {
 	t.Helper()
 	resp, err := ts.client.CreateInstance(context.Background(), &svcregv1.CreateInstanceRequest{Instance: inst})
 	if err != nil {
@@ -93,7 +93,7 @@ func (ts *testServer) mustCreateInstance(t *testing.T, inst *svcregv1.Instance) 
 	return resp.GetInstance()
 }
 
-func (ts *testServer) mustPatchInstance(t *testing.T, inst *svcregv1.Instance, paths ...string) {
+func (ts *testServer) mustPatchInstance(t testing.TB, inst *svcregv1.Instance, paths ...string) {
 	t.Helper()
 	if _, err := ts.client.UpdateInstance(context.Background(), &svcregv1.UpdateInstanceRequest{Instance: inst,
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}}); err != nil {

@@ -16,6 +16,8 @@ const usage = `svcreg: a service registry and client-side load balancer for gRPC
 Usage:
   svcreg serve [flags]     run the registry (svcreg serve -h for flags)
   svcreg bench [flags]     measure watch propagation under load (svcreg bench -h)
+  svcreg resolve NAME [TYPE]  ask the registry's DNS view (A, AAAA, SRV, PTR, TXT)
+  svcreg env [-n NAMESPACE]   print the services' environment variables (KEY=value)
 
 `
 
@@ -36,6 +38,10 @@ func run(ctx context.Context, args []string) int {
 		err = serve(ctx, args[1:])
 	case "bench":
 		err = runBench(ctx, args[1:])
+	case "resolve":
+		err = resolveCmd(ctx, args[1:])
+	case "env":
+		err = envCmd(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0

@@ -20,10 +20,19 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.NodePortRange, "node-port-range", server.DefaultNodePortRange, "range node ports are allocated from")
 	fs.DurationVar(&cfg.BookmarkInterval, "bookmark-interval", 30*time.Second, "how often idle watches get a BOOKMARK event")
 	fs.IntVar(&cfg.WatchHistory, "watch-history", 10000, "events kept for resuming watches by revision")
+	fs.StringVar(&cfg.DNSAddr, "dns-addr", server.DefaultDNSAddr, "DNS listen address, UDP and TCP; empty disables DNS")
+	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", server.DefaultClusterDomain, "the DNS zone answered")
+	fs.DurationVar(&cfg.DNSTTL, "dns-ttl", server.DefaultDNSTTL, "time to live of DNS records")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the HTTP address")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if cfg.DNSAddr == "" {
+		cfg.DNSAddr = "-" // disabled
+	}
+	if cfg.DNSTTL < time.Second {
+		return fmt.Errorf("--dns-ttl %v: want at least 1s", cfg.DNSTTL)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())

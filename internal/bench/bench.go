@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	heap := func() (uint64, error) { return scrapeHeap(ctx, cfg.MetricsURL) }
 	addr := cfg.Addr
 	if addr == "" {
-		srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-",
+		srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-",
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ShutdownTimeout: time.Second})
 		if err != nil {
 			return nil, err

@@ -22,6 +22,7 @@ const (
 	indexLabel    = "label"    // instances: namespace/key=value, one per label
 	indexInstance = "instance" // endpoints: namespace/instance
 	indexOwner    = "owner"    // allocations: namespace/service
+	indexIP       = "ip"       // endpoints: IP address (reverse DNS)
 )
 
 // schema is the registry's memdb schema: one function per table.
@@ -90,6 +91,9 @@ func endpointsTable() *memdb.TableSchema {
 			})},
 			indexInstance: {Name: indexInstance, Indexer: keyIndexer[*svcregv1.Endpoint](func(e *svcregv1.Endpoint) (string, bool) {
 				return objectKey(e.GetNamespace(), e.GetInstance()), true
+			})},
+			indexIP: {Name: indexIP, Indexer: keyIndexer[*svcregv1.Endpoint](func(e *svcregv1.Endpoint) (string, bool) {
+				return e.GetIp(), true
 			})},
 		},
 	}

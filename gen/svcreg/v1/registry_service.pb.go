@@ -146,6 +146,412 @@ func (ObjectKind) EnumDescriptor() ([]byte, []int) {
 	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{1}
 }
 
+// Request of Resolve.
+type ResolveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name, such as "web.shop.svc.cluster.local",
+	// "_grpc._tcp.web.shop.svc.cluster.local" or "10.0.96.10.in-addr.arpa".
+	// A name outside the cluster domain without a final dot is tried with
+	// ".svc.<cluster domain>" appended, as a resolv.conf search path does.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The record type: A, AAAA, SRV, PTR, TXT, CNAME or SOA. Empty means A.
+	Type          string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveRequest) Reset() {
+	*x = ResolveRequest{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveRequest) ProtoMessage() {}
+
+func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveRequest.ProtoReflect.Descriptor instead.
+func (*ResolveRequest) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ResolveRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ResolveRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+// Response of Resolve.
+type ResolveResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The DNS response code: NOERROR, NXDOMAIN or REFUSED.
+	Rcode string `protobuf:"bytes,1,opt,name=rcode,proto3" json:"rcode,omitempty"`
+	// The answer section.
+	Answer []*DnsRecord `protobuf:"bytes,2,rep,name=answer,proto3" json:"answer,omitempty"`
+	// The authority section (the zone's SOA for NXDOMAIN and NODATA).
+	Authority []*DnsRecord `protobuf:"bytes,3,rep,name=authority,proto3" json:"authority,omitempty"`
+	// The additional section (addresses of SRV targets).
+	Additional    []*DnsRecord `protobuf:"bytes,4,rep,name=additional,proto3" json:"additional,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveResponse) Reset() {
+	*x = ResolveResponse{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveResponse) ProtoMessage() {}
+
+func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveResponse.ProtoReflect.Descriptor instead.
+func (*ResolveResponse) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ResolveResponse) GetRcode() string {
+	if x != nil {
+		return x.Rcode
+	}
+	return ""
+}
+
+func (x *ResolveResponse) GetAnswer() []*DnsRecord {
+	if x != nil {
+		return x.Answer
+	}
+	return nil
+}
+
+func (x *ResolveResponse) GetAuthority() []*DnsRecord {
+	if x != nil {
+		return x.Authority
+	}
+	return nil
+}
+
+func (x *ResolveResponse) GetAdditional() []*DnsRecord {
+	if x != nil {
+		return x.Additional
+	}
+	return nil
+}
+
+// DnsRecord is one resource record.
+type DnsRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The owner name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The record type (A, AAAA, SRV, ...).
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// The time to live, in seconds.
+	Ttl uint32 `protobuf:"varint,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// The record data in DNS presentation format, as dig prints it.
+	Data string `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	// A and AAAA: the address.
+	Address string `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
+	// SRV, CNAME and PTR: the target name.
+	Target string `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`
+	// SRV: the port.
+	Port uint32 `protobuf:"varint,7,opt,name=port,proto3" json:"port,omitempty"`
+	// SRV: the priority.
+	Priority uint32 `protobuf:"varint,8,opt,name=priority,proto3" json:"priority,omitempty"`
+	// SRV: the weight.
+	Weight uint32 `protobuf:"varint,9,opt,name=weight,proto3" json:"weight,omitempty"`
+	// TXT: the strings.
+	Text          []string `protobuf:"bytes,10,rep,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DnsRecord) Reset() {
+	*x = DnsRecord{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DnsRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DnsRecord) ProtoMessage() {}
+
+func (x *DnsRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DnsRecord.ProtoReflect.Descriptor instead.
+func (*DnsRecord) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DnsRecord) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DnsRecord) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *DnsRecord) GetTtl() uint32 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+func (x *DnsRecord) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *DnsRecord) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *DnsRecord) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *DnsRecord) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *DnsRecord) GetPriority() uint32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *DnsRecord) GetWeight() uint32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *DnsRecord) GetText() []string {
+	if x != nil {
+		return x.Text
+	}
+	return nil
+}
+
+// Request of GetEnvironment.
+type GetEnvironmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace. Empty means "default".
+	Namespace     string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEnvironmentRequest) Reset() {
+	*x = GetEnvironmentRequest{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEnvironmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEnvironmentRequest) ProtoMessage() {}
+
+func (x *GetEnvironmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEnvironmentRequest.ProtoReflect.Descriptor instead.
+func (*GetEnvironmentRequest) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetEnvironmentRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+// Response of GetEnvironment.
+type GetEnvironmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The variables, services in name order and each service's as kubelet
+	// orders them.
+	Variables     []*EnvironmentVariable `protobuf:"bytes,1,rep,name=variables,proto3" json:"variables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEnvironmentResponse) Reset() {
+	*x = GetEnvironmentResponse{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEnvironmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEnvironmentResponse) ProtoMessage() {}
+
+func (x *GetEnvironmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEnvironmentResponse.ProtoReflect.Descriptor instead.
+func (*GetEnvironmentResponse) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetEnvironmentResponse) GetVariables() []*EnvironmentVariable {
+	if x != nil {
+		return x.Variables
+	}
+	return nil
+}
+
+// EnvironmentVariable is one NAME=value pair.
+type EnvironmentVariable struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The variable name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The value.
+	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnvironmentVariable) Reset() {
+	*x = EnvironmentVariable{}
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnvironmentVariable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnvironmentVariable) ProtoMessage() {}
+
+func (x *EnvironmentVariable) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnvironmentVariable.ProtoReflect.Descriptor instead.
+func (*EnvironmentVariable) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *EnvironmentVariable) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EnvironmentVariable) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 // Request of WatchEndpoints.
 type WatchEndpointsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -162,7 +568,7 @@ type WatchEndpointsRequest struct {
 
 func (x *WatchEndpointsRequest) Reset() {
 	*x = WatchEndpointsRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[0]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +580,7 @@ func (x *WatchEndpointsRequest) String() string {
 func (*WatchEndpointsRequest) ProtoMessage() {}
 
 func (x *WatchEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[0]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +593,7 @@ func (x *WatchEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{0}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WatchEndpointsRequest) GetNamespace() string {
@@ -234,7 +640,7 @@ type WatchEndpointsResponse struct {
 
 func (x *WatchEndpointsResponse) Reset() {
 	*x = WatchEndpointsResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[1]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -246,7 +652,7 @@ func (x *WatchEndpointsResponse) String() string {
 func (*WatchEndpointsResponse) ProtoMessage() {}
 
 func (x *WatchEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[1]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -259,7 +665,7 @@ func (x *WatchEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{1}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WatchEndpointsResponse) GetType() EventType {
@@ -314,7 +720,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[2]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -326,7 +732,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[2]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -339,7 +745,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{2}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WatchRequest) GetNamespace() string {
@@ -388,7 +794,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[3]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +806,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[3]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +819,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{3}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WatchResponse) GetType() EventType {
@@ -457,7 +863,7 @@ type RenewInstanceLeaseRequest struct {
 
 func (x *RenewInstanceLeaseRequest) Reset() {
 	*x = RenewInstanceLeaseRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[4]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +875,7 @@ func (x *RenewInstanceLeaseRequest) String() string {
 func (*RenewInstanceLeaseRequest) ProtoMessage() {}
 
 func (x *RenewInstanceLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[4]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +888,7 @@ func (x *RenewInstanceLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewInstanceLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewInstanceLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{4}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RenewInstanceLeaseRequest) GetNamespace() string {
@@ -512,7 +918,7 @@ type RenewInstanceLeaseResponse struct {
 
 func (x *RenewInstanceLeaseResponse) Reset() {
 	*x = RenewInstanceLeaseResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[5]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -524,7 +930,7 @@ func (x *RenewInstanceLeaseResponse) String() string {
 func (*RenewInstanceLeaseResponse) ProtoMessage() {}
 
 func (x *RenewInstanceLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[5]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -537,7 +943,7 @@ func (x *RenewInstanceLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewInstanceLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RenewInstanceLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{5}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RenewInstanceLeaseResponse) GetLeaseExpireTime() *timestamppb.Timestamp {
@@ -567,7 +973,7 @@ type KeepAliveRequest struct {
 
 func (x *KeepAliveRequest) Reset() {
 	*x = KeepAliveRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[6]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +985,7 @@ func (x *KeepAliveRequest) String() string {
 func (*KeepAliveRequest) ProtoMessage() {}
 
 func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[6]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +998,7 @@ func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
 func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{6}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *KeepAliveRequest) GetNamespace() string {
@@ -629,7 +1035,7 @@ type KeepAliveResponse struct {
 
 func (x *KeepAliveResponse) Reset() {
 	*x = KeepAliveResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[7]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +1047,7 @@ func (x *KeepAliveResponse) String() string {
 func (*KeepAliveResponse) ProtoMessage() {}
 
 func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[7]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +1060,7 @@ func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
 func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{7}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KeepAliveResponse) GetNamespace() string {
@@ -703,7 +1109,7 @@ type CreateServiceRequest struct {
 
 func (x *CreateServiceRequest) Reset() {
 	*x = CreateServiceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[8]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +1121,7 @@ func (x *CreateServiceRequest) String() string {
 func (*CreateServiceRequest) ProtoMessage() {}
 
 func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[8]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +1134,7 @@ func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceRequest.ProtoReflect.Descriptor instead.
 func (*CreateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{8}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateServiceRequest) GetService() *Service {
@@ -749,7 +1155,7 @@ type CreateServiceResponse struct {
 
 func (x *CreateServiceResponse) Reset() {
 	*x = CreateServiceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[9]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +1167,7 @@ func (x *CreateServiceResponse) String() string {
 func (*CreateServiceResponse) ProtoMessage() {}
 
 func (x *CreateServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[9]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +1180,7 @@ func (x *CreateServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceResponse.ProtoReflect.Descriptor instead.
 func (*CreateServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{9}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateServiceResponse) GetService() *Service {
@@ -797,7 +1203,7 @@ type GetServiceRequest struct {
 
 func (x *GetServiceRequest) Reset() {
 	*x = GetServiceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[10]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +1215,7 @@ func (x *GetServiceRequest) String() string {
 func (*GetServiceRequest) ProtoMessage() {}
 
 func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[10]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +1228,7 @@ func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{10}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetServiceRequest) GetNamespace() string {
@@ -850,7 +1256,7 @@ type GetServiceResponse struct {
 
 func (x *GetServiceResponse) Reset() {
 	*x = GetServiceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[11]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +1268,7 @@ func (x *GetServiceResponse) String() string {
 func (*GetServiceResponse) ProtoMessage() {}
 
 func (x *GetServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[11]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +1281,7 @@ func (x *GetServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceResponse.ProtoReflect.Descriptor instead.
 func (*GetServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{11}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetServiceResponse) GetService() *Service {
@@ -904,7 +1310,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[12]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1322,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[12]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1335,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{12}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListServicesRequest) GetNamespace() string {
@@ -975,7 +1381,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[13]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1393,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[13]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1406,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{13}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListServicesResponse) GetServices() []*Service {
@@ -1039,7 +1445,7 @@ type UpdateServiceRequest struct {
 
 func (x *UpdateServiceRequest) Reset() {
 	*x = UpdateServiceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[14]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1457,7 @@ func (x *UpdateServiceRequest) String() string {
 func (*UpdateServiceRequest) ProtoMessage() {}
 
 func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[14]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1470,7 @@ func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{14}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateServiceRequest) GetService() *Service {
@@ -1092,7 +1498,7 @@ type UpdateServiceResponse struct {
 
 func (x *UpdateServiceResponse) Reset() {
 	*x = UpdateServiceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[15]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1510,7 @@ func (x *UpdateServiceResponse) String() string {
 func (*UpdateServiceResponse) ProtoMessage() {}
 
 func (x *UpdateServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[15]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1523,7 @@ func (x *UpdateServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{15}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateServiceResponse) GetService() *Service {
@@ -1143,7 +1549,7 @@ type DeleteServiceRequest struct {
 
 func (x *DeleteServiceRequest) Reset() {
 	*x = DeleteServiceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[16]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1561,7 @@ func (x *DeleteServiceRequest) String() string {
 func (*DeleteServiceRequest) ProtoMessage() {}
 
 func (x *DeleteServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[16]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1574,7 @@ func (x *DeleteServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteServiceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{16}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteServiceRequest) GetNamespace() string {
@@ -1203,7 +1609,7 @@ type DeleteServiceResponse struct {
 
 func (x *DeleteServiceResponse) Reset() {
 	*x = DeleteServiceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[17]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1621,7 @@ func (x *DeleteServiceResponse) String() string {
 func (*DeleteServiceResponse) ProtoMessage() {}
 
 func (x *DeleteServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[17]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1634,7 @@ func (x *DeleteServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteServiceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{17}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteServiceResponse) GetResourceVersion() int64 {
@@ -1249,7 +1655,7 @@ type CreateInstanceRequest struct {
 
 func (x *CreateInstanceRequest) Reset() {
 	*x = CreateInstanceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[18]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1667,7 @@ func (x *CreateInstanceRequest) String() string {
 func (*CreateInstanceRequest) ProtoMessage() {}
 
 func (x *CreateInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[18]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1680,7 @@ func (x *CreateInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInstanceRequest.ProtoReflect.Descriptor instead.
 func (*CreateInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{18}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateInstanceRequest) GetInstance() *Instance {
@@ -1295,7 +1701,7 @@ type CreateInstanceResponse struct {
 
 func (x *CreateInstanceResponse) Reset() {
 	*x = CreateInstanceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[19]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1713,7 @@ func (x *CreateInstanceResponse) String() string {
 func (*CreateInstanceResponse) ProtoMessage() {}
 
 func (x *CreateInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[19]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1726,7 @@ func (x *CreateInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInstanceResponse.ProtoReflect.Descriptor instead.
 func (*CreateInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{19}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateInstanceResponse) GetInstance() *Instance {
@@ -1343,7 +1749,7 @@ type GetInstanceRequest struct {
 
 func (x *GetInstanceRequest) Reset() {
 	*x = GetInstanceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[20]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1761,7 @@ func (x *GetInstanceRequest) String() string {
 func (*GetInstanceRequest) ProtoMessage() {}
 
 func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[20]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1774,7 @@ func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceRequest.ProtoReflect.Descriptor instead.
 func (*GetInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{20}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetInstanceRequest) GetNamespace() string {
@@ -1396,7 +1802,7 @@ type GetInstanceResponse struct {
 
 func (x *GetInstanceResponse) Reset() {
 	*x = GetInstanceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[21]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1814,7 @@ func (x *GetInstanceResponse) String() string {
 func (*GetInstanceResponse) ProtoMessage() {}
 
 func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[21]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1827,7 @@ func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceResponse.ProtoReflect.Descriptor instead.
 func (*GetInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{21}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetInstanceResponse) GetInstance() *Instance {
@@ -1449,7 +1855,7 @@ type ListInstancesRequest struct {
 
 func (x *ListInstancesRequest) Reset() {
 	*x = ListInstancesRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[22]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1867,7 @@ func (x *ListInstancesRequest) String() string {
 func (*ListInstancesRequest) ProtoMessage() {}
 
 func (x *ListInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[22]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1880,7 @@ func (x *ListInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstancesRequest.ProtoReflect.Descriptor instead.
 func (*ListInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{22}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListInstancesRequest) GetNamespace() string {
@@ -1520,7 +1926,7 @@ type ListInstancesResponse struct {
 
 func (x *ListInstancesResponse) Reset() {
 	*x = ListInstancesResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[23]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1938,7 @@ func (x *ListInstancesResponse) String() string {
 func (*ListInstancesResponse) ProtoMessage() {}
 
 func (x *ListInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[23]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1951,7 @@ func (x *ListInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstancesResponse.ProtoReflect.Descriptor instead.
 func (*ListInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{23}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListInstancesResponse) GetInstances() []*Instance {
@@ -1584,7 +1990,7 @@ type UpdateInstanceRequest struct {
 
 func (x *UpdateInstanceRequest) Reset() {
 	*x = UpdateInstanceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[24]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +2002,7 @@ func (x *UpdateInstanceRequest) String() string {
 func (*UpdateInstanceRequest) ProtoMessage() {}
 
 func (x *UpdateInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[24]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +2015,7 @@ func (x *UpdateInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstanceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{24}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateInstanceRequest) GetInstance() *Instance {
@@ -1637,7 +2043,7 @@ type UpdateInstanceResponse struct {
 
 func (x *UpdateInstanceResponse) Reset() {
 	*x = UpdateInstanceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[25]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +2055,7 @@ func (x *UpdateInstanceResponse) String() string {
 func (*UpdateInstanceResponse) ProtoMessage() {}
 
 func (x *UpdateInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[25]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +2068,7 @@ func (x *UpdateInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstanceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{25}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpdateInstanceResponse) GetInstance() *Instance {
@@ -1688,7 +2094,7 @@ type DeleteInstanceRequest struct {
 
 func (x *DeleteInstanceRequest) Reset() {
 	*x = DeleteInstanceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[26]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1700,7 +2106,7 @@ func (x *DeleteInstanceRequest) String() string {
 func (*DeleteInstanceRequest) ProtoMessage() {}
 
 func (x *DeleteInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[26]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1713,7 +2119,7 @@ func (x *DeleteInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteInstanceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{26}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteInstanceRequest) GetNamespace() string {
@@ -1748,7 +2154,7 @@ type DeleteInstanceResponse struct {
 
 func (x *DeleteInstanceResponse) Reset() {
 	*x = DeleteInstanceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[27]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +2166,7 @@ func (x *DeleteInstanceResponse) String() string {
 func (*DeleteInstanceResponse) ProtoMessage() {}
 
 func (x *DeleteInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[27]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +2179,7 @@ func (x *DeleteInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteInstanceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{27}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeleteInstanceResponse) GetResourceVersion() int64 {
@@ -1796,7 +2202,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[28]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +2214,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[28]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +2227,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{28}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListEndpointsRequest) GetNamespace() string {
@@ -1851,7 +2257,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[29]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +2269,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[29]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,7 +2282,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{29}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*Endpoint {
@@ -1910,7 +2316,7 @@ type ReplaceEndpointsRequest struct {
 
 func (x *ReplaceEndpointsRequest) Reset() {
 	*x = ReplaceEndpointsRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[30]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2328,7 @@ func (x *ReplaceEndpointsRequest) String() string {
 func (*ReplaceEndpointsRequest) ProtoMessage() {}
 
 func (x *ReplaceEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[30]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2341,7 @@ func (x *ReplaceEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ReplaceEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{30}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReplaceEndpointsRequest) GetNamespace() string {
@@ -1972,7 +2378,7 @@ type ReplaceEndpointsResponse struct {
 
 func (x *ReplaceEndpointsResponse) Reset() {
 	*x = ReplaceEndpointsResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[31]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1984,7 +2390,7 @@ func (x *ReplaceEndpointsResponse) String() string {
 func (*ReplaceEndpointsResponse) ProtoMessage() {}
 
 func (x *ReplaceEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[31]
+	mi := &file_svcreg_v1_registry_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1997,7 +2403,7 @@ func (x *ReplaceEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ReplaceEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{31}
+	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReplaceEndpointsResponse) GetEndpoints() []*Endpoint {
@@ -2018,7 +2424,36 @@ var File_svcreg_v1_registry_service_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\n" +
-	" svcreg/v1/registry_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x17svcreg/v1/service.proto\"z\n" +
+	" svcreg/v1/registry_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x17svcreg/v1/service.proto\"8\n" +
+	"\x0eResolveRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\"\xbf\x01\n" +
+	"\x0fResolveResponse\x12\x14\n" +
+	"\x05rcode\x18\x01 \x01(\tR\x05rcode\x12,\n" +
+	"\x06answer\x18\x02 \x03(\v2\x14.svcreg.v1.DnsRecordR\x06answer\x122\n" +
+	"\tauthority\x18\x03 \x03(\v2\x14.svcreg.v1.DnsRecordR\tauthority\x124\n" +
+	"\n" +
+	"additional\x18\x04 \x03(\v2\x14.svcreg.v1.DnsRecordR\n" +
+	"additional\"\xe7\x01\n" +
+	"\tDnsRecord\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x10\n" +
+	"\x03ttl\x18\x03 \x01(\rR\x03ttl\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\tR\x04data\x12\x18\n" +
+	"\aaddress\x18\x05 \x01(\tR\aaddress\x12\x16\n" +
+	"\x06target\x18\x06 \x01(\tR\x06target\x12\x12\n" +
+	"\x04port\x18\a \x01(\rR\x04port\x12\x1a\n" +
+	"\bpriority\x18\b \x01(\rR\bpriority\x12\x16\n" +
+	"\x06weight\x18\t \x01(\rR\x06weight\x12\x12\n" +
+	"\x04text\x18\n" +
+	" \x03(\tR\x04text\"5\n" +
+	"\x15GetEnvironmentRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\"V\n" +
+	"\x16GetEnvironmentResponse\x12<\n" +
+	"\tvariables\x18\x01 \x03(\v2\x1e.svcreg.v1.EnvironmentVariableR\tvariables\"?\n" +
+	"\x13EnvironmentVariable\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"z\n" +
 	"\x15WatchEndpointsRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12)\n" +
@@ -2142,7 +2577,7 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"ObjectKind\x12\x1b\n" +
 	"\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13OBJECT_KIND_SERVICE\x10\x01\x12\x18\n" +
-	"\x14OBJECT_KIND_INSTANCE\x10\x022\xb4\x13\n" +
+	"\x14OBJECT_KIND_INSTANCE\x10\x022\x93\x15\n" +
 	"\x0fRegistryService\x12\x99\x01\n" +
 	"\rCreateService\x12\x1f.svcreg.v1.CreateServiceRequest\x1a .svcreg.v1.CreateServiceResponse\"E\x82\xd3\xe4\x93\x02?:\aserviceb\aservice\"+/v1/namespaces/{service.namespace}/services\x12\x86\x01\n" +
 	"\n" +
@@ -2160,7 +2595,9 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\x0eWatchEndpoints\x12 .svcreg.v1.WatchEndpointsRequest\x1a!.svcreg.v1.WatchEndpointsResponse\"E\x82\xd3\xe4\x93\x02?\x12=/v1/namespaces/{namespace}/services/{service}/endpoints:watch0\x01\x12f\n" +
 	"\x05Watch\x12\x17.svcreg.v1.WatchRequest\x1a\x18.svcreg.v1.WatchResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/namespaces/{namespace}:watch0\x01\x12\x9f\x01\n" +
 	"\x12RenewInstanceLease\x12$.svcreg.v1.RenewInstanceLeaseRequest\x1a%.svcreg.v1.RenewInstanceLeaseResponse\"<\x82\xd3\xe4\x93\x026:\x01*\"1/v1/namespaces/{namespace}/instances/{name}:renew\x12J\n" +
-	"\tKeepAlive\x12\x1b.svcreg.v1.KeepAliveRequest\x1a\x1c.svcreg.v1.KeepAliveResponse(\x010\x01B1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
+	"\tKeepAlive\x12\x1b.svcreg.v1.KeepAliveRequest\x1a\x1c.svcreg.v1.KeepAliveResponse(\x010\x01\x12U\n" +
+	"\aResolve\x12\x19.svcreg.v1.ResolveRequest\x1a\x1a.svcreg.v1.ResolveResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/resolve\x12\x85\x01\n" +
+	"\x0eGetEnvironment\x12 .svcreg.v1.GetEnvironmentRequest\x1a!.svcreg.v1.GetEnvironmentResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/namespaces/{namespace}/environmentB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
 
 var (
 	file_svcreg_v1_registry_service_proto_rawDescOnce sync.Once
@@ -2175,112 +2612,126 @@ func file_svcreg_v1_registry_service_proto_rawDescGZIP() []byte {
 }
 
 var file_svcreg_v1_registry_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_svcreg_v1_registry_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_svcreg_v1_registry_service_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_svcreg_v1_registry_service_proto_goTypes = []any{
 	(EventType)(0),                     // 0: svcreg.v1.EventType
 	(ObjectKind)(0),                    // 1: svcreg.v1.ObjectKind
-	(*WatchEndpointsRequest)(nil),      // 2: svcreg.v1.WatchEndpointsRequest
-	(*WatchEndpointsResponse)(nil),     // 3: svcreg.v1.WatchEndpointsResponse
-	(*WatchRequest)(nil),               // 4: svcreg.v1.WatchRequest
-	(*WatchResponse)(nil),              // 5: svcreg.v1.WatchResponse
-	(*RenewInstanceLeaseRequest)(nil),  // 6: svcreg.v1.RenewInstanceLeaseRequest
-	(*RenewInstanceLeaseResponse)(nil), // 7: svcreg.v1.RenewInstanceLeaseResponse
-	(*KeepAliveRequest)(nil),           // 8: svcreg.v1.KeepAliveRequest
-	(*KeepAliveResponse)(nil),          // 9: svcreg.v1.KeepAliveResponse
-	(*CreateServiceRequest)(nil),       // 10: svcreg.v1.CreateServiceRequest
-	(*CreateServiceResponse)(nil),      // 11: svcreg.v1.CreateServiceResponse
-	(*GetServiceRequest)(nil),          // 12: svcreg.v1.GetServiceRequest
-	(*GetServiceResponse)(nil),         // 13: svcreg.v1.GetServiceResponse
-	(*ListServicesRequest)(nil),        // 14: svcreg.v1.ListServicesRequest
-	(*ListServicesResponse)(nil),       // 15: svcreg.v1.ListServicesResponse
-	(*UpdateServiceRequest)(nil),       // 16: svcreg.v1.UpdateServiceRequest
-	(*UpdateServiceResponse)(nil),      // 17: svcreg.v1.UpdateServiceResponse
-	(*DeleteServiceRequest)(nil),       // 18: svcreg.v1.DeleteServiceRequest
-	(*DeleteServiceResponse)(nil),      // 19: svcreg.v1.DeleteServiceResponse
-	(*CreateInstanceRequest)(nil),      // 20: svcreg.v1.CreateInstanceRequest
-	(*CreateInstanceResponse)(nil),     // 21: svcreg.v1.CreateInstanceResponse
-	(*GetInstanceRequest)(nil),         // 22: svcreg.v1.GetInstanceRequest
-	(*GetInstanceResponse)(nil),        // 23: svcreg.v1.GetInstanceResponse
-	(*ListInstancesRequest)(nil),       // 24: svcreg.v1.ListInstancesRequest
-	(*ListInstancesResponse)(nil),      // 25: svcreg.v1.ListInstancesResponse
-	(*UpdateInstanceRequest)(nil),      // 26: svcreg.v1.UpdateInstanceRequest
-	(*UpdateInstanceResponse)(nil),     // 27: svcreg.v1.UpdateInstanceResponse
-	(*DeleteInstanceRequest)(nil),      // 28: svcreg.v1.DeleteInstanceRequest
-	(*DeleteInstanceResponse)(nil),     // 29: svcreg.v1.DeleteInstanceResponse
-	(*ListEndpointsRequest)(nil),       // 30: svcreg.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),      // 31: svcreg.v1.ListEndpointsResponse
-	(*ReplaceEndpointsRequest)(nil),    // 32: svcreg.v1.ReplaceEndpointsRequest
-	(*ReplaceEndpointsResponse)(nil),   // 33: svcreg.v1.ReplaceEndpointsResponse
-	(*Endpoint)(nil),                   // 34: svcreg.v1.Endpoint
-	(*Service)(nil),                    // 35: svcreg.v1.Service
-	(*Instance)(nil),                   // 36: svcreg.v1.Instance
-	(*timestamppb.Timestamp)(nil),      // 37: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 38: google.protobuf.FieldMask
+	(*ResolveRequest)(nil),             // 2: svcreg.v1.ResolveRequest
+	(*ResolveResponse)(nil),            // 3: svcreg.v1.ResolveResponse
+	(*DnsRecord)(nil),                  // 4: svcreg.v1.DnsRecord
+	(*GetEnvironmentRequest)(nil),      // 5: svcreg.v1.GetEnvironmentRequest
+	(*GetEnvironmentResponse)(nil),     // 6: svcreg.v1.GetEnvironmentResponse
+	(*EnvironmentVariable)(nil),        // 7: svcreg.v1.EnvironmentVariable
+	(*WatchEndpointsRequest)(nil),      // 8: svcreg.v1.WatchEndpointsRequest
+	(*WatchEndpointsResponse)(nil),     // 9: svcreg.v1.WatchEndpointsResponse
+	(*WatchRequest)(nil),               // 10: svcreg.v1.WatchRequest
+	(*WatchResponse)(nil),              // 11: svcreg.v1.WatchResponse
+	(*RenewInstanceLeaseRequest)(nil),  // 12: svcreg.v1.RenewInstanceLeaseRequest
+	(*RenewInstanceLeaseResponse)(nil), // 13: svcreg.v1.RenewInstanceLeaseResponse
+	(*KeepAliveRequest)(nil),           // 14: svcreg.v1.KeepAliveRequest
+	(*KeepAliveResponse)(nil),          // 15: svcreg.v1.KeepAliveResponse
+	(*CreateServiceRequest)(nil),       // 16: svcreg.v1.CreateServiceRequest
+	(*CreateServiceResponse)(nil),      // 17: svcreg.v1.CreateServiceResponse
+	(*GetServiceRequest)(nil),          // 18: svcreg.v1.GetServiceRequest
+	(*GetServiceResponse)(nil),         // 19: svcreg.v1.GetServiceResponse
+	(*ListServicesRequest)(nil),        // 20: svcreg.v1.ListServicesRequest
+	(*ListServicesResponse)(nil),       // 21: svcreg.v1.ListServicesResponse
+	(*UpdateServiceRequest)(nil),       // 22: svcreg.v1.UpdateServiceRequest
+	(*UpdateServiceResponse)(nil),      // 23: svcreg.v1.UpdateServiceResponse
+	(*DeleteServiceRequest)(nil),       // 24: svcreg.v1.DeleteServiceRequest
+	(*DeleteServiceResponse)(nil),      // 25: svcreg.v1.DeleteServiceResponse
+	(*CreateInstanceRequest)(nil),      // 26: svcreg.v1.CreateInstanceRequest
+	(*CreateInstanceResponse)(nil),     // 27: svcreg.v1.CreateInstanceResponse
+	(*GetInstanceRequest)(nil),         // 28: svcreg.v1.GetInstanceRequest
+	(*GetInstanceResponse)(nil),        // 29: svcreg.v1.GetInstanceResponse
+	(*ListInstancesRequest)(nil),       // 30: svcreg.v1.ListInstancesRequest
+	(*ListInstancesResponse)(nil),      // 31: svcreg.v1.ListInstancesResponse
+	(*UpdateInstanceRequest)(nil),      // 32: svcreg.v1.UpdateInstanceRequest
+	(*UpdateInstanceResponse)(nil),     // 33: svcreg.v1.UpdateInstanceResponse
+	(*DeleteInstanceRequest)(nil),      // 34: svcreg.v1.DeleteInstanceRequest
+	(*DeleteInstanceResponse)(nil),     // 35: svcreg.v1.DeleteInstanceResponse
+	(*ListEndpointsRequest)(nil),       // 36: svcreg.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),      // 37: svcreg.v1.ListEndpointsResponse
+	(*ReplaceEndpointsRequest)(nil),    // 38: svcreg.v1.ReplaceEndpointsRequest
+	(*ReplaceEndpointsResponse)(nil),   // 39: svcreg.v1.ReplaceEndpointsResponse
+	(*Endpoint)(nil),                   // 40: svcreg.v1.Endpoint
+	(*Service)(nil),                    // 41: svcreg.v1.Service
+	(*Instance)(nil),                   // 42: svcreg.v1.Instance
+	(*timestamppb.Timestamp)(nil),      // 43: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 44: google.protobuf.FieldMask
 }
 var file_svcreg_v1_registry_service_proto_depIdxs = []int32{
-	0,  // 0: svcreg.v1.WatchEndpointsResponse.type:type_name -> svcreg.v1.EventType
-	34, // 1: svcreg.v1.WatchEndpointsResponse.endpoint:type_name -> svcreg.v1.Endpoint
-	35, // 2: svcreg.v1.WatchEndpointsResponse.service:type_name -> svcreg.v1.Service
-	1,  // 3: svcreg.v1.WatchRequest.kinds:type_name -> svcreg.v1.ObjectKind
-	0,  // 4: svcreg.v1.WatchResponse.type:type_name -> svcreg.v1.EventType
-	35, // 5: svcreg.v1.WatchResponse.service:type_name -> svcreg.v1.Service
-	36, // 6: svcreg.v1.WatchResponse.instance:type_name -> svcreg.v1.Instance
-	37, // 7: svcreg.v1.RenewInstanceLeaseResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
-	37, // 8: svcreg.v1.KeepAliveResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
-	35, // 9: svcreg.v1.CreateServiceRequest.service:type_name -> svcreg.v1.Service
-	35, // 10: svcreg.v1.CreateServiceResponse.service:type_name -> svcreg.v1.Service
-	35, // 11: svcreg.v1.GetServiceResponse.service:type_name -> svcreg.v1.Service
-	35, // 12: svcreg.v1.ListServicesResponse.services:type_name -> svcreg.v1.Service
-	35, // 13: svcreg.v1.UpdateServiceRequest.service:type_name -> svcreg.v1.Service
-	38, // 14: svcreg.v1.UpdateServiceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	35, // 15: svcreg.v1.UpdateServiceResponse.service:type_name -> svcreg.v1.Service
-	36, // 16: svcreg.v1.CreateInstanceRequest.instance:type_name -> svcreg.v1.Instance
-	36, // 17: svcreg.v1.CreateInstanceResponse.instance:type_name -> svcreg.v1.Instance
-	36, // 18: svcreg.v1.GetInstanceResponse.instance:type_name -> svcreg.v1.Instance
-	36, // 19: svcreg.v1.ListInstancesResponse.instances:type_name -> svcreg.v1.Instance
-	36, // 20: svcreg.v1.UpdateInstanceRequest.instance:type_name -> svcreg.v1.Instance
-	38, // 21: svcreg.v1.UpdateInstanceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	36, // 22: svcreg.v1.UpdateInstanceResponse.instance:type_name -> svcreg.v1.Instance
-	34, // 23: svcreg.v1.ListEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
-	34, // 24: svcreg.v1.ReplaceEndpointsRequest.endpoints:type_name -> svcreg.v1.Endpoint
-	34, // 25: svcreg.v1.ReplaceEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
-	10, // 26: svcreg.v1.RegistryService.CreateService:input_type -> svcreg.v1.CreateServiceRequest
-	12, // 27: svcreg.v1.RegistryService.GetService:input_type -> svcreg.v1.GetServiceRequest
-	14, // 28: svcreg.v1.RegistryService.ListServices:input_type -> svcreg.v1.ListServicesRequest
-	16, // 29: svcreg.v1.RegistryService.UpdateService:input_type -> svcreg.v1.UpdateServiceRequest
-	18, // 30: svcreg.v1.RegistryService.DeleteService:input_type -> svcreg.v1.DeleteServiceRequest
-	20, // 31: svcreg.v1.RegistryService.CreateInstance:input_type -> svcreg.v1.CreateInstanceRequest
-	22, // 32: svcreg.v1.RegistryService.GetInstance:input_type -> svcreg.v1.GetInstanceRequest
-	24, // 33: svcreg.v1.RegistryService.ListInstances:input_type -> svcreg.v1.ListInstancesRequest
-	26, // 34: svcreg.v1.RegistryService.UpdateInstance:input_type -> svcreg.v1.UpdateInstanceRequest
-	28, // 35: svcreg.v1.RegistryService.DeleteInstance:input_type -> svcreg.v1.DeleteInstanceRequest
-	30, // 36: svcreg.v1.RegistryService.ListEndpoints:input_type -> svcreg.v1.ListEndpointsRequest
-	32, // 37: svcreg.v1.RegistryService.ReplaceEndpoints:input_type -> svcreg.v1.ReplaceEndpointsRequest
-	2,  // 38: svcreg.v1.RegistryService.WatchEndpoints:input_type -> svcreg.v1.WatchEndpointsRequest
-	4,  // 39: svcreg.v1.RegistryService.Watch:input_type -> svcreg.v1.WatchRequest
-	6,  // 40: svcreg.v1.RegistryService.RenewInstanceLease:input_type -> svcreg.v1.RenewInstanceLeaseRequest
-	8,  // 41: svcreg.v1.RegistryService.KeepAlive:input_type -> svcreg.v1.KeepAliveRequest
-	11, // 42: svcreg.v1.RegistryService.CreateService:output_type -> svcreg.v1.CreateServiceResponse
-	13, // 43: svcreg.v1.RegistryService.GetService:output_type -> svcreg.v1.GetServiceResponse
-	15, // 44: svcreg.v1.RegistryService.ListServices:output_type -> svcreg.v1.ListServicesResponse
-	17, // 45: svcreg.v1.RegistryService.UpdateService:output_type -> svcreg.v1.UpdateServiceResponse
-	19, // 46: svcreg.v1.RegistryService.DeleteService:output_type -> svcreg.v1.DeleteServiceResponse
-	21, // 47: svcreg.v1.RegistryService.CreateInstance:output_type -> svcreg.v1.CreateInstanceResponse
-	23, // 48: svcreg.v1.RegistryService.GetInstance:output_type -> svcreg.v1.GetInstanceResponse
-	25, // 49: svcreg.v1.RegistryService.ListInstances:output_type -> svcreg.v1.ListInstancesResponse
-	27, // 50: svcreg.v1.RegistryService.UpdateInstance:output_type -> svcreg.v1.UpdateInstanceResponse
-	29, // 51: svcreg.v1.RegistryService.DeleteInstance:output_type -> svcreg.v1.DeleteInstanceResponse
-	31, // 52: svcreg.v1.RegistryService.ListEndpoints:output_type -> svcreg.v1.ListEndpointsResponse
-	33, // 53: svcreg.v1.RegistryService.ReplaceEndpoints:output_type -> svcreg.v1.ReplaceEndpointsResponse
-	3,  // 54: svcreg.v1.RegistryService.WatchEndpoints:output_type -> svcreg.v1.WatchEndpointsResponse
-	5,  // 55: svcreg.v1.RegistryService.Watch:output_type -> svcreg.v1.WatchResponse
-	7,  // 56: svcreg.v1.RegistryService.RenewInstanceLease:output_type -> svcreg.v1.RenewInstanceLeaseResponse
-	9,  // 57: svcreg.v1.RegistryService.KeepAlive:output_type -> svcreg.v1.KeepAliveResponse
-	42, // [42:58] is the sub-list for method output_type
-	26, // [26:42] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	4,  // 0: svcreg.v1.ResolveResponse.answer:type_name -> svcreg.v1.DnsRecord
+	4,  // 1: svcreg.v1.ResolveResponse.authority:type_name -> svcreg.v1.DnsRecord
+	4,  // 2: svcreg.v1.ResolveResponse.additional:type_name -> svcreg.v1.DnsRecord
+	7,  // 3: svcreg.v1.GetEnvironmentResponse.variables:type_name -> svcreg.v1.EnvironmentVariable
+	0,  // 4: svcreg.v1.WatchEndpointsResponse.type:type_name -> svcreg.v1.EventType
+	40, // 5: svcreg.v1.WatchEndpointsResponse.endpoint:type_name -> svcreg.v1.Endpoint
+	41, // 6: svcreg.v1.WatchEndpointsResponse.service:type_name -> svcreg.v1.Service
+	1,  // 7: svcreg.v1.WatchRequest.kinds:type_name -> svcreg.v1.ObjectKind
+	0,  // 8: svcreg.v1.WatchResponse.type:type_name -> svcreg.v1.EventType
+	41, // 9: svcreg.v1.WatchResponse.service:type_name -> svcreg.v1.Service
+	42, // 10: svcreg.v1.WatchResponse.instance:type_name -> svcreg.v1.Instance
+	43, // 11: svcreg.v1.RenewInstanceLeaseResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
+	43, // 12: svcreg.v1.KeepAliveResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
+	41, // 13: svcreg.v1.CreateServiceRequest.service:type_name -> svcreg.v1.Service
+	41, // 14: svcreg.v1.CreateServiceResponse.service:type_name -> svcreg.v1.Service
+	41, // 15: svcreg.v1.GetServiceResponse.service:type_name -> svcreg.v1.Service
+	41, // 16: svcreg.v1.ListServicesResponse.services:type_name -> svcreg.v1.Service
+	41, // 17: svcreg.v1.UpdateServiceRequest.service:type_name -> svcreg.v1.Service
+	44, // 18: svcreg.v1.UpdateServiceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	41, // 19: svcreg.v1.UpdateServiceResponse.service:type_name -> svcreg.v1.Service
+	42, // 20: svcreg.v1.CreateInstanceRequest.instance:type_name -> svcreg.v1.Instance
+	42, // 21: svcreg.v1.CreateInstanceResponse.instance:type_name -> svcreg.v1.Instance
+	42, // 22: svcreg.v1.GetInstanceResponse.instance:type_name -> svcreg.v1.Instance
+	42, // 23: svcreg.v1.ListInstancesResponse.instances:type_name -> svcreg.v1.Instance
+	42, // 24: svcreg.v1.UpdateInstanceRequest.instance:type_name -> svcreg.v1.Instance
+	44, // 25: svcreg.v1.UpdateInstanceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	42, // 26: svcreg.v1.UpdateInstanceResponse.instance:type_name -> svcreg.v1.Instance
+	40, // 27: svcreg.v1.ListEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
+	40, // 28: svcreg.v1.ReplaceEndpointsRequest.endpoints:type_name -> svcreg.v1.Endpoint
+	40, // 29: svcreg.v1.ReplaceEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
+	16, // 30: svcreg.v1.RegistryService.CreateService:input_type -> svcreg.v1.CreateServiceRequest
+	18, // 31: svcreg.v1.RegistryService.GetService:input_type -> svcreg.v1.GetServiceRequest
+	20, // 32: svcreg.v1.RegistryService.ListServices:input_type -> svcreg.v1.ListServicesRequest
+	22, // 33: svcreg.v1.RegistryService.UpdateService:input_type -> svcreg.v1.UpdateServiceRequest
+	24, // 34: svcreg.v1.RegistryService.DeleteService:input_type -> svcreg.v1.DeleteServiceRequest
+	26, // 35: svcreg.v1.RegistryService.CreateInstance:input_type -> svcreg.v1.CreateInstanceRequest
+	28, // 36: svcreg.v1.RegistryService.GetInstance:input_type -> svcreg.v1.GetInstanceRequest
+	30, // 37: svcreg.v1.RegistryService.ListInstances:input_type -> svcreg.v1.ListInstancesRequest
+	32, // 38: svcreg.v1.RegistryService.UpdateInstance:input_type -> svcreg.v1.UpdateInstanceRequest
+	34, // 39: svcreg.v1.RegistryService.DeleteInstance:input_type -> svcreg.v1.DeleteInstanceRequest
+	36, // 40: svcreg.v1.RegistryService.ListEndpoints:input_type -> svcreg.v1.ListEndpointsRequest
+	38, // 41: svcreg.v1.RegistryService.ReplaceEndpoints:input_type -> svcreg.v1.ReplaceEndpointsRequest
+	8,  // 42: svcreg.v1.RegistryService.WatchEndpoints:input_type -> svcreg.v1.WatchEndpointsRequest
+	10, // 43: svcreg.v1.RegistryService.Watch:input_type -> svcreg.v1.WatchRequest
+	12, // 44: svcreg.v1.RegistryService.RenewInstanceLease:input_type -> svcreg.v1.RenewInstanceLeaseRequest
+	14, // 45: svcreg.v1.RegistryService.KeepAlive:input_type -> svcreg.v1.KeepAliveRequest
+	2,  // 46: svcreg.v1.RegistryService.Resolve:input_type -> svcreg.v1.ResolveRequest
+	5,  // 47: svcreg.v1.RegistryService.GetEnvironment:input_type -> svcreg.v1.GetEnvironmentRequest
+	17, // 48: svcreg.v1.RegistryService.CreateService:output_type -> svcreg.v1.CreateServiceResponse
+	19, // 49: svcreg.v1.RegistryService.GetService:output_type -> svcreg.v1.GetServiceResponse
+	21, // 50: svcreg.v1.RegistryService.ListServices:output_type -> svcreg.v1.ListServicesResponse
+	23, // 51: svcreg.v1.RegistryService.UpdateService:output_type -> svcreg.v1.UpdateServiceResponse
+	25, // 52: svcreg.v1.RegistryService.DeleteService:output_type -> svcreg.v1.DeleteServiceResponse
+	27, // 53: svcreg.v1.RegistryService.CreateInstance:output_type -> svcreg.v1.CreateInstanceResponse
+	29, // 54: svcreg.v1.RegistryService.GetInstance:output_type -> svcreg.v1.GetInstanceResponse
+	31, // 55: svcreg.v1.RegistryService.ListInstances:output_type -> svcreg.v1.ListInstancesResponse
+	33, // 56: svcreg.v1.RegistryService.UpdateInstance:output_type -> svcreg.v1.UpdateInstanceResponse
+	35, // 57: svcreg.v1.RegistryService.DeleteInstance:output_type -> svcreg.v1.DeleteInstanceResponse
+	37, // 58: svcreg.v1.RegistryService.ListEndpoints:output_type -> svcreg.v1.ListEndpointsResponse
+	39, // 59: svcreg.v1.RegistryService.ReplaceEndpoints:output_type -> svcreg.v1.ReplaceEndpointsResponse
+	9,  // 60: svcreg.v1.RegistryService.WatchEndpoints:output_type -> svcreg.v1.WatchEndpointsResponse
+	11, // 61: svcreg.v1.RegistryService.Watch:output_type -> svcreg.v1.WatchResponse
+	13, // 62: svcreg.v1.RegistryService.RenewInstanceLease:output_type -> svcreg.v1.RenewInstanceLeaseResponse
+	15, // 63: svcreg.v1.RegistryService.KeepAlive:output_type -> svcreg.v1.KeepAliveResponse
+	3,  // 64: svcreg.v1.RegistryService.Resolve:output_type -> svcreg.v1.ResolveResponse
+	6,  // 65: svcreg.v1.RegistryService.GetEnvironment:output_type -> svcreg.v1.GetEnvironmentResponse
+	48, // [48:66] is the sub-list for method output_type
+	30, // [30:48] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_v1_registry_service_proto_init() }
@@ -2297,7 +2748,7 @@ func file_svcreg_v1_registry_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_registry_service_proto_rawDesc), len(file_svcreg_v1_registry_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   32,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,8 @@ const (
 	RegistryService_Watch_FullMethodName              = "/svcreg.v1.RegistryService/Watch"
 	RegistryService_RenewInstanceLease_FullMethodName = "/svcreg.v1.RegistryService/RenewInstanceLease"
 	RegistryService_KeepAlive_FullMethodName          = "/svcreg.v1.RegistryService/KeepAlive"
+	RegistryService_Resolve_FullMethodName            = "/svcreg.v1.RegistryService/Resolve"
+	RegistryService_GetEnvironment_FullMethodName     = "/svcreg.v1.RegistryService/GetEnvironment"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -100,6 +102,13 @@ type RegistryServiceClient interface {
 	// gets one response, in order. An instance whose lease lapsed gets a
 	// response with found = false; the stream stays open.
 	KeepAlive(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[KeepAliveRequest, KeepAliveResponse], error)
+	// Answers a DNS question with the records the registry's DNS server
+	// gives (the Kubernetes DNS specification, schema 1.1.0): the same code
+	// path, for programs that would rather not speak DNS.
+	Resolve(ctx context.Context, in *ResolveRequest, opts ...grpc.CallOption) (*ResolveResponse, error)
+	// Returns the environment variables kubelet would inject for the
+	// services of a namespace (Docker links: REDIS_MASTER_SERVICE_HOST, ...).
+	GetEnvironment(ctx context.Context, in *GetEnvironmentRequest, opts ...grpc.CallOption) (*GetEnvironmentResponse, error)
 }
 
 type registryServiceClient struct {
@@ -291,6 +300,26 @@ func (c *registryServiceClient) KeepAlive(ctx context.Context, opts ...grpc.Call
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RegistryService_KeepAliveClient = grpc.BidiStreamingClient[KeepAliveRequest, KeepAliveResponse]
 
+func (c *registryServiceClient) Resolve(ctx context.Context, in *ResolveRequest, opts ...grpc.CallOption) (*ResolveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveResponse)
+	err := c.cc.Invoke(ctx, RegistryService_Resolve_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) GetEnvironment(ctx context.Context, in *GetEnvironmentRequest, opts ...grpc.CallOption) (*GetEnvironmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetEnvironmentResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetEnvironment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -354,6 +383,13 @@ type RegistryServiceServer interface {
 	// gets one response, in order. An instance whose lease lapsed gets a
 	// response with found = false; the stream stays open.
 	KeepAlive(grpc.BidiStreamingServer[KeepAliveRequest, KeepAliveResponse]) error
+	// Answers a DNS question with the records the registry's DNS server
+	// gives (the Kubernetes DNS specification, schema 1.1.0): the same code
+	// path, for programs that would rather not speak DNS.
+	Resolve(context.Context, *ResolveRequest) (*ResolveResponse, error)
+	// Returns the environment variables kubelet would inject for the
+	// services of a namespace (Docker links: REDIS_MASTER_SERVICE_HOST, ...).
+	GetEnvironment(context.Context, *GetEnvironmentRequest) (*GetEnvironmentResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -411,6 +447,12 @@ func (UnimplementedRegistryServiceServer) RenewInstanceLease(context.Context, *R
 }
 func (UnimplementedRegistryServiceServer) KeepAlive(grpc.BidiStreamingServer[KeepAliveRequest, KeepAliveResponse]) error {
 	return status.Error(codes.Unimplemented, "method KeepAlive not implemented")
+}
+func (UnimplementedRegistryServiceServer) Resolve(context.Context, *ResolveRequest) (*ResolveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Resolve not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetEnvironment(context.Context, *GetEnvironmentRequest) (*GetEnvironmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetEnvironment not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -696,6 +738,42 @@ func _RegistryService_KeepAlive_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RegistryService_KeepAliveServer = grpc.BidiStreamingServer[KeepAliveRequest, KeepAliveResponse]
 
+func _RegistryService_Resolve_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).Resolve(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_Resolve_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).Resolve(ctx, req.(*ResolveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_GetEnvironment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEnvironmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetEnvironment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetEnvironment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetEnvironment(ctx, req.(*GetEnvironmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -754,6 +832,14 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RenewInstanceLease",
 			Handler:    _RegistryService_RenewInstanceLease_Handler,
+		},
+		{
+			MethodName: "Resolve",
+			Handler:    _RegistryService_Resolve_Handler,
+		},
+		{
+			MethodName: "GetEnvironment",
+			Handler:    _RegistryService_GetEnvironment_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

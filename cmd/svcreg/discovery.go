@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/svcreg/svcreg/client"
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+)
+
+// resolveCmd is `svcreg resolve NAME [TYPE]`: the registry's DNS answer,
+// printed as dig prints records.
+func resolveCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
+	addr := fs.String("addr", "", "registry gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return fmt.Errorf("usage: svcreg resolve [--addr ADDR] NAME [TYPE]")
+	}
+	req := &svcregv1.ResolveRequest{Name: fs.Arg(0), Type: fs.Arg(1)}
+	c, err := client.New(ctx, *addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := c.Resolve(ctx, req)
+	if err != nil {
+		return err
+	}
+	fmt.Printf(";; status: %s\n", resp.GetRcode())
+	for _, section := range []struct {
+		name string
+		rrs  []*svcregv1.DnsRecord
+	}{{"ANSWER", resp.GetAnswer()}, {"AUTHORITY", resp.GetAuthority()}, {"ADDITIONAL", resp.GetAdditional()}} {
+		if len(section.rrs) == 0 {
+			continue
+		}
+		fmt.Printf(";; %s SECTION:\n", section.name)
+		for _, rr := range section.rrs {
+			fmt.Printf("%s\t%d\tIN\t%s\t%s\n", rr.GetName(), rr.GetTtl(), rr.GetType(), rr.GetData())
+		}
+	}
+	return nil
+}
+
+// envCmd is `svcreg env [-n NAMESPACE]`: KEY=value lines for export/env.
+func envCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	addr := fs.String("addr", "", "registry gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)")
+	ns := fs.String("n", "default", "namespace")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("usage: svcreg env [--addr ADDR] [-n NAMESPACE]")
+	}
+	c, err := client.New(ctx, *addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := c.GetEnvironment(ctx, &svcregv1.GetEnvironmentRequest{Namespace: *ns})
+	if err != nil {
+		return err
+	}
+	for _, v := range resp.GetVariables() {
+		fmt.Fprintf(os.Stdout, "%s=%s\n", v.GetName(), v.GetValue())
+	}
+	return nil
+}

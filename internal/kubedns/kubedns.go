@@ -1,0 +1,387 @@
+// Package kubedns answers DNS questions about the registry's services the
+// way kube-dns and CoreDNS answer them about Kubernetes services, per the
+// Kubernetes DNS-Based Service Discovery specification, schema 1.1.0:
+//
+//	<svc>.<ns>.svc.<zone>                A/AAAA: the cluster IP, or a headless
+//	                                     service's ready endpoints; CNAME for
+//	                                     EXTERNAL_NAME
+//	<host>.<svc>.<ns>.svc.<zone>         A/AAAA of a headless endpoint (its
+//	                                     hostname, or its IP with dashes)
+//	_<port>._<proto>.<svc>.<ns>.svc.<zone>  SRV per named port
+//	<reversed ip>.in-addr.arpa / ip6.arpa   PTR for cluster IPs and headless
+//	                                     endpoints with a hostname
+//	dns-version.<zone>                   TXT "1.1.0"
+//
+// Every answer is read from one snapshot of the store, the same state the
+// gRPC API serves: nothing is cached, so a write is visible in DNS as soon
+// as it returns. Names outside the zone are refused (no recursion).
+package kubedns
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/store"
+)
+
+// SchemaVersion is the version of the Kubernetes DNS specification served.
+const SchemaVersion = "1.1.0"
+
+// Resolver answers questions for one zone from a store.
+type Resolver struct {
+	zone  string // fqdn, lower case: "cluster.local."
+	ttl   uint32
+	store *store.Store
+}
+
+// New returns a resolver for zone (such as "cluster.local") with records
+// of ttl seconds.
+func New(st *store.Store, zone string, ttl uint32) *Resolver {
+	return &Resolver{zone: dns.Fqdn(strings.ToLower(strings.Trim(zone, "."))), ttl: ttl, store: st}
+}
+
+// Zone is the zone's fully qualified name.
+func (r *Resolver) Zone() string { return r.zone }
+
+// Answer is the outcome of one question.
+type Answer struct {
+	Rcode      int
+	Answer     []dns.RR
+	Authority  []dns.RR
+	Additional []dns.RR
+	// Authoritative: the name is in a zone this resolver answers for.
+	Authoritative bool
+}
+
+// Resolve answers one question; names are compared case-insensitively
+// and answers are owned by the question's name as asked.
+func (r *Resolver) Resolve(q dns.Question) Answer {
+	name := strings.ToLower(dns.Fqdn(q.Name))
+	v := r.store.View()
+	if ip, ok := reverseIP(name); ok {
+		return r.reverse(v, q, ip)
+	}
+	if !dns.IsSubDomain(r.zone, name) {
+		return Answer{Rcode: dns.RcodeRefused}
+	}
+	rel := strings.TrimSuffix(strings.TrimSuffix(name, r.zone), ".")
+	var labels []string
+	if rel != "" {
+		labels = strings.Split(rel, ".")
+	}
+	a := r.inZone(v, q, labels)
+	a.Authoritative = true
+	if len(a.Answer) == 0 && (a.Rcode == dns.RcodeSuccess || a.Rcode == dns.RcodeNameError) {
+		a.Authority = []dns.RR{r.soa(v)}
+	}
+	return a
+}
+
+func (r *Resolver) inZone(v store.View, q dns.Question, labels []string) Answer {
+	n := len(labels)
+	switch {
+	case n == 0: // the apex
+		if q.Qtype == dns.TypeSOA {
+			return Answer{Answer: []dns.RR{r.soa(v)}}
+		}
+		return Answer{} // NODATA
+	case n == 1 && labels[0] == "dns-version":
+		if q.Qtype == dns.TypeTXT {
+			return Answer{Answer: []dns.RR{&dns.TXT{Hdr: r.hdr(q.Name, dns.TypeTXT), Txt: []string{SchemaVersion}}}}
+		}
+		return Answer{}
+	case labels[n-1] != "svc":
+		return Answer{Rcode: dns.RcodeNameError}
+	case n == 1: // svc.<zone>: an empty non-terminal
+		return Answer{}
+	case n == 2: // <ns>.svc.<zone>
+		if v.NamespaceHasServices(labels[0]) {
+			return Answer{}
+		}
+		return Answer{Rcode: dns.RcodeNameError}
+	}
+	ns, svcName := labels[n-2], labels[n-3]
+	svc := v.Service(ns, svcName)
+	if svc == nil {
+		return Answer{Rcode: dns.RcodeNameError}
+	}
+	switch n {
+	case 3:
+		return r.serviceRecords(v, q, svc)
+	case 4:
+		if strings.HasPrefix(labels[0], "_") { // _<proto>.<svc>...: an empty non-terminal
+			if portByProto(svc, labels[0][1:]) {
+				return Answer{}
+			}
+			return Answer{Rcode: dns.RcodeNameError}
+		}
+		return r.endpointRecords(v, q, svc, labels[0])
+	case 5:
+		if strings.HasPrefix(labels[0], "_") && strings.HasPrefix(labels[1], "_") {
+			return r.srvRecords(v, q, svc, labels[0][1:], labels[1][1:])
+		}
+	}
+	return Answer{Rcode: dns.RcodeNameError}
+}
+
+func (r *Resolver) hdr(name string, t uint16) dns.RR_Header {
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: r.ttl}
+}
+
+// soa is the zone's SOA; its serial is the registry revision.
+func (r *Resolver) soa(v store.View) dns.RR {
+	return &dns.SOA{Hdr: r.hdr(r.zone, dns.TypeSOA), Ns: "ns.dns." + r.zone, Mbox: "hostmaster." + r.zone,
+		Serial: uint32(v.Revision()), Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: r.ttl}
+}
+
+func headless(svc *svcregv1.Service) bool { return svc.GetClusterIp() == store.ClusterIPNone }
+
+func serviceFQDN(svc *svcregv1.Service, zone string) string {
+	return svc.GetName() + "." + svc.GetNamespace() + ".svc." + zone
+}
+
+// serviceRecords: the cluster IP, a headless service's ready endpoints, or
+// an EXTERNAL_NAME's CNAME.
+func (r *Resolver) serviceRecords(v store.View, q dns.Question, svc *svcregv1.Service) Answer {
+	if svc.GetType() == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME {
+		return Answer{Answer: []dns.RR{&dns.CNAME{Hdr: r.hdr(q.Name, dns.TypeCNAME), Target: dns.Fqdn(strings.ToLower(svc.GetExternalName()))}}}
+	}
+	if !headless(svc) {
+		ip, err := netip.ParseAddr(svc.GetClusterIp())
+		if err != nil {
+			return Answer{}
+		}
+		if rr := r.addressRR(q.Name, q.Qtype, ip); rr != nil {
+			return Answer{Answer: []dns.RR{rr}}
+		}
+		return Answer{}
+	}
+	ready := readyEndpoints(v.Endpoints(svc.GetNamespace(), svc.GetName()))
+	if len(ready) == 0 {
+		return Answer{Rcode: dns.RcodeNameError} // a headless service without ready endpoints
+	}
+	var out []dns.RR
+	for _, ep := range ready {
+		if ip, err := netip.ParseAddr(ep.GetIp()); err == nil {
+			if rr := r.addressRR(q.Name, q.Qtype, ip); rr != nil {
+				out = append(out, rr)
+			}
+		}
+	}
+	return Answer{Answer: out}
+}
+
+// addressRR is an A or AAAA record when the question's type matches the
+// address's family.
+func (r *Resolver) addressRR(name string, qtype uint16, ip netip.Addr) dns.RR {
+	switch {
+	case ip.Is4() && (qtype == dns.TypeA || qtype == dns.TypeANY):
+		return &dns.A{Hdr: r.hdr(name, dns.TypeA), A: net.IP(ip.AsSlice())}
+	case ip.Is6() && !ip.Is4In6() && (qtype == dns.TypeAAAA || qtype == dns.TypeANY):
+		return &dns.AAAA{Hdr: r.hdr(name, dns.TypeAAAA), AAAA: net.IP(ip.AsSlice())}
+	}
+	return nil
+}
+
+// readyEndpoints are the endpoints DNS publishes: ready ones (which, with
+// publish_not_ready_addresses, is all of them).
+func readyEndpoints(eps []*svcregv1.Endpoint) []*svcregv1.Endpoint {
+	out := eps[:0:0]
+	for _, ep := range eps {
+		if ep.GetReady() {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// endpointLabel is an endpoint's name under its service: its hostname, or
+// its IP with dashes (as CoreDNS names endpoints without one).
+func endpointLabel(ep *svcregv1.Endpoint) string {
+	if ep.GetHostname() != "" {
+		return ep.GetHostname()
+	}
+	return dashedIP(ep.GetIp())
+}
+
+func dashedIP(ip string) string {
+	return strings.NewReplacer(".", "-", ":", "-").Replace(ip)
+}
+
+// endpointRecords: <host>.<svc>.<ns>.svc.<zone> of a headless service.
+func (r *Resolver) endpointRecords(v store.View, q dns.Question, svc *svcregv1.Service, label string) Answer {
+	if !headless(svc) {
+		return Answer{Rcode: dns.RcodeNameError}
+	}
+	var out []dns.RR
+	found := false
+	for _, ep := range readyEndpoints(v.Endpoints(svc.GetNamespace(), svc.GetName())) {
+		if endpointLabel(ep) != label {
+			continue
+		}
+		found = true
+		if ip, err := netip.ParseAddr(ep.GetIp()); err == nil {
+			if rr := r.addressRR(q.Name, q.Qtype, ip); rr != nil {
+				out = append(out, rr)
+			}
+		}
+	}
+	if !found {
+		return Answer{Rcode: dns.RcodeNameError}
+	}
+	return Answer{Answer: out}
+}
+
+func portByProto(svc *svcregv1.Service, proto string) bool {
+	for _, p := range svc.GetPorts() {
+		if p.GetName() != "" && protoName(p.GetProtocol()) == proto {
+			return true
+		}
+	}
+	return false
+}
+
+func protoName(p svcregv1.Protocol) string {
+	return strings.ToLower(strings.TrimPrefix(p.String(), "PROTOCOL_"))
+}
+
+// srvRecords: _<port>._<proto>.<svc>.<ns>.svc.<zone> for a named port.
+// A cluster IP service has one SRV to its own name; a headless one has one
+// per ready endpoint, to the endpoint's name, weighted by the endpoint's
+// weight, with the endpoints' addresses in the additional section.
+func (r *Resolver) srvRecords(v store.View, q dns.Question, svc *svcregv1.Service, portName, proto string) Answer {
+	var sp *svcregv1.ServicePort
+	for _, p := range svc.GetPorts() {
+		if p.GetName() == portName && protoName(p.GetProtocol()) == proto {
+			sp = p
+		}
+	}
+	if sp == nil {
+		return Answer{Rcode: dns.RcodeNameError}
+	}
+	if q.Qtype != dns.TypeSRV && q.Qtype != dns.TypeANY {
+		return Answer{}
+	}
+	target := serviceFQDN(svc, r.zone)
+	if !headless(svc) {
+		srv := &dns.SRV{Hdr: r.hdr(q.Name, dns.TypeSRV), Priority: 0, Weight: 100, Port: uint16(sp.GetPort()), Target: target}
+		var extra []dns.RR
+		if ip, err := netip.ParseAddr(svc.GetClusterIp()); err == nil {
+			extra = r.targetAddress(target, ip)
+		}
+		return Answer{Answer: []dns.RR{srv}, Additional: extra}
+	}
+	var ans, extra []dns.RR
+	for _, ep := range readyEndpoints(v.Endpoints(svc.GetNamespace(), svc.GetName())) {
+		port, ok := endpointPort(ep, sp.GetName())
+		if !ok {
+			continue
+		}
+		host := endpointLabel(ep) + "." + target
+		ans = append(ans, &dns.SRV{Hdr: r.hdr(q.Name, dns.TypeSRV), Priority: 0, Weight: uint16(ep.GetWeight()), Port: uint16(port), Target: host})
+		if ip, err := netip.ParseAddr(ep.GetIp()); err == nil {
+			extra = append(extra, r.targetAddress(host, ip)...)
+		}
+	}
+	if len(ans) == 0 {
+		return Answer{Rcode: dns.RcodeNameError}
+	}
+	return Answer{Answer: ans, Additional: extra}
+}
+
+func (r *Resolver) targetAddress(name string, ip netip.Addr) []dns.RR {
+	qtype := dns.TypeA
+	if ip.Is6() && !ip.Is4In6() {
+		qtype = dns.TypeAAAA
+	}
+	if rr := r.addressRR(name, qtype, ip); rr != nil {
+		return []dns.RR{rr}
+	}
+	return nil
+}
+
+func endpointPort(ep *svcregv1.Endpoint, name string) (int32, bool) {
+	for _, p := range ep.GetPorts() {
+		if p.GetName() == name {
+			return p.GetPort(), true
+		}
+	}
+	return 0, false
+}
+
+// reverse answers PTR questions: cluster IPs, and headless endpoints with
+// a hostname. The service range is ours (NXDOMAIN when unassigned); other
+// addresses are answered when an endpoint has them, refused otherwise.
+func (r *Resolver) reverse(v store.View, q dns.Question, ip netip.Addr) Answer {
+	var out []dns.RR
+	if svc := v.ServiceByClusterIP(ip); svc != nil && (q.Qtype == dns.TypePTR || q.Qtype == dns.TypeANY) {
+		out = append(out, &dns.PTR{Hdr: r.hdr(q.Name, dns.TypePTR), Ptr: serviceFQDN(svc, r.zone)})
+	}
+	known := len(out) > 0
+	for _, ep := range v.EndpointsByIP(ip.String()) {
+		if ep.GetHostname() == "" || !ep.GetReady() {
+			continue
+		}
+		svc := v.Service(ep.GetNamespace(), ep.GetService())
+		if svc == nil || !headless(svc) {
+			continue
+		}
+		known = true
+		if q.Qtype == dns.TypePTR || q.Qtype == dns.TypeANY {
+			out = append(out, &dns.PTR{Hdr: r.hdr(q.Name, dns.TypePTR), Ptr: ep.GetHostname() + "." + serviceFQDN(svc, r.zone)})
+		}
+	}
+	switch {
+	case known:
+		return Answer{Answer: out, Authoritative: true}
+	case v.InServiceRange(ip):
+		return Answer{Rcode: dns.RcodeNameError, Authoritative: true, Authority: []dns.RR{r.soa(v)}}
+	}
+	return Answer{Rcode: dns.RcodeRefused}
+}
+
+// reverseIP parses a reverse-lookup name (in-addr.arpa or nibble
+// ip6.arpa).
+func reverseIP(name string) (netip.Addr, bool) {
+	switch {
+	case strings.HasSuffix(name, ".in-addr.arpa."):
+		parts := strings.Split(strings.TrimSuffix(name, ".in-addr.arpa."), ".")
+		if len(parts) != 4 {
+			return netip.Addr{}, false
+		}
+		var b [4]byte
+		for i, p := range parts {
+			n, err := strconv.ParseUint(p, 10, 8)
+			if err != nil || (len(p) > 1 && p[0] == '0') {
+				return netip.Addr{}, false
+			}
+			b[3-i] = byte(n)
+		}
+		return netip.AddrFrom4(b), true
+	case strings.HasSuffix(name, ".ip6.arpa."):
+		nibbles := strings.Split(strings.TrimSuffix(name, ".ip6.arpa."), ".")
+		if len(nibbles) != 32 {
+			return netip.Addr{}, false
+		}
+		var b [16]byte
+		for i, nb := range nibbles {
+			n, err := strconv.ParseUint(nb, 16, 8)
+			if err != nil || len(nb) != 1 {
+				return netip.Addr{}, false
+			}
+			pos := 31 - i
+			if pos%2 == 0 {
+				b[pos/2] |= byte(n) << 4
+			} else {
+				b[pos/2] |= byte(n)
+			}
+		}
+		return netip.AddrFrom16(b), true
+	}
+	return netip.Addr{}, false
+}
