@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/svcreg/svcreg/internal/bench"
 )
@@ -26,9 +29,32 @@ func runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Writers, "writers", 32, "concurrent writers")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	dnsServer := fs.String("dns-server", "", "instead of watches, load a DNS server (host:port) with one question")
+	dnsName := fs.String("dns-name", "", "DNS load: the question's name")
+	dnsType := fs.String("dns-type", "A", "DNS load: the question's type")
+	dnsEDNS := fs.Uint("dns-edns", 0, "DNS load: EDNS0 UDP size to advertise (0: none, 512-byte answers)")
+	dnsClients := fs.Int("dns-clients", 16, "DNS load: concurrent clients")
+	dnsDuration := fs.Duration("dns-duration", 10*time.Second, "DNS load: how long")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (in-process server included) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *dnsServer != "" {
+		qtype, ok := dns.StringToType[strings.ToUpper(*dnsType)]
+		if !ok || *dnsName == "" {
+			return fmt.Errorf("--dns-server needs --dns-name and a record --dns-type")
+		}
+		res, err := bench.DNS(ctx, bench.DNSConfig{Server: *dnsServer, Name: *dnsName, Type: qtype, EDNS: uint16(*dnsEDNS),
+			Clients: *dnsClients, Duration: *dnsDuration})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(os.Stdout).Encode(res)
+		}
+		fmt.Printf("%s %s: %s with %d records; %.0f queries/s, p50 %.3f ms, p99 %.3f ms, max %.3f ms, %d lost of %d\n",
+			*dnsName, strings.ToUpper(*dnsType), res.Rcode, res.Answers, res.QPS, res.P50Ms, res.P99Ms, res.MaxMs, res.Errors, res.Queries+res.Errors)
+		return nil
 	}
 	if !*asJSON {
 		cfg.Log = os.Stderr

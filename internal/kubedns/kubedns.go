@@ -56,11 +56,39 @@ type Answer struct {
 	Additional []dns.RR
 	// Authoritative: the name is in a zone this resolver answers for.
 	Authoritative bool
+	// Truncated: records were left out to keep to the size limit.
+	Truncated bool
 }
+
+// budget bounds the bytes of endpoint records an answer builds: a UDP
+// answer of 512 bytes holds a handful, so building hundreds only to drop
+// them is waste. Records are counted at their smallest wire size (with
+// name compression), so the budget always covers what fits; Truncate then
+// trims exactly.
+type budget int
+
+const unlimited budget = 0
+
+// Smallest wire sizes: a compressed owner (2), type, class, TTL and length
+// (10), then the data: an IPv4 address (4), an IPv6 one (16), or an SRV's
+// priority, weight and port (6) and a target of at least a label and a
+// pointer (4).
+const (
+	minA    = 16
+	minAAAA = 28
+	minSRV  = 22
+)
+
+func budgetFor(maxSize int) budget { return budget(maxSize + 1) }
+
+// full reports whether used bytes exhaust the budget.
+func (b budget) full(used int) bool { return b != unlimited && used >= int(b) }
 
 // Resolve answers one question; names are compared case-insensitively
 // and answers are owned by the question's name as asked.
-func (r *Resolver) Resolve(q dns.Question) Answer {
+func (r *Resolver) Resolve(q dns.Question) Answer { return r.resolve(q, unlimited) }
+
+func (r *Resolver) resolve(q dns.Question, limit budget) Answer {
 	name := strings.ToLower(dns.Fqdn(q.Name))
 	v := r.store.View()
 	if ip, ok := reverseIP(name); ok {
@@ -74,7 +102,7 @@ func (r *Resolver) Resolve(q dns.Question) Answer {
 	if rel != "" {
 		labels = strings.Split(rel, ".")
 	}
-	a := r.inZone(v, q, labels)
+	a := r.inZone(v, q, labels, limit)
 	a.Authoritative = true
 	if len(a.Answer) == 0 && (a.Rcode == dns.RcodeSuccess || a.Rcode == dns.RcodeNameError) {
 		a.Authority = []dns.RR{r.soa(v)}
@@ -82,7 +110,7 @@ func (r *Resolver) Resolve(q dns.Question) Answer {
 	return a
 }
 
-func (r *Resolver) inZone(v store.View, q dns.Question, labels []string) Answer {
+func (r *Resolver) inZone(v store.View, q dns.Question, labels []string, limit budget) Answer {
 	n := len(labels)
 	switch {
 	case n == 0: // the apex
@@ -112,7 +140,7 @@ func (r *Resolver) inZone(v store.View, q dns.Question, labels []string) Answer 
 	}
 	switch n {
 	case 3:
-		return r.serviceRecords(v, q, svc)
+		return r.serviceRecords(v, q, svc, limit)
 	case 4:
 		if strings.HasPrefix(labels[0], "_") { // _<proto>.<svc>...: an empty non-terminal
 			if portByProto(svc, labels[0][1:]) {
@@ -123,7 +151,7 @@ func (r *Resolver) inZone(v store.View, q dns.Question, labels []string) Answer 
 		return r.endpointRecords(v, q, svc, labels[0])
 	case 5:
 		if strings.HasPrefix(labels[0], "_") && strings.HasPrefix(labels[1], "_") {
-			return r.srvRecords(v, q, svc, labels[0][1:], labels[1][1:])
+			return r.srvRecords(v, q, svc, labels[0][1:], labels[1][1:], limit)
 		}
 	}
 	return Answer{Rcode: dns.RcodeNameError}
@@ -147,7 +175,7 @@ func serviceFQDN(svc *svcregv1.Service, zone string) string {
 
 // serviceRecords: the cluster IP, a headless service's ready endpoints, or
 // an EXTERNAL_NAME's CNAME.
-func (r *Resolver) serviceRecords(v store.View, q dns.Question, svc *svcregv1.Service) Answer {
+func (r *Resolver) serviceRecords(v store.View, q dns.Question, svc *svcregv1.Service, limit budget) Answer {
 	if svc.GetType() == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME {
 		return Answer{Answer: []dns.RR{&dns.CNAME{Hdr: r.hdr(q.Name, dns.TypeCNAME), Target: dns.Fqdn(strings.ToLower(svc.GetExternalName()))}}}
 	}
@@ -161,19 +189,36 @@ func (r *Resolver) serviceRecords(v store.View, q dns.Question, svc *svcregv1.Se
 		}
 		return Answer{}
 	}
-	ready := readyEndpoints(v.Endpoints(svc.GetNamespace(), svc.GetName()))
-	if len(ready) == 0 {
-		return Answer{Rcode: dns.RcodeNameError} // a headless service without ready endpoints
-	}
 	var out []dns.RR
-	for _, ep := range ready {
+	anyReady, truncated, used := false, false, 0
+	v.EachEndpoint(svc.GetNamespace(), svc.GetName(), func(ep *svcregv1.Endpoint) bool {
+		if !ep.GetReady() {
+			return true
+		}
+		anyReady = true
+		if limit.full(used) {
+			truncated = true
+			return false
+		}
 		if ip, err := netip.ParseAddr(ep.GetIp()); err == nil {
 			if rr := r.addressRR(q.Name, q.Qtype, ip); rr != nil {
 				out = append(out, rr)
+				used += addressSize(ip)
 			}
 		}
+		return true
+	})
+	if !anyReady {
+		return Answer{Rcode: dns.RcodeNameError} // a headless service without ready endpoints
 	}
-	return Answer{Answer: out}
+	return Answer{Answer: out, Truncated: truncated}
+}
+
+func addressSize(ip netip.Addr) int {
+	if ip.Is4() {
+		return minA
+	}
+	return minAAAA
 }
 
 // addressRR is an A or AAAA record when the question's type matches the
@@ -210,7 +255,12 @@ func endpointLabel(ep *svcregv1.Endpoint) string {
 }
 
 func dashedIP(ip string) string {
-	return strings.NewReplacer(".", "-", ":", "-").Replace(ip)
+	return strings.Map(func(r rune) rune {
+		if r == '.' || r == ':' {
+			return '-'
+		}
+		return r
+	}, ip)
 }
 
 // endpointRecords: <host>.<svc>.<ns>.svc.<zone> of a headless service.
@@ -254,7 +304,7 @@ func protoName(p svcregv1.Protocol) string {
 // A cluster IP service has one SRV to its own name; a headless one has one
 // per ready endpoint, to the endpoint's name, weighted by the endpoint's
 // weight, with the endpoints' addresses in the additional section.
-func (r *Resolver) srvRecords(v store.View, q dns.Question, svc *svcregv1.Service, portName, proto string) Answer {
+func (r *Resolver) srvRecords(v store.View, q dns.Question, svc *svcregv1.Service, portName, proto string, limit budget) Answer {
 	var sp *svcregv1.ServicePort
 	for _, p := range svc.GetPorts() {
 		if p.GetName() == portName && protoName(p.GetProtocol()) == proto {
@@ -277,21 +327,32 @@ func (r *Resolver) srvRecords(v store.View, q dns.Question, svc *svcregv1.Servic
 		return Answer{Answer: []dns.RR{srv}, Additional: extra}
 	}
 	var ans, extra []dns.RR
-	for _, ep := range readyEndpoints(v.Endpoints(svc.GetNamespace(), svc.GetName())) {
+	truncated, used := false, 0
+	v.EachEndpoint(svc.GetNamespace(), svc.GetName(), func(ep *svcregv1.Endpoint) bool {
 		port, ok := endpointPort(ep, sp.GetName())
-		if !ok {
-			continue
+		if !ep.GetReady() || !ok {
+			return true
+		}
+		if limit.full(used) {
+			truncated = true
+			return false
 		}
 		host := endpointLabel(ep) + "." + target
 		ans = append(ans, &dns.SRV{Hdr: r.hdr(q.Name, dns.TypeSRV), Priority: 0, Weight: uint16(ep.GetWeight()), Port: uint16(port), Target: host})
+		used += minSRV
 		if ip, err := netip.ParseAddr(ep.GetIp()); err == nil {
 			extra = append(extra, r.targetAddress(host, ip)...)
+			used += addressSize(ip)
 		}
-	}
+		return true
+	})
 	if len(ans) == 0 {
 		return Answer{Rcode: dns.RcodeNameError}
 	}
-	return Answer{Answer: ans, Additional: extra}
+	if truncated {
+		extra = nil // the answer section does not fit: additional records go first
+	}
+	return Answer{Answer: ans, Additional: extra, Truncated: truncated}
 }
 
 func (r *Resolver) targetAddress(name string, ip netip.Addr) []dns.RR {

@@ -28,18 +28,25 @@ func (r *Resolver) Reply(req *dns.Msg, tcp bool) *dns.Msg {
 	}
 	m.SetReply(req)
 	m.RecursionAvailable = false
-	a := r.Resolve(req.Question[0])
+	size := dns.MinMsgSize
+	opt := req.IsEdns0()
+	if opt != nil {
+		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)
+	}
+	limit := budgetFor(size)
+	if tcp {
+		size, limit = dns.MaxMsgSize, unlimited
+	}
+	a := r.resolve(req.Question[0], limit)
 	m.Rcode = a.Rcode
 	m.Authoritative = a.Authoritative
 	m.Answer, m.Ns, m.Extra = a.Answer, a.Authority, a.Additional
-	size := dns.MinMsgSize
-	if opt := req.IsEdns0(); opt != nil {
-		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)
-		m.SetEdns0(uint16(size), false)
-	}
-	if tcp {
-		size = dns.MaxMsgSize
+	if opt != nil {
+		m.SetEdns0(uint16(min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)), false)
 	}
 	m.Truncate(size)
+	if a.Truncated {
+		m.Truncated = true
+	}
 	return m
 }

@@ -37,6 +37,20 @@ func (v View) Endpoints(namespace, service string) []*svcregv1.Endpoint {
 	return eps
 }
 
+// EachEndpoint calls f with a service's endpoints in instance order until
+// f returns false, without collecting them.
+func (v View) EachEndpoint(namespace, service string, f func(*svcregv1.Endpoint) bool) {
+	it, err := v.txn.Get(tableEndpoints, indexID+"_prefix", endpointKey(namespace, service, ""))
+	if err != nil {
+		return
+	}
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		if !f(obj.(*svcregv1.Endpoint)) {
+			return
+		}
+	}
+}
+
 // Services returns the services of a namespace in name order.
 func (v View) Services(namespace string) []*svcregv1.Service {
 	it, err := v.txn.Get(tableServices, indexID+"_prefix", namespace+"/")
