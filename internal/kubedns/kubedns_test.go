@@ -1,0 +1,64 @@
+package kubedns
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+func TestReverseIP(t *testing.T) {
+	tests := []struct {
+		name string
+		want string // "" for not a reverse name
+	}{
+		{"10.0.96.10.in-addr.arpa.", "10.96.0.10"},
+		{"1.0.0.127.in-addr.arpa.", "127.0.0.1"},
+		{"5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", "fd00::5"},
+		{"010.0.96.10.in-addr.arpa.", ""},
+		{"256.0.96.10.in-addr.arpa.", ""},
+		{"0.96.10.in-addr.arpa.", ""},
+		{"x.0.96.10.in-addr.arpa.", ""},
+		{"1.2.ip6.arpa.", ""},
+		{"web.shop.svc.cluster.local.", ""},
+	}
+	for _, tt := range tests {
+		ip, ok := reverseIP(tt.name)
+		switch {
+		case tt.want == "" && ok:
+			t.Errorf("%s: parsed as %v", tt.name, ip)
+		case tt.want != "" && (!ok || ip != netip.MustParseAddr(tt.want)):
+			t.Errorf("%s: %v %v, want %s", tt.name, ip, ok, tt.want)
+		}
+		if tt.want != "" {
+			// dns.ReverseAddr builds the same name.
+			if arpa, _ := dns.ReverseAddr(tt.want); arpa != tt.name {
+				t.Errorf("ReverseAddr(%s) = %s", tt.want, arpa)
+			}
+		}
+	}
+}
+
+// FuzzReverseIP: never a panic, and what parses is the name of that IP.
+func FuzzReverseIP(f *testing.F) {
+	for _, s := range []string{"10.0.96.10.in-addr.arpa.", "1.0.0.127.in-addr.arpa.", "a.b.ip6.arpa.", ".in-addr.arpa.", "example.com."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		ip, ok := reverseIP(name)
+		if !ok {
+			return
+		}
+		if arpa, err := dns.ReverseAddr(ip.String()); err != nil || arpa != name {
+			t.Fatalf("%q parsed as %v, whose name is %q", name, ip, arpa)
+		}
+	})
+}
+
+func TestDashedIP(t *testing.T) {
+	for in, want := range map[string]string{"10.0.1.3": "10-0-1-3", "fd00::5": "fd00--5"} {
+		if got := dashedIP(in); got != want {
+			t.Errorf("dashedIP(%s) = %s", in, got)
+		}
+	}
+}
