@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -15,10 +17,19 @@ import (
 	"github.com/svcreg/svcreg/internal/store"
 )
 
-func (r *registry) RenewInstanceLease(_ context.Context, req *svcregv1.RenewInstanceLeaseRequest) (*svcregv1.RenewInstanceLeaseResponse, error) {
+func (r *registry) RenewInstanceLease(ctx context.Context, req *svcregv1.RenewInstanceLeaseRequest) (*svcregv1.RenewInstanceLeaseResponse, error) {
 	ns, err := objectRef(req.GetNamespace(), req.GetName(), "name")
 	if err != nil {
 		return nil, err
+	}
+	if !r.node.IsLeader() {
+		// Deadlines live in the leader's memory (RAFT.md): renewals go there.
+		if forwarded(ctx) {
+			return nil, status.Error(codes.Unavailable, "not the raft leader: retry the renewal")
+		}
+		return forward(ctx, r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.RenewInstanceLeaseResponse, error) {
+			return c.RenewInstanceLease(ctx, req)
+		})
 	}
 	deadline, ttl, ok := r.leases.Renew(ns, req.GetName())
 	if !ok {
@@ -54,8 +65,21 @@ func (r *registry) KeepAlive(stream grpc.BidiStreamingServer[svcregv1.KeepAliveR
 			ns = store.DefaultNamespace
 		}
 		resp := &svcregv1.KeepAliveResponse{Namespace: ns, Name: req.GetName()}
-		if deadline, ttl, ok := r.leases.Renew(ns, req.GetName()); ok {
-			resp.Found, resp.LeaseExpireTime, resp.TtlSeconds = true, timestamppb.New(deadline), int32(ttl.Seconds())
+		if r.node.IsLeader() {
+			if deadline, ttl, ok := r.leases.Renew(ns, req.GetName()); ok {
+				resp.Found, resp.LeaseExpireTime, resp.TtlSeconds = true, timestamppb.New(deadline), int32(ttl.Seconds())
+			}
+		} else {
+			renewed, err := forward(stream.Context(), r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.RenewInstanceLeaseResponse, error) {
+				return c.RenewInstanceLease(ctx, &svcregv1.RenewInstanceLeaseRequest{Namespace: ns, Name: req.GetName()})
+			})
+			switch status.Code(err) {
+			case codes.OK:
+				resp.Found, resp.LeaseExpireTime, resp.TtlSeconds = true, renewed.GetLeaseExpireTime(), renewed.GetTtlSeconds()
+			case codes.NotFound, codes.FailedPrecondition:
+			default:
+				return err // no leader: the client reconnects and retries
+			}
 		}
 		if err := stream.Send(resp); err != nil {
 			return err
@@ -79,10 +103,14 @@ func (r *registry) withLease(inst *svcregv1.Instance) *svcregv1.Instance {
 }
 
 // expireLeases is the lease manager's way to delete lapsed instances: a
-// command through the same write path as every other write.
+// Raft command, proposed only by a server that has just confirmed it is
+// the leader (a deposed leader must never expire what the new one renews).
 func (r *registry) expireLeases(refs []*storev1.InstanceRef) error {
+	if err := r.node.VerifyLeader(); err != nil {
+		return err
+	}
 	cmd := r.command()
 	cmd.Op = &storev1.Command_ExpireInstances{ExpireInstances: &storev1.ExpireInstances{Instances: refs}}
-	_, err := r.apply.Apply(cmd)
+	_, err := r.node.ApplyLocal(cmd)
 	return err
 }

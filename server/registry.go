@@ -10,6 +10,7 @@ import (
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/kubedns"
 	"github.com/svcreg/svcreg/internal/labels"
 	"github.com/svcreg/svcreg/internal/lease"
@@ -35,6 +36,7 @@ type registry struct {
 	hub    *watch.Hub
 	leases *lease.Manager
 	dns    *kubedns.Resolver
+	node   *cluster.Node
 }
 
 // command stamps a write with the proposer's clock.
@@ -64,10 +66,17 @@ func (r *registry) CreateService(_ context.Context, req *svcregv1.CreateServiceR
 	return &svcregv1.CreateServiceResponse{Service: res.Service}, nil
 }
 
-func (r *registry) GetService(_ context.Context, req *svcregv1.GetServiceRequest) (*svcregv1.GetServiceResponse, error) {
+func (r *registry) GetService(ctx context.Context, req *svcregv1.GetServiceRequest) (*svcregv1.GetServiceResponse, error) {
 	ns, err := objectRef(req.GetNamespace(), req.GetName(), "name")
 	if err != nil {
 		return nil, err
+	}
+	if here, err := r.readHere(ctx, req.GetConsistency(), req.GetMinRevision()); err != nil {
+		return nil, err
+	} else if !here {
+		return forward(ctx, r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.GetServiceResponse, error) {
+			return c.GetService(ctx, req)
+		})
 	}
 	svc, _, err := r.store.Service(ns, req.GetName())
 	if err != nil {
@@ -76,10 +85,17 @@ func (r *registry) GetService(_ context.Context, req *svcregv1.GetServiceRequest
 	return &svcregv1.GetServiceResponse{Service: svc}, nil
 }
 
-func (r *registry) ListServices(_ context.Context, req *svcregv1.ListServicesRequest) (*svcregv1.ListServicesResponse, error) {
+func (r *registry) ListServices(ctx context.Context, req *svcregv1.ListServicesRequest) (*svcregv1.ListServicesResponse, error) {
 	q, err := listQuery(req.GetNamespace(), req.GetPageSize(), req.GetPageToken(), req.GetLabelSelector())
 	if err != nil {
 		return nil, err
+	}
+	if here, err := r.readHere(ctx, req.GetConsistency(), req.GetMinRevision()); err != nil {
+		return nil, err
+	} else if !here {
+		return forward(ctx, r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.ListServicesResponse, error) {
+			return c.ListServices(ctx, req)
+		})
 	}
 	page, err := r.store.ListServices(q)
 	if err != nil {
@@ -128,10 +144,17 @@ func (r *registry) CreateInstance(_ context.Context, req *svcregv1.CreateInstanc
 	return &svcregv1.CreateInstanceResponse{Instance: r.withLease(res.Instance)}, nil
 }
 
-func (r *registry) GetInstance(_ context.Context, req *svcregv1.GetInstanceRequest) (*svcregv1.GetInstanceResponse, error) {
+func (r *registry) GetInstance(ctx context.Context, req *svcregv1.GetInstanceRequest) (*svcregv1.GetInstanceResponse, error) {
 	ns, err := objectRef(req.GetNamespace(), req.GetName(), "name")
 	if err != nil {
 		return nil, err
+	}
+	if here, err := r.readHere(ctx, req.GetConsistency(), req.GetMinRevision()); err != nil {
+		return nil, err
+	} else if !here {
+		return forward(ctx, r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.GetInstanceResponse, error) {
+			return c.GetInstance(ctx, req)
+		})
 	}
 	inst, _, err := r.store.Instance(ns, req.GetName())
 	if err != nil {
@@ -140,10 +163,17 @@ func (r *registry) GetInstance(_ context.Context, req *svcregv1.GetInstanceReque
 	return &svcregv1.GetInstanceResponse{Instance: r.withLease(inst)}, nil
 }
 
-func (r *registry) ListInstances(_ context.Context, req *svcregv1.ListInstancesRequest) (*svcregv1.ListInstancesResponse, error) {
+func (r *registry) ListInstances(ctx context.Context, req *svcregv1.ListInstancesRequest) (*svcregv1.ListInstancesResponse, error) {
 	q, err := listQuery(req.GetNamespace(), req.GetPageSize(), req.GetPageToken(), req.GetLabelSelector())
 	if err != nil {
 		return nil, err
+	}
+	if here, err := r.readHere(ctx, req.GetConsistency(), req.GetMinRevision()); err != nil {
+		return nil, err
+	} else if !here {
+		return forward(ctx, r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.ListInstancesResponse, error) {
+			return c.ListInstances(ctx, req)
+		})
 	}
 	page, err := r.store.ListInstances(q)
 	if err != nil {
@@ -179,10 +209,17 @@ func (r *registry) DeleteInstance(_ context.Context, req *svcregv1.DeleteInstanc
 	return &svcregv1.DeleteInstanceResponse{ResourceVersion: res.Revision}, nil
 }
 
-func (r *registry) ListEndpoints(_ context.Context, req *svcregv1.ListEndpointsRequest) (*svcregv1.ListEndpointsResponse, error) {
+func (r *registry) ListEndpoints(ctx context.Context, req *svcregv1.ListEndpointsRequest) (*svcregv1.ListEndpointsResponse, error) {
 	ns, err := objectRef(req.GetNamespace(), req.GetService(), "service")
 	if err != nil {
 		return nil, err
+	}
+	if here, err := r.readHere(ctx, req.GetConsistency(), req.GetMinRevision()); err != nil {
+		return nil, err
+	} else if !here {
+		return forward(ctx, r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.ListEndpointsResponse, error) {
+			return c.ListEndpoints(ctx, req)
+		})
 	}
 	eps, rev, err := r.store.Endpoints(ns, req.GetService())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -22,7 +23,9 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/kubedns"
 	"github.com/svcreg/svcreg/internal/lease"
 	"github.com/svcreg/svcreg/internal/store"
@@ -56,6 +59,26 @@ type Config struct {
 	ClusterDomain string
 	// DNSTTL is the records' time to live; default 5s.
 	DNSTTL time.Duration
+
+	// NodeID is this server's Raft ID; default the host name.
+	NodeID string
+	// RaftAddr is the Raft listen address; empty runs one server alone
+	// over an in-memory transport.
+	RaftAddr string
+	// DataDir holds the Raft log, stable store and snapshots; empty keeps
+	// them in memory.
+	DataDir string
+	// BootstrapExpect is the number of servers forming the cluster;
+	// default 1.
+	BootstrapExpect int
+	// Join lists other servers' gRPC addresses.
+	Join []string
+	// RaftTimeoutScale multiplies Raft's timings; default 1 (0.05 for a
+	// server alone, which has nobody to wait for).
+	RaftTimeoutScale float64
+	// LeaseGrace is the minimum time a new leader gives every lease
+	// before expiring it; default 5s.
+	LeaseGrace time.Duration
 
 	Logger          *slog.Logger    // default slog.Default()
 	Clock           clockwork.Clock // default the real clock
@@ -97,6 +120,15 @@ func (c *Config) setDefaults() {
 	if c.BookmarkInterval == 0 {
 		c.BookmarkInterval = 30 * time.Second
 	}
+	if c.RaftTimeoutScale == 0 {
+		c.RaftTimeoutScale = 1
+		if c.RaftAddr == "" {
+			c.RaftTimeoutScale = 0.05
+		}
+	}
+	if c.LeaseGrace == 0 {
+		c.LeaseGrace = 5 * time.Second
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
@@ -115,6 +147,33 @@ type Server struct {
 	httpLis net.Listener
 	gwConn  *grpc.ClientConn
 	dns     *dnsServers
+	node    *cluster.Node
+}
+
+// Node is the server's Raft node.
+func (s *Server) Node() *cluster.Node { return s.node }
+
+// restored runs after a snapshot replaced the store: watches end (clients
+// list again) and leases are tracked anew.
+func (s *Server) restored(rev int64) {
+	s.reg.hub.Reset(rev)
+	page, _ := s.store.ListInstances(store.ListQuery{Namespace: store.AllNamespaces, Limit: math.MaxInt})
+	s.reg.leases.Reset(page.Items)
+	if s.node != nil && s.node.IsLeader() {
+		s.reg.leases.SetActive(true, s.cfg.LeaseGrace)
+	}
+}
+
+// followLeadership turns lease expiry on while this server leads.
+func (s *Server) followLeadership(ctx context.Context, changes <-chan bool) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case leader := <-changes:
+			s.reg.leases.SetActive(leader, s.cfg.LeaseGrace)
+		}
+	}
 }
 
 // New builds a server and binds its listeners, so that the bound addresses
@@ -135,16 +194,18 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, health: health.NewServer()}
 	s.reg = &registry{
-		store: st, apply: st, clock: cfg.Clock,
+		store: st, clock: cfg.Clock,
 		hub: watch.NewHub(watch.Config{History: cfg.WatchHistory, QueueSize: cfg.WatchQueue, Logger: cfg.Logger}, st.Revision()),
 	}
 	s.reg.leases = lease.New(cfg.Clock, s.reg.expireLeases, cfg.Logger)
+	s.reg.leases.SetActive(false, 0) // until this server leads
 	if msgs := validation.IsDNS1123Subdomain(strings.Trim(cfg.ClusterDomain, ".")); msgs != nil {
 		return nil, fmt.Errorf("cluster domain %q: %s", cfg.ClusterDomain, msgs[0])
 	}
 	s.reg.dns = kubedns.New(st, cfg.ClusterDomain, uint32(cfg.DNSTTL/time.Second))
 	st.OnCommit(s.reg.hub.Append)
 	st.OnCommit(s.reg.leases.Observe)
+	st.OnRestore(s.restored)
 
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxRequestBytes),
@@ -157,22 +218,35 @@ func New(cfg Config) (*Server, error) {
 		grpc.ChainStreamInterceptor(streamErrors),
 		grpc.ForceServerCodecV2(newCodec()),
 	)
-	svcregv1.RegisterRegistryServiceServer(s.grpc, s.reg)
-	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc) // v1 and v1alpha
-
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("gRPC listener: %w", err)
 	}
+	node, err := cluster.Open(cluster.Config{
+		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, DataDir: cfg.DataDir, BootstrapExpect: cfg.BootstrapExpect,
+		Join: cfg.Join, GRPCAddr: dialAddr(s.grpcLis.Addr()), TimeoutScale: cfg.RaftTimeoutScale, Logger: cfg.Logger,
+	}, st)
+	if err != nil {
+		s.grpcLis.Close()
+		return nil, fmt.Errorf("raft: %w", err)
+	}
+	s.node, s.reg.node, s.reg.apply = node, node, node
+	svcregv1.RegisterRegistryServiceServer(s.grpc, s.reg)
+	svcregv1.RegisterOperatorServiceServer(s.grpc, &operator{node: node, store: st, expect: max(1, cfg.BootstrapExpect)})
+	storev1.RegisterReplicationServiceServer(s.grpc, &replication{node: node})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc) // v1 and v1alpha
+
 	if cfg.HTTPAddr != "-" {
 		if err := s.listenHTTP(); err != nil {
 			s.grpcLis.Close()
+			node.Close()
 			return nil, err
 		}
 	}
 	if cfg.DNSAddr != "-" {
 		if s.dns, err = listenDNS(cfg.DNSAddr, s.reg.dns); err != nil {
 			s.grpcLis.Close()
+			node.Close()
 			if s.httpLis != nil {
 				s.httpLis.Close()
 				s.gwConn.Close()
@@ -250,8 +324,13 @@ func (s *Server) Watchers() int { return s.reg.hub.Subscribers() }
 func (s *Server) Serve(ctx context.Context) error {
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
+	changes := s.node.LeadershipChanges()
+	if s.node.IsLeader() {
+		s.reg.leases.SetActive(true, s.cfg.LeaseGrace)
+	}
 	bg.Go(func() { s.reg.leases.Run(bgCtx) })
 	bg.Go(func() { s.bookmarks(bgCtx) })
+	bg.Go(func() { s.followLeadership(bgCtx, changes) })
 	defer func() {
 		stopBackground()
 		bg.Wait()
@@ -308,6 +387,9 @@ func (s *Server) shutdown() {
 	}
 	if s.gwConn != nil {
 		s.gwConn.Close()
+	}
+	if err := s.node.Close(); err != nil {
+		s.log.Warn("raft shutdown", "err", err)
 	}
 	s.log.Info("svcreg stopped")
 }

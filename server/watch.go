@@ -204,8 +204,20 @@ func (r *registry) subscribe(keys []watch.Key, rv int64, filter watch.Filter) (*
 		return sub, 0, err
 	}
 	if current := max(r.hub.Revision(), r.store.Revision()); rv > current {
-		return nil, 0, validation.ErrorList{validation.Invalid("resource_version", rv,
-			fmt.Sprintf("is after the current revision %d", current))}
+		// A follower may lag behind the server the client saw rv on: wait
+		// a little for it to catch up, never going back in time. The
+		// leader cannot lag: rv is from the future.
+		wait := maxCatchUp
+		if r.node.IsLeader() {
+			wait = 0
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		err := r.store.WaitRevision(ctx, rv)
+		cancel()
+		if err != nil {
+			return nil, 0, validation.ErrorList{validation.Invalid("resource_version", rv,
+				fmt.Sprintf("is after the current revision %d", r.store.Revision()))}
+		}
 	}
 	sub, err := r.hub.Subscribe(keys, rv, filter)
 	return sub, rv, err

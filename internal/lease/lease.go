@@ -36,7 +36,15 @@ type Manager struct {
 	leases map[string]*lease
 	queue  leaseHeap
 	wake   chan struct{}
+	// active: this server may expire leases (it is the Raft leader). Every
+	// server tracks them, so a new leader has them all.
+	active bool
 }
+
+// pauseThreshold: a timer that fires this much later than it should have
+// means the process was paused (GC, SIGSTOP, a VM migration); expiring
+// then would punish instances for our own absence.
+const pauseThreshold = time.Second
 
 type lease struct {
 	namespace, name string
@@ -52,7 +60,45 @@ func New(clock clockwork.Clock, expire Expirer, log *slog.Logger) *Manager {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Manager{clock: clock, expire: expire, log: log, leases: map[string]*lease{}, wake: make(chan struct{}, 1)}
+	return &Manager{clock: clock, expire: expire, log: log, leases: map[string]*lease{}, wake: make(chan struct{}, 1), active: true}
+}
+
+// SetActive starts or stops expiring. A server that becomes leader
+// re-arms every lease at now + max(TTL, grace): renewals went to the old
+// leader, so no deadline here can be trusted (RAFT.md; etcd and Consul do
+// the same).
+func (m *Manager) SetActive(active bool, grace time.Duration) {
+	m.mu.Lock()
+	m.active = active
+	if active {
+		now := m.clock.Now()
+		for _, l := range m.leases {
+			l.deadline = now.Add(max(l.ttl, grace))
+		}
+		heap.Init(&m.queue)
+	}
+	m.mu.Unlock()
+	m.nudge()
+}
+
+// Reset forgets every lease and tracks the given instances' (after the
+// store was replaced by a snapshot).
+func (m *Manager) Reset(instances []*svcregv1.Instance) {
+	m.mu.Lock()
+	m.leases = map[string]*lease{}
+	m.queue = nil
+	now := m.clock.Now()
+	for _, inst := range instances {
+		if inst.GetTtlSeconds() <= 0 {
+			continue
+		}
+		ttl := time.Duration(inst.GetTtlSeconds()) * time.Second
+		l := &lease{namespace: inst.GetNamespace(), name: inst.GetName(), rev: inst.GetResourceVersion(), ttl: ttl, deadline: now.Add(ttl)}
+		m.leases[key(l.namespace, l.name)] = l
+		heap.Push(&m.queue, l)
+	}
+	m.mu.Unlock()
+	m.nudge()
 }
 
 func key(namespace, name string) string { return namespace + "/" + name }
@@ -115,12 +161,19 @@ func (m *Manager) nudge() {
 func (m *Manager) Renew(namespace, name string) (deadline time.Time, ttl time.Duration, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// (nudge only does a non-blocking send: safe under m.mu.)
 	l := m.leases[key(namespace, name)]
 	if l == nil {
 		return time.Time{}, 0, false
 	}
+	wasFirst := l.index == 0
 	l.deadline = m.clock.Now().Add(l.ttl)
 	heap.Fix(&m.queue, l.index)
+	if wasFirst {
+		// The loop sleeps until this lease's old deadline: let it sleep
+		// until the new first one instead of waking for nothing.
+		m.nudge()
+	}
 	return l.deadline, l.ttl, true
 }
 
@@ -145,14 +198,35 @@ func (m *Manager) Len() int {
 const maxBatch = 512
 
 // Run expires lapsed leases until ctx ends: it sleeps until the earliest
-// deadline and expires every lease past due in batched commands.
+// deadline and expires every lease past due in batched commands, while
+// active.
 func (m *Manager) Run(ctx context.Context) {
+	var expected time.Time // when the last timer should have fired
 	for {
 		m.mu.Lock()
 		var wait time.Duration = -1
 		var due []*storev1.InstanceRef
 		now := m.clock.Now()
-		for len(m.queue) > 0 && len(due) < maxBatch {
+		if !expected.IsZero() {
+			if late := now.Sub(expected); late > pauseThreshold {
+				// We were paused: renewals sent meanwhile are still in our
+				// sockets. Leases that fell due give them one renewal
+				// interval (a third of the TTL) before expiring.
+				extended := 0
+				for _, l := range m.leases {
+					if !l.deadline.After(now) {
+						l.deadline = now.Add(max(l.ttl/3, pauseThreshold))
+						extended++
+					}
+				}
+				heap.Init(&m.queue)
+				if extended > 0 {
+					m.log.Warn("lease timer fired late: the process was paused; leases that fell due get a renewal interval", "pause", late, "leases", extended)
+				}
+			}
+			expected = time.Time{}
+		}
+		for m.active && len(m.queue) > 0 && len(due) < maxBatch {
 			l := m.queue[0]
 			if l.deadline.After(now) {
 				wait = l.deadline.Sub(now)
@@ -180,6 +254,7 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-ctx.Done():
 		case <-m.wake:
 		case <-fired:
+			expected = now.Add(wait)
 		}
 		if timer != nil {
 			timer.Stop()

@@ -199,3 +199,39 @@ func TestExpiryIsConditionalOnRevision(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestPauseDoesNotExpire: when the timer fires long after it should have
+// (the process was paused), due leases get a renewal interval instead of
+// expiring at once; then they lapse if nobody renews.
+func TestPauseDoesNotExpire(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, "web-1", 9)
+	f.advance(t, 30*time.Second) // 21 s late: a pause
+	time.Sleep(50 * time.Millisecond)
+	if !f.exists("web-1") {
+		t.Fatal("expired right after a pause")
+	}
+	if d, _ := f.leases.Deadline("ns", "web-1"); !d.Equal(f.clock.Now().Add(3 * time.Second)) {
+		t.Errorf("deadline %v, want now + ttl/3", d)
+	}
+	f.advance(t, 3*time.Second)
+	f.waitExpired(t)
+	if f.exists("web-1") {
+		t.Fatal("not expired after the renewal interval")
+	}
+}
+
+func TestInactiveManagerNeverExpires(t *testing.T) {
+	f := newFixture(t)
+	f.leases.SetActive(false, 0)
+	f.register(t, "web-1", 5)
+	f.clock.Advance(time.Minute)
+	time.Sleep(50 * time.Millisecond)
+	if !f.exists("web-1") {
+		t.Fatal("a follower expired a lease")
+	}
+	f.leases.SetActive(true, 20*time.Second) // promoted: re-armed at now + max(ttl, grace)
+	if d, _ := f.leases.Deadline("ns", "web-1"); !d.Equal(f.clock.Now().Add(20 * time.Second)) {
+		t.Errorf("re-armed deadline %v, want now + grace", d)
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 
+	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 )
 
@@ -16,6 +17,8 @@ const (
 	tableEndpoints   = "endpoints"
 	tableAllocations = "allocations"
 	tableIndex       = "index"
+	tableRequests    = "requests"
+	tableNodes       = "nodes"
 
 	indexID       = "id"
 	indexSelector = "selector" // services: namespace/first selector pair
@@ -23,6 +26,7 @@ const (
 	indexInstance = "instance" // endpoints: namespace/instance
 	indexOwner    = "owner"    // allocations: namespace/service
 	indexIP       = "ip"       // endpoints: IP address (reverse DNS)
+	indexTime     = "time"     // requests: when applied
 )
 
 // schema is the registry's memdb schema: one function per table.
@@ -33,6 +37,8 @@ func schema() *memdb.DBSchema {
 		tableEndpoints:   endpointsTable(),
 		tableAllocations: allocationsTable(),
 		tableIndex:       indexTable(),
+		tableRequests:    requestsTable(),
+		tableNodes:       nodesTable(),
 	}}
 }
 
@@ -228,4 +234,34 @@ func stringArg(args []any) (string, error) {
 		return "", fmt.Errorf("indexer: key contains NUL")
 	}
 	return s, nil
+}
+
+// requestsTable remembers applied request ids (AIP-155), so a command
+// retried after an unknown outcome is not applied twice; indexed by time
+// for pruning.
+func requestsTable() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableRequests,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*storev1.AppliedRequest](func(r *storev1.AppliedRequest) (string, bool) {
+				return r.GetId(), true
+			})},
+			indexTime: {Name: indexTime, Indexer: keyIndexer[*storev1.AppliedRequest](func(r *storev1.AppliedRequest) (string, bool) {
+				// Fixed-width, so that keys sort as times.
+				return fmt.Sprintf("%020d/%s", r.GetTime().AsTime().UnixNano(), r.GetId()), true
+			})},
+		},
+	}
+}
+
+// nodesTable holds the cluster's servers' addresses.
+func nodesTable() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableNodes,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*storev1.SetNode](func(n *storev1.SetNode) (string, bool) {
+				return n.GetId(), true
+			})},
+		},
+	}
 }

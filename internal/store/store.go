@@ -8,11 +8,13 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -31,11 +33,15 @@ type Config struct {
 // Store holds the registry state.
 type Store struct {
 	cfg Config
-	db  *memdb.MemDB
+	// db is replaced whole by Restore; readers load it once per read.
+	db atomic.Pointer[memdb.MemDB]
 	// mu serialises writers; memdb admits one write transaction at a time
 	// anyway, and the lock also orders what happens after commit.
-	mu    sync.Mutex
-	hooks []CommitHook
+	mu           sync.Mutex
+	hooks        []CommitHook
+	restoreHooks []func(rev int64)
+	// applied is closed and replaced at each new revision (WaitRevision).
+	applied chan struct{}
 }
 
 // New returns an empty store.
@@ -50,7 +56,9 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{cfg: cfg, db: db}, nil
+	s := &Store{cfg: cfg, applied: make(chan struct{})}
+	s.db.Store(db)
+	return s, nil
 }
 
 // Result is what a command produced.
@@ -70,18 +78,36 @@ type applyCtx struct {
 	time time.Time // the proposer's clock
 }
 
-// Apply executes one command in one transaction: everything or nothing.
+// Apply executes one command at the next revision: the store's own write
+// path when nothing replicates it.
 func (s *Store) Apply(cmd *storev1.Command) (*Result, error) {
+	return s.ApplyAt(s.Revision()+1, cmd)
+}
+
+// ApplyAt executes one command in one transaction, everything or nothing,
+// at revision index: the Raft log index of the entry carrying it, so that
+// every replica gives every change the same revision. Revisions are
+// sparse (not every index changes the store). A command whose request id
+// was already applied changes nothing and reports that revision.
+func (s *Store) ApplyAt(index int64, cmd *storev1.Command) (*Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	txn := s.db.Txn(true)
+	txn := s.db.Load().Txn(true)
 	defer txn.Abort()
 	txn.TrackChanges()
 	current, err := revisionTxn(txn)
 	if err != nil {
 		return nil, err
 	}
-	ctx := &applyCtx{txn: txn, rev: current + 1, time: cmd.GetTime().AsTime()}
+	if index <= current {
+		return nil, fmt.Errorf("store: command at revision %d, but the store is at %d", index, current)
+	}
+	if id := cmd.GetRequestId(); id != "" {
+		if prev, err := txn.First(tableRequests, indexID, id); err == nil && prev != nil {
+			return s.duplicateTxn(txn, cmd, prev.(*storev1.AppliedRequest).GetRevision())
+		}
+	}
+	ctx := &applyCtx{txn: txn, rev: index, time: cmd.GetTime().AsTime()}
 	var res *Result
 	switch op := cmd.GetOp().(type) {
 	case *storev1.Command_CreateService:
@@ -100,6 +126,8 @@ func (s *Store) Apply(cmd *storev1.Command) (*Result, error) {
 		res, err = s.replaceEndpointsTxn(ctx, op.ReplaceEndpoints)
 	case *storev1.Command_ExpireInstances:
 		res, err = s.expireInstancesTxn(ctx, op.ExpireInstances)
+	case *storev1.Command_SetNode:
+		res, err = s.setNodeTxn(ctx, op.SetNode)
 	default:
 		err = fmt.Errorf("store: unknown command %T", op)
 	}
@@ -110,6 +138,11 @@ func (s *Store) Apply(cmd *storev1.Command) (*Result, error) {
 	if len(changes) == 0 {
 		res.Revision = current
 		return res, nil
+	}
+	if id := cmd.GetRequestId(); id != "" {
+		if err := rememberRequestTxn(txn, id, ctx.rev, cmd.GetTime()); err != nil {
+			return nil, err
+		}
 	}
 	if err := txn.Insert(tableIndex, &indexEntry{Key: revisionKey, Value: ctx.rev}); err != nil {
 		return nil, err
@@ -122,6 +155,8 @@ func (s *Store) Apply(cmd *storev1.Command) (*Result, error) {
 			h(events)
 		}
 	}
+	close(s.applied)
+	s.applied = make(chan struct{})
 	return res, nil
 }
 
@@ -135,13 +170,31 @@ func revisionTxn(txn *memdb.Txn) (int64, error) {
 
 // Revision is the current store revision.
 func (s *Store) Revision() int64 {
-	rev, _ := revisionTxn(s.db.Txn(false))
+	rev, _ := revisionTxn(s.db.Load().Txn(false))
 	return rev
+}
+
+// WaitRevision waits until the store has reached revision rev (a follower
+// catching up with a client's last write) or ctx ends.
+func (s *Store) WaitRevision(ctx context.Context, rev int64) error {
+	for {
+		s.mu.Lock()
+		ch := s.applied
+		s.mu.Unlock()
+		if s.Revision() >= rev {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Service returns one service and the revision it was read at.
 func (s *Store) Service(namespace, name string) (*svcregv1.Service, int64, error) {
-	txn := s.db.Txn(false)
+	txn := s.db.Load().Txn(false)
 	svc, err := serviceTxn(txn, namespace, name)
 	if err != nil {
 		return nil, 0, err
@@ -163,7 +216,7 @@ func serviceTxn(txn *memdb.Txn, namespace, name string) (*svcregv1.Service, erro
 
 // Instance returns one instance and the revision it was read at.
 func (s *Store) Instance(namespace, name string) (*svcregv1.Instance, int64, error) {
-	txn := s.db.Txn(false)
+	txn := s.db.Load().Txn(false)
 	inst, err := instanceTxn(txn, namespace, name)
 	if err != nil {
 		return nil, 0, err
@@ -186,7 +239,7 @@ func instanceTxn(txn *memdb.Txn, namespace, name string) (*svcregv1.Instance, er
 // Endpoints returns the endpoints of a service in instance order; NOT_FOUND
 // when the service does not exist.
 func (s *Store) Endpoints(namespace, service string) ([]*svcregv1.Endpoint, int64, error) {
-	txn := s.db.Txn(false)
+	txn := s.db.Load().Txn(false)
 	if _, err := serviceTxn(txn, namespace, service); err != nil {
 		return nil, 0, err
 	}
@@ -215,14 +268,14 @@ type Page[T any] struct {
 
 // ListServices returns one page of services in (namespace, name) order.
 func (s *Store) ListServices(q ListQuery) (Page[*svcregv1.Service], error) {
-	return list(s.db.Txn(false), tableServices, q, func(s *svcregv1.Service) (string, map[string]string) {
+	return list(s.db.Load().Txn(false), tableServices, q, func(s *svcregv1.Service) (string, map[string]string) {
 		return objectKey(s.GetNamespace(), s.GetName()), s.GetLabels()
 	})
 }
 
 // ListInstances returns one page of instances in (namespace, name) order.
 func (s *Store) ListInstances(q ListQuery) (Page[*svcregv1.Instance], error) {
-	return list(s.db.Txn(false), tableInstances, q, func(i *svcregv1.Instance) (string, map[string]string) {
+	return list(s.db.Load().Txn(false), tableInstances, q, func(i *svcregv1.Instance) (string, map[string]string) {
 		return objectKey(i.GetNamespace(), i.GetName()), i.GetLabels()
 	})
 }
@@ -275,7 +328,7 @@ type ServiceView struct {
 // ServiceView reads a service (which may not exist) and its endpoints from
 // one snapshot: what a watch sends before its SYNCED marker.
 func (s *Store) ServiceView(namespace, service string) (ServiceView, error) {
-	txn := s.db.Txn(false)
+	txn := s.db.Load().Txn(false)
 	var v ServiceView
 	svc, err := serviceTxn(txn, namespace, service)
 	switch {
@@ -301,7 +354,7 @@ type Objects struct {
 
 // Objects reads every matching service and instance from one snapshot.
 func (s *Store) Objects(namespace string, sel labels.Selector, services, instances bool) (Objects, error) {
-	txn := s.db.Txn(false)
+	txn := s.db.Load().Txn(false)
 	q := ListQuery{Namespace: namespace, Selector: sel, Limit: math.MaxInt}
 	var out Objects
 	if services {

@@ -17,7 +17,7 @@ type View struct {
 }
 
 // View opens a read view.
-func (s *Store) View() View { return View{txn: s.db.Txn(false), cfg: s.cfg} }
+func (s *Store) View() View { return View{txn: s.db.Load().Txn(false), cfg: s.cfg} }
 
 // Revision is the view's revision.
 func (v View) Revision() int64 {

@@ -1196,7 +1196,14 @@ type GetServiceRequest struct {
 	// The namespace. Empty means "default".
 	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// The service name.
-	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The read's consistency: "default" (empty: the leader's view), "consistent"
+	// (linearizable: the leader confirms its leadership first) or "stale" (this
+	// server's view, possibly behind the leader).
+	Consistency string `protobuf:"bytes,3,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	// Wait until this server has applied this revision before reading
+	// (read-your-writes on any server).
+	MinRevision   int64 `protobuf:"varint,4,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1243,6 +1250,20 @@ func (x *GetServiceRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *GetServiceRequest) GetConsistency() string {
+	if x != nil {
+		return x.Consistency
+	}
+	return ""
+}
+
+func (x *GetServiceRequest) GetMinRevision() int64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
 }
 
 // Response of GetService.
@@ -1304,6 +1325,13 @@ type ListServicesRequest struct {
 	// A Kubernetes label selector on the services' labels, for example
 	// "app=web,tier!=cache,env in (prod,staging),!canary".
 	LabelSelector string `protobuf:"bytes,4,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
+	// The read's consistency: "default" (empty: the leader's view), "consistent"
+	// (linearizable: the leader confirms its leadership first) or "stale" (this
+	// server's view, possibly behind the leader).
+	Consistency string `protobuf:"bytes,5,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	// Wait until this server has applied this revision before reading
+	// (read-your-writes on any server).
+	MinRevision   int64 `protobuf:"varint,6,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1364,6 +1392,20 @@ func (x *ListServicesRequest) GetLabelSelector() string {
 		return x.LabelSelector
 	}
 	return ""
+}
+
+func (x *ListServicesRequest) GetConsistency() string {
+	if x != nil {
+		return x.Consistency
+	}
+	return ""
+}
+
+func (x *ListServicesRequest) GetMinRevision() int64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
 }
 
 // Response of ListServices.
@@ -1742,7 +1784,14 @@ type GetInstanceRequest struct {
 	// The namespace. Empty means "default".
 	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// The instance name.
-	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The read's consistency: "default" (empty: the leader's view), "consistent"
+	// (linearizable: the leader confirms its leadership first) or "stale" (this
+	// server's view, possibly behind the leader).
+	Consistency string `protobuf:"bytes,3,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	// Wait until this server has applied this revision before reading
+	// (read-your-writes on any server).
+	MinRevision   int64 `protobuf:"varint,4,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1789,6 +1838,20 @@ func (x *GetInstanceRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *GetInstanceRequest) GetConsistency() string {
+	if x != nil {
+		return x.Consistency
+	}
+	return ""
+}
+
+func (x *GetInstanceRequest) GetMinRevision() int64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
 }
 
 // Response of GetInstance.
@@ -1849,6 +1912,13 @@ type ListInstancesRequest struct {
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// A Kubernetes label selector on the instances' labels.
 	LabelSelector string `protobuf:"bytes,4,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
+	// The read's consistency: "default" (empty: the leader's view), "consistent"
+	// (linearizable: the leader confirms its leadership first) or "stale" (this
+	// server's view, possibly behind the leader).
+	Consistency string `protobuf:"bytes,5,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	// Wait until this server has applied this revision before reading
+	// (read-your-writes on any server).
+	MinRevision   int64 `protobuf:"varint,6,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1909,6 +1979,20 @@ func (x *ListInstancesRequest) GetLabelSelector() string {
 		return x.LabelSelector
 	}
 	return ""
+}
+
+func (x *ListInstancesRequest) GetConsistency() string {
+	if x != nil {
+		return x.Consistency
+	}
+	return ""
+}
+
+func (x *ListInstancesRequest) GetMinRevision() int64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
 }
 
 // Response of ListInstances.
@@ -2195,7 +2279,14 @@ type ListEndpointsRequest struct {
 	// The namespace of the service. Empty means "default".
 	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// The service name.
-	Service       string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	Service string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	// The read's consistency: "default" (empty: the leader's view), "consistent"
+	// (linearizable: the leader confirms its leadership first) or "stale" (this
+	// server's view, possibly behind the leader).
+	Consistency string `protobuf:"bytes,3,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	// Wait until this server has applied this revision before reading
+	// (read-your-writes on any server).
+	MinRevision   int64 `protobuf:"varint,4,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2242,6 +2333,20 @@ func (x *ListEndpointsRequest) GetService() string {
 		return x.Service
 	}
 	return ""
+}
+
+func (x *ListEndpointsRequest) GetConsistency() string {
+	if x != nil {
+		return x.Consistency
+	}
+	return ""
+}
+
+func (x *ListEndpointsRequest) GetMinRevision() int64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
 }
 
 // Response of ListEndpoints.
@@ -2494,18 +2599,22 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\x14CreateServiceRequest\x12,\n" +
 	"\aservice\x18\x01 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\"E\n" +
 	"\x15CreateServiceResponse\x12,\n" +
-	"\aservice\x18\x01 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\"E\n" +
+	"\aservice\x18\x01 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\"\x8a\x01\n" +
 	"\x11GetServiceRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"B\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
+	"\vconsistency\x18\x03 \x01(\tR\vconsistency\x12!\n" +
+	"\fmin_revision\x18\x04 \x01(\x03R\vminRevision\"B\n" +
 	"\x12GetServiceResponse\x12,\n" +
-	"\aservice\x18\x01 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\"\x96\x01\n" +
+	"\aservice\x18\x01 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\"\xdb\x01\n" +
 	"\x13ListServicesRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x12%\n" +
-	"\x0elabel_selector\x18\x04 \x01(\tR\rlabelSelector\"\x99\x01\n" +
+	"\x0elabel_selector\x18\x04 \x01(\tR\rlabelSelector\x12 \n" +
+	"\vconsistency\x18\x05 \x01(\tR\vconsistency\x12!\n" +
+	"\fmin_revision\x18\x06 \x01(\x03R\vminRevision\"\x99\x01\n" +
 	"\x14ListServicesResponse\x12.\n" +
 	"\bservices\x18\x01 \x03(\v2\x12.svcreg.v1.ServiceR\bservices\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12)\n" +
@@ -2525,18 +2634,22 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\x15CreateInstanceRequest\x12/\n" +
 	"\binstance\x18\x01 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\"I\n" +
 	"\x16CreateInstanceResponse\x12/\n" +
-	"\binstance\x18\x01 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\"F\n" +
+	"\binstance\x18\x01 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\"\x8b\x01\n" +
 	"\x12GetInstanceRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"F\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
+	"\vconsistency\x18\x03 \x01(\tR\vconsistency\x12!\n" +
+	"\fmin_revision\x18\x04 \x01(\x03R\vminRevision\"F\n" +
 	"\x13GetInstanceResponse\x12/\n" +
-	"\binstance\x18\x01 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\"\x97\x01\n" +
+	"\binstance\x18\x01 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\"\xdc\x01\n" +
 	"\x14ListInstancesRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x12%\n" +
-	"\x0elabel_selector\x18\x04 \x01(\tR\rlabelSelector\"\x9d\x01\n" +
+	"\x0elabel_selector\x18\x04 \x01(\tR\rlabelSelector\x12 \n" +
+	"\vconsistency\x18\x05 \x01(\tR\vconsistency\x12!\n" +
+	"\fmin_revision\x18\x06 \x01(\x03R\vminRevision\"\x9d\x01\n" +
 	"\x15ListInstancesResponse\x121\n" +
 	"\tinstances\x18\x01 \x03(\v2\x13.svcreg.v1.InstanceR\tinstances\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12)\n" +
@@ -2552,10 +2665,12 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04etag\x18\x03 \x01(\tR\x04etag\"C\n" +
 	"\x16DeleteInstanceResponse\x12)\n" +
-	"\x10resource_version\x18\x01 \x01(\x03R\x0fresourceVersion\"N\n" +
+	"\x10resource_version\x18\x01 \x01(\x03R\x0fresourceVersion\"\x93\x01\n" +
 	"\x14ListEndpointsRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x18\n" +
-	"\aservice\x18\x02 \x01(\tR\aservice\"u\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12 \n" +
+	"\vconsistency\x18\x03 \x01(\tR\vconsistency\x12!\n" +
+	"\fmin_revision\x18\x04 \x01(\x03R\vminRevision\"u\n" +
 	"\x15ListEndpointsResponse\x121\n" +
 	"\tendpoints\x18\x01 \x03(\v2\x13.svcreg.v1.EndpointR\tendpoints\x12)\n" +
 	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion\"\x84\x01\n" +

@@ -47,6 +47,7 @@ type Command struct {
 	//	*Command_DeleteInstance
 	//	*Command_ReplaceEndpoints
 	//	*Command_ExpireInstances
+	//	*Command_SetNode
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -175,6 +176,15 @@ func (x *Command) GetExpireInstances() *ExpireInstances {
 	return nil
 }
 
+func (x *Command) GetSetNode() *SetNode {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetNode); ok {
+			return x.SetNode
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -219,6 +229,11 @@ type Command_ExpireInstances struct {
 	ExpireInstances *ExpireInstances `protobuf:"bytes,17,opt,name=expire_instances,json=expireInstances,proto3,oneof"`
 }
 
+type Command_SetNode struct {
+	// Record a server's addresses (so followers can forward to the leader).
+	SetNode *SetNode `protobuf:"bytes,18,opt,name=set_node,json=setNode,proto3,oneof"`
+}
+
 func (*Command_CreateService) isCommand_Op() {}
 
 func (*Command_UpdateService) isCommand_Op() {}
@@ -235,6 +250,365 @@ func (*Command_ReplaceEndpoints) isCommand_Op() {}
 
 func (*Command_ExpireInstances) isCommand_Op() {}
 
+func (*Command_SetNode) isCommand_Op() {}
+
+// SetNode records the addresses of a registry server of the cluster.
+type SetNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The server's Raft ID.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Its gRPC address, where other servers forward writes.
+	GrpcAddress string `protobuf:"bytes,2,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	// Its Raft address.
+	RaftAddress   string `protobuf:"bytes,3,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNode) Reset() {
+	*x = SetNode{}
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNode) ProtoMessage() {}
+
+func (x *SetNode) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNode.ProtoReflect.Descriptor instead.
+func (*SetNode) Descriptor() ([]byte, []int) {
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SetNode) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetNode) GetGrpcAddress() string {
+	if x != nil {
+		return x.GrpcAddress
+	}
+	return ""
+}
+
+func (x *SetNode) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
+}
+
+// SnapshotRecord is one record of a store snapshot: the stream is a
+// versioned header, then length-prefixed records.
+type SnapshotRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record.
+	//
+	// Types that are valid to be assigned to Record:
+	//
+	//	*SnapshotRecord_Revision
+	//	*SnapshotRecord_Service
+	//	*SnapshotRecord_Instance
+	//	*SnapshotRecord_Endpoint
+	//	*SnapshotRecord_Allocation
+	//	*SnapshotRecord_Request
+	//	*SnapshotRecord_Node
+	Record        isSnapshotRecord_Record `protobuf_oneof:"record"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRecord) Reset() {
+	*x = SnapshotRecord{}
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRecord) ProtoMessage() {}
+
+func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
+func (*SnapshotRecord) Descriptor() ([]byte, []int) {
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetRevision() int64 {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Revision); ok {
+			return x.Revision
+		}
+	}
+	return 0
+}
+
+func (x *SnapshotRecord) GetService() *v1.Service {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Service); ok {
+			return x.Service
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetInstance() *v1.Instance {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Instance); ok {
+			return x.Instance
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetEndpoint() *v1.Endpoint {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Endpoint); ok {
+			return x.Endpoint
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetAllocation() *Allocation {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Allocation); ok {
+			return x.Allocation
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetRequest() *AppliedRequest {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Request); ok {
+			return x.Request
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetNode() *SetNode {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Node); ok {
+			return x.Node
+		}
+	}
+	return nil
+}
+
+type isSnapshotRecord_Record interface {
+	isSnapshotRecord_Record()
+}
+
+type SnapshotRecord_Revision struct {
+	// The store revision (first record).
+	Revision int64 `protobuf:"varint,1,opt,name=revision,proto3,oneof"`
+}
+
+type SnapshotRecord_Service struct {
+	// A service.
+	Service *v1.Service `protobuf:"bytes,2,opt,name=service,proto3,oneof"`
+}
+
+type SnapshotRecord_Instance struct {
+	// An instance.
+	Instance *v1.Instance `protobuf:"bytes,3,opt,name=instance,proto3,oneof"`
+}
+
+type SnapshotRecord_Endpoint struct {
+	// An endpoint.
+	Endpoint *v1.Endpoint `protobuf:"bytes,4,opt,name=endpoint,proto3,oneof"`
+}
+
+type SnapshotRecord_Allocation struct {
+	// An allocated cluster IP or node port.
+	Allocation *Allocation `protobuf:"bytes,5,opt,name=allocation,proto3,oneof"`
+}
+
+type SnapshotRecord_Request struct {
+	// A recently applied request id (for idempotent retries).
+	Request *AppliedRequest `protobuf:"bytes,6,opt,name=request,proto3,oneof"`
+}
+
+type SnapshotRecord_Node struct {
+	// A server of the cluster.
+	Node *SetNode `protobuf:"bytes,7,opt,name=node,proto3,oneof"`
+}
+
+func (*SnapshotRecord_Revision) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_Service) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_Instance) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_Endpoint) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_Allocation) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_Request) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_Node) isSnapshotRecord_Record() {}
+
+// Allocation is a cluster IP or node port held by a service.
+type Allocation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "ip/10.96.0.10" or "port/30080".
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// namespace/service.
+	Owner         string `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Allocation) Reset() {
+	*x = Allocation{}
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Allocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Allocation) ProtoMessage() {}
+
+func (x *Allocation) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
+func (*Allocation) Descriptor() ([]byte, []int) {
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Allocation) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Allocation) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+// AppliedRequest remembers a request id so that a retried command is not
+// applied twice.
+type AppliedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The revision at which it was applied.
+	Revision int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The proposer's time of the command (for pruning).
+	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppliedRequest) Reset() {
+	*x = AppliedRequest{}
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppliedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppliedRequest) ProtoMessage() {}
+
+func (x *AppliedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppliedRequest.ProtoReflect.Descriptor instead.
+func (*AppliedRequest) Descriptor() ([]byte, []int) {
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AppliedRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AppliedRequest) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *AppliedRequest) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 // ExpireInstances deletes instances whose leases lapsed. Each deletion is
 // conditional on the instance's revision when its lease was armed, so that
 // a re-registration or an update in between wins; a mismatch is skipped,
@@ -249,7 +623,7 @@ type ExpireInstances struct {
 
 func (x *ExpireInstances) Reset() {
 	*x = ExpireInstances{}
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[1]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +635,7 @@ func (x *ExpireInstances) String() string {
 func (*ExpireInstances) ProtoMessage() {}
 
 func (x *ExpireInstances) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[1]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +648,7 @@ func (x *ExpireInstances) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireInstances.ProtoReflect.Descriptor instead.
 func (*ExpireInstances) Descriptor() ([]byte, []int) {
-	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{1}
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ExpireInstances) GetInstances() []*InstanceRef {
@@ -299,7 +673,7 @@ type InstanceRef struct {
 
 func (x *InstanceRef) Reset() {
 	*x = InstanceRef{}
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[2]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -311,7 +685,7 @@ func (x *InstanceRef) String() string {
 func (*InstanceRef) ProtoMessage() {}
 
 func (x *InstanceRef) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[2]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -324,7 +698,7 @@ func (x *InstanceRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceRef.ProtoReflect.Descriptor instead.
 func (*InstanceRef) Descriptor() ([]byte, []int) {
-	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{2}
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *InstanceRef) GetNamespace() string {
@@ -352,7 +726,7 @@ var File_svcreg_store_v1_command_proto protoreflect.FileDescriptor
 
 const file_svcreg_store_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x1dsvcreg/store/v1/command.proto\x12\x0fsvcreg.store.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a svcreg/v1/registry_service.proto\"\xc5\x05\n" +
+	"\x1dsvcreg/store/v1/command.proto\x12\x0fsvcreg.store.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a svcreg/v1/registry_service.proto\x1a\x17svcreg/v1/service.proto\"\xfc\x05\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -365,8 +739,32 @@ const file_svcreg_store_v1_command_proto_rawDesc = "" +
 	"\x0fupdate_instance\x18\x0e \x01(\v2 .svcreg.v1.UpdateInstanceRequestH\x00R\x0eupdateInstance\x12K\n" +
 	"\x0fdelete_instance\x18\x0f \x01(\v2 .svcreg.v1.DeleteInstanceRequestH\x00R\x0edeleteInstance\x12Q\n" +
 	"\x11replace_endpoints\x18\x10 \x01(\v2\".svcreg.v1.ReplaceEndpointsRequestH\x00R\x10replaceEndpoints\x12M\n" +
-	"\x10expire_instances\x18\x11 \x01(\v2 .svcreg.store.v1.ExpireInstancesH\x00R\x0fexpireInstancesB\x04\n" +
-	"\x02op\"M\n" +
+	"\x10expire_instances\x18\x11 \x01(\v2 .svcreg.store.v1.ExpireInstancesH\x00R\x0fexpireInstances\x125\n" +
+	"\bset_node\x18\x12 \x01(\v2\x18.svcreg.store.v1.SetNodeH\x00R\asetNodeB\x04\n" +
+	"\x02op\"_\n" +
+	"\aSetNode\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\x12!\n" +
+	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\"\xfa\x02\n" +
+	"\x0eSnapshotRecord\x12\x1c\n" +
+	"\brevision\x18\x01 \x01(\x03H\x00R\brevision\x12.\n" +
+	"\aservice\x18\x02 \x01(\v2\x12.svcreg.v1.ServiceH\x00R\aservice\x121\n" +
+	"\binstance\x18\x03 \x01(\v2\x13.svcreg.v1.InstanceH\x00R\binstance\x121\n" +
+	"\bendpoint\x18\x04 \x01(\v2\x13.svcreg.v1.EndpointH\x00R\bendpoint\x12=\n" +
+	"\n" +
+	"allocation\x18\x05 \x01(\v2\x1b.svcreg.store.v1.AllocationH\x00R\n" +
+	"allocation\x12;\n" +
+	"\arequest\x18\x06 \x01(\v2\x1f.svcreg.store.v1.AppliedRequestH\x00R\arequest\x12.\n" +
+	"\x04node\x18\a \x01(\v2\x18.svcreg.store.v1.SetNodeH\x00R\x04nodeB\b\n" +
+	"\x06record\"4\n" +
+	"\n" +
+	"Allocation\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\tR\x05owner\"l\n" +
+	"\x0eAppliedRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"M\n" +
 	"\x0fExpireInstances\x12:\n" +
 	"\tinstances\x18\x01 \x03(\v2\x1c.svcreg.store.v1.InstanceRefR\tinstances\"j\n" +
 	"\vInstanceRef\x12\x1c\n" +
@@ -386,36 +784,51 @@ func file_svcreg_store_v1_command_proto_rawDescGZIP() []byte {
 	return file_svcreg_store_v1_command_proto_rawDescData
 }
 
-var file_svcreg_store_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_svcreg_store_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_svcreg_store_v1_command_proto_goTypes = []any{
 	(*Command)(nil),                    // 0: svcreg.store.v1.Command
-	(*ExpireInstances)(nil),            // 1: svcreg.store.v1.ExpireInstances
-	(*InstanceRef)(nil),                // 2: svcreg.store.v1.InstanceRef
-	(*timestamppb.Timestamp)(nil),      // 3: google.protobuf.Timestamp
-	(*v1.CreateServiceRequest)(nil),    // 4: svcreg.v1.CreateServiceRequest
-	(*v1.UpdateServiceRequest)(nil),    // 5: svcreg.v1.UpdateServiceRequest
-	(*v1.DeleteServiceRequest)(nil),    // 6: svcreg.v1.DeleteServiceRequest
-	(*v1.CreateInstanceRequest)(nil),   // 7: svcreg.v1.CreateInstanceRequest
-	(*v1.UpdateInstanceRequest)(nil),   // 8: svcreg.v1.UpdateInstanceRequest
-	(*v1.DeleteInstanceRequest)(nil),   // 9: svcreg.v1.DeleteInstanceRequest
-	(*v1.ReplaceEndpointsRequest)(nil), // 10: svcreg.v1.ReplaceEndpointsRequest
+	(*SetNode)(nil),                    // 1: svcreg.store.v1.SetNode
+	(*SnapshotRecord)(nil),             // 2: svcreg.store.v1.SnapshotRecord
+	(*Allocation)(nil),                 // 3: svcreg.store.v1.Allocation
+	(*AppliedRequest)(nil),             // 4: svcreg.store.v1.AppliedRequest
+	(*ExpireInstances)(nil),            // 5: svcreg.store.v1.ExpireInstances
+	(*InstanceRef)(nil),                // 6: svcreg.store.v1.InstanceRef
+	(*timestamppb.Timestamp)(nil),      // 7: google.protobuf.Timestamp
+	(*v1.CreateServiceRequest)(nil),    // 8: svcreg.v1.CreateServiceRequest
+	(*v1.UpdateServiceRequest)(nil),    // 9: svcreg.v1.UpdateServiceRequest
+	(*v1.DeleteServiceRequest)(nil),    // 10: svcreg.v1.DeleteServiceRequest
+	(*v1.CreateInstanceRequest)(nil),   // 11: svcreg.v1.CreateInstanceRequest
+	(*v1.UpdateInstanceRequest)(nil),   // 12: svcreg.v1.UpdateInstanceRequest
+	(*v1.DeleteInstanceRequest)(nil),   // 13: svcreg.v1.DeleteInstanceRequest
+	(*v1.ReplaceEndpointsRequest)(nil), // 14: svcreg.v1.ReplaceEndpointsRequest
+	(*v1.Service)(nil),                 // 15: svcreg.v1.Service
+	(*v1.Instance)(nil),                // 16: svcreg.v1.Instance
+	(*v1.Endpoint)(nil),                // 17: svcreg.v1.Endpoint
 }
 var file_svcreg_store_v1_command_proto_depIdxs = []int32{
-	3,  // 0: svcreg.store.v1.Command.time:type_name -> google.protobuf.Timestamp
-	4,  // 1: svcreg.store.v1.Command.create_service:type_name -> svcreg.v1.CreateServiceRequest
-	5,  // 2: svcreg.store.v1.Command.update_service:type_name -> svcreg.v1.UpdateServiceRequest
-	6,  // 3: svcreg.store.v1.Command.delete_service:type_name -> svcreg.v1.DeleteServiceRequest
-	7,  // 4: svcreg.store.v1.Command.create_instance:type_name -> svcreg.v1.CreateInstanceRequest
-	8,  // 5: svcreg.store.v1.Command.update_instance:type_name -> svcreg.v1.UpdateInstanceRequest
-	9,  // 6: svcreg.store.v1.Command.delete_instance:type_name -> svcreg.v1.DeleteInstanceRequest
-	10, // 7: svcreg.store.v1.Command.replace_endpoints:type_name -> svcreg.v1.ReplaceEndpointsRequest
-	1,  // 8: svcreg.store.v1.Command.expire_instances:type_name -> svcreg.store.v1.ExpireInstances
-	2,  // 9: svcreg.store.v1.ExpireInstances.instances:type_name -> svcreg.store.v1.InstanceRef
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	7,  // 0: svcreg.store.v1.Command.time:type_name -> google.protobuf.Timestamp
+	8,  // 1: svcreg.store.v1.Command.create_service:type_name -> svcreg.v1.CreateServiceRequest
+	9,  // 2: svcreg.store.v1.Command.update_service:type_name -> svcreg.v1.UpdateServiceRequest
+	10, // 3: svcreg.store.v1.Command.delete_service:type_name -> svcreg.v1.DeleteServiceRequest
+	11, // 4: svcreg.store.v1.Command.create_instance:type_name -> svcreg.v1.CreateInstanceRequest
+	12, // 5: svcreg.store.v1.Command.update_instance:type_name -> svcreg.v1.UpdateInstanceRequest
+	13, // 6: svcreg.store.v1.Command.delete_instance:type_name -> svcreg.v1.DeleteInstanceRequest
+	14, // 7: svcreg.store.v1.Command.replace_endpoints:type_name -> svcreg.v1.ReplaceEndpointsRequest
+	5,  // 8: svcreg.store.v1.Command.expire_instances:type_name -> svcreg.store.v1.ExpireInstances
+	1,  // 9: svcreg.store.v1.Command.set_node:type_name -> svcreg.store.v1.SetNode
+	15, // 10: svcreg.store.v1.SnapshotRecord.service:type_name -> svcreg.v1.Service
+	16, // 11: svcreg.store.v1.SnapshotRecord.instance:type_name -> svcreg.v1.Instance
+	17, // 12: svcreg.store.v1.SnapshotRecord.endpoint:type_name -> svcreg.v1.Endpoint
+	3,  // 13: svcreg.store.v1.SnapshotRecord.allocation:type_name -> svcreg.store.v1.Allocation
+	4,  // 14: svcreg.store.v1.SnapshotRecord.request:type_name -> svcreg.store.v1.AppliedRequest
+	1,  // 15: svcreg.store.v1.SnapshotRecord.node:type_name -> svcreg.store.v1.SetNode
+	7,  // 16: svcreg.store.v1.AppliedRequest.time:type_name -> google.protobuf.Timestamp
+	6,  // 17: svcreg.store.v1.ExpireInstances.instances:type_name -> svcreg.store.v1.InstanceRef
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_store_v1_command_proto_init() }
@@ -432,6 +845,16 @@ func file_svcreg_store_v1_command_proto_init() {
 		(*Command_DeleteInstance)(nil),
 		(*Command_ReplaceEndpoints)(nil),
 		(*Command_ExpireInstances)(nil),
+		(*Command_SetNode)(nil),
+	}
+	file_svcreg_store_v1_command_proto_msgTypes[2].OneofWrappers = []any{
+		(*SnapshotRecord_Revision)(nil),
+		(*SnapshotRecord_Service)(nil),
+		(*SnapshotRecord_Instance)(nil),
+		(*SnapshotRecord_Endpoint)(nil),
+		(*SnapshotRecord_Allocation)(nil),
+		(*SnapshotRecord_Request)(nil),
+		(*SnapshotRecord_Node)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -439,7 +862,7 @@ func file_svcreg_store_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_store_v1_command_proto_rawDesc), len(file_svcreg_store_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

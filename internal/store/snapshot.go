@@ -1,0 +1,221 @@
+package store
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/go-memdb"
+	"google.golang.org/protobuf/proto"
+
+	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+)
+
+// snapshotHeader opens every snapshot; the version changes when the
+// record format does.
+const snapshotHeader = "svcreg-store-snapshot v1\n"
+
+// Snapshot is a point-in-time read of the whole store. Writing it does not
+// block writers: it reads one memdb snapshot while Apply goes on.
+type Snapshot struct {
+	txn *memdb.Txn
+}
+
+// Snapshot opens a snapshot of the current state.
+func (s *Store) Snapshot() *Snapshot { return &Snapshot{txn: s.db.Load().Txn(false)} }
+
+// Revision is the snapshot's revision.
+func (sn *Snapshot) Revision() int64 {
+	rev, _ := revisionTxn(sn.txn)
+	return rev
+}
+
+// WriteTo streams the snapshot: the header, then length-prefixed
+// SnapshotRecords (the revision first).
+func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	cw := &countingWriter{w: bw}
+	if _, err := io.WriteString(cw, snapshotHeader); err != nil {
+		return cw.n, err
+	}
+	var buf []byte
+	write := func(rec *storev1.SnapshotRecord) error {
+		var err error
+		buf, err = proto.MarshalOptions{}.MarshalAppend(buf[:0], rec)
+		if err != nil {
+			return err
+		}
+		var lenBuf [binary.MaxVarintLen64]byte
+		if _, err := cw.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(len(buf)))]); err != nil {
+			return err
+		}
+		_, err = cw.Write(buf)
+		return err
+	}
+	if err := write(&storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Revision{Revision: sn.Revision()}}); err != nil {
+		return cw.n, err
+	}
+	tables := []struct {
+		table string
+		wrap  func(any) *storev1.SnapshotRecord
+	}{
+		{tableServices, func(o any) *storev1.SnapshotRecord {
+			return &storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Service{Service: o.(*svcregv1.Service)}}
+		}},
+		{tableInstances, func(o any) *storev1.SnapshotRecord {
+			return &storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Instance{Instance: o.(*svcregv1.Instance)}}
+		}},
+		{tableEndpoints, func(o any) *storev1.SnapshotRecord {
+			return &storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Endpoint{Endpoint: o.(*svcregv1.Endpoint)}}
+		}},
+		{tableAllocations, func(o any) *storev1.SnapshotRecord {
+			a := o.(*allocation)
+			return &storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Allocation{Allocation: &storev1.Allocation{Key: a.Key, Owner: a.Owner}}}
+		}},
+		{tableRequests, func(o any) *storev1.SnapshotRecord {
+			return &storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Request{Request: o.(*storev1.AppliedRequest)}}
+		}},
+		{tableNodes, func(o any) *storev1.SnapshotRecord {
+			return &storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Node{Node: o.(*storev1.SetNode)}}
+		}},
+	}
+	for _, t := range tables {
+		it, err := sn.txn.Get(t.table, indexID+"_prefix", "")
+		if err != nil {
+			return cw.n, err
+		}
+		for obj := it.Next(); obj != nil; obj = it.Next() {
+			if err := write(t.wrap(obj)); err != nil {
+				return cw.n, err
+			}
+		}
+	}
+	return cw.n, bw.Flush()
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// maxRecord bounds one record (a service with its maps): far above any
+// valid object, far below a corrupt length's harm.
+const maxRecord = 16 << 20
+
+// Restore replaces the store's state with a snapshot: a new memdb is
+// built aside and swapped in, so readers never see a half-restored state.
+// Restore hooks run after the swap (the watch history resets there).
+func (s *Store) Restore(r io.Reader) (int64, error) {
+	db, rev, err := s.load(r)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.db.Store(db)
+	hooks := s.restoreHooks
+	close(s.applied)
+	s.applied = make(chan struct{})
+	s.mu.Unlock()
+	for _, h := range hooks {
+		h(rev)
+	}
+	return rev, nil
+}
+
+// OnRestore registers a hook called with the new revision after a restore.
+func (s *Store) OnRestore(h func(rev int64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restoreHooks = append(s.restoreHooks, h)
+}
+
+func (s *Store) load(r io.Reader) (*memdb.MemDB, int64, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	header := make([]byte, len(snapshotHeader))
+	if _, err := io.ReadFull(br, header); err != nil || string(header) != snapshotHeader {
+		return nil, 0, fmt.Errorf("store: not a svcreg snapshot (bad header)")
+	}
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, 0, err
+	}
+	txn := db.Txn(true)
+	defer txn.Abort()
+	var rev int64
+	buf := make([]byte, 0, 4096)
+	for n := 0; ; n++ {
+		size, err := binary.ReadUvarint(br)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil || size > maxRecord {
+			return nil, 0, fmt.Errorf("store: snapshot record %d: bad length", n)
+		}
+		if uint64(cap(buf)) < size {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
+		}
+		rec := &storev1.SnapshotRecord{}
+		if err := proto.Unmarshal(buf, rec); err != nil {
+			return nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
+		}
+		switch r := rec.GetRecord().(type) {
+		case *storev1.SnapshotRecord_Revision:
+			rev = r.Revision
+			err = txn.Insert(tableIndex, &indexEntry{Key: revisionKey, Value: rev})
+		case *storev1.SnapshotRecord_Service:
+			err = txn.Insert(tableServices, r.Service)
+		case *storev1.SnapshotRecord_Instance:
+			err = txn.Insert(tableInstances, r.Instance)
+		case *storev1.SnapshotRecord_Endpoint:
+			err = txn.Insert(tableEndpoints, r.Endpoint)
+		case *storev1.SnapshotRecord_Allocation:
+			err = txn.Insert(tableAllocations, &allocation{Key: r.Allocation.GetKey(), Owner: r.Allocation.GetOwner()})
+		case *storev1.SnapshotRecord_Request:
+			err = txn.Insert(tableRequests, r.Request)
+		case *storev1.SnapshotRecord_Node:
+			err = txn.Insert(tableNodes, r.Node)
+		default:
+			err = fmt.Errorf("unknown record")
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
+		}
+	}
+	txn.Commit()
+	return db, rev, nil
+}
+
+// Dump writes the store's objects in a canonical text form, for comparing
+// replicas in tests.
+func (s *Store) Dump(w io.Writer) error {
+	txn := s.db.Load().Txn(false)
+	for _, table := range []string{tableServices, tableInstances, tableEndpoints, tableAllocations, tableNodes, tableIndex} {
+		it, err := txn.Get(table, indexID+"_prefix", "")
+		if err != nil {
+			return err
+		}
+		for obj := it.Next(); obj != nil; obj = it.Next() {
+			switch o := obj.(type) {
+			case proto.Message:
+				b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(o)
+				fmt.Fprintf(w, "%s %x\n", table, b)
+			default:
+				fmt.Fprintf(w, "%s %+v\n", table, o)
+			}
+		}
+	}
+	return nil
+}
