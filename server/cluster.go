@@ -145,6 +145,11 @@ func (o *operator) TransferLeader(ctx context.Context, req *svcregv1.TransferLea
 	if err := o.node.TransferLeadership(req.GetId()); err != nil {
 		return nil, err
 	}
+	// The new leader is elected right after the transfer: wait for it.
+	deadline := time.Now().Add(5 * time.Second)
+	for (o.node.Leader() == "" || o.node.Leader() == o.node.ID()) && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 	return &svcregv1.TransferLeaderResponse{Leader: o.node.Leader()}, nil
 }
 
@@ -219,7 +224,7 @@ func (o *operator) RestoreSnapshot(stream grpc.ClientStreamingServer[svcregv1.Re
 		}
 		return stream.SendAndClose(resp)
 	}
-	if err := o.node.Restore(&buf); err != nil {
+	if err := o.node.Restore(buf.Bytes()); err != nil {
 		return status.Errorf(codes.InvalidArgument, "restore: %v", err)
 	}
 	return stream.SendAndClose(&svcregv1.RestoreSnapshotResponse{Revision: o.store.Revision()})

@@ -16,13 +16,17 @@ import (
 func resolveCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
 	addr := fs.String("addr", "", "registry gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
+	if len(pos) < 1 || len(pos) > 2 {
 		return fmt.Errorf("usage: svcreg resolve [--addr ADDR] NAME [TYPE]")
 	}
-	req := &svcregv1.ResolveRequest{Name: fs.Arg(0), Type: fs.Arg(1)}
+	req := &svcregv1.ResolveRequest{Name: pos[0]}
+	if len(pos) == 2 {
+		req.Type = pos[1]
+	}
 	c, err := client.New(ctx, *addr)
 	if err != nil {
 		return err
@@ -55,10 +59,11 @@ func envCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("env", flag.ContinueOnError)
 	addr := fs.String("addr", "", "registry gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)")
 	ns := fs.String("n", "default", "namespace")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
+	if len(pos) > 0 {
 		return fmt.Errorf("usage: svcreg env [--addr ADDR] [-n NAMESPACE]")
 	}
 	c, err := client.New(ctx, *addr)

@@ -18,6 +18,8 @@ Usage:
   svcreg bench [flags]     measure watch propagation under load (svcreg bench -h)
   svcreg resolve NAME [TYPE]  ask the registry's DNS view (A, AAAA, SRV, PTR, TXT)
   svcreg env [-n NAMESPACE]   print the services' environment variables (KEY=value)
+  svcreg operator raft list-peers|remove-peer ID|transfer-leader [ID]
+  svcreg snapshot save|restore FILE
 
 `
 
@@ -42,6 +44,10 @@ func run(ctx context.Context, args []string) int {
 		err = resolveCmd(ctx, args[1:])
 	case "env":
 		err = envCmd(ctx, args[1:])
+	case "operator":
+		err = operatorCmd(ctx, args[1:])
+	case "snapshot":
+		err = snapshotCmd(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0

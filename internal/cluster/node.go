@@ -5,6 +5,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"errors"
@@ -175,10 +176,34 @@ func Open(cfg Config, st *store.Store) (*Node, error) {
 			return nil, err
 		}
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.watchLeadership()
 	go n.form(existing)
+	go n.keepAnnounced()
 	return n, nil
+}
+
+// keepAnnounced makes sure the store records this server's addresses, so
+// that the others can forward to it once it leads and operators see it.
+func (n *Node) keepAnnounced() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(time.Second):
+		}
+		if cur := n.store.Node(n.cfg.NodeID); cur != nil && cur.GetGrpcAddress() == n.cfg.GRPCAddr && cur.GetRaftAddress() == n.RaftAddr() {
+			continue
+		}
+		if n.Leader() == "" {
+			continue
+		}
+		cmd := &storev1.Command{Op: &storev1.Command_SetNode{SetNode: &storev1.SetNode{Id: n.cfg.NodeID, GrpcAddress: n.cfg.GRPCAddr, RaftAddress: n.RaftAddr()}}}
+		if _, err := n.Apply(cmd); err != nil {
+			n.log.Debug("announcing this server's address", "err", err)
+		}
+	}
 }
 
 // slogWriter carries raft's log lines into slog.
@@ -519,8 +544,19 @@ func (n *Node) Leader() string {
 
 // Restore replaces the cluster's state with a snapshot, through the leader
 // (every server installs it).
-func (n *Node) Restore(r io.Reader) error {
-	return n.raft.Restore(&raft.SnapshotMeta{Version: raft.SnapshotVersionMax}, r, 30*time.Second)
+//
+// The restored state takes a revision after every one seen so far (the
+// log's next index: Raft installs the snapshot there), so revisions never
+// go back and watchers relist.
+func (n *Node) Restore(snapshot []byte) error {
+	if _, err := n.store.Validate(bytes.NewReader(snapshot)); err != nil {
+		return err // check it before Raft takes it
+	}
+	snapshot, err := store.WithRevision(snapshot, int64(n.raft.LastIndex())+1)
+	if err != nil {
+		return err
+	}
+	return n.raft.Restore(&raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: int64(len(snapshot))}, bytes.NewReader(snapshot), 30*time.Second)
 }
 
 // Close stops Raft and closes the stores.

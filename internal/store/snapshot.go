@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -129,6 +130,38 @@ func (s *Store) Restore(r io.Reader) (int64, error) {
 		h(rev)
 	}
 	return rev, nil
+}
+
+// WithRevision returns the snapshot with its revision replaced by rev. A
+// restore through Raft must not take revisions back: watchers and clients
+// that saw later ones would think nothing changed.
+func WithRevision(snapshot []byte, rev int64) ([]byte, error) {
+	if !bytes.HasPrefix(snapshot, []byte(snapshotHeader)) {
+		return nil, fmt.Errorf("store: not a svcreg snapshot (bad header)")
+	}
+	rest := snapshot[len(snapshotHeader):]
+	size, n := binary.Uvarint(rest)
+	if n <= 0 || uint64(len(rest)-n) < size {
+		return nil, fmt.Errorf("store: snapshot has no revision record")
+	}
+	rec := &storev1.SnapshotRecord{}
+	if err := proto.Unmarshal(rest[n:n+int(size)], rec); err != nil || rec.GetRecord() == nil {
+		return nil, fmt.Errorf("store: snapshot's first record is not its revision")
+	}
+	if _, ok := rec.GetRecord().(*storev1.SnapshotRecord_Revision); !ok {
+		return nil, fmt.Errorf("store: snapshot's first record is not its revision")
+	}
+	b, _ := proto.Marshal(&storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Revision{Revision: rev}})
+	out := append([]byte(snapshotHeader), binary.AppendUvarint(nil, uint64(len(b)))...)
+	out = append(out, b...)
+	return append(out, rest[n+int(size):]...), nil
+}
+
+// Validate reads a snapshot without installing it and returns its
+// revision: a corrupt one fails here, not halfway through a restore.
+func (s *Store) Validate(r io.Reader) (int64, error) {
+	_, rev, err := s.load(r)
+	return rev, err
 }
 
 // OnRestore registers a hook called with the new revision after a restore.

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/svcreg/svcreg/client"
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+)
+
+// operatorCmd is `svcreg operator raft list-peers|remove-peer ID|transfer-leader [ID]`.
+func operatorCmd(ctx context.Context, args []string) error {
+	if len(args) < 2 || args[0] != "raft" {
+		return errors.New("usage: svcreg operator raft list-peers|remove-peer ID|transfer-leader [ID] [--addr ADDR] [--json]")
+	}
+	fs := flag.NewFlagSet("operator raft "+args[1], flag.ContinueOnError)
+	addr := fs.String("addr", "", "a server's gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterleaved(fs, args[2:])
+	if err != nil {
+		return err
+	}
+	c, err := client.New(ctx, *addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	op := svcregv1.NewOperatorServiceClient(c.Conn())
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	switch args[1] {
+	case "list-peers":
+		resp, err := op.ListPeers(ctx, &svcregv1.ListPeersRequest{})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(os.Stdout).Encode(resp.GetPeers())
+		}
+		fmt.Printf("%-20s %-24s %-24s %s\n", "ID", "RAFT ADDRESS", "GRPC ADDRESS", "STATE")
+		for _, p := range resp.GetPeers() {
+			fmt.Printf("%-20s %-24s %-24s %s\n", p.GetId(), p.GetRaftAddress(), p.GetGrpcAddress(), p.GetState())
+		}
+		return nil
+	case "remove-peer":
+		if len(pos) != 1 {
+			return errors.New("usage: svcreg operator raft remove-peer ID")
+		}
+		_, err := op.RemovePeer(ctx, &svcregv1.RemovePeerRequest{Id: pos[0]})
+		return err
+	case "transfer-leader":
+		id := ""
+		if len(pos) > 0 {
+			id = pos[0]
+		}
+		resp, err := op.TransferLeader(ctx, &svcregv1.TransferLeaderRequest{Id: id})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("leader: %s\n", resp.GetLeader())
+		return nil
+	}
+	return fmt.Errorf("unknown operator command %q", args[1])
+}
+
+// snapshotCmd is `svcreg snapshot save|restore FILE`.
+func snapshotCmd(ctx context.Context, args []string) error {
+	if len(args) < 1 {
+		return errors.New("usage: svcreg snapshot save|restore FILE [--addr ADDR]")
+	}
+	fs := flag.NewFlagSet("snapshot "+args[0], flag.ContinueOnError)
+	addr := fs.String("addr", "", "a server's gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)")
+	pos, err := parseInterleaved(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("usage: svcreg snapshot %s FILE", args[0])
+	}
+	file := pos[0]
+	c, err := client.New(ctx, *addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	op := svcregv1.NewOperatorServiceClient(c.Conn())
+	switch args[0] {
+	case "save":
+		f, err := os.Create(file)
+		if err != nil {
+			return err
+		}
+		st, err := op.SaveSnapshot(ctx, &svcregv1.SaveSnapshotRequest{})
+		if err != nil {
+			f.Close()
+			return err
+		}
+		var n int
+		for {
+			chunk, err := st.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return err
+			}
+			if _, err := f.Write(chunk.GetData()); err != nil {
+				f.Close()
+				return err
+			}
+			n += len(chunk.GetData())
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		fmt.Printf("saved %d bytes to %s\n", n, file)
+		return nil
+	case "restore":
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		st, err := op.RestoreSnapshot(ctx)
+		if err != nil {
+			return err
+		}
+		for len(data) > 0 {
+			n := min(len(data), 1<<20)
+			if err := st.Send(&svcregv1.RestoreSnapshotRequest{Data: data[:n]}); err != nil {
+				return err
+			}
+			data = data[n:]
+		}
+		resp, err := st.CloseAndRecv()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("restored; the registry is at revision %d\n", resp.GetRevision())
+		return nil
+	}
+	return fmt.Errorf("unknown snapshot command %q", args[0])
+}
