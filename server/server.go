@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -79,6 +80,9 @@ type Config struct {
 	// LeaseGrace is the minimum time a new leader gives every lease
 	// before expiring it; default 5s.
 	LeaseGrace time.Duration
+	// RaftTransport replaces the Raft transport (tests run clusters in one
+	// process over raft.InmemTransport).
+	RaftTransport raft.Transport
 
 	Logger          *slog.Logger    // default slog.Default()
 	Clock           clockwork.Clock // default the real clock
@@ -224,6 +228,7 @@ func New(cfg Config) (*Server, error) {
 	node, err := cluster.Open(cluster.Config{
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, DataDir: cfg.DataDir, BootstrapExpect: cfg.BootstrapExpect,
 		Join: cfg.Join, GRPCAddr: dialAddr(s.grpcLis.Addr()), TimeoutScale: cfg.RaftTimeoutScale, Logger: cfg.Logger,
+		Transport: cfg.RaftTransport,
 	}, st)
 	if err != nil {
 		s.grpcLis.Close()

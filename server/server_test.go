@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,13 @@ type testServer struct {
 // startServer runs a registry on loopback ports picked by the kernel.
 func startServer(t testing.TB, cfg Config) *testServer {
 	t.Helper()
+	ts, _ := runServer(t, cfg)
+	return ts
+}
+
+// runServer is startServer that can also be stopped before the test ends.
+func runServer(t testing.TB, cfg Config) (ts *testServer, stop func()) {
+	t.Helper()
 	cfg.GRPCAddr, cfg.HTTPAddr, cfg.DNSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -48,19 +56,23 @@ func startServer(t testing.TB, cfg Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			conn.Close()
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("server did not stop")
 			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("server did not stop")
-		}
-	})
-	return &testServer{Server: srv, client: svcregv1.NewRegistryServiceClient(conn), conn: conn, base: "http://" + srv.HTTPAddr()}
+		})
+	}
+	t.Cleanup(stop)
+	return &testServer{Server: srv, client: svcregv1.NewRegistryServiceClient(conn), conn: conn, base: "http://" + srv.HTTPAddr()}, stop
 }
 
 func (ts *testServer) do(t testing.TB, method, path, body string) (int, map[string]any) {

@@ -235,7 +235,7 @@ func (s *Store) load(r io.Reader) (*memdb.MemDB, int64, error) {
 // replicas in tests.
 func (s *Store) Dump(w io.Writer) error {
 	txn := s.db.Load().Txn(false)
-	for _, table := range []string{tableServices, tableInstances, tableEndpoints, tableAllocations, tableNodes, tableIndex} {
+	for _, table := range []string{tableServices, tableInstances, tableEndpoints, tableAllocations, tableRequests, tableNodes, tableIndex} {
 		it, err := txn.Get(table, indexID+"_prefix", "")
 		if err != nil {
 			return err
