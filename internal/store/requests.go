@@ -75,4 +75,3 @@ func (s *Store) Node(id string) *storev1.SetNode {
 	}
 	return obj.(*storev1.SetNode)
 }
-
