@@ -39,7 +39,32 @@ type applyResponse struct {
 	err error
 }
 
-func (f *fsm) Apply(l *raft.Log) any {
+func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies committed entries in order (raft.BatchingFSM): the
+// store runs the commands of a batch in shared transactions, which is
+// most of what batching buys under load.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	entries := make([]store.Entry, 0, len(logs))
+	at := make([]int, 0, len(logs)) // entries[k] answers logs[at[k]]
+	for i, l := range logs {
+		cmd := decode(l)
+		if cmd == nil {
+			continue
+		}
+		entries = append(entries, store.Entry{Index: int64(l.Index), Command: cmd})
+		at = append(at, i)
+	}
+	for k, o := range f.store.ApplyBatch(entries) {
+		out[at[k]] = applyResponse{o.Result, o.Err}
+	}
+	return out
+}
+
+// decode returns the store command an entry carries, or nil for entries
+// that are not commands (configuration, no-ops, skippable types).
+func decode(l *raft.Log) *storev1.Command {
 	if l.Type != raft.LogCommand || len(l.Data) == 0 {
 		return nil
 	}
@@ -49,25 +74,13 @@ func (f *fsm) Apply(l *raft.Log) any {
 		if err := proto.Unmarshal(l.Data[1:], cmd); err != nil {
 			panic(fmt.Sprintf("svcreg: raft entry %d: corrupt command: %v", l.Index, err))
 		}
-		res, err := f.store.ApplyAt(int64(l.Index), cmd)
-		return applyResponse{res, err}
+		return cmd
 	default:
 		if l.Data[0]&ignoreUnknown != 0 {
 			return nil
 		}
 		panic(fmt.Sprintf("svcreg: raft entry %d: unknown entry type %d: upgrade this server", l.Index, l.Data[0]))
 	}
-}
-
-// ApplyBatch applies committed entries in order (raft.BatchingFSM): raft
-// hands over several entries at once under load, which saves a round of
-// channel handoffs per entry.
-func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
-	out := make([]any, len(logs))
-	for i, l := range logs {
-		out[i] = f.Apply(l)
-	}
-	return out
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) { return fsmSnapshot{f.store.Snapshot()}, nil }

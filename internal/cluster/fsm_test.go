@@ -144,17 +144,19 @@ func TestFSMDeterminism(t *testing.T) {
 			logs := randomLog(seed, 1500)
 
 			sequential := &fsm{store: newStore(t)}
+			wantEvents := recordEvents(sequential.store)
 			var want []string
 			for _, l := range logs {
 				want = append(want, describe(sequential.Apply(l)))
 			}
 			wantDump := dump(t, sequential.store)
-			if sequential.store.Revision() == 0 {
-				t.Fatal("the log changed nothing")
+			if sequential.store.Revision() == 0 || len(*wantEvents) < len(logs)/4 {
+				t.Fatalf("the log changed too little: revision %d, %d events", sequential.store.Revision(), len(*wantEvents))
 			}
 
 			for _, batch := range []int{1, 7, 64, len(logs)} {
 				batched := &fsm{store: newStore(t)}
+				gotEvents := recordEvents(batched.store)
 				var got []string
 				for i := 0; i < len(logs); i += batch {
 					for _, r := range batched.ApplyBatch(logs[i:min(i+batch, len(logs))]) {
@@ -167,9 +169,30 @@ func TestFSMDeterminism(t *testing.T) {
 				if diff := cmp.Diff(wantDump, dump(t, batched.store)); diff != "" {
 					t.Errorf("batch %d: stores differ (-sequential +batched):\n%s", batch, diff)
 				}
+				if diff := cmp.Diff(*wantEvents, *gotEvents); diff != "" {
+					t.Errorf("batch %d: change feeds differ (-sequential +batched):\n%s", batch, diff)
+				}
 			}
 		})
 	}
+}
+
+// recordEvents follows a store's change feed, one line per event.
+func recordEvents(s *store.Store) *[]string {
+	var out []string
+	s.OnCommit(func(events []store.Event) {
+		for _, e := range events {
+			var before, after []byte
+			if e.Before != nil {
+				before, _ = proto.MarshalOptions{Deterministic: true}.Marshal(e.Before)
+			}
+			if e.After != nil {
+				after, _ = proto.MarshalOptions{Deterministic: true}.Marshal(e.After)
+			}
+			out = append(out, fmt.Sprintf("%d %d %d %s/%s/%s %x %x", e.Revision, e.Type, e.Kind, e.Namespace, e.Service, e.Name, before, after))
+		}
+	})
+	return &out
 }
 
 // TestFSMRevisionIsIndex: each change is stamped with its entry's index.

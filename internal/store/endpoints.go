@@ -1,6 +1,8 @@
 package store
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/hashicorp/go-memdb"
@@ -74,7 +76,7 @@ func resolveTargetPort(sp *svcregv1.ServicePort, inst *svcregv1.Instance) (int32
 // putEndpointTxn makes the stored endpoint at key equal want (nil: none),
 // writing only when it differs, so that unchanged endpoints keep their
 // revision and make no event.
-func putEndpointTxn(txn *memdb.Txn, rev int64, namespace, service, instance string, want *svcregv1.Endpoint) error {
+func putEndpointTxn(txn *writeTxn, rev int64, namespace, service, instance string, want *svcregv1.Endpoint) error {
 	existing, err := txn.First(tableEndpoints, indexID, endpointKey(namespace, service, instance))
 	if err != nil {
 		return err
@@ -91,15 +93,15 @@ func putEndpointTxn(txn *memdb.Txn, rev int64, namespace, service, instance stri
 		}
 	}
 	want.ResourceVersion = rev
-	return txn.Insert(tableEndpoints, want)
+	return txn.Replace(tableEndpoints, existing, want)
 }
 
 // syncServiceEndpointsTxn re-derives every endpoint of svc: instances are
 // found through the label index of the selector's smallest pair. The
 // endpoints of a service that was and is selectorless are hand-written and
 // stay; a service that loses its selector loses its derived endpoints.
-func syncServiceEndpointsTxn(txn *memdb.Txn, rev int64, svc *svcregv1.Service, wasDerived bool) error {
-	existing, err := endpointsTxn(txn, svc.GetNamespace(), svc.GetName())
+func syncServiceEndpointsTxn(txn *writeTxn, rev int64, svc *svcregv1.Service, wasDerived bool) error {
+	existing, err := endpointsTxn(txn.Txn, svc.GetNamespace(), svc.GetName())
 	if err != nil {
 		return err
 	}
@@ -141,7 +143,7 @@ func syncServiceEndpointsTxn(txn *memdb.Txn, rev int64, svc *svcregv1.Service, w
 // nil: deleted) in the services that select it now or selected it before.
 // Candidates come from the selector index, one lookup per label, so the
 // cost is O(labels + matching services), not O(services).
-func syncInstanceEndpointsTxn(txn *memdb.Txn, rev int64, namespace, name string, inst *svcregv1.Instance) error {
+func syncInstanceEndpointsTxn(txn *writeTxn, rev int64, namespace, name string, inst *svcregv1.Instance) error {
 	services := map[string]*svcregv1.Service{}
 	it, err := txn.Get(tableEndpoints, indexInstance, objectKey(namespace, name))
 	if err != nil {
@@ -170,8 +172,9 @@ func syncInstanceEndpointsTxn(txn *memdb.Txn, rev int64, namespace, name string,
 			services[svc.GetName()] = svc
 		}
 	}
-	for svcName, svc := range services {
-		if err := putEndpointTxn(txn, rev, namespace, svcName, name, deriveEndpoint(svc, inst)); err != nil {
+	// In name order: every replica emits the events in the same order.
+	for _, svcName := range slices.Sorted(maps.Keys(services)) {
+		if err := putEndpointTxn(txn, rev, namespace, svcName, name, deriveEndpoint(services[svcName], inst)); err != nil {
 			return err
 		}
 	}

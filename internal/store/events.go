@@ -110,7 +110,7 @@ func eventsOf(rev int64, changes memdb.Changes) []Event {
 // if it is still at the revision its lease was armed at.
 func (s *Store) expireInstancesTxn(ctx *applyCtx, req *storev1.ExpireInstances) (*Result, error) {
 	for _, ref := range req.GetInstances() {
-		inst, err := instanceTxn(ctx.txn, ref.GetNamespace(), ref.GetName())
+		inst, err := instanceTxn(ctx.txn.Txn, ref.GetNamespace(), ref.GetName())
 		if err != nil || inst.GetResourceVersion() != ref.GetResourceVersion() {
 			continue // gone, re-registered or updated since: the lease was re-armed
 		}

@@ -28,12 +28,12 @@ func (s *Store) createInstanceTxn(ctx *applyCtx, req *svcregv1.CreateInstanceReq
 	if errs := ValidateInstance(inst, "instance"); len(errs) > 0 {
 		return nil, errs
 	}
-	if existing, err := instanceTxn(ctx.txn, inst.GetNamespace(), inst.GetName()); err == nil && existing != nil {
+	if existing, err := instanceTxn(ctx.txn.Txn, inst.GetNamespace(), inst.GetName()); err == nil && existing != nil {
 		return nil, alreadyExists("instances", inst.GetNamespace(), inst.GetName())
 	}
 	inst.CreateTime = timestamppb.New(ctx.time)
 	inst.ResourceVersion, inst.Etag = ctx.rev, Etag(ctx.rev)
-	if err := ctx.txn.Insert(tableInstances, inst); err != nil {
+	if err := ctx.txn.Replace(tableInstances, nil, inst); err != nil {
 		return nil, err
 	}
 	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, inst.GetNamespace(), inst.GetName(), inst); err != nil {
@@ -48,7 +48,7 @@ func (s *Store) updateInstanceTxn(ctx *applyCtx, req *svcregv1.UpdateInstanceReq
 		return nil, validation.ErrorList{validation.Required("instance", "")}
 	}
 	namespace := namespaceOrDefault(patch.GetNamespace())
-	old, err := instanceTxn(ctx.txn, namespace, patch.GetName())
+	old, err := instanceTxn(ctx.txn.Txn, namespace, patch.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (s *Store) updateInstanceTxn(ctx *applyCtx, req *svcregv1.UpdateInstanceReq
 		return &Result{Instance: old}, nil
 	}
 	inst.ResourceVersion, inst.Etag = ctx.rev, Etag(ctx.rev)
-	if err := ctx.txn.Insert(tableInstances, inst); err != nil {
+	if err := ctx.txn.Replace(tableInstances, old, inst); err != nil {
 		return nil, err
 	}
 	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, namespace, inst.GetName(), inst); err != nil {
@@ -78,7 +78,7 @@ func (s *Store) updateInstanceTxn(ctx *applyCtx, req *svcregv1.UpdateInstanceReq
 
 func (s *Store) deleteInstanceTxn(ctx *applyCtx, req *svcregv1.DeleteInstanceRequest) (*Result, error) {
 	namespace := namespaceOrDefault(req.GetNamespace())
-	old, err := instanceTxn(ctx.txn, namespace, req.GetName())
+	old, err := instanceTxn(ctx.txn.Txn, namespace, req.GetName())
 	if err != nil {
 		return nil, err
 	}

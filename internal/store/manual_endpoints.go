@@ -15,7 +15,7 @@ import (
 // endpoints that differ are written.
 func (s *Store) replaceEndpointsTxn(ctx *applyCtx, req *svcregv1.ReplaceEndpointsRequest) (*Result, error) {
 	namespace := namespaceOrDefault(req.GetNamespace())
-	svc, err := serviceTxn(ctx.txn, namespace, req.GetService())
+	svc, err := serviceTxn(ctx.txn.Txn, namespace, req.GetService())
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +41,7 @@ func (s *Store) replaceEndpointsTxn(ctx *applyCtx, req *svcregv1.ReplaceEndpoint
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	existing, err := endpointsTxn(ctx.txn, namespace, svc.GetName())
+	existing, err := endpointsTxn(ctx.txn.Txn, namespace, svc.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func (s *Store) replaceEndpointsTxn(ctx *applyCtx, req *svcregv1.ReplaceEndpoint
 			return nil, err
 		}
 	}
-	eps, err := endpointsTxn(ctx.txn, namespace, svc.GetName())
+	eps, err := endpointsTxn(ctx.txn.Txn, namespace, svc.GetName())
 	if err != nil {
 		return nil, err
 	}

@@ -1,44 +1,86 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 )
 
 // requestRetention is how long applied request ids are remembered, by the
-// commands' own clock (so every replica forgets the same ones).
-const requestRetention = 10 * time.Minute
+// commands' own clock (so every replica forgets the same ones). A retry
+// after an unknown outcome comes within the proposer's hold timeout (7 s);
+// the margin covers clock skew between the servers that propose.
+const requestRetention = time.Minute
 
-// rememberRequestTxn records an applied request id, and forgets the ones
-// older than requestRetention.
-func rememberRequestTxn(txn *memdb.Txn, id string, rev int64, at *timestamppb.Timestamp) error {
-	if err := txn.Insert(tableRequests, &storev1.AppliedRequest{Id: id, Revision: rev, Time: at}); err != nil {
-		return err
-	}
-	cutoff := at.AsTime().Add(-requestRetention).UnixNano()
-	it, err := txn.Get(tableRequests, indexTime+"_prefix", "")
-	if err != nil {
-		return err
-	}
-	var old []any
-	for obj := it.Next(); obj != nil; obj = it.Next() {
-		if obj.(*storev1.AppliedRequest).GetTime().AsTime().UnixNano() >= cutoff {
-			break
-		}
-		old = append(old, obj)
-	}
-	for _, obj := range old {
-		if err := txn.Delete(tableRequests, obj); err != nil {
-			return err
+// requestKey is a request id as 16 bytes: ids are 128 random bits in hex.
+// Keys without pointers keep the log out of the garbage collector's
+// marking, which matters at thousands of writes a second.
+type requestKey [16]byte
+
+func keyOfRequest(id string) requestKey {
+	var k requestKey
+	if len(id) == 2*len(k) {
+		if _, err := hex.Decode(k[:], []byte(id)); err == nil {
+			return k
 		}
 	}
-	return nil
+	sum := sha256.Sum256([]byte(id)) // any other form: a 128-bit digest
+	copy(k[:], sum[:])
+	return k
 }
+
+type appliedRequest struct {
+	key requestKey
+	rev int64
+	at  int64 // the command's time, Unix ns
+}
+
+// requestLog remembers the request ids applied within requestRetention
+// (AIP-155 semantics for our own retries): a map for lookups and a queue
+// in apply order for forgetting. It is part of the replicated state (and
+// of snapshots) but lives outside memdb: it is written once per command
+// and only ever read by the state machine.
+type requestLog struct {
+	revs   map[requestKey]int64
+	queue  []appliedRequest
+	head   int   // queue[head:] is live
+	newest int64 // the latest time remembered: the log's "now"
+}
+
+func newRequestLog() *requestLog { return &requestLog{revs: map[requestKey]int64{}} }
+
+// lookup returns the revision a request was applied at.
+func (l *requestLog) lookup(k requestKey) (int64, bool) {
+	rev, ok := l.revs[k]
+	return rev, ok
+}
+
+// add remembers a request and forgets those older than the retention.
+func (l *requestLog) add(r appliedRequest) {
+	l.revs[r.key] = r.rev
+	l.queue = append(l.queue, r)
+	l.newest = max(l.newest, r.at)
+	cutoff := l.newest - int64(requestRetention)
+	for l.head < len(l.queue) && l.queue[l.head].at < cutoff {
+		if l.revs[l.queue[l.head].key] == l.queue[l.head].rev {
+			delete(l.revs, l.queue[l.head].key)
+		}
+		l.head++
+	}
+	if l.head > 1024 && l.head > len(l.queue)/2 {
+		l.queue = append(l.queue[:0:0], l.queue[l.head:]...)
+		l.head = 0
+	}
+}
+
+// live returns a copy of the remembered requests in apply order.
+func (l *requestLog) live() []appliedRequest { return slices.Clone(l.queue[l.head:]) }
 
 // duplicateTxn answers a command whose request id was applied before: no
 // change, the original revision, and the object as it is now.

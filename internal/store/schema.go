@@ -17,7 +17,6 @@ const (
 	tableEndpoints   = "endpoints"
 	tableAllocations = "allocations"
 	tableIndex       = "index"
-	tableRequests    = "requests"
 	tableNodes       = "nodes"
 
 	indexID       = "id"
@@ -26,7 +25,6 @@ const (
 	indexInstance = "instance" // endpoints: namespace/instance
 	indexOwner    = "owner"    // allocations: namespace/service
 	indexIP       = "ip"       // endpoints: IP address (reverse DNS)
-	indexTime     = "time"     // requests: when applied
 )
 
 // schema is the registry's memdb schema: one function per table.
@@ -37,7 +35,6 @@ func schema() *memdb.DBSchema {
 		tableEndpoints:   endpointsTable(),
 		tableAllocations: allocationsTable(),
 		tableIndex:       indexTable(),
-		tableRequests:    requestsTable(),
 		tableNodes:       nodesTable(),
 	}}
 }
@@ -234,24 +231,6 @@ func stringArg(args []any) (string, error) {
 		return "", fmt.Errorf("indexer: key contains NUL")
 	}
 	return s, nil
-}
-
-// requestsTable remembers applied request ids (AIP-155), so a command
-// retried after an unknown outcome is not applied twice; indexed by time
-// for pruning.
-func requestsTable() *memdb.TableSchema {
-	return &memdb.TableSchema{
-		Name: tableRequests,
-		Indexes: map[string]*memdb.IndexSchema{
-			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*storev1.AppliedRequest](func(r *storev1.AppliedRequest) (string, bool) {
-				return r.GetId(), true
-			})},
-			indexTime: {Name: indexTime, Indexer: keyIndexer[*storev1.AppliedRequest](func(r *storev1.AppliedRequest) (string, bool) {
-				// Fixed-width, so that keys sort as times.
-				return fmt.Sprintf("%020d/%s", r.GetTime().AsTime().UnixNano(), r.GetId()), true
-			})},
-		},
-	}
 }
 
 // nodesTable holds the cluster's servers' addresses.

@@ -34,7 +34,7 @@ func (s *Store) createServiceTxn(ctx *applyCtx, req *svcregv1.CreateServiceReque
 	if errs := ValidateService(svc, "service"); len(errs) > 0 {
 		return nil, errs
 	}
-	if existing, err := serviceTxn(ctx.txn, svc.GetNamespace(), svc.GetName()); err == nil && existing != nil {
+	if existing, err := serviceTxn(ctx.txn.Txn, svc.GetNamespace(), svc.GetName()); err == nil && existing != nil {
 		return nil, alreadyExists("services", svc.GetNamespace(), svc.GetName())
 	}
 	if err := s.allocateServiceTxn(ctx, svc, nil); err != nil {
@@ -42,7 +42,7 @@ func (s *Store) createServiceTxn(ctx *applyCtx, req *svcregv1.CreateServiceReque
 	}
 	svc.CreateTime = timestamppb.New(ctx.time)
 	svc.ResourceVersion, svc.Etag = ctx.rev, Etag(ctx.rev)
-	if err := ctx.txn.Insert(tableServices, svc); err != nil {
+	if err := ctx.txn.Replace(tableServices, nil, svc); err != nil {
 		return nil, err
 	}
 	if err := syncServiceEndpointsTxn(ctx.txn, ctx.rev, svc, false); err != nil {
@@ -57,7 +57,7 @@ func (s *Store) updateServiceTxn(ctx *applyCtx, req *svcregv1.UpdateServiceReque
 		return nil, validation.ErrorList{validation.Required("service", "")}
 	}
 	namespace := namespaceOrDefault(patch.GetNamespace())
-	old, err := serviceTxn(ctx.txn, namespace, patch.GetName())
+	old, err := serviceTxn(ctx.txn.Txn, namespace, patch.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func (s *Store) updateServiceTxn(ctx *applyCtx, req *svcregv1.UpdateServiceReque
 		return &Result{Service: old}, nil
 	}
 	svc.ResourceVersion, svc.Etag = ctx.rev, Etag(ctx.rev)
-	if err := ctx.txn.Insert(tableServices, svc); err != nil {
+	if err := ctx.txn.Replace(tableServices, old, svc); err != nil {
 		return nil, err
 	}
 	if endpointsShapeChanged(old, svc) {
@@ -112,7 +112,7 @@ func endpointsShapeChanged(old, svc *svcregv1.Service) bool {
 
 func (s *Store) deleteServiceTxn(ctx *applyCtx, req *svcregv1.DeleteServiceRequest) (*Result, error) {
 	namespace := namespaceOrDefault(req.GetNamespace())
-	old, err := serviceTxn(ctx.txn, namespace, req.GetName())
+	old, err := serviceTxn(ctx.txn.Txn, namespace, req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func (s *Store) deleteServiceTxn(ctx *applyCtx, req *svcregv1.DeleteServiceReque
 	if _, err := ctx.txn.DeletePrefix(tableEndpoints, indexID+"_prefix", endpointKey(namespace, req.GetName(), "")); err != nil {
 		return nil, err
 	}
-	if err := releaseAllTxn(ctx.txn, objectKey(namespace, req.GetName()), nil); err != nil {
+	if err := releaseAllTxn(ctx.txn.Txn, objectKey(namespace, req.GetName()), nil); err != nil {
 		return nil, err
 	}
 	return &Result{Service: old}, nil
@@ -141,7 +141,7 @@ func (s *Store) allocateServiceTxn(ctx *applyCtx, svc, old *svcregv1.Service) er
 		if svc.GetClusterIp() != "" {
 			want, _ = validation.ParseIP(svc.GetClusterIp()) // validated
 		}
-		ip, err := s.allocateIPTxn(ctx.txn, owner, want, "service.cluster_ip")
+		ip, err := s.allocateIPTxn(ctx.txn.Txn, owner, want, "service.cluster_ip")
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func (s *Store) allocateServiceTxn(ctx *applyCtx, svc, old *svcregv1.Service) er
 			if want == 0 {
 				want = previousNodePort(old, p)
 			}
-			np, err := s.allocatePortTxn(ctx.txn, owner, want, fmt.Sprintf("%s/%d/%d", owner, i, p.GetPort()),
+			np, err := s.allocatePortTxn(ctx.txn.Txn, owner, want, fmt.Sprintf("%s/%d/%d", owner, i, p.GetPort()),
 				validation.Path("service.ports").Index(i).Child("node_port"))
 			if err != nil {
 				return err
@@ -163,7 +163,7 @@ func (s *Store) allocateServiceTxn(ctx *applyCtx, svc, old *svcregv1.Service) er
 			keep[portAllocationKey(np)] = true
 		}
 	}
-	return releaseAllTxn(ctx.txn, owner, keep)
+	return releaseAllTxn(ctx.txn.Txn, owner, keep)
 }
 
 // previousNodePort is the node port old gave the same port (by name, or by

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
@@ -22,11 +25,16 @@ const snapshotHeader = "svcreg-store-snapshot v1\n"
 // Snapshot is a point-in-time read of the whole store. Writing it does not
 // block writers: it reads one memdb snapshot while Apply goes on.
 type Snapshot struct {
-	txn *memdb.Txn
+	txn      *memdb.Txn
+	requests []appliedRequest
 }
 
 // Snapshot opens a snapshot of the current state.
-func (s *Store) Snapshot() *Snapshot { return &Snapshot{txn: s.db.Load().Txn(false)} }
+func (s *Store) Snapshot() *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &Snapshot{txn: s.db.Load().Txn(false), requests: s.requests.live()}
+}
 
 // Revision is the snapshot's revision.
 func (sn *Snapshot) Revision() int64 {
@@ -76,9 +84,6 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			a := o.(*allocation)
 			return &storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Allocation{Allocation: &storev1.Allocation{Key: a.Key, Owner: a.Owner}}}
 		}},
-		{tableRequests, func(o any) *storev1.SnapshotRecord {
-			return &storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Request{Request: o.(*storev1.AppliedRequest)}}
-		}},
 		{tableNodes, func(o any) *storev1.SnapshotRecord {
 			return &storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Node{Node: o.(*storev1.SetNode)}}
 		}},
@@ -92,6 +97,12 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			if err := write(t.wrap(obj)); err != nil {
 				return cw.n, err
 			}
+		}
+	}
+	for _, r := range sn.requests {
+		rec := &storev1.AppliedRequest{Id: hex.EncodeToString(r.key[:]), Revision: r.rev, Time: timestamppb.New(time.Unix(0, r.at))}
+		if err := write(&storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Request{Request: rec}}); err != nil {
+			return cw.n, err
 		}
 	}
 	return cw.n, bw.Flush()
@@ -116,12 +127,13 @@ const maxRecord = 16 << 20
 // built aside and swapped in, so readers never see a half-restored state.
 // Restore hooks run after the swap (the watch history resets there).
 func (s *Store) Restore(r io.Reader) (int64, error) {
-	db, rev, err := s.load(r)
+	db, requests, rev, err := s.load(r)
 	if err != nil {
 		return 0, err
 	}
 	s.mu.Lock()
 	s.db.Store(db)
+	s.requests = requests
 	hooks := s.restoreHooks
 	close(s.applied)
 	s.applied = make(chan struct{})
@@ -160,7 +172,7 @@ func WithRevision(snapshot []byte, rev int64) ([]byte, error) {
 // Validate reads a snapshot without installing it and returns its
 // revision: a corrupt one fails here, not halfway through a restore.
 func (s *Store) Validate(r io.Reader) (int64, error) {
-	_, rev, err := s.load(r)
+	_, _, rev, err := s.load(r)
 	return rev, err
 }
 
@@ -171,18 +183,19 @@ func (s *Store) OnRestore(h func(rev int64)) {
 	s.restoreHooks = append(s.restoreHooks, h)
 }
 
-func (s *Store) load(r io.Reader) (*memdb.MemDB, int64, error) {
+func (s *Store) load(r io.Reader) (*memdb.MemDB, *requestLog, int64, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	header := make([]byte, len(snapshotHeader))
 	if _, err := io.ReadFull(br, header); err != nil || string(header) != snapshotHeader {
-		return nil, 0, fmt.Errorf("store: not a svcreg snapshot (bad header)")
+		return nil, nil, 0, fmt.Errorf("store: not a svcreg snapshot (bad header)")
 	}
 	db, err := memdb.NewMemDB(schema())
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	txn := db.Txn(true)
 	defer txn.Abort()
+	requests := newRequestLog()
 	var rev int64
 	buf := make([]byte, 0, 4096)
 	for n := 0; ; n++ {
@@ -191,18 +204,18 @@ func (s *Store) load(r io.Reader) (*memdb.MemDB, int64, error) {
 			break
 		}
 		if err != nil || size > maxRecord {
-			return nil, 0, fmt.Errorf("store: snapshot record %d: bad length", n)
+			return nil, nil, 0, fmt.Errorf("store: snapshot record %d: bad length", n)
 		}
 		if uint64(cap(buf)) < size {
 			buf = make([]byte, size)
 		}
 		buf = buf[:size]
 		if _, err := io.ReadFull(br, buf); err != nil {
-			return nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
+			return nil, nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
 		}
 		rec := &storev1.SnapshotRecord{}
 		if err := proto.Unmarshal(buf, rec); err != nil {
-			return nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
+			return nil, nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
 		}
 		switch r := rec.GetRecord().(type) {
 		case *storev1.SnapshotRecord_Revision:
@@ -217,25 +230,25 @@ func (s *Store) load(r io.Reader) (*memdb.MemDB, int64, error) {
 		case *storev1.SnapshotRecord_Allocation:
 			err = txn.Insert(tableAllocations, &allocation{Key: r.Allocation.GetKey(), Owner: r.Allocation.GetOwner()})
 		case *storev1.SnapshotRecord_Request:
-			err = txn.Insert(tableRequests, r.Request)
+			requests.add(appliedRequest{key: keyOfRequest(r.Request.GetId()), rev: r.Request.GetRevision(), at: r.Request.GetTime().AsTime().UnixNano()})
 		case *storev1.SnapshotRecord_Node:
 			err = txn.Insert(tableNodes, r.Node)
 		default:
 			err = fmt.Errorf("unknown record")
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
+			return nil, nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
 		}
 	}
 	txn.Commit()
-	return db, rev, nil
+	return db, requests, rev, nil
 }
 
 // Dump writes the store's objects in a canonical text form, for comparing
 // replicas in tests.
 func (s *Store) Dump(w io.Writer) error {
 	txn := s.db.Load().Txn(false)
-	for _, table := range []string{tableServices, tableInstances, tableEndpoints, tableAllocations, tableRequests, tableNodes, tableIndex} {
+	for _, table := range []string{tableServices, tableInstances, tableEndpoints, tableAllocations, tableNodes, tableIndex} {
 		it, err := txn.Get(table, indexID+"_prefix", "")
 		if err != nil {
 			return err
@@ -249,6 +262,12 @@ func (s *Store) Dump(w io.Writer) error {
 				fmt.Fprintf(w, "%s %+v\n", table, o)
 			}
 		}
+	}
+	s.mu.Lock()
+	requests := s.requests.live()
+	s.mu.Unlock()
+	for _, r := range requests {
+		fmt.Fprintf(w, "request %x %d %d\n", r.key, r.rev, r.at)
 	}
 	return nil
 }

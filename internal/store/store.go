@@ -37,7 +37,9 @@ type Store struct {
 	db atomic.Pointer[memdb.MemDB]
 	// mu serialises writers; memdb admits one write transaction at a time
 	// anyway, and the lock also orders what happens after commit.
-	mu           sync.Mutex
+	mu sync.Mutex
+	// requests is the replicated request-id log (guarded by mu).
+	requests     *requestLog
 	hooks        []CommitHook
 	restoreHooks []func(rev int64)
 	// applied is closed and replaced at each new revision (WaitRevision).
@@ -56,7 +58,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, applied: make(chan struct{})}
+	s := &Store{cfg: cfg, applied: make(chan struct{}), requests: newRequestLog()}
 	s.db.Store(db)
 	return s, nil
 }
@@ -73,9 +75,176 @@ type Result struct {
 
 // applyCtx is what a command's transaction helpers share.
 type applyCtx struct {
-	txn  *memdb.Txn
+	txn  *writeTxn
 	rev  int64     // the revision this command writes at
 	time time.Time // the proposer's clock
+}
+
+// writeTxn is a memdb write transaction that records each change itself:
+// a batch runs several commands in one transaction, each at its own
+// revision with its own events, where memdb's change tracking would merge
+// them all.
+type writeTxn struct {
+	*memdb.Txn
+	changes []memdb.Change
+}
+
+// Insert inserts or replaces obj, recording the change.
+func (w *writeTxn) Insert(table string, obj any) error {
+	var before any
+	if key, ok := eventKey(table, obj); ok {
+		var err error
+		if before, err = w.First(table, indexID, key); err != nil {
+			return err
+		}
+	}
+	return w.Replace(table, before, obj)
+}
+
+// Replace inserts obj in place of before, the stored object with its id
+// (nil: none), which the caller has already looked up.
+func (w *writeTxn) Replace(table string, before, obj any) error {
+	if err := w.Txn.Insert(table, obj); err != nil {
+		return err
+	}
+	w.changes = append(w.changes, memdb.Change{Table: table, Before: before, After: obj})
+	return nil
+}
+
+// Delete deletes obj (the stored object), recording the change.
+func (w *writeTxn) Delete(table string, obj any) error {
+	if err := w.Txn.Delete(table, obj); err != nil {
+		return err
+	}
+	w.changes = append(w.changes, memdb.Change{Table: table, Before: obj})
+	return nil
+}
+
+// DeletePrefix deletes the objects an index prefix matches, recording
+// each (memdb's own would not).
+func (w *writeTxn) DeletePrefix(table, prefixIndex, prefix string) (bool, error) {
+	it, err := w.Get(table, prefixIndex, prefix)
+	if err != nil {
+		return false, err
+	}
+	var objs []any
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		objs = append(objs, obj)
+	}
+	for _, obj := range objs {
+		if err := w.Delete(table, obj); err != nil {
+			return false, err
+		}
+	}
+	return len(objs) > 0, nil
+}
+
+// DeleteAll is DeletePrefix for an exact index value.
+func (w *writeTxn) DeleteAll(table, index string, args ...any) (int, error) {
+	it, err := w.Get(table, index, args...)
+	if err != nil {
+		return 0, err
+	}
+	var objs []any
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		objs = append(objs, obj)
+	}
+	for _, obj := range objs {
+		if err := w.Delete(table, obj); err != nil {
+			return 0, err
+		}
+	}
+	return len(objs), nil
+}
+
+// eventKey is the id of an object whose changes become events.
+func eventKey(table string, obj any) (string, bool) {
+	switch o := obj.(type) {
+	case *svcregv1.Service:
+		return objectKey(o.GetNamespace(), o.GetName()), true
+	case *svcregv1.Instance:
+		return objectKey(o.GetNamespace(), o.GetName()), true
+	case *svcregv1.Endpoint:
+		return endpointKey(o.GetNamespace(), o.GetService(), o.GetInstance()), true
+	}
+	return "", false
+}
+
+// commandChanges merges the changes one command made to each object, as
+// memdb's Changes does: the first Before, the last After, in the order of
+// the last writes; an object created and deleted again is no change.
+func commandChanges(changes []memdb.Change) []memdb.Change {
+	dup := false
+	for i := 1; i < len(changes) && !dup; i++ {
+		for j := range i {
+			if sameObject(changes[i], changes[j]) {
+				dup = true
+				break
+			}
+		}
+		if i > 16 && !dup {
+			break // a wide command (a service's endpoints): check with keys
+		}
+	}
+	type objectID struct{ table, key string }
+	if !dup && len(changes) <= 17 {
+		return changes
+	}
+	// (Changes to tables that make no events are left out here.)
+	last := make(map[objectID]int, len(changes))
+	first := make(map[objectID]any, len(changes))
+	for i, c := range changes {
+		k, ok := eventKey(c.Table, changed(c))
+		if !ok {
+			continue
+		}
+		id := objectID{c.Table, k}
+		if _, seen := last[id]; !seen {
+			first[id] = c.Before
+		}
+		last[id] = i
+	}
+	out := make([]memdb.Change, 0, len(last))
+	for i, c := range changes {
+		k, ok := eventKey(c.Table, changed(c))
+		id := objectID{c.Table, k}
+		if !ok || last[id] != i {
+			continue
+		}
+		c.Before = first[id]
+		if c.Before != nil || c.After != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// sameObject reports whether two changes are to the same service,
+// instance or endpoint (other tables make no events: never the same).
+func sameObject(a, b memdb.Change) bool {
+	if a.Table != b.Table {
+		return false
+	}
+	switch x := changed(a).(type) {
+	case *svcregv1.Service:
+		y := changed(b).(*svcregv1.Service)
+		return x.GetName() == y.GetName() && x.GetNamespace() == y.GetNamespace()
+	case *svcregv1.Instance:
+		y := changed(b).(*svcregv1.Instance)
+		return x.GetName() == y.GetName() && x.GetNamespace() == y.GetNamespace()
+	case *svcregv1.Endpoint:
+		y := changed(b).(*svcregv1.Endpoint)
+		return x.GetInstance() == y.GetInstance() && x.GetService() == y.GetService() && x.GetNamespace() == y.GetNamespace()
+	}
+	return false
+}
+
+// changed is the object a change is about.
+func changed(c memdb.Change) any {
+	if c.After != nil {
+		return c.After
+	}
+	return c.Before
 }
 
 // Apply executes one command at the next revision: the store's own write
@@ -90,25 +259,119 @@ func (s *Store) Apply(cmd *storev1.Command) (*Result, error) {
 // sparse (not every index changes the store). A command whose request id
 // was already applied changes nothing and reports that revision.
 func (s *Store) ApplyAt(index int64, cmd *storev1.Command) (*Result, error) {
+	out := s.ApplyBatch([]Entry{{Index: index, Command: cmd}})
+	return out[0].Result, out[0].Err
+}
+
+// Entry is a command at its log index.
+type Entry struct {
+	Index   int64
+	Command *storev1.Command
+}
+
+// Outcome is what applying an Entry gave.
+type Outcome struct {
+	Result *Result
+	Err    error
+}
+
+// ApplyBatch applies entries in order, each as ApplyAt would, sharing
+// memdb transactions between them: one commit (and one copy of the paths
+// the commands touch) per run of successful commands rather than per
+// command. A command that fails leaves no trace: the run before it is
+// applied again without it (deterministically the same), then it alone.
+func (s *Store) ApplyBatch(entries []Entry) []Outcome {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	out := make([]Outcome, len(entries))
+	for i := 0; i < len(entries); {
+		i += s.applyRunLocked(entries[i:], out[i:])
+	}
+	return out
+}
+
+// applyRunLocked applies entries in one transaction up to the first that
+// fails, and returns how many it consumed: all of them, the ones before a
+// failure (committed), or the failing first one (not).
+func (s *Store) applyRunLocked(entries []Entry, out []Outcome) int {
 	txn := s.db.Load().Txn(true)
 	defer txn.Abort()
-	txn.TrackChanges()
+	w := &writeTxn{Txn: txn}
 	current, err := revisionTxn(txn)
 	if err != nil {
-		return nil, err
+		out[0] = Outcome{Err: err}
+		return 1
 	}
+	type committed struct {
+		rev    int64
+		events []Event
+	}
+	var done []committed
+	var remembered []appliedRequest // joins the request log on commit
+	for k, e := range entries {
+		mark := len(w.changes)
+		res, err := s.applyOneTxn(w, current, e.Index, e.Command, &remembered)
+		if err != nil {
+			if k == 0 {
+				out[0] = Outcome{Err: err}
+				return 1
+			}
+			// Undo: the transaction is abandoned and the successful run
+			// before this command applied again, alone.
+			txn.Abort()
+			return s.applyRunLocked(entries[:k], out[:k])
+		}
+		out[k] = Outcome{Result: res}
+		if len(w.changes) > mark {
+			current = e.Index
+			if len(s.hooks) > 0 {
+				done = append(done, committed{e.Index, eventsOf(e.Index, commandChanges(w.changes[mark:]))})
+			}
+		}
+	}
+	if len(w.changes) == 0 {
+		return len(entries)
+	}
+	if err := txn.Insert(tableIndex, &indexEntry{Key: revisionKey, Value: current}); err != nil {
+		panic(fmt.Sprintf("store: recording revision %d: %v", current, err)) // schema bug
+	}
+	txn.Commit()
+	for _, r := range remembered {
+		s.requests.add(r)
+	}
+	for _, c := range done {
+		for _, h := range s.hooks {
+			h(c.events)
+		}
+	}
+	close(s.applied)
+	s.applied = make(chan struct{})
+	return len(entries)
+}
+
+// applyOneTxn runs one command in w at index, after the store's revision
+// current.
+func (s *Store) applyOneTxn(w *writeTxn, current, index int64, cmd *storev1.Command, remembered *[]appliedRequest) (*Result, error) {
 	if index <= current {
 		return nil, fmt.Errorf("store: command at revision %d, but the store is at %d", index, current)
 	}
+	var key requestKey
 	if id := cmd.GetRequestId(); id != "" {
-		if prev, err := txn.First(tableRequests, indexID, id); err == nil && prev != nil {
-			return s.duplicateTxn(txn, cmd, prev.(*storev1.AppliedRequest).GetRevision())
+		key = keyOfRequest(id)
+		rev, dup := s.requests.lookup(key)
+		for _, r := range *remembered {
+			if r.key == key {
+				rev, dup = r.rev, true
+			}
+		}
+		if dup {
+			return s.duplicateTxn(w.Txn, cmd, rev)
 		}
 	}
-	ctx := &applyCtx{txn: txn, rev: index, time: cmd.GetTime().AsTime()}
+	ctx := &applyCtx{txn: w, rev: index, time: cmd.GetTime().AsTime()}
+	mark := len(w.changes)
 	var res *Result
+	var err error
 	switch op := cmd.GetOp().(type) {
 	case *storev1.Command_CreateService:
 		res, err = s.createServiceTxn(ctx, op.CreateService)
@@ -134,29 +397,14 @@ func (s *Store) ApplyAt(index int64, cmd *storev1.Command) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	changes := txn.Changes()
-	if len(changes) == 0 {
+	if len(w.changes) == mark {
 		res.Revision = current
 		return res, nil
 	}
-	if id := cmd.GetRequestId(); id != "" {
-		if err := rememberRequestTxn(txn, id, ctx.rev, cmd.GetTime()); err != nil {
-			return nil, err
-		}
+	if cmd.GetRequestId() != "" {
+		*remembered = append(*remembered, appliedRequest{key: key, rev: index, at: cmd.GetTime().AsTime().UnixNano()})
 	}
-	if err := txn.Insert(tableIndex, &indexEntry{Key: revisionKey, Value: ctx.rev}); err != nil {
-		return nil, err
-	}
-	txn.Commit()
-	res.Revision = ctx.rev
-	if len(s.hooks) > 0 {
-		events := eventsOf(ctx.rev, changes)
-		for _, h := range s.hooks {
-			h(events)
-		}
-	}
-	close(s.applied)
-	s.applied = make(chan struct{})
+	res.Revision = index
 	return res, nil
 }
 
