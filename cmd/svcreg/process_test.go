@@ -307,8 +307,8 @@ func leaderOf(t testing.TB, procs []*proc) *proc {
 }
 
 // startThree starts a three-server cluster the way the README does, with
-// default Raft timings.
-func startThree(t testing.TB) []*proc {
+// default Raft timings unless extra flags say otherwise.
+func startThree(t testing.TB, extra ...string) []*proc {
 	var grpcAddrs, raftAddrs []string
 	for range 3 {
 		grpcAddrs = append(grpcAddrs, freeAddr(t))
@@ -317,8 +317,9 @@ func startThree(t testing.TB) []*proc {
 	var procs []*proc
 	for i := range 3 {
 		id := fmt.Sprintf("n%d", i+1)
-		procs = append(procs, startProc(t, id, grpcAddrs[i], "--node-id", id, "--data-dir", t.TempDir(),
-			"--raft-addr", raftAddrs[i], "--bootstrap-expect", "3", "--join", strings.Join(grpcAddrs, ",")))
+		args := []string{"--node-id", id, "--data-dir", t.TempDir(),
+			"--raft-addr", raftAddrs[i], "--bootstrap-expect", "3", "--join", strings.Join(grpcAddrs, ",")}
+		procs = append(procs, startProc(t, id, grpcAddrs[i], append(args, extra...)...))
 	}
 	leaderOf(t, procs)
 	// Wait until every server knows the leader's address (followers
@@ -418,8 +419,14 @@ func TestKill9LeaderOfThree(t *testing.T) {
 	}
 	mu.Unlock()
 	t.Logf("leader killed: longest gap between acknowledged writes %v (%d writes)", gap.Round(time.Millisecond), len(acked))
-	if gap >= 3*time.Second {
-		t.Errorf("writes were unavailable for %v, want < 3s", gap)
+	// With Raft's default timings a follower notices a silent leader when
+	// its heartbeat timer, re-armed every [1 s, 2 s), fires over 1 s after
+	// the last contact; a survivor that has not noticed yet rejects the
+	// other's candidacy. Both notice within 3 s: that plus an election
+	// round trip and the client's retry bounds the gap (typically 2-2.5 s;
+	// see docs/benchmarks.md).
+	if gap >= 3500*time.Millisecond {
+		t.Errorf("writes were unavailable for %v, want < 3.5s", gap)
 	}
 
 	leader := leaderOf(t, procs)

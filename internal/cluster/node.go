@@ -77,6 +77,9 @@ type Node struct {
 	// it).
 	barrierDone bool
 	leaderObs   []chan bool
+	// leaderChanged is closed (and replaced) whenever this server sees a
+	// new leader, or loses it: held writes retry at once.
+	leaderChanged chan struct{}
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -101,7 +104,7 @@ func Open(cfg Config, st *store.Store) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, store: st, conns: map[string]*grpc.ClientConn{}, stop: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, store: st, conns: map[string]*grpc.ClientConn{}, stop: make(chan struct{}), leaderChanged: make(chan struct{})}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
 	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * cfg.TimeoutScale) }
@@ -176,11 +179,40 @@ func Open(cfg Config, st *store.Store) (*Node, error) {
 			return nil, err
 		}
 	}
-	n.wg.Add(3)
+	observations := make(chan raft.Observation, 16)
+	r.RegisterObserver(raft.NewObserver(observations, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	}))
+	n.wg.Add(4)
+	go n.watchLeaders(observations)
 	go n.watchLeadership()
 	go n.form(existing)
 	go n.keepAnnounced()
 	return n, nil
+}
+
+// watchLeaders wakes held writes whenever the leader this server knows
+// changes.
+func (n *Node) watchLeaders(observations <-chan raft.Observation) {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-observations:
+			n.mu.Lock()
+			close(n.leaderChanged)
+			n.leaderChanged = make(chan struct{})
+			n.mu.Unlock()
+		}
+	}
+}
+
+func (n *Node) leaderChange() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.leaderChanged
 }
 
 // keepAnnounced makes sure the store records this server's addresses, so
@@ -313,19 +345,22 @@ func (n *Node) Apply(cmd *storev1.Command) (*store.Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HoldTimeout)
 	defer cancel()
-	delay := 20 * time.Millisecond
+	delay := 10 * time.Millisecond
 	var last error
 	for {
+		changed := n.leaderChange()
 		res, err, retry := n.applyOnce(ctx, cmd)
 		if !retry {
 			return res, err
 		}
 		last = err
+		// Back off with jitter, but retry as soon as a leader is seen.
 		sleep := delay/2 + rand.N(delay/2+1)
-		delay = min(2*delay, 500*time.Millisecond)
+		delay = min(2*delay, 200*time.Millisecond)
 		select {
 		case <-ctx.Done():
 			return nil, status.Errorf(codes.Unavailable, "no raft leader answered within %v: %v", n.cfg.HoldTimeout, last)
+		case <-changed:
 		case <-time.After(sleep):
 		}
 	}
