@@ -486,3 +486,81 @@ func TestClusterLeases(t *testing.T) {
 	}
 	c.converged(newLeader.Store().Revision())
 }
+
+// TestClusterSnapshotRestore saves a snapshot through one server,
+// restores it through another after more writes: every server returns to
+// the saved state at a revision past every one seen, and watches end
+// with OUT_OF_RANGE (list again).
+func TestClusterSnapshotRestore(t *testing.T) {
+	c := startCluster(t, 3, Config{})
+	leader := c.waitLeader()
+	f := c.followers(leader)[0]
+	f.mustCreateService(t, webSvc())
+	f.mustCreateInstance(t, webInst("kept"))
+
+	op := func(m *member) svcregv1.OperatorServiceClient { return svcregv1.NewOperatorServiceClient(m.conn) }
+	save, err := op(leader).SaveSnapshot(context.Background(), &svcregv1.SaveSnapshotRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap []byte
+	for {
+		chunk, err := save.Recv()
+		if err != nil {
+			break
+		}
+		snap = append(snap, chunk.GetData()...)
+	}
+	if len(snap) == 0 {
+		t.Fatal("empty snapshot")
+	}
+
+	dropped := f.mustCreateInstance(t, webInst("dropped"))
+	st, stopWatch := watchEndpoints(t, f.testServer, "shop", "web", dropped.GetResourceVersion())
+	defer stopWatch()
+
+	// Garbage is refused before it reaches Raft.
+	bad, err := op(f).RestoreSnapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Send(&svcregv1.RestoreSnapshotRequest{Data: []byte("not a snapshot")})
+	if _, err := bad.CloseAndRecv(); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("restoring garbage: %v", err)
+	}
+
+	restore, err := op(f).RestoreSnapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(snap) > 0 {
+		n := min(len(snap), 100)
+		if err := restore.Send(&svcregv1.RestoreSnapshotRequest{Data: snap[:n]}); err != nil {
+			t.Fatal(err)
+		}
+		snap = snap[n:]
+	}
+	resp, err := restore.CloseAndRecv()
+	if err != nil {
+		t.Fatalf("restore through a follower: %v", err)
+	}
+	if resp.GetRevision() <= dropped.GetResourceVersion() {
+		t.Errorf("restored at revision %d, not past %d", resp.GetRevision(), dropped.GetResourceVersion())
+	}
+	if _, err := st.Recv(); status.Code(err) != codes.OutOfRange {
+		t.Errorf("watch across the restore: %v, want OUT_OF_RANGE", err)
+	}
+	c.converged(resp.GetRevision())
+	for _, m := range c.members {
+		if _, err := getInstance(m, "kept", "stale", resp.GetRevision()); err != nil {
+			t.Errorf("%s lost the snapshot's instance: %v", m.id, err)
+		}
+		if _, err := getInstance(m, "dropped", "stale", resp.GetRevision()); status.Code(err) != codes.NotFound {
+			t.Errorf("%s kept the instance written after the snapshot: %v", m.id, err)
+		}
+	}
+	// Writes go on after the restore, at later revisions.
+	if after := f.mustCreateInstance(t, webInst("after")); after.GetResourceVersion() <= resp.GetRevision() {
+		t.Errorf("write after the restore at revision %d", after.GetResourceVersion())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/svcreg/svcreg/client"
@@ -71,8 +72,9 @@ func operatorCmd(ctx context.Context, args []string) error {
 
 // snapshotCmd is `svcreg snapshot save|restore FILE`.
 func snapshotCmd(ctx context.Context, args []string) error {
-	if len(args) < 1 {
-		return errors.New("usage: svcreg snapshot save|restore FILE [--addr ADDR]")
+	const usage = "usage: svcreg snapshot save|restore FILE [--addr ADDR]"
+	if len(args) < 1 || args[0] != "save" && args[0] != "restore" {
+		return errors.New(usage)
 	}
 	fs := flag.NewFlagSet("snapshot "+args[0], flag.ContinueOnError)
 	addr := fs.String("addr", "", "a server's gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)")
@@ -81,7 +83,7 @@ func snapshotCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("usage: svcreg snapshot %s FILE", args[0])
+		return errors.New(usage)
 	}
 	file := pos[0]
 	c, err := client.New(ctx, *addr)
@@ -92,10 +94,13 @@ func snapshotCmd(ctx context.Context, args []string) error {
 	op := svcregv1.NewOperatorServiceClient(c.Conn())
 	switch args[0] {
 	case "save":
-		f, err := os.Create(file)
+		// Written aside and renamed: a failed save never leaves a
+		// truncated snapshot under the name.
+		f, err := os.CreateTemp(filepath.Dir(file), filepath.Base(file)+".part-*")
 		if err != nil {
 			return err
 		}
+		defer os.Remove(f.Name())
 		st, err := op.SaveSnapshot(ctx, &svcregv1.SaveSnapshotRequest{})
 		if err != nil {
 			f.Close()
@@ -117,7 +122,14 @@ func snapshotCmd(ctx context.Context, args []string) error {
 			}
 			n += len(chunk.GetData())
 		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 		if err := f.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(f.Name(), file); err != nil {
 			return err
 		}
 		fmt.Printf("saved %d bytes to %s\n", n, file)
@@ -145,5 +157,5 @@ func snapshotCmd(ctx context.Context, args []string) error {
 		fmt.Printf("restored; the registry is at revision %d\n", resp.GetRevision())
 		return nil
 	}
-	return fmt.Errorf("unknown snapshot command %q", args[0])
+	return errors.New(usage)
 }
