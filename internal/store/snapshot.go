@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -170,10 +171,44 @@ func WithRevision(snapshot []byte, rev int64) ([]byte, error) {
 }
 
 // Validate reads a snapshot without installing it and returns its
-// revision: a corrupt one fails here, not halfway through a restore.
+// revision: a corrupt one fails here, not halfway through a restore. It
+// also checks every object as a write would (the store's own snapshots
+// pass; one edited by hand or by another program may not), so that a
+// restore through Raft never installs what the API would have refused.
 func (s *Store) Validate(r io.Reader) (int64, error) {
-	_, _, rev, err := s.load(r)
-	return rev, err
+	db, _, rev, err := s.load(r)
+	if err != nil {
+		return 0, err
+	}
+	txn := db.Txn(false)
+	for _, t := range []struct {
+		table string
+		check func(any) error
+	}{
+		{tableServices, func(o any) error { return ValidateService(o.(*svcregv1.Service), "service").Err() }},
+		{tableInstances, func(o any) error { return ValidateInstance(o.(*svcregv1.Instance), "instance").Err() }},
+	} {
+		it, err := txn.Get(t.table, indexID+"_prefix", "")
+		if err != nil {
+			return 0, err
+		}
+		for obj := it.Next(); obj != nil; obj = it.Next() {
+			if err := t.check(obj); err != nil {
+				return 0, fmt.Errorf("store: snapshot %s %q: %w", strings.TrimSuffix(t.table, "s"), objectName(obj), err)
+			}
+		}
+	}
+	return rev, nil
+}
+
+func objectName(obj any) string {
+	switch o := obj.(type) {
+	case *svcregv1.Service:
+		return objectKey(o.GetNamespace(), o.GetName())
+	case *svcregv1.Instance:
+		return objectKey(o.GetNamespace(), o.GetName())
+	}
+	return ""
 }
 
 // OnRestore registers a hook called with the new revision after a restore.
@@ -197,6 +232,7 @@ func (s *Store) load(r io.Reader) (*memdb.MemDB, *requestLog, int64, error) {
 	defer txn.Abort()
 	requests := newRequestLog()
 	var rev int64
+	sawRevision := false
 	buf := make([]byte, 0, 4096)
 	for n := 0; ; n++ {
 		size, err := binary.ReadUvarint(br)
@@ -217,16 +253,22 @@ func (s *Store) load(r io.Reader) (*memdb.MemDB, *requestLog, int64, error) {
 		if err := proto.Unmarshal(buf, rec); err != nil {
 			return nil, nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
 		}
+		if _, isRev := rec.GetRecord().(*storev1.SnapshotRecord_Revision); isRev != (n == 0) {
+			return nil, nil, 0, fmt.Errorf("store: snapshot record %d: the revision must come first, once", n)
+		}
 		switch r := rec.GetRecord().(type) {
 		case *storev1.SnapshotRecord_Revision:
-			rev = r.Revision
+			if r.Revision < 0 {
+				return nil, nil, 0, fmt.Errorf("store: snapshot revision %d is negative", r.Revision)
+			}
+			rev, sawRevision = r.Revision, true
 			err = txn.Insert(tableIndex, &indexEntry{Key: revisionKey, Value: rev})
 		case *storev1.SnapshotRecord_Service:
-			err = txn.Insert(tableServices, r.Service)
+			err = insertRecord(txn, tableServices, r.Service, r.Service.GetName() != "")
 		case *storev1.SnapshotRecord_Instance:
-			err = txn.Insert(tableInstances, r.Instance)
+			err = insertRecord(txn, tableInstances, r.Instance, r.Instance.GetName() != "")
 		case *storev1.SnapshotRecord_Endpoint:
-			err = txn.Insert(tableEndpoints, r.Endpoint)
+			err = insertRecord(txn, tableEndpoints, r.Endpoint, r.Endpoint.GetService() != "" && r.Endpoint.GetInstance() != "")
 		case *storev1.SnapshotRecord_Allocation:
 			err = txn.Insert(tableAllocations, &allocation{Key: r.Allocation.GetKey(), Owner: r.Allocation.GetOwner()})
 		case *storev1.SnapshotRecord_Request:
@@ -240,8 +282,20 @@ func (s *Store) load(r io.Reader) (*memdb.MemDB, *requestLog, int64, error) {
 			return nil, nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
 		}
 	}
+	if !sawRevision {
+		return nil, nil, 0, fmt.Errorf("store: snapshot has no revision record")
+	}
 	txn.Commit()
 	return db, requests, rev, nil
+}
+
+// insertRecord inserts a snapshot's object, which must at least have the
+// fields its key is made of.
+func insertRecord(txn *memdb.Txn, table string, obj any, named bool) error {
+	if !named {
+		return fmt.Errorf("a %s record without a name", strings.TrimSuffix(table, "s"))
+	}
+	return txn.Insert(table, obj)
 }
 
 // Dump writes the store's objects in a canonical text form, for comparing
