@@ -101,46 +101,12 @@ func benchFailover(b *testing.B, flags ...string) {
 	round := 0
 	for b.Loop() {
 		round++
-		var mu sync.Mutex
-		var acks []time.Time
-		stop := make(chan struct{})
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			next := 0
-			for i := range 3000 { // bounded: 30 s
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-				for attempt := 0; attempt < 100; attempt++ {
-					p := procs[next%len(procs)]
-					if !p.alive.Load() {
-						next++
-						continue
-					}
-					cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-					_, err := p.registry().CreateInstance(cctx, &svcregv1.CreateInstanceRequest{Instance: webInstance(fmt.Sprintf("r%d-%d", round, i))})
-					cancel()
-					if err == nil {
-						mu.Lock()
-						acks = append(acks, time.Now())
-						mu.Unlock()
-						break
-					}
-					next++
-				}
-			}
-		}()
-		count := func() int { mu.Lock(); defer mu.Unlock(); return len(acks) }
-		poll(b, "writes", 20*time.Second, func() bool { return count() >= 100 })
+		w := startPacedWriter(procs, fmt.Sprintf("r%d", round))
+		poll(b, "writes", 20*time.Second, func() bool { return w.count() >= 100 })
 		old := leaderOf(b, procs)
 		killed := time.Now()
 		old.kill()
-		before := count()
+		before := w.count()
 		var survivors []*proc
 		for _, p := range procs {
 			if p != old {
@@ -149,17 +115,8 @@ func benchFailover(b *testing.B, flags ...string) {
 		}
 		leaderOf(b, survivors)
 		elected := time.Since(killed)
-		poll(b, "writes after the kill", 30*time.Second, func() bool { return count() >= before+100 })
-		close(stop)
-		<-done
-		var gap time.Duration
-		mu.Lock()
-		for i := 1; i < len(acks); i++ {
-			if acks[i].After(killed) && acks[i-1].Before(killed.Add(10*time.Second)) {
-				gap = max(gap, acks[i].Sub(acks[i-1]))
-			}
-		}
-		mu.Unlock()
+		poll(b, "writes after the kill", 30*time.Second, func() bool { return w.count() >= before+100 })
+		gap := longestGap(w.stop(), killed)
 		total += gap
 		worst = max(worst, gap)
 		electTotal += elected

@@ -341,6 +341,84 @@ func startThree(t testing.TB, extra ...string) []*proc {
 	return procs
 }
 
+// ack is one acknowledged write of a pacedWriter.
+type ack struct {
+	name string
+	at   time.Time
+	rev  int64
+}
+
+// pacedWriter creates instances at 100/s, trying the live servers in
+// turn: a write whose server died (outcome unknown) is retried on the
+// next, and ALREADY_EXISTS then means the first attempt committed.
+type pacedWriter struct {
+	mu    sync.Mutex
+	acked []ack
+	quit  chan struct{}
+	done  chan struct{}
+}
+
+func startPacedWriter(procs []*proc, prefix string) *pacedWriter {
+	w := &pacedWriter{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		next := 0
+		for i := range 3000 { // bounded: 30 s at most
+			select {
+			case <-w.quit:
+				return
+			case <-tick.C:
+			}
+			name := fmt.Sprintf("%s-%d", prefix, i)
+			for attempt := 0; attempt < 100; attempt++ {
+				p := procs[next%len(procs)]
+				if !p.alive.Load() {
+					next++
+					continue
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				resp, err := p.registry().CreateInstance(ctx, &svcregv1.CreateInstanceRequest{Instance: webInstance(name)})
+				cancel()
+				if err == nil || status.Code(err) == codes.AlreadyExists && attempt > 0 {
+					w.mu.Lock()
+					w.acked = append(w.acked, ack{name, time.Now(), resp.GetInstance().GetResourceVersion()})
+					w.mu.Unlock()
+					break
+				}
+				next++
+			}
+		}
+	}()
+	return w
+}
+
+func (w *pacedWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acked)
+}
+
+// stop ends the writes and returns the acknowledged ones.
+func (w *pacedWriter) stop() []ack {
+	close(w.quit)
+	<-w.done
+	return w.acked
+}
+
+// longestGap is the longest time between two acknowledged writes across
+// an event (a kill), within 10 s of it.
+func longestGap(acked []ack, at time.Time) time.Duration {
+	var gap time.Duration
+	for i := 1; i < len(acked); i++ {
+		if acked[i].at.After(at) && acked[i-1].at.Before(at.Add(10*time.Second)) {
+			gap = max(gap, acked[i].at.Sub(acked[i-1].at))
+		}
+	}
+	return gap
+}
+
 // TestKill9LeaderOfThree writes at 100/s round the servers while the
 // leader is killed with SIGKILL: every acknowledged write is on the
 // survivors, writes stop for less than 3 s, and the old leader restarts,
@@ -352,72 +430,16 @@ func TestKill9LeaderOfThree(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	type ack struct {
-		name string
-		at   time.Time
-		rev  int64
-	}
-	var (
-		mu    sync.Mutex
-		acked []ack
-	)
-	stop := make(chan struct{})
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		tick := time.NewTicker(10 * time.Millisecond) // 100 writes/s
-		defer tick.Stop()
-		next := 0
-		for i := range 3000 { // bounded: 30 s at most
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			name := fmt.Sprintf("web-%d", i)
-			// A client tries the servers in turn; a write whose outcome is
-			// unknown (its server died) is retried elsewhere, and
-			// ALREADY_EXISTS then means the first attempt committed.
-			for attempt := 0; attempt < 100; attempt++ {
-				p := procs[next%len(procs)]
-				if !p.alive.Load() {
-					next++
-					continue
-				}
-				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				resp, err := p.registry().CreateInstance(cctx, &svcregv1.CreateInstanceRequest{Instance: webInstance(name)})
-				cancel()
-				if err == nil || status.Code(err) == codes.AlreadyExists && attempt > 0 {
-					mu.Lock()
-					acked = append(acked, ack{name, time.Now(), resp.GetInstance().GetResourceVersion()})
-					mu.Unlock()
-					break
-				}
-				next++
-			}
-		}
-	}()
-	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
-	poll(t, "writes before the kill", 20*time.Second, func() bool { return count() >= 200 })
+	w := startPacedWriter(procs, "web")
+	poll(t, "writes before the kill", 20*time.Second, func() bool { return w.count() >= 200 })
 
 	old := leaderOf(t, procs)
 	killedAt := time.Now()
 	old.kill()
-	before := count()
-	poll(t, "writes after the kill", 30*time.Second, func() bool { return count() >= before+200 })
-	close(stop)
-	<-writerDone
-
-	mu.Lock()
-	var gap time.Duration
-	var prev time.Time
-	for _, a := range acked {
-		if !prev.IsZero() && a.at.After(killedAt) && prev.Before(killedAt.Add(10*time.Second)) {
-			gap = max(gap, a.at.Sub(prev))
-		}
-		prev = a.at
-	}
-	mu.Unlock()
+	before := w.count()
+	poll(t, "writes after the kill", 30*time.Second, func() bool { return w.count() >= before+200 })
+	acked := w.stop()
+	gap := longestGap(acked, killedAt)
 	t.Logf("leader killed: longest gap between acknowledged writes %v (%d writes)", gap.Round(time.Millisecond), len(acked))
 	// With Raft's default timings a follower notices a silent leader when
 	// its heartbeat timer, re-armed every [1 s, 2 s), fires over 1 s after
