@@ -77,6 +77,10 @@ type Node struct {
 	// it).
 	barrierDone bool
 	leaderObs   []chan bool
+	// restoring is held (write-locked) by Restore, and read-locked by
+	// each command in flight, so that a restore sees every command this
+	// server proposed applied before it picks the restored revision.
+	restoring sync.RWMutex
 	// leaderChanged is closed (and replaced) whenever this server sees a
 	// new leader, or loses it: held writes retry at once.
 	leaderChanged chan struct{}
@@ -406,6 +410,8 @@ func (n *Node) ApplyLocal(cmd *storev1.Command) (*store.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.restoring.RLock()
+	defer n.restoring.RUnlock()
 	f := n.raft.Apply(b, n.cfg.HoldTimeout)
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrEnqueueTimeout) {
@@ -582,11 +588,15 @@ func (n *Node) Leader() string {
 //
 // The restored state takes a revision after every one seen so far (the
 // log's next index: Raft installs the snapshot there), so revisions never
-// go back and watchers relist.
+// go back and watchers relist. Writes wait meanwhile: one proposed between
+// reading the index and installing the snapshot would take a revision the
+// restored state then goes back to.
 func (n *Node) Restore(snapshot []byte) error {
 	if _, err := n.store.Validate(bytes.NewReader(snapshot)); err != nil {
 		return err // check it before Raft takes it
 	}
+	n.restoring.Lock()
+	defer n.restoring.Unlock()
 	snapshot, err := store.WithRevision(snapshot, int64(n.raft.LastIndex())+1)
 	if err != nil {
 		return err
