@@ -55,13 +55,6 @@ func (p *picker) usePinned(s *slot, info balancer.PickInfo, e *affinity) (balanc
 		s.b.acquire()
 		done = e.done
 	}
-	if childDone := res.Done; childDone != nil {
-		res.Done = func(di balancer.DoneInfo) {
-			done(di)
-			childDone(di)
-		}
-	} else {
-		res.Done = done
-	}
+	chainDone(&res, done)
 	return res, nil
 }

@@ -205,16 +205,21 @@ func (p *picker) use(s *slot, info balancer.PickInfo, done func(balancer.DoneInf
 		return res, err
 	}
 	s.b.acquire()
+	chainDone(&res, done)
+	return res, nil
+}
+
+// chainDone makes res.Done call done, then the child's own Done if it set
+// one (pick_first sets none; a child that does costs an allocation).
+func chainDone(res *balancer.PickResult, done func(balancer.DoneInfo)) {
 	if childDone := res.Done; childDone != nil {
-		// pick_first sets no Done; a child that does costs an allocation.
 		res.Done = func(di balancer.DoneInfo) {
 			done(di)
 			childDone(di)
 		}
-	} else {
-		res.Done = done
+		return
 	}
-	return res, nil
+	res.Done = done
 }
 
 // pickTerminating is the KEP-1669 fallback: when no ready endpoint can take

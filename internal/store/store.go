@@ -139,24 +139,6 @@ func (w *writeTxn) DeletePrefix(table, prefixIndex, prefix string) (bool, error)
 	return len(objs) > 0, nil
 }
 
-// DeleteAll is DeletePrefix for an exact index value.
-func (w *writeTxn) DeleteAll(table, index string, args ...any) (int, error) {
-	it, err := w.Get(table, index, args...)
-	if err != nil {
-		return 0, err
-	}
-	var objs []any
-	for obj := it.Next(); obj != nil; obj = it.Next() {
-		objs = append(objs, obj)
-	}
-	for _, obj := range objs {
-		if err := w.Delete(table, obj); err != nil {
-			return 0, err
-		}
-	}
-	return len(objs), nil
-}
-
 // eventKey is the id of an object whose changes become events.
 func eventKey(table string, obj any) (string, bool) {
 	switch o := obj.(type) {
