@@ -111,7 +111,7 @@ func BenchmarkPick(b *testing.B) {
 
 // BenchmarkHashDisruption reports the share of 10^5 keys that move when
 // one of N backends leaves or joins, and the share that moves between
-// backends present before and after (IPVS.md §2: at most 1/N + 2% and 2%).
+// backends present before and after (docs/ipvs.md, "Hashing": at most 1/N + 2% and 2%).
 //
 //	go test -run XXX -bench BenchmarkHashDisruption -benchtime 1x ./balancer/
 func BenchmarkHashDisruption(b *testing.B) {

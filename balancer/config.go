@@ -26,7 +26,7 @@ const (
 	maxTableSize          = 1<<24 - 3
 )
 
-// Config is the policy's configuration (IPVS.md §5). Durations are JSON
+// Config is the policy's configuration (docs/ipvs.md, "Configuration"). Durations are JSON
 // strings such as "1s" or "300s", as in gRPC service config.
 type Config struct {
 	serviceconfig.LoadBalancingConfig `json:"-"`

@@ -4,7 +4,7 @@
 // mh and twos, with weights, quiescing (weight 0), overload thresholds,
 // session persistence and Kubernetes' terminating-endpoint fallback
 // (KEP-1669). The semantics, and where they deviate from the kernel, are
-// those of docs/ipvs.md (IPVS.md in the design notes).
+// those of docs/ipvs.md.
 //
 //	{"loadBalancingConfig":[{"ipvs":{"scheduler":"wlc"}}]}
 //

@@ -25,7 +25,7 @@ func loaded(t *testing.T, scheduler string, loads ...load) *harness {
 	return h
 }
 
-// TestLeastLoadVectors are IPVS.md §6's vectors for lc, wlc, sed and nq.
+// TestLeastLoadVectors are docs/ipvs.md's reference vectors for lc, wlc, sed and nq.
 func TestLeastLoadVectors(t *testing.T) {
 	tests := []struct {
 		scheduler string
@@ -54,7 +54,7 @@ func TestLeastLoadVectors(t *testing.T) {
 	}
 }
 
-// reference is the plain O(n) scan of IPVS.md §2 with cross-multiplied
+// reference is the plain O(n) scan of docs/ipvs.md with cross-multiplied
 // ratios, against which the key scans are checked.
 func reference(scheduler string, loads []load) int {
 	best := -1
@@ -119,7 +119,7 @@ func TestLeastLoadDifferential(t *testing.T) {
 	}
 }
 
-// TestNQIsSEDWhenNoneIdle is the differential of IPVS.md §6 on live pickers.
+// TestNQIsSEDWhenNoneIdle is the differential of docs/ipvs.md's vectors on live pickers.
 func TestNQIsSEDWhenNoneIdle(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for trial := 0; trial < 300; trial++ {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -14,8 +15,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	clusterv1 "github.com/svcreg/svcreg/gen/svcreg/cluster/v1"
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/cluster"
 )
 
 // A testCluster runs servers in this process, their Raft over
@@ -71,7 +74,7 @@ func startCluster(t *testing.T, n int, cfg Config) *testCluster {
 	waitFor(t, "every server's address record", 10*time.Second, func() bool {
 		for _, m := range c.members {
 			for _, o := range c.members {
-				if m.Store().Node(o.id) == nil {
+				if _, err := m.Store().Read().Node(o.id); err != nil {
 					return false
 				}
 			}
@@ -126,7 +129,7 @@ func (c *testCluster) waitLeader(among ...*member) *member {
 			if m.Node().Leader() != leader.id {
 				return false
 			}
-			if _, ok := m.Node().LeaderGRPC(); !ok {
+			if _, err := m.Node().LeaderConn(); err != nil {
 				return false
 			}
 		}
@@ -360,7 +363,7 @@ func TestClusterMinorityPartition(t *testing.T) {
 	newLeader := c.waitLeader(majority...)
 	select {
 	case err := <-lost:
-		if status.Code(err) != codes.Unavailable {
+		if !errors.Is(err, cluster.ErrNotLeader) {
 			t.Errorf("uncommitted write on the cut-off leader: %v", err)
 		}
 	case <-time.After(10 * time.Second):
@@ -563,4 +566,41 @@ func TestClusterSnapshotRestore(t *testing.T) {
 	if after := f.mustCreateInstance(t, webInst("after")); after.GetResourceVersion() <= resp.GetRevision() {
 		t.Errorf("write after the restore at revision %d", after.GetResourceVersion())
 	}
+}
+
+// TestFakeJoinsLeaveTheClusterWritable: servers that ask to join and never
+// show up are non-voters, so they never count toward quorum (writes go
+// on), and autopilot removes them once they stay unreachable.
+func TestFakeJoinsLeaveTheClusterWritable(t *testing.T) {
+	c := startCluster(t, 3, Config{})
+	leader := c.waitLeader()
+	conn, err := leader.Node().PeerConn(leader.PeerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		_, err := clusterv1.NewPeerServiceClient(conn).Join(context.Background(), &clusterv1.JoinRequest{
+			Id: fmt.Sprintf("fake-%d", i), PeerAddress: fmt.Sprintf("fake-%d", i)})
+		if err != nil {
+			t.Fatalf("join %d: %v", i, err)
+		}
+	}
+	servers, _ := leader.Node().Servers()
+	voters := 0
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	if len(servers) != 6 || voters != 3 {
+		t.Fatalf("after three joins: %d servers, %d voters; want 6 and 3", len(servers), voters)
+	}
+	leader.mustCreateService(t, webSvc())
+	for i := range 20 {
+		leader.mustCreateInstance(t, webInst(fmt.Sprintf("after-%d", i)))
+	}
+	waitFor(t, "autopilot to remove the servers that never came", 30*time.Second, func() bool {
+		servers, err := c.waitLeader().Node().Servers()
+		return err == nil && len(servers) == 3
+	})
 }

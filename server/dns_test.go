@@ -390,7 +390,7 @@ func FuzzDNSReply(f *testing.F) {
 			return
 		}
 		for _, tcp := range []bool{false, true} {
-			if _, err := ts.reg.dns.Reply(req, tcp).Pack(); err != nil {
+			if _, err := ts.dnsView.Reply(req, tcp).Pack(); err != nil {
 				t.Fatalf("reply does not pack: %v", err)
 			}
 		}

@@ -5,38 +5,59 @@ import (
 	"errors"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/internal/validation"
 	"github.com/svcreg/svcreg/internal/watch"
+	"github.com/svcreg/svcreg/reason"
 )
 
-// ErrorDomain is the ErrorInfo domain of svcreg's errors (AIP-193).
-const ErrorDomain = "svcreg.io"
+// sentinels is the one table from domain errors to gRPC status (etcd's
+// v3rpc/util.go): handlers and the packages below them return domain
+// errors, and the interceptors convert them here, each with the reason
+// clients match (package reason). The first match wins.
+var sentinels = []struct {
+	err    error
+	code   codes.Code
+	reason string
+}{
+	{store.ErrNotFound, codes.NotFound, reason.NotFound},
+	{store.ErrAlreadyExists, codes.AlreadyExists, reason.AlreadyExists},
+	{store.ErrConflict, codes.Aborted, reason.EtagMismatch},
+	{store.ErrRangeFull, codes.ResourceExhausted, reason.RangeFull},
+	{store.ErrFailedPrecondition, codes.FailedPrecondition, reason.FailedPrecondition},
+	{store.ErrInvalidSnapshot, codes.InvalidArgument, reason.InvalidSnapshot},
+	{watch.ErrTooOld, codes.OutOfRange, reason.ResourceVersionTooOld},
+	{watch.ErrFuture, codes.InvalidArgument, reason.ResourceVersionAhead},
+	{watch.ErrOverflow, codes.ResourceExhausted, reason.WatcherTooSlow},
+	{watch.ErrClosed, codes.Unavailable, reason.ShuttingDown},
+	{cluster.ErrNotReady, codes.Unavailable, reason.NotReady},
+	{cluster.ErrNotLeader, codes.Unavailable, reason.NotLeader},
+	{cluster.ErrNoLeader, codes.Unavailable, reason.NoLeader},
+	{cluster.ErrDiskFull, codes.ResourceExhausted, reason.DiskFull},
+	{cluster.ErrTooLarge, codes.ResourceExhausted, reason.LimitExceeded},
+	{cluster.ErrUnknownServer, codes.NotFound, reason.NotFound},
+	{errBehind, codes.Unavailable, reason.Behind},
+	{errLimit, codes.ResourceExhausted, reason.LimitExceeded},
+	{errShuttingDown, codes.Unavailable, reason.ShuttingDown},
+}
 
-// Error reasons, machine-readable in google.rpc.ErrorInfo.
-const (
-	ReasonInvalid       = "FIELD_INVALID"
-	ReasonNotFound      = "NOT_FOUND"
-	ReasonAlreadyExists = "ALREADY_EXISTS"
-	ReasonConflict      = "ETAG_MISMATCH"
-	ReasonRangeFull     = "RANGE_FULL"
-	ReasonPrecondition  = "FAILED_PRECONDITION"
-	// ReasonTooOld: a watch asked for a revision older than the history
-	// (Kubernetes' 410 Gone): list again, then watch from the list.
-	ReasonTooOld = "RESOURCE_VERSION_TOO_OLD"
-	// ReasonWatcherTooSlow: the watcher fell behind and was cut off: resume
-	// from the last revision received.
-	ReasonWatcherTooSlow = "WATCHER_TOO_SLOW"
+// Errors of the server's own.
+var (
+	// errBehind: this server did not reach a read's min_revision in time.
+	errBehind = errors.New("this server is behind")
+	// errLimit: a server limit was reached (the message names it).
+	errLimit = errors.New("limit reached")
+	// errShuttingDown: the server is stopping.
+	errShuttingDown = errors.New("the registry is shutting down")
 )
 
 // toStatus converts a domain error to a gRPC status. It is the only place
-// that does (etcd's v3rpc/util.go): handlers return domain errors and the
-// interceptors call this.
+// that does: status errors (from a forwarded call) pass as they are.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -44,46 +65,34 @@ func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	if errors.Is(err, watch.ErrClosed) {
-		return status.Error(codes.Unavailable, "the registry is shutting down; resume the watch elsewhere or later")
-	}
-	if errors.Is(err, watch.ErrFuture) {
-		return toStatus(validation.ErrorList{validation.Invalid("resource_version", nil, err.Error())})
-	}
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
 	var list validation.ErrorList
 	if errors.As(err, &list) {
-		br := &errdetails.BadRequest{}
-		for _, e := range list {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
-				Field: string(e.Field), Description: e.Error(), Reason: reasonOf(e.Type),
-			})
-		}
-		return withDetails(codes.InvalidArgument, list.Error(), ReasonInvalid, br)
+		return withDetails(codes.InvalidArgument, list.Error(), reason.FieldInvalid, badRequest(list))
 	}
-	for _, m := range []struct {
-		kind   error
-		code   codes.Code
-		reason string
-	}{
-		{store.ErrNotFound, codes.NotFound, ReasonNotFound},
-		{store.ErrAlreadyExists, codes.AlreadyExists, ReasonAlreadyExists},
-		{store.ErrConflict, codes.Aborted, ReasonConflict},
-		{store.ErrRangeFull, codes.ResourceExhausted, ReasonRangeFull},
-		{store.ErrFailedPrecondition, codes.FailedPrecondition, ReasonPrecondition},
-		{watch.ErrTooOld, codes.OutOfRange, ReasonTooOld},
-		{watch.ErrOverflow, codes.ResourceExhausted, ReasonWatcherTooSlow},
-	} {
-		if errors.Is(err, m.kind) {
-			return withDetails(m.code, err.Error(), m.reason)
+	for _, m := range sentinels {
+		if errors.Is(err, m.err) {
+			return withDetails(m.code, err.Error(), m.reason, nil)
 		}
 	}
-	return status.Error(codes.Internal, err.Error())
+	return withDetails(codes.Internal, err.Error(), reason.Internal, nil)
+}
+
+// badRequest lists the field violations, the first validation.MaxErrors
+// of them (the message counts the rest).
+func badRequest(list validation.ErrorList) *errdetails.BadRequest {
+	br := &errdetails.BadRequest{}
+	for _, e := range list[:min(len(list), validation.MaxErrors)] {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+			Field: string(e.Field), Description: e.Error(), Reason: reasonOf(e.Type),
+		})
+	}
+	return br
 }
 
 // reasonOf names a field error type in UPPER_SNAKE_CASE for
@@ -100,15 +109,17 @@ func reasonOf(t validation.ErrorType) string {
 		return "FORBIDDEN"
 	case validation.ErrorTypeTooLong:
 		return "TOO_LONG"
+	case validation.ErrorTypeTooMany:
+		return "TOO_MANY"
 	}
 	return "INVALID"
 }
 
-func withDetails(code codes.Code, msg, reason string, extra ...*errdetails.BadRequest) error {
+func withDetails(code codes.Code, msg, why string, br *errdetails.BadRequest) error {
 	st := status.New(code, msg)
-	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain}}
-	for _, d := range extra {
-		details = append(details, d)
+	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: why, Domain: reason.Domain}}
+	if br != nil {
+		details = append(details, br)
 	}
 	if withInfo, err := st.WithDetails(details...); err == nil {
 		st = withInfo
@@ -116,11 +127,4 @@ func withDetails(code codes.Code, msg, reason string, extra ...*errdetails.BadRe
 	return st.Err()
 }
 
-func unaryErrors(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	resp, err := handler(ctx, req)
-	return resp, toStatus(err)
-}
-
-func streamErrors(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return toStatus(handler(srv, ss))
-}
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -3,28 +3,84 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/textproto"
+	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/svcreg/svcreg"
+	gateway "github.com/svcreg/svcreg/gen/gw/svcreg/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/reason"
 )
 
 // maxRequestBytes caps request bodies and messages (etcd allows 1.5 MiB).
 const maxRequestBytes = 3 << 19
 
-// newGateway serves the REST API by calling the gRPC server through conn,
-// so that REST requests pass the same interceptors as gRPC ones.
-func newGateway(ctx context.Context, conn *grpc.ClientConn, metrics http.HandlerFunc, withPprof bool) (http.Handler, error) {
+// The REST gateway calls the registry through a gRPC server of its own, in
+// this process, over an in-memory connection (bufconn): the same services
+// and the same interceptors as the gRPC port, but not the gRPC port's
+// per-connection stream limit, which one shared connection would hit at
+// 1,024 open REST watches. REST clients are bounded by the HTTP listener's
+// connection limit and the watch limit instead.
+type restGateway struct {
+	grpc *grpc.Server
+	lis  *bufconn.Listener
+	conn *grpc.ClientConn
+}
+
+const bufconnSize = 1 << 20
+
+func newRESTGateway(register func(*grpc.Server), ic *interceptors, maxStreams uint32) (*restGateway, error) {
+	g := &restGateway{lis: bufconn.Listen(bufconnSize)}
+	g.grpc = grpc.NewServer(append(ic.serverOptions(),
+		grpc.MaxRecvMsgSize(maxRequestBytes),
+		grpc.MaxConcurrentStreams(maxStreams),
+		grpc.ForceServerCodecV2(newCodec()))...)
+	register(g.grpc)
+	conn, err := grpc.NewClient("passthrough:///rest-gateway",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return g.lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		return nil, err
+	}
+	g.conn = conn
+	go g.grpc.Serve(g.lis)
+	return g, nil
+}
+
+func (g *restGateway) close() {
+	g.conn.Close()
+	g.grpc.Stop()
+}
+
+// httpHandler is everything the HTTP port serves.
+type httpHandler struct {
+	conn     *grpc.ClientConn
+	metrics  http.HandlerFunc
+	readyz   http.HandlerFunc
+	pprof    bool
+	bodyTime time.Duration
+	log      *slog.Logger
+}
+
+func (h httpHandler) build() (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		// Strict JSON: unknown fields and unknown enum names are errors (the
 		// gateway's default discards them silently). Zero values are left
@@ -38,27 +94,46 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn, metrics http.Handler
 		// Never forward gRPC response metadata as Grpc-Metadata-* headers.
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 	)
-	if err := svcregv1.RegisterRegistryServiceHandlerClient(ctx, gw, svcregv1.NewRegistryServiceClient(conn)); err != nil {
+	if err := gateway.RegisterRegistryServiceHandlerClient(context.Background(), gw, svcregv1.NewRegistryServiceClient(h.conn)); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", limitBody(gw))
+	mux.Handle("/v1/", h.limitBody(gw))
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(svcreg.OpenAPI)
 	})
-	mux.HandleFunc("GET /metrics", metrics)
-	if withPprof {
+	mux.HandleFunc("GET /metrics", h.metrics)
+	mux.HandleFunc("GET /readyz", h.readyz)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	if h.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
+	return h.recover(mux), nil
+}
+
+// recover turns a panic in a handler into a 500, logged once with its
+// stack, instead of a dropped connection.
+func (h httpHandler) recover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				h.log.Error("panic serving a REST request: answered 500, still serving", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				st, _ := status.FromError(withDetails(codes.Internal, "internal error; the server logged it", reason.Internal, nil))
+				writeStatus(w, r, http.StatusInternalServerError, st)
+			}
+		}()
+		next.ServeHTTP(w, r)
 	})
-	return mux, nil
 }
 
 // forwardHeader passes only Authorization to the gRPC side: REST callers
@@ -71,18 +146,40 @@ func forwardHeader(key string) (string, bool) {
 	return "", false
 }
 
-// limitBody rejects bodies over maxRequestBytes: at once with 413 when the
-// length is declared, while reading otherwise.
-func limitBody(next http.Handler) http.Handler {
+// limitBody rejects bodies over maxRequestBytes (at once with 413 when the
+// length is declared, while reading otherwise) and bounds how long a body
+// may take to arrive: a slow client holds a connection for bodyTime at
+// most, without cutting off a watch's long response.
+func (h httpHandler) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > maxRequestBytes {
 			writeStatus(w, r, http.StatusRequestEntityTooLarge, status.New(codes.InvalidArgument,
 				"request body too large: the limit is 1.5 MiB"))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBytes)
+		rc := http.NewResponseController(w)
+		if r.ContentLength == 0 || r.Body == http.NoBody {
+			rc.SetReadDeadline(time.Time{})
+		} else {
+			rc.SetReadDeadline(time.Now().Add(h.bodyTime))
+			r.Body = &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, maxRequestBytes), rc: rc}
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// deadlineBody lifts the read deadline once the body is read.
+type deadlineBody struct {
+	io.ReadCloser
+	rc *http.ResponseController
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // writeHTTPError maps gRPC status to HTTP with Kubernetes' choices: invalid
@@ -96,7 +193,7 @@ func writeHTTPError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler,
 		code = http.StatusUnprocessableEntity
 	case st.Code() == codes.InvalidArgument && strings.Contains(st.Message(), "request body too large"):
 		code = http.StatusRequestEntityTooLarge
-	case st.Code() == codes.InvalidArgument:
+	case st.Code() == codes.InvalidArgument && reason.Of(err) == "":
 		// The gateway's own errors (malformed JSON, bad query parameters)
 		// carry bare decoder messages; say what they are about.
 		st = status.New(codes.InvalidArgument, "malformed request: "+st.Message())

@@ -7,41 +7,51 @@ import (
 	"io"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/lease"
 	"github.com/svcreg/svcreg/internal/store"
+	"github.com/svcreg/svcreg/reason"
 )
 
-func (r *registry) RenewInstanceLease(ctx context.Context, req *svcregv1.RenewInstanceLeaseRequest) (*svcregv1.RenewInstanceLeaseResponse, error) {
-	ns, err := objectRef(req.GetNamespace(), req.GetName(), "name")
+// leases serves lease renewals. Deadlines live in the leader's memory
+// (docs/durability.md, "Leases"): a renewal runs on the leader, and a
+// follower passes it on, riding through leader changes as writes do.
+type leases struct {
+	router  *router
+	manager *lease.Manager
+	writer  *writer
+}
+
+func (l *leases) RenewInstanceLease(ctx context.Context, req *svcregv1.RenewInstanceLeaseRequest) (*svcregv1.RenewInstanceLeaseResponse, error) {
+	ns, err := objectRef(store.KindInstance, req.GetNamespace(), req.GetName(), "name")
 	if err != nil {
 		return nil, err
 	}
-	if !r.node.IsLeader() {
-		// Deadlines live in the leader's memory (RAFT.md): renewals go there.
-		if forwarded(ctx) {
-			return nil, status.Error(codes.Unavailable, "not the raft leader: retry the renewal")
-		}
-		return forward(ctx, r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.RenewInstanceLeaseResponse, error) {
-			return c.RenewInstanceLease(ctx, req)
+	return l.renew(ctx, ns, req.GetName())
+}
+
+func (l *leases) renew(ctx context.Context, ns, name string) (*svcregv1.RenewInstanceLeaseResponse, error) {
+	return onLeader(ctx, l.router,
+		func() (*svcregv1.RenewInstanceLeaseResponse, error) {
+			deadline, ttl, ok := l.manager.Renew(ns, name)
+			if !ok {
+				return nil, l.noLease(ns, name)
+			}
+			return &svcregv1.RenewInstanceLeaseResponse{LeaseExpireTime: timestamppb.New(deadline), TtlSeconds: int32(ttl.Seconds())}, nil
+		},
+		func(ctx context.Context, conn *grpc.ClientConn) (*svcregv1.RenewInstanceLeaseResponse, error) {
+			return svcregv1.NewRegistryServiceClient(conn).RenewInstanceLease(ctx, &svcregv1.RenewInstanceLeaseRequest{Namespace: ns, Name: name})
 		})
-	}
-	deadline, ttl, ok := r.leases.Renew(ns, req.GetName())
-	if !ok {
-		return nil, r.noLease(ns, req.GetName())
-	}
-	return &svcregv1.RenewInstanceLeaseResponse{LeaseExpireTime: timestamppb.New(deadline), TtlSeconds: int32(ttl.Seconds())}, nil
 }
 
 // noLease explains a failed renewal: the instance is gone (register again)
 // or never had a lease.
-func (r *registry) noLease(namespace, name string) error {
-	inst, _, err := r.store.Instance(namespace, name)
+func (l *leases) noLease(namespace, name string) error {
+	inst, err := l.router.store.Read().Instance(namespace, name)
 	if err != nil {
 		return err
 	}
@@ -51,7 +61,7 @@ func (r *registry) noLease(namespace, name string) error {
 	return &store.Error{Kind: store.ErrNotFound, Message: fmt.Sprintf("instance %q has no live lease", name)}
 }
 
-func (r *registry) KeepAlive(stream grpc.BidiStreamingServer[svcregv1.KeepAliveRequest, svcregv1.KeepAliveResponse]) error {
+func (l *leases) KeepAlive(stream grpc.BidiStreamingServer[svcregv1.KeepAliveRequest, svcregv1.KeepAliveResponse]) error {
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -60,26 +70,18 @@ func (r *registry) KeepAlive(stream grpc.BidiStreamingServer[svcregv1.KeepAliveR
 		if err != nil {
 			return err
 		}
-		ns := req.GetNamespace()
-		if ns == "" {
-			ns = store.DefaultNamespace
+		ns, err := objectRef(store.KindInstance, req.GetNamespace(), req.GetName(), "name")
+		if err != nil {
+			return err
 		}
 		resp := &svcregv1.KeepAliveResponse{Namespace: ns, Name: req.GetName()}
-		if r.node.IsLeader() {
-			if deadline, ttl, ok := r.leases.Renew(ns, req.GetName()); ok {
-				resp.Found, resp.LeaseExpireTime, resp.TtlSeconds = true, timestamppb.New(deadline), int32(ttl.Seconds())
-			}
-		} else {
-			renewed, err := forward(stream.Context(), r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.RenewInstanceLeaseResponse, error) {
-				return c.RenewInstanceLease(ctx, &svcregv1.RenewInstanceLeaseRequest{Namespace: ns, Name: req.GetName()})
-			})
-			switch status.Code(err) {
-			case codes.OK:
-				resp.Found, resp.LeaseExpireTime, resp.TtlSeconds = true, renewed.GetLeaseExpireTime(), renewed.GetTtlSeconds()
-			case codes.NotFound, codes.FailedPrecondition:
-			default:
-				return err // no leader: the client reconnects and retries
-			}
+		renewed, err := l.renew(stream.Context(), ns, req.GetName())
+		switch why := reason.Of(toStatus(err)); {
+		case err == nil:
+			resp.Found, resp.LeaseExpireTime, resp.TtlSeconds = true, renewed.GetLeaseExpireTime(), renewed.GetTtlSeconds()
+		case why == reason.NotFound, why == reason.FailedPrecondition:
+		default:
+			return err // no leader within the hold: the client reconnects and retries
 		}
 		if err := stream.Send(resp); err != nil {
 			return err
@@ -89,11 +91,11 @@ func (r *registry) KeepAlive(stream grpc.BidiStreamingServer[svcregv1.KeepAliveR
 
 // withLease shows an instance with its lease expiry (leases live in memory,
 // not in the stored object).
-func (r *registry) withLease(inst *svcregv1.Instance) *svcregv1.Instance {
+func (l *leases) withLease(inst *svcregv1.Instance) *svcregv1.Instance {
 	if inst == nil || inst.GetTtlSeconds() == 0 {
 		return inst
 	}
-	deadline, ok := r.leases.Deadline(inst.GetNamespace(), inst.GetName())
+	deadline, ok := l.manager.Deadline(inst.GetNamespace(), inst.GetName())
 	if !ok {
 		return inst
 	}
@@ -102,15 +104,15 @@ func (r *registry) withLease(inst *svcregv1.Instance) *svcregv1.Instance {
 	return inst
 }
 
-// expireLeases is the lease manager's way to delete lapsed instances: a
-// Raft command, proposed only by a server that has just confirmed it is
-// the leader (a deposed leader must never expire what the new one renews).
-func (r *registry) expireLeases(refs []*storev1.InstanceRef) error {
-	if err := r.node.VerifyLeader(); err != nil {
+// expire is the lease manager's way to delete lapsed instances: a Raft
+// command, proposed only by a server that has just confirmed it is the
+// leader (a deposed leader must never expire what the new one renews).
+func (l *leases) expire(refs []*storev1.InstanceRef) error {
+	if err := l.router.node.VerifyLeader(); err != nil {
 		return err
 	}
-	cmd := r.command()
-	cmd.Op = &storev1.Command_ExpireInstances{ExpireInstances: &storev1.ExpireInstances{Instances: refs}}
-	_, err := r.node.ApplyLocal(cmd)
+	cmd := &storev1.Command{Time: timestamppb.New(l.writer.clock.Now()),
+		Op: &storev1.Command_ExpireInstances{ExpireInstances: &storev1.ExpireInstances{Instances: refs}}}
+	_, err := l.router.node.ApplyLocal(cmd)
 	return err
 }

@@ -19,6 +19,6 @@ func (s *Server) metrics(w http.ResponseWriter, _ *http.Request) {
 	gauge("go_memstats_heap_inuse_bytes", "Bytes in in-use heap spans.", m.HeapInuse)
 	gauge("go_goroutines", "Number of goroutines.", runtime.NumGoroutine())
 	gauge("svcreg_revision", "The store revision.", s.store.Revision())
-	gauge("svcreg_watchers", "Watch subscribers.", s.reg.hub.Subscribers())
-	gauge("svcreg_leases", "Live instance leases.", s.reg.leases.Len())
+	gauge("svcreg_watchers", "Watch subscribers.", s.hub.Subscribers())
+	gauge("svcreg_leases", "Live instance leases.", s.leases.Len())
 }

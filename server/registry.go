@@ -5,43 +5,44 @@ import (
 	"crypto/rand"
 	"fmt"
 
-	"github.com/jonboulle/clockwork"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
-	"github.com/svcreg/svcreg/internal/cluster"
-	"github.com/svcreg/svcreg/internal/kubedns"
 	"github.com/svcreg/svcreg/internal/labels"
-	"github.com/svcreg/svcreg/internal/lease"
+	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/internal/validation"
-	"github.com/svcreg/svcreg/internal/watch"
 )
 
-// applier executes a store command: the store itself on a single node, a
-// replicated log in front of it in a cluster.
-type applier interface {
-	Apply(*storev1.Command) (*store.Result, error)
+// registryServer is svcreg.v1.RegistryService: one gRPC service, served by
+// small types that each own a part of it and hold only what that part
+// needs.
+type registryServer struct {
+	unimplemented
+	*objects   // services, instances and endpoints (this file)
+	*watches   // watch.go
+	*leases    // leases.go
+	*discovery // discovery.go
 }
 
-// registry implements svcreg.v1.RegistryService. It reads from the store and
-// writes by proposing commands; domain errors go back unconverted (the
-// interceptor converts them).
-type registry struct {
+// unimplemented answers methods added to the API and not served yet. It is
+// embedded one level deeper than the parts, so theirs win.
+type unimplemented struct {
 	svcregv1.UnimplementedRegistryServiceServer
-	store  *store.Store
-	apply  applier
-	clock  clockwork.Clock
-	hub    *watch.Hub
-	leases *lease.Manager
-	dns    *kubedns.Resolver
-	node   *cluster.Node
 }
 
-// command stamps a write with the proposer's clock.
-func (r *registry) command() *storev1.Command {
-	return &storev1.Command{Time: timestamppb.New(r.clock.Now())}
+// objects serves the CRUD methods: reads through the router, writes as
+// commands. Errors are domain errors; the interceptors convert them.
+type objects struct {
+	router *router
+	writer *writer
+	leases leaseDeadlines
+	limits Limits
+}
+
+// leaseDeadlines tells when an instance's lease lapses (leases live in the
+// leader's memory, not in the stored object).
+type leaseDeadlines interface {
+	withLease(*svcregv1.Instance) *svcregv1.Instance
 }
 
 // newUID returns a random RFC 4122 version 4 UUID.
@@ -53,188 +54,127 @@ func newUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-func (r *registry) CreateService(_ context.Context, req *svcregv1.CreateServiceRequest) (*svcregv1.CreateServiceResponse, error) {
+func (o *objects) CreateService(_ context.Context, req *svcregv1.CreateServiceRequest) (*svcregv1.CreateServiceResponse, error) {
 	if req.GetService() != nil {
 		req.Service.Uid = newUID()
 	}
-	cmd := r.command()
-	cmd.Op = &storev1.Command_CreateService{CreateService: req}
-	res, err := r.apply.Apply(cmd)
+	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_CreateService{CreateService: req} })
 	if err != nil {
 		return nil, err
 	}
 	return &svcregv1.CreateServiceResponse{Service: res.Service}, nil
 }
 
-func (r *registry) GetService(ctx context.Context, req *svcregv1.GetServiceRequest) (*svcregv1.GetServiceResponse, error) {
-	ns, err := objectRef(req.GetNamespace(), req.GetName(), "name")
+func (o *objects) GetService(ctx context.Context, req *svcregv1.GetServiceRequest) (*svcregv1.GetServiceResponse, error) {
+	ns, err := objectRef(store.KindService, req.GetNamespace(), req.GetName(), "name")
 	if err != nil {
 		return nil, err
 	}
-	if here, err := r.readHere(ctx, req.GetConsistency(), req.GetMinRevision()); err != nil {
-		return nil, err
-	} else if !here {
-		return forward(ctx, r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.GetServiceResponse, error) {
-			return c.GetService(ctx, req)
+	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.GetService,
+		func(tx *store.ReadTxn) (*svcregv1.GetServiceResponse, error) {
+			svc, err := tx.Service(ns, req.GetName())
+			return &svcregv1.GetServiceResponse{Service: svc}, err
 		})
-	}
-	svc, _, err := r.store.Service(ns, req.GetName())
-	if err != nil {
-		return nil, err
-	}
-	return &svcregv1.GetServiceResponse{Service: svc}, nil
 }
 
-func (r *registry) ListServices(ctx context.Context, req *svcregv1.ListServicesRequest) (*svcregv1.ListServicesResponse, error) {
-	q, err := listQuery(req.GetNamespace(), req.GetPageSize(), req.GetPageToken(), req.GetLabelSelector())
+func (o *objects) ListServices(ctx context.Context, req *svcregv1.ListServicesRequest) (*svcregv1.ListServicesResponse, error) {
+	q, err := o.listQuery(req.GetNamespace(), req.GetPageSize(), req.GetPageToken(), req.GetLabelSelector())
 	if err != nil {
 		return nil, err
 	}
-	if here, err := r.readHere(ctx, req.GetConsistency(), req.GetMinRevision()); err != nil {
-		return nil, err
-	} else if !here {
-		return forward(ctx, r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.ListServicesResponse, error) {
-			return c.ListServices(ctx, req)
+	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.ListServices,
+		func(tx *store.ReadTxn) (*svcregv1.ListServicesResponse, error) {
+			page, err := tx.ListServices(q)
+			return &svcregv1.ListServicesResponse{Services: page.Items, ResourceVersion: tx.Revision(),
+				NextPageToken: encodePageToken(page.Next, q.Namespace, q.Selector.String())}, err
 		})
-	}
-	page, err := r.store.ListServices(q)
-	if err != nil {
-		return nil, err
-	}
-	return &svcregv1.ListServicesResponse{
-		Services:        page.Items,
-		NextPageToken:   encodePageToken(page.Next, q.Namespace, q.Selector.String()),
-		ResourceVersion: page.Revision,
-	}, nil
 }
 
-func (r *registry) UpdateService(_ context.Context, req *svcregv1.UpdateServiceRequest) (*svcregv1.UpdateServiceResponse, error) {
-	cmd := r.command()
-	cmd.Op = &storev1.Command_UpdateService{UpdateService: req}
-	res, err := r.apply.Apply(cmd)
+func (o *objects) UpdateService(_ context.Context, req *svcregv1.UpdateServiceRequest) (*svcregv1.UpdateServiceResponse, error) {
+	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_UpdateService{UpdateService: req} })
 	if err != nil {
 		return nil, err
 	}
 	return &svcregv1.UpdateServiceResponse{Service: res.Service}, nil
 }
 
-func (r *registry) DeleteService(_ context.Context, req *svcregv1.DeleteServiceRequest) (*svcregv1.DeleteServiceResponse, error) {
-	if _, err := objectRef(req.GetNamespace(), req.GetName(), "name"); err != nil {
-		return nil, err
-	}
-	cmd := r.command()
-	cmd.Op = &storev1.Command_DeleteService{DeleteService: req}
-	res, err := r.apply.Apply(cmd)
+func (o *objects) DeleteService(_ context.Context, req *svcregv1.DeleteServiceRequest) (*svcregv1.DeleteServiceResponse, error) {
+	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_DeleteService{DeleteService: req} })
 	if err != nil {
 		return nil, err
 	}
 	return &svcregv1.DeleteServiceResponse{ResourceVersion: res.Revision}, nil
 }
 
-func (r *registry) CreateInstance(_ context.Context, req *svcregv1.CreateInstanceRequest) (*svcregv1.CreateInstanceResponse, error) {
+func (o *objects) CreateInstance(_ context.Context, req *svcregv1.CreateInstanceRequest) (*svcregv1.CreateInstanceResponse, error) {
 	if req.GetInstance() != nil {
 		req.Instance.Uid = newUID()
 	}
-	cmd := r.command()
-	cmd.Op = &storev1.Command_CreateInstance{CreateInstance: req}
-	res, err := r.apply.Apply(cmd)
+	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_CreateInstance{CreateInstance: req} })
 	if err != nil {
 		return nil, err
 	}
-	return &svcregv1.CreateInstanceResponse{Instance: r.withLease(res.Instance)}, nil
+	return &svcregv1.CreateInstanceResponse{Instance: o.leases.withLease(res.Instance)}, nil
 }
 
-func (r *registry) GetInstance(ctx context.Context, req *svcregv1.GetInstanceRequest) (*svcregv1.GetInstanceResponse, error) {
-	ns, err := objectRef(req.GetNamespace(), req.GetName(), "name")
+func (o *objects) GetInstance(ctx context.Context, req *svcregv1.GetInstanceRequest) (*svcregv1.GetInstanceResponse, error) {
+	ns, err := objectRef(store.KindInstance, req.GetNamespace(), req.GetName(), "name")
 	if err != nil {
 		return nil, err
 	}
-	if here, err := r.readHere(ctx, req.GetConsistency(), req.GetMinRevision()); err != nil {
-		return nil, err
-	} else if !here {
-		return forward(ctx, r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.GetInstanceResponse, error) {
-			return c.GetInstance(ctx, req)
+	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.GetInstance,
+		func(tx *store.ReadTxn) (*svcregv1.GetInstanceResponse, error) {
+			inst, err := tx.Instance(ns, req.GetName())
+			return &svcregv1.GetInstanceResponse{Instance: o.leases.withLease(inst)}, err
 		})
-	}
-	inst, _, err := r.store.Instance(ns, req.GetName())
-	if err != nil {
-		return nil, err
-	}
-	return &svcregv1.GetInstanceResponse{Instance: r.withLease(inst)}, nil
 }
 
-func (r *registry) ListInstances(ctx context.Context, req *svcregv1.ListInstancesRequest) (*svcregv1.ListInstancesResponse, error) {
-	q, err := listQuery(req.GetNamespace(), req.GetPageSize(), req.GetPageToken(), req.GetLabelSelector())
+func (o *objects) ListInstances(ctx context.Context, req *svcregv1.ListInstancesRequest) (*svcregv1.ListInstancesResponse, error) {
+	q, err := o.listQuery(req.GetNamespace(), req.GetPageSize(), req.GetPageToken(), req.GetLabelSelector())
 	if err != nil {
 		return nil, err
 	}
-	if here, err := r.readHere(ctx, req.GetConsistency(), req.GetMinRevision()); err != nil {
-		return nil, err
-	} else if !here {
-		return forward(ctx, r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.ListInstancesResponse, error) {
-			return c.ListInstances(ctx, req)
+	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.ListInstances,
+		func(tx *store.ReadTxn) (*svcregv1.ListInstancesResponse, error) {
+			page, err := tx.ListInstances(q)
+			return &svcregv1.ListInstancesResponse{Instances: page.Items, ResourceVersion: tx.Revision(),
+				NextPageToken: encodePageToken(page.Next, q.Namespace, q.Selector.String())}, err
 		})
-	}
-	page, err := r.store.ListInstances(q)
+}
+
+func (o *objects) UpdateInstance(_ context.Context, req *svcregv1.UpdateInstanceRequest) (*svcregv1.UpdateInstanceResponse, error) {
+	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_UpdateInstance{UpdateInstance: req} })
 	if err != nil {
 		return nil, err
 	}
-	return &svcregv1.ListInstancesResponse{
-		Instances:       page.Items,
-		NextPageToken:   encodePageToken(page.Next, q.Namespace, q.Selector.String()),
-		ResourceVersion: page.Revision,
-	}, nil
+	return &svcregv1.UpdateInstanceResponse{Instance: o.leases.withLease(res.Instance)}, nil
 }
 
-func (r *registry) UpdateInstance(_ context.Context, req *svcregv1.UpdateInstanceRequest) (*svcregv1.UpdateInstanceResponse, error) {
-	cmd := r.command()
-	cmd.Op = &storev1.Command_UpdateInstance{UpdateInstance: req}
-	res, err := r.apply.Apply(cmd)
-	if err != nil {
-		return nil, err
-	}
-	return &svcregv1.UpdateInstanceResponse{Instance: r.withLease(res.Instance)}, nil
-}
-
-func (r *registry) DeleteInstance(_ context.Context, req *svcregv1.DeleteInstanceRequest) (*svcregv1.DeleteInstanceResponse, error) {
-	if _, err := objectRef(req.GetNamespace(), req.GetName(), "name"); err != nil {
-		return nil, err
-	}
-	cmd := r.command()
-	cmd.Op = &storev1.Command_DeleteInstance{DeleteInstance: req}
-	res, err := r.apply.Apply(cmd)
+func (o *objects) DeleteInstance(_ context.Context, req *svcregv1.DeleteInstanceRequest) (*svcregv1.DeleteInstanceResponse, error) {
+	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_DeleteInstance{DeleteInstance: req} })
 	if err != nil {
 		return nil, err
 	}
 	return &svcregv1.DeleteInstanceResponse{ResourceVersion: res.Revision}, nil
 }
 
-func (r *registry) ListEndpoints(ctx context.Context, req *svcregv1.ListEndpointsRequest) (*svcregv1.ListEndpointsResponse, error) {
-	ns, err := objectRef(req.GetNamespace(), req.GetService(), "service")
+func (o *objects) ListEndpoints(ctx context.Context, req *svcregv1.ListEndpointsRequest) (*svcregv1.ListEndpointsResponse, error) {
+	ns, err := objectRef(store.KindService, req.GetNamespace(), req.GetService(), "service")
 	if err != nil {
 		return nil, err
 	}
-	if here, err := r.readHere(ctx, req.GetConsistency(), req.GetMinRevision()); err != nil {
-		return nil, err
-	} else if !here {
-		return forward(ctx, r, func(c svcregv1.RegistryServiceClient, ctx context.Context) (*svcregv1.ListEndpointsResponse, error) {
-			return c.ListEndpoints(ctx, req)
+	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.ListEndpoints,
+		func(tx *store.ReadTxn) (*svcregv1.ListEndpointsResponse, error) {
+			if _, err := tx.Service(ns, req.GetService()); err != nil {
+				return nil, err
+			}
+			eps, err := tx.Endpoints(ns, req.GetService())
+			return &svcregv1.ListEndpointsResponse{Endpoints: eps, ResourceVersion: tx.Revision()}, err
 		})
-	}
-	eps, rev, err := r.store.Endpoints(ns, req.GetService())
-	if err != nil {
-		return nil, err
-	}
-	return &svcregv1.ListEndpointsResponse{Endpoints: eps, ResourceVersion: rev}, nil
 }
 
-func (r *registry) ReplaceEndpoints(_ context.Context, req *svcregv1.ReplaceEndpointsRequest) (*svcregv1.ReplaceEndpointsResponse, error) {
-	if _, err := objectRef(req.GetNamespace(), req.GetService(), "service"); err != nil {
-		return nil, err
-	}
-	cmd := r.command()
-	cmd.Op = &storev1.Command_ReplaceEndpoints{ReplaceEndpoints: req}
-	res, err := r.apply.Apply(cmd)
+func (o *objects) ReplaceEndpoints(_ context.Context, req *svcregv1.ReplaceEndpointsRequest) (*svcregv1.ReplaceEndpointsResponse, error) {
+	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_ReplaceEndpoints{ReplaceEndpoints: req} })
 	if err != nil {
 		return nil, err
 	}
@@ -243,32 +183,27 @@ func (r *registry) ReplaceEndpoints(_ context.Context, req *svcregv1.ReplaceEndp
 
 // objectRef checks the namespace and name of a request that names one
 // object, and defaults the namespace.
-func objectRef(namespace, name, nameField string) (string, error) {
-	if namespace == "" {
-		namespace = store.DefaultNamespace
-	}
-	var errs validation.ErrorList
-	if name == "" {
-		errs = append(errs, validation.Required(validation.Path(nameField), ""))
-	}
-	errs = append(errs, validation.Invalids("namespace", namespace, validation.IsDNS1123Label(namespace))...)
-	return namespace, errs.Err()
+func objectRef(kind store.Kind, namespace, name string, nameField validation.Path) (string, error) {
+	namespace = meta.Namespace(namespace)
+	return namespace, store.ObjectRef(kind, namespace, name, "namespace", nameField).Err()
 }
 
 // listQuery checks and decodes the common list parameters.
-func listQuery(namespace string, size int32, token, selector string) (store.ListQuery, error) {
-	if namespace == "" {
-		namespace = store.DefaultNamespace
-	}
+func (o *objects) listQuery(namespace string, size int32, token, selector string) (store.ListQuery, error) {
+	return listQuery(namespace, size, token, selector, o.limits.SelectorRequirements)
+}
+
+func listQuery(namespace string, size int32, token, selector string, maxRequirements int) (store.ListQuery, error) {
+	namespace = meta.Namespace(namespace)
 	var errs validation.ErrorList
-	if namespace != store.AllNamespaces {
+	if namespace != meta.AllNamespaces {
 		errs = append(errs, validation.Invalids("namespace", namespace, validation.IsDNS1123Label(namespace))...)
 	}
 	limit, err := pageSize(size)
 	if err != nil {
 		errs = append(errs, err.(validation.ErrorList)...)
 	}
-	sel, err := labels.Parse(selector)
+	sel, err := labels.ParseLimited(selector, maxRequirements)
 	if err != nil {
 		errs = append(errs, validation.Invalid("label_selector", selector, err.Error()))
 	}

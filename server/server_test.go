@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/reason"
 )
 
 type testServer struct {
@@ -52,6 +53,11 @@ func runServer(t testing.TB, cfg Config) (ts *testServer, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
+	if cfg.RaftTransport == nil {
+		// A server alone serves once it has caught up (a cluster's members
+		// do once it has formed: startCluster waits for that).
+		waitCaughtUp(t, srv)
+	}
 	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +79,17 @@ func runServer(t testing.TB, cfg Config) (ts *testServer, stop func()) {
 	}
 	t.Cleanup(stop)
 	return &testServer{Server: srv, client: svcregv1.NewRegistryServiceClient(conn), conn: conn, base: "http://" + srv.HTTPAddr()}, stop
+}
+
+// waitCaughtUp waits until a server has caught up with its log: before,
+// it answers reads, watches and DNS with NOT_READY.
+func waitCaughtUp(t testing.TB, srv *Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Node().WaitCaughtUp(ctx); err != nil {
+		t.Fatalf("the server did not catch up: %v", err)
+	}
 }
 
 func (ts *testServer) do(t testing.TB, method, path, body string) (int, map[string]any) {
@@ -144,7 +161,7 @@ func TestRESTStatusCodes(t *testing.T) {
 		{"hand-written endpoints on a selector service", "PUT", "/v1/namespaces/shop/services/web/endpoints", `{"endpoints":[]}`, 400, ""},
 		{"10 MB body", "POST", "/v1/namespaces/shop/services", `{"name":"x","annotations":{"a":"` + strings.Repeat("x", 10<<20) + `"}}`, 413, ""},
 	}
-	before, _, _ := ts.Store().Service("shop", "web")
+	before, _ := ts.Store().Read().Service("shop", "web")
 	rev := ts.Store().Revision()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,7 +175,7 @@ func TestRESTStatusCodes(t *testing.T) {
 			if tt.field != "" && !contains(fieldsOf(body), tt.field) {
 				t.Errorf("field violations %v, want %s", fieldsOf(body), tt.field)
 			}
-			after, _, _ := ts.Store().Service("shop", "web")
+			after, _ := ts.Store().Read().Service("shop", "web")
 			if ts.Store().Revision() != rev || after.GetEtag() != before.GetEtag() {
 				t.Errorf("a rejected request changed the state")
 			}
@@ -258,7 +275,7 @@ func TestGRPCErrorsCarryDetails(t *testing.T) {
 			info = d
 		}
 	}
-	if br == nil || info == nil || info.GetDomain() != ErrorDomain {
+	if br == nil || info == nil || info.GetDomain() != reason.Domain {
 		t.Fatalf("details %v", st.Details())
 	}
 	if got := br.GetFieldViolations()[0].GetField(); got != "service.ports[0].name" {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
@@ -16,47 +14,51 @@ import (
 	"github.com/svcreg/svcreg/internal/watch"
 )
 
+// watches serves WatchEndpoints and Watch: a snapshot from one read
+// transaction, then the hub's events. Every server serves them from its
+// own store, once it has caught up.
+type watches struct {
+	store  *store.Store
+	hub    *watch.Hub
+	node   node
+	limits Limits
+}
+
 var eventTypes = [...]svcregv1.EventType{
 	store.Added:    svcregv1.EventType_EVENT_TYPE_ADDED,
 	store.Modified: svcregv1.EventType_EVENT_TYPE_MODIFIED,
 	store.Deleted:  svcregv1.EventType_EVENT_TYPE_DELETED,
 }
 
-func (r *registry) WatchEndpoints(req *svcregv1.WatchEndpointsRequest, stream grpc.ServerStreamingServer[svcregv1.WatchEndpointsResponse]) error {
-	ns, err := objectRef(req.GetNamespace(), req.GetService(), "service")
+// ready waits (bounded) until this server has caught up: a watch opened
+// on a server that just started gets a complete snapshot, or an error,
+// never an empty one.
+func (w *watches) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, maxCatchUp)
+	defer cancel()
+	return w.node.WaitCaughtUp(ctx)
+}
+
+func (w *watches) WatchEndpoints(req *svcregv1.WatchEndpointsRequest, stream grpc.ServerStreamingServer[svcregv1.WatchEndpointsResponse]) error {
+	ns, err := objectRef(store.KindService, req.GetNamespace(), req.GetService(), "service")
 	if err != nil {
 		return err
 	}
+	if err := w.ready(stream.Context()); err != nil {
+		return err
+	}
 	keys := []watch.Key{{Scope: watch.ScopeEndpoints, Namespace: ns, Service: req.GetService()}}
-	sub, from, err := r.subscribe(keys, req.GetResourceVersion(), serviceFieldsClientsUse)
+	sub, from, err := w.subscribe(keys, req.GetResourceVersion(), serviceFieldsClientsUse)
 	if err != nil {
 		return err
 	}
 	defer sub.Close()
 	if req.GetResourceVersion() == 0 {
-		view, err := r.store.ServiceView(ns, req.GetService())
-		if err != nil {
+		if from, err = w.endpointsSnapshot(stream, ns, req.GetService()); err != nil {
 			return err
 		}
-		if view.Service != nil {
-			if err := stream.Send(&svcregv1.WatchEndpointsResponse{Type: svcregv1.EventType_EVENT_TYPE_ADDED,
-				ResourceVersion: view.Service.GetResourceVersion(), Service: view.Service}); err != nil {
-				return err
-			}
-		}
-		for _, ep := range view.Endpoints {
-			if err := stream.Send(&svcregv1.WatchEndpointsResponse{Type: svcregv1.EventType_EVENT_TYPE_ADDED,
-				ResourceVersion: ep.GetResourceVersion(), Endpoint: ep}); err != nil {
-				return err
-			}
-		}
-		if err := stream.Send(&svcregv1.WatchEndpointsResponse{Type: svcregv1.EventType_EVENT_TYPE_SYNCED,
-			ResourceVersion: view.Revision, ServiceExists: view.Service != nil}); err != nil {
-			return err
-		}
-		from = view.Revision
 	}
-	return r.pump(stream.Context(), sub, from,
+	return w.pump(stream.Context(), sub, from,
 		func(it watch.Item) error {
 			// Every watcher of the service sends the same message: encode it
 			// once (the filter never changes an endpoints event's type).
@@ -80,6 +82,36 @@ func (r *registry) WatchEndpoints(req *svcregv1.WatchEndpointsRequest, stream gr
 		})
 }
 
+// endpointsSnapshot sends a service and its endpoints as ADDED events and
+// the SYNCED marker, all read from one transaction, and returns its
+// revision.
+func (w *watches) endpointsSnapshot(stream grpc.ServerStreamingServer[svcregv1.WatchEndpointsResponse], ns, service string) (int64, error) {
+	tx := w.store.Read()
+	svc, err := tx.Service(ns, service)
+	if err != nil && !isNotFound(err) {
+		return 0, err
+	}
+	eps, err := tx.Endpoints(ns, service)
+	if err != nil {
+		return 0, err
+	}
+	if svc != nil {
+		if err := stream.Send(&svcregv1.WatchEndpointsResponse{Type: svcregv1.EventType_EVENT_TYPE_ADDED,
+			ResourceVersion: svc.GetResourceVersion(), Service: svc}); err != nil {
+			return 0, err
+		}
+	}
+	for _, ep := range eps {
+		if err := stream.Send(&svcregv1.WatchEndpointsResponse{Type: svcregv1.EventType_EVENT_TYPE_ADDED,
+			ResourceVersion: ep.GetResourceVersion(), Endpoint: ep}); err != nil {
+			return 0, err
+		}
+	}
+	rev := tx.Revision()
+	return rev, stream.Send(&svcregv1.WatchEndpointsResponse{Type: svcregv1.EventType_EVENT_TYPE_SYNCED,
+		ResourceVersion: rev, ServiceExists: svc != nil})
+}
+
 // serviceFieldsClientsUse passes service changes an endpoints watcher needs
 // (how to reach and balance the service) and drops the others (labels,
 // annotations, selector: the selector's effect arrives as endpoint events).
@@ -98,22 +130,17 @@ func clientView(s *svcregv1.Service) *svcregv1.Service {
 	}
 }
 
-func (r *registry) Watch(req *svcregv1.WatchRequest, stream grpc.ServerStreamingServer[svcregv1.WatchResponse]) error {
-	q, err := listQuery(req.GetNamespace(), 0, "", req.GetLabelSelector())
+func (w *watches) Watch(req *svcregv1.WatchRequest, stream grpc.ServerStreamingServer[svcregv1.WatchResponse]) error {
+	q, err := listQuery(req.GetNamespace(), 0, "", req.GetLabelSelector(), w.limits.SelectorRequirements)
 	if err != nil {
 		return err
 	}
-	services, instances := len(req.GetKinds()) == 0, len(req.GetKinds()) == 0
-	for i, k := range req.GetKinds() {
-		switch k {
-		case svcregv1.ObjectKind_OBJECT_KIND_SERVICE:
-			services = true
-		case svcregv1.ObjectKind_OBJECT_KIND_INSTANCE:
-			instances = true
-		default:
-			return validation.ErrorList{validation.NotSupported(validation.Path("kinds").Index(i), k.String(),
-				[]string{"OBJECT_KIND_SERVICE", "OBJECT_KIND_INSTANCE"})}
-		}
+	services, instances, err := watchKinds(req.GetKinds())
+	if err != nil {
+		return err
+	}
+	if err := w.ready(stream.Context()); err != nil {
+		return err
 	}
 	var keys []watch.Key
 	if services {
@@ -122,32 +149,17 @@ func (r *registry) Watch(req *svcregv1.WatchRequest, stream grpc.ServerStreaming
 	if instances {
 		keys = append(keys, watch.Key{Scope: watch.ScopeInstances, Namespace: q.Namespace})
 	}
-	sub, from, err := r.subscribe(keys, req.GetResourceVersion(), selectorFilter(q.Selector))
+	sub, from, err := w.subscribe(keys, req.GetResourceVersion(), selectorFilter(q.Selector))
 	if err != nil {
 		return err
 	}
 	defer sub.Close()
 	if req.GetResourceVersion() == 0 {
-		objs, err := r.store.Objects(q.Namespace, q.Selector, services, instances)
-		if err != nil {
+		if from, err = w.objectsSnapshot(stream, q, services, instances); err != nil {
 			return err
 		}
-		for _, s := range objs.Services {
-			if err := stream.Send(&svcregv1.WatchResponse{Type: svcregv1.EventType_EVENT_TYPE_ADDED, ResourceVersion: s.GetResourceVersion(), Service: s}); err != nil {
-				return err
-			}
-		}
-		for _, i := range objs.Instances {
-			if err := stream.Send(&svcregv1.WatchResponse{Type: svcregv1.EventType_EVENT_TYPE_ADDED, ResourceVersion: i.GetResourceVersion(), Instance: i}); err != nil {
-				return err
-			}
-		}
-		if err := stream.Send(&svcregv1.WatchResponse{Type: svcregv1.EventType_EVENT_TYPE_SYNCED, ResourceVersion: objs.Revision}); err != nil {
-			return err
-		}
-		from = objs.Revision
 	}
-	return r.pump(stream.Context(), sub, from,
+	return w.pump(stream.Context(), sub, from,
 		func(it watch.Item) error {
 			resp := &svcregv1.WatchResponse{Type: eventTypes[it.Type], ResourceVersion: it.Event.Revision}
 			switch obj := it.Event.Object().(type) {
@@ -161,6 +173,56 @@ func (r *registry) Watch(req *svcregv1.WatchRequest, stream grpc.ServerStreaming
 		func(rev int64) error {
 			return stream.Send(&svcregv1.WatchResponse{Type: svcregv1.EventType_EVENT_TYPE_BOOKMARK, ResourceVersion: rev})
 		})
+}
+
+// watchKinds reads a Watch's kinds: none means both.
+func watchKinds(kinds []svcregv1.ObjectKind) (services, instances bool, err error) {
+	if len(kinds) == 0 {
+		return true, true, nil
+	}
+	for i, k := range kinds {
+		switch k {
+		case svcregv1.ObjectKind_OBJECT_KIND_SERVICE:
+			services = true
+		case svcregv1.ObjectKind_OBJECT_KIND_INSTANCE:
+			instances = true
+		default:
+			return false, false, validation.ErrorList{validation.NotSupported(validation.Path("kinds").Index(i), k.String(),
+				[]string{"OBJECT_KIND_SERVICE", "OBJECT_KIND_INSTANCE"})}
+		}
+	}
+	return services, instances, nil
+}
+
+// objectsSnapshot sends the matching services and instances as ADDED
+// events and the SYNCED marker, from one transaction.
+func (w *watches) objectsSnapshot(stream grpc.ServerStreamingServer[svcregv1.WatchResponse], q store.ListQuery, services, instances bool) (int64, error) {
+	tx := w.store.Read()
+	q.Limit = 0
+	if services {
+		page, err := tx.ListServices(q)
+		if err != nil {
+			return 0, err
+		}
+		for _, s := range page.Items {
+			if err := stream.Send(&svcregv1.WatchResponse{Type: svcregv1.EventType_EVENT_TYPE_ADDED, ResourceVersion: s.GetResourceVersion(), Service: s}); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if instances {
+		page, err := tx.ListInstances(q)
+		if err != nil {
+			return 0, err
+		}
+		for _, i := range page.Items {
+			if err := stream.Send(&svcregv1.WatchResponse{Type: svcregv1.EventType_EVENT_TYPE_ADDED, ResourceVersion: i.GetResourceVersion(), Instance: i}); err != nil {
+				return 0, err
+			}
+		}
+	}
+	rev := tx.Revision()
+	return rev, stream.Send(&svcregv1.WatchResponse{Type: svcregv1.EventType_EVENT_TYPE_SYNCED, ResourceVersion: rev})
 }
 
 // selectorFilter gives a label watch Kubernetes' semantics: an object that
@@ -195,43 +257,42 @@ func selectorFilter(sel labels.Selector) watch.Filter {
 
 // subscribe registers a watcher: live for a fresh watch (the caller sends a
 // snapshot and skips events up to its revision), or resuming after rv.
-func (r *registry) subscribe(keys []watch.Key, rv int64, filter watch.Filter) (*watch.Subscriber, int64, error) {
+func (w *watches) subscribe(keys []watch.Key, rv int64, filter watch.Filter) (*watch.Subscriber, int64, error) {
 	switch {
 	case rv < 0:
 		return nil, 0, validation.ErrorList{validation.Invalid("resource_version", rv, "must not be negative")}
 	case rv == 0:
-		sub, err := r.hub.Subscribe(keys, watch.Live, filter)
+		sub, err := w.hub.Subscribe(keys, watch.Live, filter)
 		return sub, 0, err
 	}
-	if current := max(r.hub.Revision(), r.store.Revision()); rv > current {
+	if current := max(w.hub.Revision(), w.store.Revision()); rv > current {
 		// A follower may lag behind the server the client saw rv on: wait
 		// a little for it to catch up, never going back in time. The
 		// leader cannot lag: rv is from the future.
 		wait := maxCatchUp
-		if r.node.IsLeader() {
+		if w.node.IsLeader() {
 			wait = 0
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		err := r.store.WaitRevision(ctx, rv)
+		err := w.store.WaitRevision(ctx, rv)
 		cancel()
 		if err != nil {
-			return nil, 0, validation.ErrorList{validation.Invalid("resource_version", rv,
-				fmt.Sprintf("is after the current revision %d", r.store.Revision()))}
+			return nil, 0, fmt.Errorf("%w: %d is after this server's revision %d", watch.ErrFuture, rv, w.store.Revision())
 		}
 	}
-	sub, err := r.hub.Subscribe(keys, rv, filter)
+	sub, err := w.hub.Subscribe(keys, rv, filter)
 	return sub, rv, err
 }
 
 // pump sends a subscriber's events after revision from, and the bookmarks
 // the hub asks for, until the stream ends or the subscription does (the
 // hub closes every subscription when the server stops).
-func (r *registry) pump(ctx context.Context, sub *watch.Subscriber, from int64, send func(watch.Item) error, bookmark func(int64) error) error {
+func (w *watches) pump(ctx context.Context, sub *watch.Subscriber, from int64, send func(watch.Item) error, bookmark func(int64) error) error {
 	last := from
 	for {
 		items, bm, err := sub.Wait(ctx)
 		if err != nil {
-			return watchError(err, last)
+			return fmt.Errorf("%w (resume from revision %d)", err, last)
 		}
 		for _, it := range items {
 			if it.Event.Revision <= from {
@@ -249,16 +310,4 @@ func (r *registry) pump(ctx context.Context, sub *watch.Subscriber, from int64, 
 			}
 		}
 	}
-}
-
-func watchError(err error, last int64) error {
-	switch {
-	case err == watch.ErrOverflow:
-		return fmt.Errorf("%w: resume from revision %d", err, last)
-	case err == watch.ErrClosed:
-		return status.Errorf(codes.Unavailable, "the registry is shutting down; resume from revision %d", last)
-	case err == context.Canceled:
-		return status.Error(codes.Canceled, "the watch was canceled")
-	}
-	return err
 }

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/reason"
 )
 
 type endpointStream = grpc.ServerStreamingClient[svcregv1.WatchEndpointsResponse]
@@ -190,9 +191,9 @@ func TestWatchResume(t *testing.T) {
 		code   codes.Code
 		reason string
 	}{
-		{"too old", rev, codes.OutOfRange, ReasonTooOld},
-		{"future", ts.Store().Revision() + 5, codes.InvalidArgument, ReasonInvalid},
-		{"negative", -1, codes.InvalidArgument, ReasonInvalid},
+		{"too old", rev, codes.OutOfRange, reason.ResourceVersionTooOld},
+		{"future", ts.Store().Revision() + 5, codes.InvalidArgument, reason.ResourceVersionAhead},
+		{"negative", -1, codes.InvalidArgument, reason.FieldInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,7 +230,7 @@ func TestWatchBookmarks(t *testing.T) {
 	other.Name = "api"
 	ts.mustCreateService(t, other)
 	want := ts.Store().Revision()
-	for ts.reg.hub.Dispatched() < want {
+	for ts.hub.Dispatched() < want {
 		time.Sleep(time.Millisecond)
 	}
 	ctx, cancelWait := context.WithTimeout(context.Background(), 5*time.Second)
@@ -313,7 +314,7 @@ func TestWatchRandomHistory(t *testing.T) {
 		}
 	}
 	for _, v := range views {
-		eps, _, err := ts.Store().Endpoints("ns", v.service)
+		eps, err := ts.Store().Read().Endpoints("ns", v.service)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,12 @@
 package main
 
-import "flag"
+import (
+	"flag"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
 
 // parseInterleaved parses flags given before, between or after the
 // positional arguments (`svcreg snapshot save FILE --addr A`), which the
@@ -17,4 +23,58 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// byteSize is a flag holding a size: a number of bytes, or one with a
+// binary suffix ("64MiB", "256KiB", "1GiB").
+type byteSize[T int | int64] struct{ p *T }
+
+func (b byteSize[T]) String() string {
+	if b.p == nil {
+		return "0"
+	}
+	return formatBytes(int64(*b.p))
+}
+
+func (b byteSize[T]) Set(s string) error {
+	n, err := parseBytes(s)
+	if err != nil {
+		return err
+	}
+	if int64(T(n)) != n {
+		return fmt.Errorf("%q is too large", s)
+	}
+	*b.p = T(n)
+	return nil
+}
+
+var byteUnits = []struct {
+	suffix string
+	shift  uint
+}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+
+// parseBytes reads a size such as 64MiB (binary units; a bare number is
+// bytes).
+func parseBytes(s string) (int64, error) {
+	num, shift := strings.TrimSpace(s), uint(0)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(num, u.suffix) {
+			num, shift = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%q is not a size such as 64MiB, 512KiB or 1048576", s)
+	}
+	return n << shift, nil
+}
+
+func formatBytes(n int64) string {
+	for _, u := range byteUnits {
+		if u.shift > 0 && n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }

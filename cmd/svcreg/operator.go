@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"text/tabwriter"
 	"time"
 
 	"github.com/svcreg/svcreg/client"
@@ -44,11 +45,13 @@ func operatorCmd(ctx context.Context, args []string) error {
 		if *asJSON {
 			return json.NewEncoder(os.Stdout).Encode(resp.GetPeers())
 		}
-		fmt.Printf("%-20s %-24s %-24s %s\n", "ID", "RAFT ADDRESS", "GRPC ADDRESS", "STATE")
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tRAFT ADDRESS\tGRPC ADDRESS\tSTATE\tVOTER\tAPPLIED\tCAUGHT UP")
 		for _, p := range resp.GetPeers() {
-			fmt.Printf("%-20s %-24s %-24s %s\n", p.GetId(), p.GetRaftAddress(), p.GetGrpcAddress(), p.GetState())
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%d\t%v\n", p.GetId(), p.GetRaftAddress(), p.GetGrpcAddress(), p.GetState(),
+				p.GetVoter(), p.GetAppliedIndex(), p.GetCaughtUp())
 		}
-		return nil
+		return tw.Flush()
 	case "remove-peer":
 		if len(pos) != 1 {
 			return errors.New("usage: svcreg operator raft remove-peer ID")

@@ -25,12 +25,20 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", server.DefaultClusterDomain, "the DNS zone answered")
 	fs.DurationVar(&cfg.DNSTTL, "dns-ttl", server.DefaultDNSTTL, "time to live of DNS records")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "this server's Raft ID (default the host name)")
-	fs.StringVar(&cfg.RaftAddr, "raft-addr", "", "Raft listen address (empty: run alone, in memory)")
+	fs.StringVar(&cfg.RaftAddr, "raft-addr", "", "the peer port, for Raft and the servers' own RPCs (empty: run alone, in memory)")
+	secretFile := fs.String("cluster-secret-file", "", "file holding the secret every server of the cluster shares; the peer port admits only servers that know it")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log and snapshots (empty: keep nothing on disk)")
+	fs.BoolVar(&cfg.Rejoin, "rejoin", false, "discard this server's Raft data (moved aside) and copy the state from the cluster (--join)")
 	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 1, "number of servers that form the cluster")
-	join := fs.String("join", "", "other servers' gRPC addresses, comma-separated, to form or join a cluster")
+	join := fs.String("join", "", "other servers' peer addresses (their --raft-addr), comma-separated, to form or join a cluster")
 	fs.Float64Var(&cfg.RaftTimeoutScale, "raft-timeout-scale", 0, "multiply Raft's timings (default 1; 0.05 for a server alone)")
+	fs.Uint64Var(&cfg.RaftSnapshotThreshold, "raft-snapshot-threshold", 16384, "snapshot the store once the Raft log has this many entries past the last snapshot")
+	fs.DurationVar(&cfg.RaftSnapshotInterval, "raft-snapshot-interval", 30*time.Second, "how often to check whether a snapshot is due")
+	fs.Uint64Var(&cfg.RaftTrailingLogs, "raft-trailing-logs", 10240, "Raft entries kept behind a snapshot, for followers to catch up from")
+	fs.Var(byteSize[int]{&cfg.RaftSegmentSize}, "raft-segment-size", "size of each preallocated Raft log segment (default 64MiB; --min-free-disk should cover one)")
+	fs.DurationVar(&cfg.MaxStale, "max-stale", 0, "how long a follower may go without hearing from a leader before it stops claiming readiness (default 10 election timeouts)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the HTTP address")
+	limitFlags(fs, &cfg.Limits)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -40,17 +48,8 @@ func serve(ctx context.Context, args []string) error {
 			cfg.Join = append(cfg.Join, a)
 		}
 	}
-	if cfg.BootstrapExpect > 1 && cfg.RaftAddr == "" {
-		return fmt.Errorf("--bootstrap-expect %d needs --raft-addr", cfg.BootstrapExpect)
-	}
-	if cfg.DNSAddr == "" {
-		cfg.DNSAddr = "-" // disabled
-	}
-	if cfg.DNSTTL < time.Second {
-		return fmt.Errorf("--dns-ttl %v: want at least 1s", cfg.DNSTTL)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	if err := checkServeFlags(&cfg, fs, *secretFile); err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -62,4 +61,53 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	return srv.Serve(ctx)
+}
+
+func checkServeFlags(cfg *server.Config, fs *flag.FlagSet, secretFile string) error {
+	switch {
+	case cfg.BootstrapExpect > 1 && cfg.RaftAddr == "":
+		return fmt.Errorf("--bootstrap-expect %d needs --raft-addr", cfg.BootstrapExpect)
+	case len(cfg.Join) > 0 && cfg.RaftAddr == "":
+		return fmt.Errorf("--join needs --raft-addr")
+	case cfg.Rejoin && (cfg.DataDir == "" || len(cfg.Join) == 0):
+		return fmt.Errorf("--rejoin needs --data-dir and --join (the servers to copy the state from)")
+	case cfg.DNSTTL < time.Second:
+		return fmt.Errorf("--dns-ttl %v: want at least 1s", cfg.DNSTTL)
+	case fs.NArg() > 0:
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.DNSAddr == "" {
+		cfg.DNSAddr = "-" // disabled
+	}
+	if secretFile != "" {
+		b, err := os.ReadFile(secretFile)
+		if err != nil {
+			return fmt.Errorf("--cluster-secret-file: %w", err)
+		}
+		if cfg.ClusterSecret = []byte(strings.TrimSpace(string(b))); len(cfg.ClusterSecret) < 16 {
+			return fmt.Errorf("--cluster-secret-file %s: the secret must be at least 16 characters (try: head -c 32 /dev/urandom | base64 > %s)", secretFile, secretFile)
+		}
+	}
+	return nil
+}
+
+// limitFlags are the flags of server.Limits, with their defaults.
+func limitFlags(fs *flag.FlagSet, l *server.Limits) {
+	d := server.DefaultLimits
+	*l = d
+	fs.IntVar(&l.Object.Labels, "max-labels", d.Object.Labels, "labels per object (and pairs per service selector)")
+	fs.Var(byteSize[int]{&l.Object.LabelBytes}, "max-label-bytes", "total size of an object's labels (or selector)")
+	fs.IntVar(&l.Object.Annotations, "max-annotations", d.Object.Annotations, "annotations per service")
+	fs.Var(byteSize[int]{&l.Object.AnnotationBytes}, "max-annotation-bytes", "total size of a service's annotations")
+	fs.IntVar(&l.Object.Ports, "max-ports", d.Object.Ports, "ports per service or instance")
+	fs.IntVar(&l.Object.Endpoints, "max-endpoints", d.Object.Endpoints, "hand-written endpoints per ReplaceEndpoints")
+	fs.IntVar(&l.SelectorRequirements, "max-selector-terms", d.SelectorRequirements, "requirements (and set values) per label selector")
+	fs.IntVar(&l.Watches, "max-watches", d.Watches, "watch streams open at once")
+	fs.IntVar(&l.WatchesPerConn, "max-watches-per-conn", d.WatchesPerConn, "watch streams per gRPC connection")
+	fs.IntVar(&l.Connections, "max-connections", d.Connections, "connections per listener (gRPC, HTTP, peer)")
+	fs.DurationVar(&l.HTTPBodyTimeout, "http-body-timeout", d.HTTPBodyTimeout, "how long a REST request body may take to arrive")
+	fs.DurationVar(&l.HTTPIdleTimeout, "http-idle-timeout", d.HTTPIdleTimeout, "how long an idle keep-alive connection stays open")
+	fs.Var(byteSize[int64]{&l.SnapshotBytes}, "max-snapshot-bytes", "largest snapshot a restore accepts")
+	fs.IntVar(&l.DNSUDPSize, "dns-max-udp-size", d.DNSUDPSize, "largest EDNS0 UDP answer; larger ones are truncated (TC) for TCP")
+	fs.Var(byteSize[int64]{&l.MinFreeDisk}, "min-free-disk", "free space the data dir must keep, or writes fail with DISK_FULL")
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/store"
 )
 
@@ -272,25 +274,25 @@ func TestSnapshotWithRevision(t *testing.T) {
 	if _, err := f.store.Snapshot().WriteTo(&b); err != nil {
 		t.Fatal(err)
 	}
-	moved, err := store.WithRevision(b.Bytes(), 1_000_000)
-	if err != nil {
+	var moved bytes.Buffer
+	if _, err := store.WithRevision(&moved, bytes.NewReader(b.Bytes()), 1_000_000); err != nil {
 		t.Fatal(err)
 	}
 	s := newStore(t)
-	if _, err := s.Restore(bytes.NewReader(moved)); err != nil {
+	if _, err := s.Restore(bytes.NewReader(moved.Bytes())); err != nil {
 		t.Fatal(err)
 	}
 	if s.Revision() != 1_000_000 {
 		t.Errorf("revision %d, want 1000000", s.Revision())
 	}
-	want, _ := f.store.ListInstances(store.ListQuery{Namespace: store.AllNamespaces, Limit: 1 << 20})
-	got, _ := s.ListInstances(store.ListQuery{Namespace: store.AllNamespaces, Limit: 1 << 20})
+	want, _ := f.store.Read().ListInstances(store.ListQuery{Namespace: meta.AllNamespaces})
+	got, _ := s.Read().ListInstances(store.ListQuery{Namespace: meta.AllNamespaces})
 	if len(want.Items) != len(got.Items) || len(want.Items) == 0 {
 		t.Errorf("restored %d instances, want %d", len(got.Items), len(want.Items))
 	}
 
 	for _, bad := range [][]byte{nil, []byte("svcreg-store-snapshot v1\n"), []byte("hello")} {
-		if _, err := store.WithRevision(bad, 7); err == nil {
+		if _, err := store.WithRevision(io.Discard, bytes.NewReader(bad), 7); err == nil {
 			t.Errorf("WithRevision(%q) accepted a broken snapshot", bad)
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
-	"github.com/svcreg/svcreg/internal/store"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // EnvVar is one variable.
@@ -18,11 +18,12 @@ type EnvVar struct{ Name, Value string }
 // are upper case with dashes as underscores. Headless and EXTERNAL_NAME
 // services have no cluster IP and are skipped. Services come in name
 // order.
-func Environment(v store.View, namespace string) []EnvVar {
+func Environment(snap Snapshot, namespace string) ([]EnvVar, error) {
+	v := &reads{s: snap}
 	var out []EnvVar
 	for _, svc := range v.Services(namespace) {
 		ip := svc.GetClusterIp()
-		if ip == "" || ip == store.ClusterIPNone || svc.GetType() == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME || len(svc.GetPorts()) == 0 {
+		if ip == "" || ip == meta.ClusterIPNone || svc.GetType() == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME || len(svc.GetPorts()) == 0 {
 			continue
 		}
 		prefix := envName(svc.GetName())
@@ -52,7 +53,7 @@ func Environment(v store.View, namespace string) []EnvVar {
 				EnvVar{base + "_ADDR", ip})
 		}
 	}
-	return out
+	return out, v.err
 }
 
 func envName(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) }

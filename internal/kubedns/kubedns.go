@@ -12,12 +12,15 @@
 //	                                     endpoints with a hostname
 //	dns-version.<zone>                   TXT "1.1.0"
 //
-// Every answer is read from one snapshot of the store, the same state the
-// gRPC API serves: nothing is cached, so a write is visible in DNS as soon
-// as it returns. Names outside the zone are refused (no recursion).
+// Every answer is read from one snapshot of the registry, the same state
+// the gRPC API serves: nothing is cached, so a write is visible in DNS as
+// soon as it returns. Names outside the zone are refused (no recursion).
+// As CoreDNS's kubernetes plugin, the handler only dispatches and the data
+// source is an interface (Source).
 package kubedns
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"strconv"
@@ -26,24 +29,130 @@ import (
 	"github.com/miekg/dns"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/store"
+	"github.com/svcreg/svcreg/internal/validation"
 )
 
 // SchemaVersion is the version of the Kubernetes DNS specification served.
 const SchemaVersion = "1.1.0"
 
-// Resolver answers questions for one zone from a store.
-type Resolver struct {
-	zone  string // fqdn, lower case: "cluster.local."
-	ttl   uint32
-	store *store.Store
+// Snapshot is the registry state one answer is read from
+// (*store.ReadTxn).
+type Snapshot interface {
+	Revision() int64
+	Service(namespace, name string) (*svcregv1.Service, error)
+	ListServices(q store.ListQuery) (store.Page[*svcregv1.Service], error)
+	Endpoints(namespace, service string) ([]*svcregv1.Endpoint, error)
+	EachEndpoint(namespace, service string, f func(*svcregv1.Endpoint) bool) error
+	NamespaceHasServices(namespace string) (bool, error)
+	ServiceByClusterIP(ip netip.Addr) (*svcregv1.Service, error)
+	EndpointsByIP(ip string) ([]*svcregv1.Endpoint, error)
+	InServiceRange(ip netip.Addr) bool
 }
 
-// New returns a resolver for zone (such as "cluster.local") with records
-// of ttl seconds.
-func New(st *store.Store, zone string, ttl uint32) *Resolver {
-	return &Resolver{zone: dns.Fqdn(strings.ToLower(strings.Trim(zone, "."))), ttl: ttl, store: st}
+// Source opens a snapshot per question. It fails while the registry cannot
+// answer completely (a server that has not caught up since it started):
+// DNS then answers SERVFAIL, which resolvers retry and do not cache, never
+// an NXDOMAIN they would.
+type Source func() (Snapshot, error)
+
+// Resolver answers questions for one zone from a source.
+type Resolver struct {
+	zone    string // fqdn, lower case: "cluster.local."
+	ttl     uint32
+	maxUDP  int
+	source  Source
+	onPanic func(any)
 }
+
+// Config configures a Resolver.
+type Config struct {
+	Zone string // such as "cluster.local"
+	TTL  uint32 // of every record, in seconds
+	// MaxUDPSize caps the EDNS0 payload of UDP answers; default 1232 (the
+	// DNS flag day's size, CoreDNS's bufsize default). Larger answers are
+	// truncated (TC) and clients retry over TCP.
+	MaxUDPSize int
+	// OnPanic hears of a panic while answering (the answer is SERVFAIL).
+	OnPanic func(any)
+}
+
+// DefaultMaxUDPSize is Config.MaxUDPSize's default.
+const DefaultMaxUDPSize = 1232
+
+// New returns a resolver.
+func New(src Source, cfg Config) *Resolver {
+	if cfg.MaxUDPSize == 0 {
+		cfg.MaxUDPSize = DefaultMaxUDPSize
+	}
+	return &Resolver{zone: dns.Fqdn(strings.ToLower(strings.Trim(cfg.Zone, "."))), ttl: cfg.TTL,
+		maxUDP: min(max(cfg.MaxUDPSize, dns.MinMsgSize), dns.MaxMsgSize), source: src, onPanic: cfg.OnPanic}
+}
+
+// reads is one answer's view of a Snapshot: a failed read makes the whole
+// answer SERVFAIL (err), so the record builders read plain values.
+type reads struct {
+	s   Snapshot
+	err error
+}
+
+func (v *reads) fail(err error) {
+	if err != nil && v.err == nil {
+		v.err = err
+	}
+}
+
+func (v *reads) Revision() int64 { return v.s.Revision() }
+
+// Service returns a service, or nil when it does not exist.
+func (v *reads) Service(namespace, name string) *svcregv1.Service {
+	svc, err := v.s.Service(namespace, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	v.fail(err)
+	return svc
+}
+
+func (v *reads) Services(namespace string) []*svcregv1.Service {
+	page, err := v.s.ListServices(store.ListQuery{Namespace: namespace})
+	v.fail(err)
+	return page.Items
+}
+
+func (v *reads) Endpoints(namespace, service string) []*svcregv1.Endpoint {
+	eps, err := v.s.Endpoints(namespace, service)
+	v.fail(err)
+	return eps
+}
+
+func (v *reads) EachEndpoint(namespace, service string, f func(*svcregv1.Endpoint) bool) {
+	v.fail(v.s.EachEndpoint(namespace, service, f))
+}
+
+func (v *reads) NamespaceHasServices(namespace string) bool {
+	ok, err := v.s.NamespaceHasServices(namespace)
+	v.fail(err)
+	return ok
+}
+
+func (v *reads) ServiceByClusterIP(ip netip.Addr) *svcregv1.Service {
+	svc, err := v.s.ServiceByClusterIP(ip)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	v.fail(err)
+	return svc
+}
+
+func (v *reads) EndpointsByIP(ip string) []*svcregv1.Endpoint {
+	eps, err := v.s.EndpointsByIP(ip)
+	v.fail(err)
+	return eps
+}
+
+func (v *reads) InServiceRange(ip netip.Addr) bool { return v.s.InServiceRange(ip) }
 
 // Zone is the zone's fully qualified name.
 func (r *Resolver) Zone() string { return r.zone }
@@ -85,12 +194,25 @@ func budgetFor(maxSize int) budget { return budget(maxSize + 1) }
 func (b budget) full(used int) bool { return b != unlimited && used >= int(b) }
 
 // Resolve answers one question; names are compared case-insensitively
-// and answers are owned by the question's name as asked.
-func (r *Resolver) Resolve(q dns.Question) Answer { return r.resolve(q, unlimited) }
+// and answers are owned by the question's name as asked. It fails when the
+// source does.
+func (r *Resolver) Resolve(q dns.Question) (Answer, error) { return r.resolve(q, unlimited) }
 
-func (r *Resolver) resolve(q dns.Question, limit budget) Answer {
+func (r *Resolver) resolve(q dns.Question, limit budget) (Answer, error) {
+	snap, err := r.source()
+	if err != nil {
+		return Answer{Rcode: dns.RcodeServerFailure}, err
+	}
+	v := &reads{s: snap}
+	a := r.answer(v, q, limit)
+	if v.err != nil {
+		return Answer{Rcode: dns.RcodeServerFailure}, v.err
+	}
+	return a, nil
+}
+
+func (r *Resolver) answer(v *reads, q dns.Question, limit budget) Answer {
 	name := strings.ToLower(dns.Fqdn(q.Name))
-	v := r.store.View()
 	if ip, ok := reverseIP(name); ok {
 		return r.reverse(v, q, ip)
 	}
@@ -110,7 +232,7 @@ func (r *Resolver) resolve(q dns.Question, limit budget) Answer {
 	return a
 }
 
-func (r *Resolver) inZone(v store.View, q dns.Question, labels []string, limit budget) Answer {
+func (r *Resolver) inZone(v *reads, q dns.Question, labels []string, limit budget) Answer {
 	n := len(labels)
 	switch {
 	case n == 0: // the apex
@@ -127,6 +249,8 @@ func (r *Resolver) inZone(v store.View, q dns.Question, labels []string, limit b
 		return Answer{Rcode: dns.RcodeNameError}
 	case n == 1: // svc.<zone>: an empty non-terminal
 		return Answer{}
+	case !validLabel(labels[n-2]) || n > 2 && !validLabel(labels[n-3]):
+		return Answer{Rcode: dns.RcodeNameError} // no namespace or service has such a name
 	case n == 2: // <ns>.svc.<zone>
 		if v.NamespaceHasServices(labels[0]) {
 			return Answer{}
@@ -157,17 +281,21 @@ func (r *Resolver) inZone(v store.View, q dns.Question, labels []string, limit b
 	return Answer{Rcode: dns.RcodeNameError}
 }
 
+// validLabel reports whether a question's label could name a namespace or
+// a service (DNS-1123 labels), before anything is looked up.
+func validLabel(l string) bool { return validation.IsDNS1123Label(l) == nil }
+
 func (r *Resolver) hdr(name string, t uint16) dns.RR_Header {
 	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: r.ttl}
 }
 
 // soa is the zone's SOA; its serial is the registry revision.
-func (r *Resolver) soa(v store.View) dns.RR {
+func (r *Resolver) soa(v *reads) dns.RR {
 	return &dns.SOA{Hdr: r.hdr(r.zone, dns.TypeSOA), Ns: "ns.dns." + r.zone, Mbox: "hostmaster." + r.zone,
 		Serial: uint32(v.Revision()), Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: r.ttl}
 }
 
-func headless(svc *svcregv1.Service) bool { return svc.GetClusterIp() == store.ClusterIPNone }
+func headless(svc *svcregv1.Service) bool { return svc.GetClusterIp() == meta.ClusterIPNone }
 
 func serviceFQDN(svc *svcregv1.Service, zone string) string {
 	return svc.GetName() + "." + svc.GetNamespace() + ".svc." + zone
@@ -175,7 +303,7 @@ func serviceFQDN(svc *svcregv1.Service, zone string) string {
 
 // serviceRecords: the cluster IP, a headless service's ready endpoints, or
 // an EXTERNAL_NAME's CNAME.
-func (r *Resolver) serviceRecords(v store.View, q dns.Question, svc *svcregv1.Service, limit budget) Answer {
+func (r *Resolver) serviceRecords(v *reads, q dns.Question, svc *svcregv1.Service, limit budget) Answer {
 	if svc.GetType() == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME {
 		return Answer{Answer: []dns.RR{&dns.CNAME{Hdr: r.hdr(q.Name, dns.TypeCNAME), Target: dns.Fqdn(strings.ToLower(svc.GetExternalName()))}}}
 	}
@@ -264,7 +392,7 @@ func dashedIP(ip string) string {
 }
 
 // endpointRecords: <host>.<svc>.<ns>.svc.<zone> of a headless service.
-func (r *Resolver) endpointRecords(v store.View, q dns.Question, svc *svcregv1.Service, label string) Answer {
+func (r *Resolver) endpointRecords(v *reads, q dns.Question, svc *svcregv1.Service, label string) Answer {
 	if !headless(svc) {
 		return Answer{Rcode: dns.RcodeNameError}
 	}
@@ -304,7 +432,7 @@ func protoName(p svcregv1.Protocol) string {
 // A cluster IP service has one SRV to its own name; a headless one has one
 // per ready endpoint, to the endpoint's name, weighted by the endpoint's
 // weight, with the endpoints' addresses in the additional section.
-func (r *Resolver) srvRecords(v store.View, q dns.Question, svc *svcregv1.Service, portName, proto string, limit budget) Answer {
+func (r *Resolver) srvRecords(v *reads, q dns.Question, svc *svcregv1.Service, portName, proto string, limit budget) Answer {
 	var sp *svcregv1.ServicePort
 	for _, p := range svc.GetPorts() {
 		if p.GetName() == portName && protoName(p.GetProtocol()) == proto {
@@ -378,7 +506,7 @@ func endpointPort(ep *svcregv1.Endpoint, name string) (int32, bool) {
 // reverse answers PTR questions: cluster IPs, and headless endpoints with
 // a hostname. The service range is ours (NXDOMAIN when unassigned); other
 // addresses are answered when an endpoint has them, refused otherwise.
-func (r *Resolver) reverse(v store.View, q dns.Question, ip netip.Addr) Answer {
+func (r *Resolver) reverse(v *reads, q dns.Question, ip netip.Addr) Answer {
 	var out []dns.RR
 	if svc := v.ServiceByClusterIP(ip); svc != nil && (q.Qtype == dns.TypePTR || q.Qtype == dns.TypeANY) {
 		out = append(out, &dns.PTR{Hdr: r.hdr(q.Name, dns.TypePTR), Ptr: serviceFQDN(svc, r.zone)})

@@ -4,15 +4,20 @@ import (
 	"github.com/miekg/dns"
 )
 
-// maxUDPSize caps the EDNS0 payload size we answer with (RFC 6891 allows
-// more, but 4096 avoids fragmentation trouble, as CoreDNS does by default
-// with 1232 for the DNS flag day; clients needing more retry over TCP).
-const maxUDPSize = 4096
-
 // ServeDNS implements dns.Handler: one question per message, EDNS0, and
 // truncation (TC) when a UDP answer does not fit, so clients retry over
-// TCP.
+// TCP. A panic while answering is SERVFAIL, never a dead server.
 func (r *Resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	defer func() {
+		if p := recover(); p != nil {
+			if r.onPanic != nil {
+				r.onPanic(p)
+			}
+			m := new(dns.Msg)
+			m.SetRcode(req, dns.RcodeServerFailure)
+			w.WriteMsg(m)
+		}
+	}()
 	w.WriteMsg(r.Reply(req, w.RemoteAddr().Network() == "tcp"))
 }
 
@@ -31,18 +36,18 @@ func (r *Resolver) Reply(req *dns.Msg, tcp bool) *dns.Msg {
 	size := dns.MinMsgSize
 	opt := req.IsEdns0()
 	if opt != nil {
-		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)
+		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), r.maxUDP)
 	}
 	limit := budgetFor(size)
 	if tcp {
 		size, limit = dns.MaxMsgSize, unlimited
 	}
-	a := r.resolve(req.Question[0], limit)
+	a, _ := r.resolve(req.Question[0], limit) // an error is SERVFAIL
 	m.Rcode = a.Rcode
 	m.Authoritative = a.Authoritative
 	m.Answer, m.Ns, m.Extra = a.Answer, a.Authority, a.Additional
 	if opt != nil {
-		m.SetEdns0(uint16(min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)), false)
+		m.SetEdns0(uint16(min(max(int(opt.UDPSize()), dns.MinMsgSize), r.maxUDP)), false)
 	}
 	m.Truncate(size)
 	if a.Truncated {

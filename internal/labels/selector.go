@@ -113,6 +113,14 @@ func Parse(s string) (Selector, error) {
 	return p.parse()
 }
 
+// ParseLimited parses a selector of at most max terms (requirements, and
+// the values of their sets; 0: no limit). Matching costs one step per
+// term, and a watch's selector runs on every event it is offered.
+func ParseLimited(s string, max int) (Selector, error) {
+	p := parser{in: s, budget: max}
+	return p.parse()
+}
+
 // SelectorFromMap is the equality selector of a service's selector map.
 func SelectorFromMap(m map[string]string) Selector {
 	sel := make(Selector, 0, len(m))
@@ -156,8 +164,10 @@ const (
 )
 
 type parser struct {
-	in  string
-	pos int
+	budget int // the most terms allowed; 0: no limit
+	terms  int
+	in     string
+	pos    int
 	// one token of lookahead
 	tok    token
 	text   string
@@ -241,6 +251,15 @@ func (p *parser) peek() token {
 	return p.tok
 }
 
+// count charges terms against the budget.
+func (p *parser) count(n int) error {
+	p.terms += n
+	if p.budget > 0 && p.terms > p.budget {
+		return fmt.Errorf("has more than %d terms (requirements and set values), the limit", p.budget)
+	}
+	return nil
+}
+
 func (p *parser) errorf(pos int, format string, args ...any) error {
 	return fmt.Errorf("at position %d: %s", pos, fmt.Sprintf(format, args...))
 }
@@ -253,6 +272,9 @@ func (p *parser) parse() (Selector, error) {
 	for {
 		r, err := p.requirement()
 		if err != nil {
+			return nil, err
+		}
+		if err := p.count(1 + len(r.Values)); err != nil {
 			return nil, err
 		}
 		sel = append(sel, r)
@@ -365,6 +387,9 @@ func (p *parser) valueSet() ([]string, error) {
 			return nil, err
 		}
 		values = append(values, v)
+		if p.budget > 0 && len(values) > p.budget {
+			return nil, p.count(len(values))
+		}
 		tok, text, pos := p.next()
 		switch tok {
 		case tokComma:

@@ -3,7 +3,7 @@
 //
 // Renewals are not changes: deadlines live in this process's memory, never
 // in the store, so a renewal costs a map update and no revision or event
-// (RAFT.md: the leader keeps deadlines; expiries are commands). An expiry
+// (docs/durability.md, "Leases": the leader keeps deadlines; expiries are commands). An expiry
 // is an ExpireInstances command conditional on the instance's revision
 // when its lease was armed, so an update or a re-registration in between
 // wins. Time comes from an injected clock.
@@ -20,6 +20,7 @@ import (
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/store"
 )
 
@@ -65,7 +66,7 @@ func New(clock clockwork.Clock, expire Expirer, log *slog.Logger) *Manager {
 
 // SetActive starts or stops expiring. A server that becomes leader
 // re-arms every lease at now + max(TTL, grace): renewals went to the old
-// leader, so no deadline here can be trusted (RAFT.md; etcd and Consul do
+// leader, so no deadline here can be trusted (docs/durability.md; etcd and Consul do
 // the same).
 func (m *Manager) SetActive(active bool, grace time.Duration) {
 	m.mu.Lock()
@@ -94,14 +95,12 @@ func (m *Manager) Reset(instances []*svcregv1.Instance) {
 		}
 		ttl := time.Duration(inst.GetTtlSeconds()) * time.Second
 		l := &lease{namespace: inst.GetNamespace(), name: inst.GetName(), rev: inst.GetResourceVersion(), ttl: ttl, deadline: now.Add(ttl)}
-		m.leases[key(l.namespace, l.name)] = l
+		m.leases[meta.Key(l.namespace, l.name)] = l
 		heap.Push(&m.queue, l)
 	}
 	m.mu.Unlock()
 	m.nudge()
 }
-
-func key(namespace, name string) string { return namespace + "/" + name }
 
 // Observe is a store commit hook: instances with a TTL get a lease when
 // created, keep their deadline (at the new revision) when updated, get a
@@ -114,7 +113,7 @@ func (m *Manager) Observe(events []store.Event) {
 		if ev.Kind != store.KindInstance {
 			continue
 		}
-		k := key(ev.Namespace, ev.Name)
+		k := meta.Key(ev.Namespace, ev.Name)
 		l := m.leases[k]
 		inst, _ := ev.After.(*svcregv1.Instance)
 		if inst == nil || inst.GetTtlSeconds() <= 0 {
@@ -146,7 +145,7 @@ func (m *Manager) Observe(events []store.Event) {
 
 func (m *Manager) dropLocked(l *lease) {
 	heap.Remove(&m.queue, l.index)
-	delete(m.leases, key(l.namespace, l.name))
+	delete(m.leases, meta.Key(l.namespace, l.name))
 }
 
 func (m *Manager) nudge() {
@@ -162,7 +161,7 @@ func (m *Manager) Renew(namespace, name string) (deadline time.Time, ttl time.Du
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	// (nudge only does a non-blocking send: safe under m.mu.)
-	l := m.leases[key(namespace, name)]
+	l := m.leases[meta.Key(namespace, name)]
 	if l == nil {
 		return time.Time{}, 0, false
 	}
@@ -181,7 +180,7 @@ func (m *Manager) Renew(namespace, name string) (deadline time.Time, ttl time.Du
 func (m *Manager) Deadline(namespace, name string) (time.Time, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if l := m.leases[key(namespace, name)]; l != nil {
+	if l := m.leases[meta.Key(namespace, name)]; l != nil {
 		return l.deadline, true
 	}
 	return time.Time{}, false
@@ -237,10 +236,14 @@ func (m *Manager) Run(ctx context.Context) {
 		}
 		m.mu.Unlock()
 		if len(due) > 0 {
+			names := make([]string, len(due))
+			for i, r := range due {
+				names[i] = meta.Key(r.GetNamespace(), r.GetName())
+			}
 			if err := m.expire(due); err != nil {
-				m.log.Error("expiring leases failed", "instances", len(due), "err", err)
+				m.log.Error("expiring leases failed", "instances", names, "err", err)
 			} else {
-				m.log.Info("leases lapsed", "instances", len(due))
+				m.log.Info("leases lapsed: instances deleted", "instances", names)
 			}
 			continue
 		}

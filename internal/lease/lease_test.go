@@ -100,7 +100,7 @@ func (f *fixture) waitExpired(t *testing.T) []*storev1.InstanceRef {
 }
 
 func (f *fixture) exists(name string) bool {
-	_, _, err := f.store.Instance("ns", name)
+	_, err := f.store.Read().Instance("ns", name)
 	return err == nil
 }
 
@@ -126,7 +126,7 @@ func TestLeaseLapsesWithoutRenewal(t *testing.T) {
 	if f.exists("web-1") || !f.exists("forever") {
 		t.Fatalf("web-1 should be gone, forever kept")
 	}
-	eps, _, _ := f.store.Endpoints("ns", "web")
+	eps, _ := f.store.Read().Endpoints("ns", "web")
 	if len(eps) != 1 || eps[0].GetInstance() != "forever" {
 		t.Fatalf("endpoints after expiry: %v", eps)
 	}

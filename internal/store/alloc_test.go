@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 func simpleService(name string) *svcregv1.Service {
@@ -82,7 +83,7 @@ func TestClusterIPAllocation(t *testing.T) {
 		t.Fatalf("full range: err = %v, want ErrRangeFull", err)
 	}
 	headless := simpleService("headless")
-	headless.ClusterIp = ClusterIPNone
+	headless.ClusterIp = meta.ClusterIPNone
 	mustApply(t, s, headless) // headless needs no IP
 	mustApply(t, s, &svcregv1.DeleteServiceRequest{Namespace: "default", Name: "explicit"})
 	if got := mustApply(t, s, simpleService("reuse")).Service.GetClusterIp(); got != "10.96.0.5" {

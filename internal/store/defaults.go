@@ -9,20 +9,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/ipvs"
+	"github.com/svcreg/svcreg/internal/meta"
 )
-
-// ClusterIPNone is the cluster_ip of a headless service.
-const ClusterIPNone = "None"
-
-// AllNamespaces, as a list's namespace, lists every namespace (AIP-159).
-const AllNamespaces = "-"
 
 // defaultService fills the defaults Kubernetes' defaulting would, so that
 // stored services show their effective values.
 func defaultService(s *svcregv1.Service) {
-	if s.Namespace == "" {
-		s.Namespace = DefaultNamespace
-	}
+	s.Namespace = meta.Namespace(s.Namespace)
 	if s.Type == svcregv1.ServiceType_SERVICE_TYPE_UNSPECIFIED {
 		s.Type = svcregv1.ServiceType_SERVICE_TYPE_CLUSTER_IP
 	}
@@ -41,7 +35,7 @@ func defaultService(s *svcregv1.Service) {
 		}
 	}
 	if s.Scheduler == "" {
-		s.Scheduler = "rr"
+		s.Scheduler = ipvs.DefaultScheduler
 	}
 	if o := s.SchedulerOptions; o != nil {
 		o.HashKey = strings.ToLower(o.HashKey)
@@ -54,9 +48,7 @@ func defaultService(s *svcregv1.Service) {
 
 // defaultInstance makes the optional fields explicit: ready and weight 1.
 func defaultInstance(i *svcregv1.Instance) {
-	if i.Namespace == "" {
-		i.Namespace = DefaultNamespace
-	}
+	i.Namespace = meta.Namespace(i.Namespace)
 	if i.Ready == nil {
 		i.Ready = proto.Bool(true)
 	}

@@ -10,6 +10,7 @@ import (
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/labels"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // derivesEndpoints reports whether svc's endpoints come from its selector
@@ -19,7 +20,7 @@ func derivesEndpoints(svc *svcregv1.Service) bool {
 }
 
 // deriveEndpoint is the endpoint of inst in svc, or nil when svc does not
-// select inst (DESIGN.md §3, KEP-1672 conditions).
+// select inst (docs/architecture.md, "Endpoints"; KEP-1672 conditions).
 func deriveEndpoint(svc *svcregv1.Service, inst *svcregv1.Instance) *svcregv1.Endpoint {
 	if inst == nil || !derivesEndpoints(svc) || !labels.MatchesMap(svc.GetSelector(), inst.GetLabels()) {
 		return nil
@@ -77,7 +78,7 @@ func resolveTargetPort(sp *svcregv1.ServicePort, inst *svcregv1.Instance) (int32
 // writing only when it differs, so that unchanged endpoints keep their
 // revision and make no event.
 func putEndpointTxn(txn *writeTxn, rev int64, namespace, service, instance string, want *svcregv1.Endpoint) error {
-	existing, err := txn.First(tableEndpoints, indexID, endpointKey(namespace, service, instance))
+	existing, err := txn.First(tableEndpoints, indexID, meta.EndpointKey(namespace, service, instance))
 	if err != nil {
 		return err
 	}
@@ -145,7 +146,7 @@ func syncServiceEndpointsTxn(txn *writeTxn, rev int64, svc *svcregv1.Service, wa
 // cost is O(labels + matching services), not O(services).
 func syncInstanceEndpointsTxn(txn *writeTxn, rev int64, namespace, name string, inst *svcregv1.Instance) error {
 	services := map[string]*svcregv1.Service{}
-	it, err := txn.Get(tableEndpoints, indexInstance, objectKey(namespace, name))
+	it, err := txn.Get(tableEndpoints, indexInstance, meta.Key(namespace, name))
 	if err != nil {
 		return err
 	}
@@ -154,7 +155,7 @@ func syncInstanceEndpointsTxn(txn *writeTxn, rev int64, namespace, name string, 
 		owners = append(owners, obj.(*svcregv1.Endpoint).GetService())
 	}
 	for _, svcName := range owners {
-		obj, err := txn.First(tableServices, indexID, objectKey(namespace, svcName))
+		obj, err := txn.First(tableServices, indexID, meta.Key(namespace, svcName))
 		if err != nil {
 			return err
 		}
@@ -183,7 +184,7 @@ func syncInstanceEndpointsTxn(txn *writeTxn, rev int64, namespace, name string, 
 
 // endpointsTxn returns the endpoints of a service in instance order.
 func endpointsTxn(txn *memdb.Txn, namespace, service string) ([]*svcregv1.Endpoint, error) {
-	it, err := txn.Get(tableEndpoints, indexID+"_prefix", endpointKey(namespace, service, ""))
+	it, err := txn.Get(tableEndpoints, indexID+"_prefix", meta.EndpointKey(namespace, service, ""))
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 func TestDeriveEndpoint(t *testing.T) {
@@ -58,7 +59,7 @@ func TestDeriveEndpoint(t *testing.T) {
 		{"external name has no endpoints", svc(func(s *svcregv1.Service) {
 			s.Type, s.ExternalName, s.Ports = svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME, "db.example.com", nil
 		}), base(), nil},
-		{"headless has endpoints", svc(func(s *svcregv1.Service) { s.ClusterIp = ClusterIPNone }), base(), want(nil)},
+		{"headless has endpoints", svc(func(s *svcregv1.Service) { s.ClusterIp = meta.ClusterIPNone }), base(), want(nil)},
 		{"not ready", svc(nil), inst(func(i *svcregv1.Instance) { i.Ready = proto.Bool(false) }),
 			want(func(e *svcregv1.Endpoint) { e.Ready, e.Serving = proto.Bool(false), proto.Bool(false) })},
 		{"terminating and serving", svc(nil), inst(func(i *svcregv1.Instance) { i.Terminating = true }),

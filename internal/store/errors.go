@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/svcreg/svcreg/internal/validation"
 )
 
 // Domain errors. The server converts them to gRPC status codes in one place;
@@ -20,6 +22,9 @@ var (
 	// ErrFailedPrecondition: the write is not possible in the object's
 	// current state (FAILED_PRECONDITION, 400).
 	ErrFailedPrecondition = errors.New("failed precondition")
+	// ErrInvalidSnapshot: a snapshot to restore is not one, is damaged, or
+	// holds objects a write would refuse (INVALID_ARGUMENT).
+	ErrInvalidSnapshot = errors.New("invalid snapshot")
 )
 
 // Error is a domain error with a Kubernetes-style message; errors.Is matches
@@ -43,4 +48,13 @@ func alreadyExists(resource, namespace, name string) error {
 // conflict uses Kubernetes' optimistic-concurrency message.
 func conflict(resource, namespace, name string) error {
 	return &Error{ErrConflict, fmt.Sprintf("operation cannot be fulfilled on %s %q in namespace %q: the object has been modified; please apply your changes to the latest version and try again", resource, name, namespace)}
+}
+
+// Required reports required fields that a request left empty.
+func Required(fields ...string) error {
+	var errs validation.ErrorList
+	for _, f := range fields {
+		errs = append(errs, validation.Required(validation.Path(f), ""))
+	}
+	return errs
 }

@@ -4,7 +4,6 @@ import (
 	"github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
 
-	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 )
 
@@ -55,19 +54,6 @@ func (e *Event) Object() proto.Message {
 	return e.Before
 }
 
-// CommitHook receives the events of each committed command, in revision
-// order, while the store's write lock is held: it must be quick and never
-// block (append to a log, update a map). It is where watches and leases
-// learn about changes without a write ever waiting on a reader.
-type CommitHook func(events []Event)
-
-// OnCommit registers a hook. Register hooks before the first write.
-func (s *Store) OnCommit(h CommitHook) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hooks = append(s.hooks, h)
-}
-
 // eventsOf turns memdb's tracked changes into events, in change order.
 func eventsOf(rev int64, changes memdb.Changes) []Event {
 	events := make([]Event, 0, len(changes))
@@ -104,22 +90,4 @@ func eventsOf(rev int64, changes memdb.Changes) []Event {
 		events = append(events, ev)
 	}
 	return events
-}
-
-// expireInstancesTxn deletes the instances whose leases lapsed, each only
-// if it is still at the revision its lease was armed at.
-func (s *Store) expireInstancesTxn(ctx *applyCtx, req *storev1.ExpireInstances) (*Result, error) {
-	for _, ref := range req.GetInstances() {
-		inst, err := instanceTxn(ctx.txn.Txn, ref.GetNamespace(), ref.GetName())
-		if err != nil || inst.GetResourceVersion() != ref.GetResourceVersion() {
-			continue // gone, re-registered or updated since: the lease was re-armed
-		}
-		if err := ctx.txn.Delete(tableInstances, inst); err != nil {
-			return nil, err
-		}
-		if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, inst.GetNamespace(), inst.GetName(), nil); err != nil {
-			return nil, err
-		}
-	}
-	return &Result{}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // FuzzValidateService feeds arbitrary services (as wire bytes) through
@@ -23,7 +24,7 @@ func FuzzValidateService(f *testing.F) {
 			return
 		}
 		defaultService(svc)
-		for _, e := range ValidateService(svc, "service") {
+		for _, e := range ValidateService(svc, "service", DefaultLimits) {
 			if e.Field == "" || e.Error() == "" {
 				t.Fatalf("error without field: %#v", e)
 			}
@@ -43,7 +44,7 @@ func FuzzValidateInstance(f *testing.F) {
 			return
 		}
 		defaultInstance(inst)
-		for _, e := range ValidateInstance(inst, "instance") {
+		for _, e := range ValidateInstance(inst, "instance", DefaultLimits) {
 			if e.Field == "" || e.Error() == "" {
 				t.Fatalf("error without field: %#v", e)
 			}
@@ -79,10 +80,10 @@ func FuzzApply(f *testing.F) {
 			}
 			return
 		}
-		if res.Service != nil && len(ValidateService(res.Service, "service")) > 0 {
-			t.Fatalf("stored an invalid service: %v", ValidateService(res.Service, "service"))
+		if res.Service != nil && len(ValidateService(res.Service, "service", DefaultLimits)) > 0 {
+			t.Fatalf("stored an invalid service: %v", ValidateService(res.Service, "service", DefaultLimits))
 		}
-		if res.Instance != nil && len(ValidateInstance(res.Instance, "instance")) > 0 {
+		if res.Instance != nil && len(ValidateInstance(res.Instance, "instance", DefaultLimits)) > 0 {
 			t.Fatalf("stored an invalid instance")
 		}
 	})
@@ -104,9 +105,10 @@ func FuzzSnapshot(f *testing.F) {
 	f.Add([]byte(snapshotHeader + "\x02\x08\x07"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newTestStore(t, "10.96.0.0/28", "30000-30003")
-		if moved, err := WithRevision(data, 99); err == nil {
-			if _, err := s.Validate(bytes.NewReader(moved)); err == nil {
-				if rev, _ := s.Validate(bytes.NewReader(moved)); rev != 99 {
+		var moved bytes.Buffer
+		if _, err := WithRevision(&moved, bytes.NewReader(data), 99); err == nil {
+			if _, err := s.Validate(bytes.NewReader(moved.Bytes())); err == nil {
+				if rev, _ := s.Validate(bytes.NewReader(moved.Bytes())); rev != 99 {
 					t.Fatalf("WithRevision(99) gave revision %d", rev)
 				}
 			}
@@ -118,10 +120,10 @@ func FuzzSnapshot(f *testing.F) {
 		if got, err := s.Restore(bytes.NewReader(data)); err != nil || got != rev {
 			t.Fatalf("Restore after Validate: revision %d, %v (validated %d)", got, err, rev)
 		}
-		if _, err := s.ListInstances(ListQuery{Namespace: AllNamespaces, Limit: 100}); err != nil {
+		if _, err := s.Read().ListInstances(ListQuery{Namespace: meta.AllNamespaces, Limit: 100}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.ListServices(ListQuery{Namespace: AllNamespaces, Limit: 100}); err != nil {
+		if _, err := s.Read().ListServices(ListQuery{Namespace: meta.AllNamespaces, Limit: 100}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.ApplyAt(max(rev, 0)+1, cmd(webInstance("fuzz-1", "10.0.0.9"))); err != nil && !errors.Is(err, ErrAlreadyExists) {

@@ -1,12 +1,16 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 
+	"github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/validation"
 )
 
@@ -15,21 +19,36 @@ var instanceFieldsNotWritable = map[string]bool{
 	"create_time": true, "lease_expire_time": true,
 }
 
-func (s *Store) createInstanceTxn(ctx *applyCtx, req *svcregv1.CreateInstanceRequest) (*Result, error) {
-	if req.GetInstance() == nil {
+// prepareInstance is a create's stateless part, as prepareService.
+func prepareInstance(in *svcregv1.Instance, lim Limits) (*svcregv1.Instance, validation.ErrorList) {
+	if in == nil {
 		return nil, validation.ErrorList{validation.Required("instance", "")}
 	}
-	inst := proto.Clone(req.GetInstance()).(*svcregv1.Instance)
-	if inst.GetUid() == "" {
-		return nil, fmt.Errorf("store: create without uid: the proposer sets it")
-	}
+	inst := proto.Clone(in).(*svcregv1.Instance)
 	inst.ResourceVersion, inst.Etag, inst.CreateTime, inst.LeaseExpireTime = 0, "", nil, nil
 	defaultInstance(inst)
-	if errs := ValidateInstance(inst, "instance"); len(errs) > 0 {
-		return nil, errs
+	return inst, ValidateInstance(inst, "instance", lim)
+}
+
+// nameFreeTxn fails with ALREADY_EXISTS when the name is taken.
+func nameFreeTxn(txn *memdb.Txn, table, namespace, name string) error {
+	obj, err := txn.First(table, indexID, meta.Key(namespace, name))
+	switch {
+	case err != nil:
+		return err
+	case obj != nil:
+		return alreadyExists(table, namespace, name)
 	}
-	if existing, err := instanceTxn(ctx.txn.Txn, inst.GetNamespace(), inst.GetName()); err == nil && existing != nil {
-		return nil, alreadyExists("instances", inst.GetNamespace(), inst.GetName())
+	return nil
+}
+
+func (s *Store) createInstanceTxn(ctx *applyCtx, req *svcregv1.CreateInstanceRequest) (*Result, error) {
+	inst := proto.Clone(req.GetInstance()).(*svcregv1.Instance)
+	if inst.GetUid() == "" || inst.GetName() == "" {
+		return nil, fmt.Errorf("store: create of an unprepared instance: the proposer prepares it and sets its uid")
+	}
+	if err := nameFreeTxn(ctx.txn.Txn, tableInstances, inst.GetNamespace(), inst.GetName()); err != nil {
+		return nil, err
 	}
 	inst.CreateTime = timestamppb.New(ctx.time)
 	inst.ResourceVersion, inst.Etag = ctx.rev, Etag(ctx.rev)
@@ -42,26 +61,32 @@ func (s *Store) createInstanceTxn(ctx *applyCtx, req *svcregv1.CreateInstanceReq
 	return &Result{Instance: inst}, nil
 }
 
-func (s *Store) updateInstanceTxn(ctx *applyCtx, req *svcregv1.UpdateInstanceRequest) (*Result, error) {
+// mergeInstanceTxn is an update's check against the state, as
+// mergeServiceTxn.
+func (s *Store) mergeInstanceTxn(txn *memdb.Txn, req *svcregv1.UpdateInstanceRequest) (old, inst *svcregv1.Instance, err error) {
 	patch := req.GetInstance()
-	if patch == nil {
-		return nil, validation.ErrorList{validation.Required("instance", "")}
-	}
-	namespace := namespaceOrDefault(patch.GetNamespace())
-	old, err := instanceTxn(ctx.txn.Txn, namespace, patch.GetName())
-	if err != nil {
-		return nil, err
+	namespace := meta.Namespace(patch.GetNamespace())
+	if old, err = instanceTxn(txn, namespace, patch.GetName()); err != nil {
+		return nil, nil, err
 	}
 	if !preconditionHolds(patch.GetEtag(), patch.GetResourceVersion(), old.GetEtag(), old.GetResourceVersion()) {
-		return nil, conflict("instances", namespace, patch.GetName())
+		return nil, nil, conflict("instances", namespace, patch.GetName())
 	}
-	inst := proto.Clone(old).(*svcregv1.Instance)
+	inst = proto.Clone(old).(*svcregv1.Instance)
 	if errs := mergeMask(inst, patch, req.GetUpdateMask().GetPaths(), instanceFieldsNotWritable, "update_mask"); len(errs) > 0 {
-		return nil, errs
+		return nil, nil, errs
 	}
 	defaultInstance(inst)
-	if errs := ValidateInstance(inst, "instance"); len(errs) > 0 {
-		return nil, errs
+	if errs := ValidateInstance(inst, "instance", s.cfg.Limits); len(errs) > 0 {
+		return nil, nil, errs
+	}
+	return old, inst, nil
+}
+
+func (s *Store) updateInstanceTxn(ctx *applyCtx, req *svcregv1.UpdateInstanceRequest) (*Result, error) {
+	old, inst, err := s.mergeInstanceTxn(ctx.txn.Txn, req)
+	if err != nil {
+		return nil, err
 	}
 	if proto.Equal(inst, old) {
 		return &Result{Instance: old}, nil
@@ -70,26 +95,58 @@ func (s *Store) updateInstanceTxn(ctx *applyCtx, req *svcregv1.UpdateInstanceReq
 	if err := ctx.txn.Replace(tableInstances, old, inst); err != nil {
 		return nil, err
 	}
-	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, namespace, inst.GetName(), inst); err != nil {
+	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, inst.GetNamespace(), inst.GetName(), inst); err != nil {
 		return nil, err
 	}
 	return &Result{Instance: inst}, nil
 }
 
-func (s *Store) deleteInstanceTxn(ctx *applyCtx, req *svcregv1.DeleteInstanceRequest) (*Result, error) {
-	namespace := namespaceOrDefault(req.GetNamespace())
-	old, err := instanceTxn(ctx.txn.Txn, namespace, req.GetName())
+// deletableInstanceTxn is a delete's check, as deletableServiceTxn.
+func deletableInstanceTxn(txn *memdb.Txn, req *svcregv1.DeleteInstanceRequest) (*svcregv1.Instance, error) {
+	namespace := meta.Namespace(req.GetNamespace())
+	old, err := instanceTxn(txn, namespace, req.GetName())
 	if err != nil {
 		return nil, err
 	}
 	if !preconditionHolds(req.GetEtag(), 0, old.GetEtag(), old.GetResourceVersion()) {
 		return nil, conflict("instances", namespace, req.GetName())
 	}
+	return old, nil
+}
+
+func (s *Store) deleteInstanceTxn(ctx *applyCtx, req *svcregv1.DeleteInstanceRequest) (*Result, error) {
+	old, err := deletableInstanceTxn(ctx.txn.Txn, req)
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.txn.Delete(tableInstances, old); err != nil {
 		return nil, err
 	}
-	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, namespace, req.GetName(), nil); err != nil {
+	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, old.GetNamespace(), old.GetName(), nil); err != nil {
 		return nil, err
 	}
 	return &Result{Instance: old}, nil
+}
+
+// expireInstancesTxn deletes the instances whose leases lapsed, each only
+// if it is still at the revision its lease was armed at.
+func (s *Store) expireInstancesTxn(ctx *applyCtx, req *storev1.ExpireInstances) (*Result, error) {
+	for _, ref := range req.GetInstances() {
+		inst, err := instanceTxn(ctx.txn.Txn, ref.GetNamespace(), ref.GetName())
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue // gone since
+		case err != nil:
+			return nil, err
+		case inst.GetResourceVersion() != ref.GetResourceVersion():
+			continue // re-registered or updated since: the lease was re-armed
+		}
+		if err := ctx.txn.Delete(tableInstances, inst); err != nil {
+			return nil, err
+		}
+		if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, inst.GetNamespace(), inst.GetName(), nil); err != nil {
+			return nil, err
+		}
+	}
+	return &Result{}, nil
 }

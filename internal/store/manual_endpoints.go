@@ -4,26 +4,27 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/validation"
 )
 
-// replaceEndpointsTxn sets the hand-written endpoints of a selectorless
-// service (Kubernetes' Endpoints for a service without selector). Only the
-// endpoints that differ are written.
-func (s *Store) replaceEndpointsTxn(ctx *applyCtx, req *svcregv1.ReplaceEndpointsRequest) (*Result, error) {
-	namespace := namespaceOrDefault(req.GetNamespace())
-	svc, err := serviceTxn(ctx.txn.Txn, namespace, req.GetService())
+// replacementTxn is ReplaceEndpoints' check against the state: the
+// selectorless service and the endpoints it is to have, normalized and
+// validated. Nothing is written.
+func (s *Store) replacementTxn(txn *memdb.Txn, req *svcregv1.ReplaceEndpointsRequest) (*svcregv1.Service, []*svcregv1.Endpoint, error) {
+	svc, err := serviceTxn(txn, meta.Namespace(req.GetNamespace()), req.GetService())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch {
 	case derivesEndpoints(svc):
-		return nil, &Error{ErrFailedPrecondition, fmt.Sprintf("service %q has a selector: its endpoints are derived from the instances it selects", svc.GetName())}
+		return nil, nil, &Error{ErrFailedPrecondition, fmt.Sprintf("service %q has a selector: its endpoints are derived from the instances it selects", svc.GetName())}
 	case svc.GetType() == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME:
-		return nil, &Error{ErrFailedPrecondition, fmt.Sprintf("service %q is EXTERNAL_NAME: it has no endpoints", svc.GetName())}
+		return nil, nil, &Error{ErrFailedPrecondition, fmt.Sprintf("service %q is EXTERNAL_NAME: it has no endpoints", svc.GetName())}
 	}
 	want := make([]*svcregv1.Endpoint, len(req.GetEndpoints()))
 	var errs validation.ErrorList
@@ -39,7 +40,23 @@ func (s *Store) replaceEndpointsTxn(ctx *applyCtx, req *svcregv1.ReplaceEndpoint
 		want[i] = ep
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, nil, errs
+	}
+	return svc, want, nil
+}
+
+// replaceEndpointsTxn sets the hand-written endpoints of a selectorless
+// service (Kubernetes' Endpoints for a service without selector). Only the
+// endpoints that differ are written.
+func (s *Store) replaceEndpointsTxn(ctx *applyCtx, req *svcregv1.ReplaceEndpointsRequest) (*Result, error) {
+	svc, want, err := s.replacementTxn(ctx.txn.Txn, req)
+	if err != nil {
+		return nil, err
+	}
+	namespace := svc.GetNamespace()
+	names := make(map[string]bool, len(want))
+	for _, ep := range want {
+		names[ep.GetInstance()] = true
 	}
 	existing, err := endpointsTxn(ctx.txn.Txn, namespace, svc.GetName())
 	if err != nil {

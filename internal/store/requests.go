@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // requestRetention is how long applied request ids are remembered, by the
@@ -88,15 +89,15 @@ func (s *Store) duplicateTxn(txn *memdb.Txn, cmd *storev1.Command, rev int64) (*
 	res := &Result{Revision: rev}
 	switch op := cmd.GetOp().(type) {
 	case *storev1.Command_CreateService:
-		res.Service, _ = serviceTxn(txn, namespaceOrDefault(op.CreateService.GetService().GetNamespace()), op.CreateService.GetService().GetName())
+		res.Service, _ = serviceTxn(txn, meta.Namespace(op.CreateService.GetService().GetNamespace()), op.CreateService.GetService().GetName())
 	case *storev1.Command_UpdateService:
-		res.Service, _ = serviceTxn(txn, namespaceOrDefault(op.UpdateService.GetService().GetNamespace()), op.UpdateService.GetService().GetName())
+		res.Service, _ = serviceTxn(txn, meta.Namespace(op.UpdateService.GetService().GetNamespace()), op.UpdateService.GetService().GetName())
 	case *storev1.Command_CreateInstance:
-		res.Instance, _ = instanceTxn(txn, namespaceOrDefault(op.CreateInstance.GetInstance().GetNamespace()), op.CreateInstance.GetInstance().GetName())
+		res.Instance, _ = instanceTxn(txn, meta.Namespace(op.CreateInstance.GetInstance().GetNamespace()), op.CreateInstance.GetInstance().GetName())
 	case *storev1.Command_UpdateInstance:
-		res.Instance, _ = instanceTxn(txn, namespaceOrDefault(op.UpdateInstance.GetInstance().GetNamespace()), op.UpdateInstance.GetInstance().GetName())
+		res.Instance, _ = instanceTxn(txn, meta.Namespace(op.UpdateInstance.GetInstance().GetNamespace()), op.UpdateInstance.GetInstance().GetName())
 	case *storev1.Command_ReplaceEndpoints:
-		res.Endpoints, _ = endpointsTxn(txn, namespaceOrDefault(op.ReplaceEndpoints.GetNamespace()), op.ReplaceEndpoints.GetService())
+		res.Endpoints, _ = endpointsTxn(txn, meta.Namespace(op.ReplaceEndpoints.GetNamespace()), op.ReplaceEndpoints.GetService())
 	}
 	return res, nil
 }
@@ -107,13 +108,4 @@ func (s *Store) setNodeTxn(ctx *applyCtx, node *storev1.SetNode) (*Result, error
 		return &Result{}, nil
 	}
 	return &Result{}, ctx.txn.Insert(tableNodes, proto.Clone(node))
-}
-
-// Node returns the addresses a server recorded, or nil.
-func (s *Store) Node(id string) *storev1.SetNode {
-	obj, err := s.db.Load().Txn(false).First(tableNodes, indexID, id)
-	if err != nil || obj == nil {
-		return nil
-	}
-	return obj.(*storev1.SetNode)
 }

@@ -8,6 +8,7 @@ import (
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // Table and index names.
@@ -49,7 +50,7 @@ func servicesTable() *memdb.TableSchema {
 		Name: tableServices,
 		Indexes: map[string]*memdb.IndexSchema{
 			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*svcregv1.Service](func(s *svcregv1.Service) (string, bool) {
-				return objectKey(s.GetNamespace(), s.GetName()), true
+				return meta.Key(s.GetNamespace(), s.GetName()), true
 			})},
 			indexSelector: {Name: indexSelector, AllowMissing: true, Indexer: keyIndexer[*svcregv1.Service](func(s *svcregv1.Service) (string, bool) {
 				k, v, ok := smallestPair(s.GetSelector())
@@ -69,7 +70,7 @@ func instancesTable() *memdb.TableSchema {
 		Name: tableInstances,
 		Indexes: map[string]*memdb.IndexSchema{
 			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*svcregv1.Instance](func(i *svcregv1.Instance) (string, bool) {
-				return objectKey(i.GetNamespace(), i.GetName()), true
+				return meta.Key(i.GetNamespace(), i.GetName()), true
 			})},
 			indexLabel: {Name: indexLabel, AllowMissing: true, Indexer: multiKeyIndexer[*svcregv1.Instance](func(i *svcregv1.Instance) []string {
 				keys := make([]string, 0, len(i.GetLabels()))
@@ -90,10 +91,10 @@ func endpointsTable() *memdb.TableSchema {
 		Name: tableEndpoints,
 		Indexes: map[string]*memdb.IndexSchema{
 			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*svcregv1.Endpoint](func(e *svcregv1.Endpoint) (string, bool) {
-				return endpointKey(e.GetNamespace(), e.GetService(), e.GetInstance()), true
+				return meta.EndpointKey(e.GetNamespace(), e.GetService(), e.GetInstance()), true
 			})},
 			indexInstance: {Name: indexInstance, Indexer: keyIndexer[*svcregv1.Endpoint](func(e *svcregv1.Endpoint) (string, bool) {
-				return objectKey(e.GetNamespace(), e.GetInstance()), true
+				return meta.Key(e.GetNamespace(), e.GetInstance()), true
 			})},
 			indexIP: {Name: indexIP, Indexer: keyIndexer[*svcregv1.Endpoint](func(e *svcregv1.Endpoint) (string, bool) {
 				return e.GetIp(), true
@@ -143,14 +144,8 @@ func indexTable() *memdb.TableSchema {
 	}
 }
 
-// Keys. Namespaces and names cannot contain '/', so the separator is
-// unambiguous; label keys may, but a label pair is always last.
-func objectKey(namespace, name string) string { return namespace + "/" + name }
-
-func endpointKey(namespace, service, instance string) string {
-	return namespace + "/" + service + "/" + instance
-}
-
+// labelKey indexes a label pair in a namespace. Label keys may contain '/',
+// but a pair is always last in the key (object keys are meta.Key).
 func labelKey(namespace, key, value string) string { return namespace + "/" + key + "=" + value }
 
 func smallestPair(m map[string]string) (k, v string, ok bool) {

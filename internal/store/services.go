@@ -5,10 +5,12 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/validation"
 )
 
@@ -21,21 +23,27 @@ var serviceFieldsNotWritable = map[string]bool{
 // Etag renders a revision as an entity tag (AIP-154).
 func Etag(rev int64) string { return strconv.FormatInt(rev, 10) }
 
-func (s *Store) createServiceTxn(ctx *applyCtx, req *svcregv1.CreateServiceRequest) (*Result, error) {
-	if req.GetService() == nil {
+// prepareService is a create's stateless part: the service with output-only
+// fields cleared and defaults filled, validated.
+func prepareService(in *svcregv1.Service, lim Limits) (*svcregv1.Service, validation.ErrorList) {
+	if in == nil {
 		return nil, validation.ErrorList{validation.Required("service", "")}
 	}
-	svc := proto.Clone(req.GetService()).(*svcregv1.Service)
-	if svc.GetUid() == "" {
-		return nil, fmt.Errorf("store: create without uid: the proposer sets it")
-	}
+	svc := proto.Clone(in).(*svcregv1.Service)
 	svc.ResourceVersion, svc.Etag, svc.CreateTime = 0, "", nil
 	defaultService(svc)
-	if errs := ValidateService(svc, "service"); len(errs) > 0 {
-		return nil, errs
+	return svc, ValidateService(svc, "service", lim)
+}
+
+// createServiceTxn stores a prepared service: the state decides only
+// whether the name is free and what it is allocated.
+func (s *Store) createServiceTxn(ctx *applyCtx, req *svcregv1.CreateServiceRequest) (*Result, error) {
+	svc := proto.Clone(req.GetService()).(*svcregv1.Service)
+	if svc.GetUid() == "" || svc.GetName() == "" {
+		return nil, fmt.Errorf("store: create of an unprepared service: the proposer prepares it and sets its uid")
 	}
-	if existing, err := serviceTxn(ctx.txn.Txn, svc.GetNamespace(), svc.GetName()); err == nil && existing != nil {
-		return nil, alreadyExists("services", svc.GetNamespace(), svc.GetName())
+	if err := nameFreeTxn(ctx.txn.Txn, tableServices, svc.GetNamespace(), svc.GetName()); err != nil {
+		return nil, err
 	}
 	if err := s.allocateServiceTxn(ctx, svc, nil); err != nil {
 		return nil, err
@@ -51,22 +59,21 @@ func (s *Store) createServiceTxn(ctx *applyCtx, req *svcregv1.CreateServiceReque
 	return &Result{Service: svc}, nil
 }
 
-func (s *Store) updateServiceTxn(ctx *applyCtx, req *svcregv1.UpdateServiceRequest) (*Result, error) {
+// mergeServiceTxn is an update's check against the state: the stored
+// service (which must match the request's preconditions) and the updated
+// one, defaulted and validated. Nothing is written.
+func (s *Store) mergeServiceTxn(txn *memdb.Txn, req *svcregv1.UpdateServiceRequest) (old, svc *svcregv1.Service, err error) {
 	patch := req.GetService()
-	if patch == nil {
-		return nil, validation.ErrorList{validation.Required("service", "")}
-	}
-	namespace := namespaceOrDefault(patch.GetNamespace())
-	old, err := serviceTxn(ctx.txn.Txn, namespace, patch.GetName())
-	if err != nil {
-		return nil, err
+	namespace := meta.Namespace(patch.GetNamespace())
+	if old, err = serviceTxn(txn, namespace, patch.GetName()); err != nil {
+		return nil, nil, err
 	}
 	if !preconditionHolds(patch.GetEtag(), patch.GetResourceVersion(), old.GetEtag(), old.GetResourceVersion()) {
-		return nil, conflict("services", namespace, patch.GetName())
+		return nil, nil, conflict("services", namespace, patch.GetName())
 	}
-	svc := proto.Clone(old).(*svcregv1.Service)
+	svc = proto.Clone(old).(*svcregv1.Service)
 	if errs := mergeMask(svc, patch, req.GetUpdateMask().GetPaths(), serviceFieldsNotWritable, "update_mask"); len(errs) > 0 {
-		return nil, errs
+		return nil, nil, errs
 	}
 	defaultService(svc)
 	externalName := func(s *svcregv1.Service) bool { return s.GetType() == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME }
@@ -74,12 +81,20 @@ func (s *Store) updateServiceTxn(ctx *applyCtx, req *svcregv1.UpdateServiceReque
 	if svc.GetClusterIp() == "" && !externalName(old) && !externalName(svc) {
 		svc.ClusterIp = old.GetClusterIp()
 	}
-	errs := ValidateService(svc, "service")
+	errs := ValidateService(svc, "service", s.cfg.Limits)
 	if !externalName(old) && !externalName(svc) && svc.GetClusterIp() != old.GetClusterIp() {
 		errs = append(errs, validation.Invalid("service.cluster_ip", svc.GetClusterIp(), "field is immutable"))
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, nil, errs
+	}
+	return old, svc, nil
+}
+
+func (s *Store) updateServiceTxn(ctx *applyCtx, req *svcregv1.UpdateServiceRequest) (*Result, error) {
+	old, svc, err := s.mergeServiceTxn(ctx.txn.Txn, req)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.allocateServiceTxn(ctx, svc, old); err != nil {
 		return nil, err
@@ -110,22 +125,33 @@ func endpointsShapeChanged(old, svc *svcregv1.Service) bool {
 	return !proto.Equal(shape(old), shape(svc))
 }
 
-func (s *Store) deleteServiceTxn(ctx *applyCtx, req *svcregv1.DeleteServiceRequest) (*Result, error) {
-	namespace := namespaceOrDefault(req.GetNamespace())
-	old, err := serviceTxn(ctx.txn.Txn, namespace, req.GetName())
+// deletableServiceTxn is a delete's check: the service, which must match
+// the request's etag.
+func deletableServiceTxn(txn *memdb.Txn, req *svcregv1.DeleteServiceRequest) (*svcregv1.Service, error) {
+	namespace := meta.Namespace(req.GetNamespace())
+	old, err := serviceTxn(txn, namespace, req.GetName())
 	if err != nil {
 		return nil, err
 	}
 	if !preconditionHolds(req.GetEtag(), 0, old.GetEtag(), old.GetResourceVersion()) {
 		return nil, conflict("services", namespace, req.GetName())
 	}
+	return old, nil
+}
+
+func (s *Store) deleteServiceTxn(ctx *applyCtx, req *svcregv1.DeleteServiceRequest) (*Result, error) {
+	old, err := deletableServiceTxn(ctx.txn.Txn, req)
+	if err != nil {
+		return nil, err
+	}
+	namespace := old.GetNamespace()
 	if err := ctx.txn.Delete(tableServices, old); err != nil {
 		return nil, err
 	}
-	if _, err := ctx.txn.DeletePrefix(tableEndpoints, indexID+"_prefix", endpointKey(namespace, req.GetName(), "")); err != nil {
+	if _, err := ctx.txn.DeletePrefix(tableEndpoints, indexID+"_prefix", meta.EndpointKey(namespace, old.GetName(), "")); err != nil {
 		return nil, err
 	}
-	if err := releaseAllTxn(ctx.txn.Txn, objectKey(namespace, req.GetName()), nil); err != nil {
+	if err := releaseAllTxn(ctx.txn.Txn, meta.Key(namespace, old.GetName()), nil); err != nil {
 		return nil, err
 	}
 	return &Result{Service: old}, nil
@@ -134,9 +160,9 @@ func (s *Store) deleteServiceTxn(ctx *applyCtx, req *svcregv1.DeleteServiceReque
 // allocateServiceTxn gives svc its cluster IP and node ports (keeping old's
 // where svc leaves them unset) and releases what it no longer holds.
 func (s *Store) allocateServiceTxn(ctx *applyCtx, svc, old *svcregv1.Service) error {
-	owner := objectKey(svc.GetNamespace(), svc.GetName())
+	owner := meta.Key(svc.GetNamespace(), svc.GetName())
 	keep := map[string]bool{}
-	if svc.GetType() != svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME && svc.GetClusterIp() != ClusterIPNone {
+	if svc.GetType() != svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME && svc.GetClusterIp() != meta.ClusterIPNone {
 		var want netip.Addr
 		if svc.GetClusterIp() != "" {
 			want, _ = validation.ParseIP(svc.GetClusterIp()) // validated
@@ -183,11 +209,4 @@ func previousNodePort(old *svcregv1.Service, p *svcregv1.ServicePort) int32 {
 // unset means unconditional.
 func preconditionHolds(etag string, rv int64, currentEtag string, currentRV int64) bool {
 	return (etag == "" || etag == currentEtag) && (rv == 0 || rv == currentRV)
-}
-
-func namespaceOrDefault(ns string) string {
-	if ns == "" {
-		return DefaultNamespace
-	}
-	return ns
 }

@@ -17,6 +17,7 @@ import (
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // snapshotHeader opens every snapshot; the version changes when the
@@ -145,29 +146,88 @@ func (s *Store) Restore(r io.Reader) (int64, error) {
 	return rev, nil
 }
 
-// WithRevision returns the snapshot with its revision replaced by rev. A
-// restore through Raft must not take revisions back: watchers and clients
-// that saw later ones would think nothing changed.
-func WithRevision(snapshot []byte, rev int64) ([]byte, error) {
-	if !bytes.HasPrefix(snapshot, []byte(snapshotHeader)) {
-		return nil, fmt.Errorf("store: not a svcreg snapshot (bad header)")
+// invalidSnapshot marks a loading error as ErrInvalidSnapshot.
+func invalidSnapshot(err error) error {
+	if errors.Is(err, ErrInvalidSnapshot) {
+		return err
 	}
-	rest := snapshot[len(snapshotHeader):]
-	size, n := binary.Uvarint(rest)
-	if n <= 0 || uint64(len(rest)-n) < size {
-		return nil, fmt.Errorf("store: snapshot has no revision record")
+	return fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
+}
+
+// WithRevision copies a snapshot from r to w with its revision replaced by
+// rev, and returns the bytes written. A restore through Raft must not take
+// revisions back: watchers and clients that saw later ones would think
+// nothing changed.
+func WithRevision(w io.Writer, r io.Reader, rev int64) (int64, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if err := readHeader(br); err != nil {
+		return 0, err
 	}
-	rec := &storev1.SnapshotRecord{}
-	if err := proto.Unmarshal(rest[n:n+int(size)], rec); err != nil || rec.GetRecord() == nil {
-		return nil, fmt.Errorf("store: snapshot's first record is not its revision")
+	var buf []byte
+	rec, err := readRecord(br, 0, &buf)
+	if err != nil {
+		return 0, fmt.Errorf("store: snapshot has no revision record: %w", err)
 	}
 	if _, ok := rec.GetRecord().(*storev1.SnapshotRecord_Revision); !ok {
-		return nil, fmt.Errorf("store: snapshot's first record is not its revision")
+		return 0, fmt.Errorf("store: snapshot's first record is not its revision")
 	}
+	cw := &countingWriter{w: w}
 	b, _ := proto.Marshal(&storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Revision{Revision: rev}})
-	out := append([]byte(snapshotHeader), binary.AppendUvarint(nil, uint64(len(b)))...)
-	out = append(out, b...)
-	return append(out, rest[n+int(size):]...), nil
+	if _, err := io.WriteString(cw, snapshotHeader); err != nil {
+		return cw.n, err
+	}
+	if _, err := cw.Write(binary.AppendUvarint(nil, uint64(len(b)))); err != nil {
+		return cw.n, err
+	}
+	if _, err := cw.Write(b); err != nil {
+		return cw.n, err
+	}
+	_, err = io.Copy(cw, br)
+	return cw.n, err
+}
+
+// CheckHeader reports whether b begins like a snapshot: the first chunk of
+// an upload is checked before anything else is read.
+func CheckHeader(b []byte) error {
+	n := min(len(b), len(snapshotHeader))
+	if n == 0 || !bytes.Equal(b[:n], []byte(snapshotHeader)[:n]) {
+		return errBadHeader
+	}
+	return nil
+}
+
+var errBadHeader = fmt.Errorf("%w: not a svcreg snapshot (bad header)", ErrInvalidSnapshot)
+
+func readHeader(br *bufio.Reader) error {
+	header := make([]byte, len(snapshotHeader))
+	if _, err := io.ReadFull(br, header); err != nil || string(header) != snapshotHeader {
+		return errBadHeader
+	}
+	return nil
+}
+
+// readRecord reads the n-th length-prefixed record into a buffer it
+// reuses (*buf); io.EOF at a clean end.
+func readRecord(br *bufio.Reader, n int, buf *[]byte) (*storev1.SnapshotRecord, error) {
+	size, err := binary.ReadUvarint(br)
+	if errors.Is(err, io.EOF) {
+		return nil, io.EOF
+	}
+	if err != nil || size > maxRecord {
+		return nil, fmt.Errorf("store: snapshot record %d: bad length", n)
+	}
+	if uint64(cap(*buf)) < size {
+		*buf = make([]byte, size)
+	}
+	b := (*buf)[:size]
+	if _, err := io.ReadFull(br, b); err != nil {
+		return nil, fmt.Errorf("store: snapshot record %d: %w", n, err)
+	}
+	rec := &storev1.SnapshotRecord{}
+	if err := proto.Unmarshal(b, rec); err != nil {
+		return nil, fmt.Errorf("store: snapshot record %d: %w", n, err)
+	}
+	return rec, nil
 }
 
 // Validate reads a snapshot without installing it and returns its
@@ -178,15 +238,15 @@ func WithRevision(snapshot []byte, rev int64) ([]byte, error) {
 func (s *Store) Validate(r io.Reader) (int64, error) {
 	db, _, rev, err := s.load(r)
 	if err != nil {
-		return 0, err
+		return 0, invalidSnapshot(err)
 	}
 	txn := db.Txn(false)
 	for _, t := range []struct {
 		table string
 		check func(any) error
 	}{
-		{tableServices, func(o any) error { return ValidateService(o.(*svcregv1.Service), "service").Err() }},
-		{tableInstances, func(o any) error { return ValidateInstance(o.(*svcregv1.Instance), "instance").Err() }},
+		{tableServices, s.validated},
+		{tableInstances, s.validated},
 	} {
 		it, err := txn.Get(t.table, indexID+"_prefix", "")
 		if err != nil {
@@ -194,7 +254,7 @@ func (s *Store) Validate(r io.Reader) (int64, error) {
 		}
 		for obj := it.Next(); obj != nil; obj = it.Next() {
 			if err := t.check(obj); err != nil {
-				return 0, fmt.Errorf("store: snapshot %s %q: %w", strings.TrimSuffix(t.table, "s"), objectName(obj), err)
+				return 0, fmt.Errorf("%w: %s %q: %v", ErrInvalidSnapshot, strings.TrimSuffix(t.table, "s"), objectName(obj), err)
 			}
 		}
 	}
@@ -204,25 +264,17 @@ func (s *Store) Validate(r io.Reader) (int64, error) {
 func objectName(obj any) string {
 	switch o := obj.(type) {
 	case *svcregv1.Service:
-		return objectKey(o.GetNamespace(), o.GetName())
+		return meta.Key(o.GetNamespace(), o.GetName())
 	case *svcregv1.Instance:
-		return objectKey(o.GetNamespace(), o.GetName())
+		return meta.Key(o.GetNamespace(), o.GetName())
 	}
 	return ""
 }
 
-// OnRestore registers a hook called with the new revision after a restore.
-func (s *Store) OnRestore(h func(rev int64)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.restoreHooks = append(s.restoreHooks, h)
-}
-
 func (s *Store) load(r io.Reader) (*memdb.MemDB, *requestLog, int64, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	header := make([]byte, len(snapshotHeader))
-	if _, err := io.ReadFull(br, header); err != nil || string(header) != snapshotHeader {
-		return nil, nil, 0, fmt.Errorf("store: not a svcreg snapshot (bad header)")
+	if err := readHeader(br); err != nil {
+		return nil, nil, 0, err
 	}
 	db, err := memdb.NewMemDB(schema())
 	if err != nil {
@@ -235,23 +287,12 @@ func (s *Store) load(r io.Reader) (*memdb.MemDB, *requestLog, int64, error) {
 	sawRevision := false
 	buf := make([]byte, 0, 4096)
 	for n := 0; ; n++ {
-		size, err := binary.ReadUvarint(br)
+		rec, err := readRecord(br, n, &buf)
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err != nil || size > maxRecord {
-			return nil, nil, 0, fmt.Errorf("store: snapshot record %d: bad length", n)
-		}
-		if uint64(cap(buf)) < size {
-			buf = make([]byte, size)
-		}
-		buf = buf[:size]
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return nil, nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
-		}
-		rec := &storev1.SnapshotRecord{}
-		if err := proto.Unmarshal(buf, rec); err != nil {
-			return nil, nil, 0, fmt.Errorf("store: snapshot record %d: %w", n, err)
+		if err != nil {
+			return nil, nil, 0, err
 		}
 		if _, isRev := rec.GetRecord().(*storev1.SnapshotRecord_Revision); isRev != (n == 0) {
 			return nil, nil, 0, fmt.Errorf("store: snapshot record %d: the revision must come first, once", n)

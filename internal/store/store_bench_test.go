@@ -91,7 +91,7 @@ func BenchmarkEndpointsRead(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				eps, _, err := s.Endpoints("bench", "svc-0")
+				eps, err := s.Read().Endpoints("bench", "svc-0")
 				if err != nil || len(eps) != size {
 					b.Fatal(len(eps), err)
 				}

@@ -60,6 +60,9 @@ func cmd(op any) *storev1.Command {
 	default:
 		panic(fmt.Sprintf("cmd: %T", op))
 	}
+	// As a proposer would (an invalid command stays as it is, for Apply to
+	// reject).
+	Prepare(c, DefaultLimits)
 	return c
 }
 
@@ -95,7 +98,7 @@ func webInstance(name, ip string) *svcregv1.Instance {
 
 func endpointsOf(t testing.TB, s *Store, ns, svc string) map[string]*svcregv1.Endpoint {
 	t.Helper()
-	eps, _, err := s.Endpoints(ns, svc)
+	eps, err := s.Read().Endpoints(ns, svc)
 	if err != nil {
 		t.Fatalf("Endpoints(%s/%s): %v", ns, svc, err)
 	}

@@ -6,35 +6,30 @@ import (
 	"strings"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/ipvs"
+	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/validation"
 )
 
-// Schedulers are the IPVS scheduler names a service may ask for (ipvsadm(8)).
-var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
-
-// Limits from Kubernetes' object metadata validation.
+// Fixed ranges of Kubernetes' and ipvsadm's own.
 const (
-	totalAnnotationSizeLimit = 256 << 10
-	maxAffinityTimeout       = 86400
-	maxTTLSeconds            = 3600
-	maxWeight                = 65535
+	maxAffinityTimeout = 86400
+	maxTTLSeconds      = 3600
+	maxWeight          = 65535
 )
-
-// DefaultNamespace is the namespace of objects that do not name one.
-const DefaultNamespace = "default"
 
 // DefaultAffinityTimeoutSeconds is Kubernetes' ClientIP affinity default (3h).
 const DefaultAffinityTimeoutSeconds = 10800
 
 // ValidateService checks a defaulted service, as Kubernetes'
 // ValidateService; errors are reported under field.
-func ValidateService(svc *svcregv1.Service, field validation.Path) validation.ErrorList {
+func ValidateService(svc *svcregv1.Service, field validation.Path, lim Limits) validation.ErrorList {
 	var errs validation.ErrorList
 	errs = append(errs, validateName(svc.GetName(), field.Child("name"), validation.IsDNS1035Label)...)
 	errs = append(errs, validateNamespace(svc.GetNamespace(), field.Child("namespace"))...)
-	errs = append(errs, validateLabels(svc.GetLabels(), field.Child("labels"))...)
-	errs = append(errs, validateAnnotations(svc.GetAnnotations(), field.Child("annotations"))...)
-	errs = append(errs, validateLabels(svc.GetSelector(), field.Child("selector"))...)
+	errs = append(errs, validateLabels(svc.GetLabels(), field.Child("labels"), lim)...)
+	errs = append(errs, validateAnnotations(svc.GetAnnotations(), field.Child("annotations"), lim)...)
+	errs = append(errs, validateLabels(svc.GetSelector(), field.Child("selector"), lim)...)
 
 	typ := svc.GetType()
 	if _, ok := svcregv1.ServiceType_name[int32(typ)]; !ok || typ == svcregv1.ServiceType_SERVICE_TYPE_UNSPECIFIED {
@@ -42,7 +37,7 @@ func ValidateService(svc *svcregv1.Service, field validation.Path) validation.Er
 	}
 	externalName := typ == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME
 	nodePorts := typ == svcregv1.ServiceType_SERVICE_TYPE_NODE_PORT || typ == svcregv1.ServiceType_SERVICE_TYPE_LOAD_BALANCER
-	headless := svc.GetClusterIp() == ClusterIPNone
+	headless := svc.GetClusterIp() == meta.ClusterIPNone
 
 	switch ip := svc.GetClusterIp(); {
 	case externalName && ip != "":
@@ -66,7 +61,7 @@ func ValidateService(svc *svcregv1.Service, field validation.Path) validation.Er
 		errs = append(errs, validation.Forbidden(field.Child("external_name"), "may only be set for EXTERNAL_NAME services"))
 	}
 
-	errs = append(errs, validateServicePorts(svc, field.Child("ports"), !externalName && !headless, nodePorts)...)
+	errs = append(errs, validateServicePorts(svc, field.Child("ports"), !externalName && !headless, nodePorts, lim)...)
 
 	switch svc.GetSessionAffinity() {
 	case svcregv1.SessionAffinity_SESSION_AFFINITY_CLIENT_IP:
@@ -83,8 +78,8 @@ func ValidateService(svc *svcregv1.Service, field validation.Path) validation.Er
 	}
 
 	sched := svc.GetScheduler()
-	if !isScheduler(sched) {
-		errs = append(errs, validation.NotSupported(field.Child("scheduler"), sched, Schedulers))
+	if !ipvs.Valid(sched) {
+		errs = append(errs, validation.NotSupported(field.Child("scheduler"), sched, ipvs.Schedulers))
 	}
 	if o := svc.GetSchedulerOptions(); o != nil {
 		of := field.Child("scheduler_options")
@@ -93,7 +88,7 @@ func ValidateService(svc *svcregv1.Service, field validation.Path) validation.Er
 		if o.GetSecondaryKey() != "" && o.GetHashKey() == "" {
 			errs = append(errs, validation.Forbidden(of.Child("secondary_key"), "needs hash_key"))
 		}
-		if o.GetFallback() && sched != "sh" && sched != "mh" {
+		if o.GetFallback() && !ipvs.HasFallback(sched) {
 			errs = append(errs, validation.Forbidden(of.Child("fallback"), "only the sh and mh schedulers have a fallback"))
 		}
 		if t := o.GetPersistenceTimeoutSeconds(); t < 0 || t > maxAffinityTimeout {
@@ -104,11 +99,14 @@ func ValidateService(svc *svcregv1.Service, field validation.Path) validation.Er
 	return errs
 }
 
-func validateServicePorts(svc *svcregv1.Service, field validation.Path, required, nodePorts bool) validation.ErrorList {
+func validateServicePorts(svc *svcregv1.Service, field validation.Path, required, nodePorts bool, lim Limits) validation.ErrorList {
 	var errs validation.ErrorList
 	ports := svc.GetPorts()
 	if required && len(ports) == 0 {
 		errs = append(errs, validation.Required(field, "at least one port, unless the service is headless or EXTERNAL_NAME"))
+	}
+	if len(ports) > lim.Ports {
+		return append(errs, validation.TooMany(field, len(ports), lim.Ports))
 	}
 	names := map[string]bool{}
 	pairs := map[string]bool{}
@@ -157,19 +155,22 @@ func validateTargetPort(tp string, field validation.Path) validation.ErrorList {
 }
 
 // ValidateInstance checks a defaulted instance.
-func ValidateInstance(inst *svcregv1.Instance, field validation.Path) validation.ErrorList {
+func ValidateInstance(inst *svcregv1.Instance, field validation.Path, lim Limits) validation.ErrorList {
 	var errs validation.ErrorList
 	errs = append(errs, validateName(inst.GetName(), field.Child("name"), validation.IsDNS1123Subdomain)...)
 	errs = append(errs, validateNamespace(inst.GetNamespace(), field.Child("namespace"))...)
-	errs = append(errs, validateLabels(inst.GetLabels(), field.Child("labels"))...)
+	errs = append(errs, validateLabels(inst.GetLabels(), field.Child("labels"), lim)...)
 	if inst.GetIp() == "" {
 		errs = append(errs, validation.Required(field.Child("ip"), ""))
 	} else {
 		errs = append(errs, validation.Invalids(field.Child("ip"), inst.GetIp(), validation.IsValidEndpointIP(inst.GetIp()))...)
 	}
+	if len(inst.GetPorts()) > lim.Ports {
+		errs = append(errs, validation.TooMany(field.Child("ports"), len(inst.GetPorts()), lim.Ports))
+	}
 	names := map[string]bool{}
 	pairs := map[string]bool{}
-	for i, p := range inst.GetPorts() {
+	for i, p := range inst.GetPorts()[:min(len(inst.GetPorts()), lim.Ports)] {
 		pf := field.Child("ports").Index(i)
 		if p.GetName() != "" {
 			errs = append(errs, validation.Invalids(pf.Child("name"), p.GetName(), validation.IsValidPortName(p.GetName()))...)
@@ -234,13 +235,22 @@ func validateName(name string, field validation.Path, check func(string) []strin
 }
 
 func validateNamespace(ns string, field validation.Path) validation.ErrorList {
-	if ns == AllNamespaces {
+	if ns == meta.AllNamespaces {
 		return validation.ErrorList{validation.Invalid(field, ns, `"-" means every namespace and only lists may use it`)}
 	}
 	return validation.Invalids(field, ns, validation.IsDNS1123Label(ns))
 }
 
-func validateLabels(labels map[string]string, field validation.Path) validation.ErrorList {
+// validateLabels checks label (or selector) pairs, their count and their
+// total size first: an object with 60,000 labels gets one error, not
+// 60,000.
+func validateLabels(labels map[string]string, field validation.Path, lim Limits) validation.ErrorList {
+	if len(labels) > lim.Labels {
+		return validation.ErrorList{validation.TooMany(field, len(labels), lim.Labels)}
+	}
+	if total := mapBytes(labels); total > lim.LabelBytes {
+		return validation.ErrorList{validation.TooLong(field, lim.LabelBytes)}
+	}
 	var errs validation.ErrorList
 	for _, k := range sortedKeys(labels) {
 		errs = append(errs, validation.Invalids(field, k, validation.IsQualifiedName(k))...)
@@ -249,17 +259,28 @@ func validateLabels(labels map[string]string, field validation.Path) validation.
 	return errs
 }
 
-func validateAnnotations(annotations map[string]string, field validation.Path) validation.ErrorList {
+// validateAnnotations checks annotation keys, their count and their total
+// size (Kubernetes' TotalAnnotationSizeLimitB: 256 KiB).
+func validateAnnotations(annotations map[string]string, field validation.Path, lim Limits) validation.ErrorList {
+	if len(annotations) > lim.Annotations {
+		return validation.ErrorList{validation.TooMany(field, len(annotations), lim.Annotations)}
+	}
+	if total := mapBytes(annotations); total > lim.AnnotationBytes {
+		return validation.ErrorList{validation.TooLong(field, lim.AnnotationBytes)}
+	}
 	var errs validation.ErrorList
-	total := 0
 	for _, k := range sortedKeys(annotations) {
 		errs = append(errs, validation.Invalids(field, k, validation.IsQualifiedName(strings.ToLower(k)))...)
-		total += len(k) + len(annotations[k])
-	}
-	if total > totalAnnotationSizeLimit {
-		errs = append(errs, validation.TooLong(field, totalAnnotationSizeLimit))
 	}
 	return errs
+}
+
+func mapBytes(m map[string]string) int {
+	total := 0
+	for k, v := range m {
+		total += len(k) + len(v)
+	}
+	return total
 }
 
 func validateProtocol(p svcregv1.Protocol, field validation.Path) validation.ErrorList {
@@ -285,15 +306,6 @@ func validateMetadataKey(key string, field validation.Path) validation.ErrorList
 		return validation.ErrorList{validation.Invalid(field, key, `must not start with "grpc-" (reserved by gRPC)`)}
 	}
 	return nil
-}
-
-func isScheduler(name string) bool {
-	for _, s := range Schedulers {
-		if s == name {
-			return true
-		}
-	}
-	return false
 }
 
 // enumNames lists the settable names of a proto enum, without UNSPECIFIED.

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/validation"
 )
 
@@ -45,7 +46,7 @@ func TestValidateService(t *testing.T) {
 		{"unknown type", func(s *svcregv1.Service) { s.Type = 42 }, "service.type"},
 		{"bad cluster ip", func(s *svcregv1.Service) { s.ClusterIp = "10.96.0.300" }, "service.cluster_ip"},
 		{"headless node port", func(s *svcregv1.Service) {
-			s.ClusterIp, s.Type = ClusterIPNone, svcregv1.ServiceType_SERVICE_TYPE_NODE_PORT
+			s.ClusterIp, s.Type = meta.ClusterIPNone, svcregv1.ServiceType_SERVICE_TYPE_NODE_PORT
 		}, "service.cluster_ip"},
 		{"external name with cluster ip", func(s *svcregv1.Service) {
 			s.Type, s.ExternalName, s.ClusterIp = svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME, "db.example.com", "10.96.0.5"
@@ -59,7 +60,7 @@ func TestValidateService(t *testing.T) {
 		}, ""},
 		{"external name on cluster ip", func(s *svcregv1.Service) { s.ExternalName = "db.example.com" }, "service.external_name"},
 		{"no ports", func(s *svcregv1.Service) { s.Ports = nil }, "service.ports"},
-		{"headless without ports", func(s *svcregv1.Service) { s.Ports, s.ClusterIp = nil, ClusterIPNone }, ""},
+		{"headless without ports", func(s *svcregv1.Service) { s.Ports, s.ClusterIp = nil, meta.ClusterIPNone }, ""},
 		{"port 0", func(s *svcregv1.Service) { s.Ports[0].Port = 0 }, "service.ports[0].port"},
 		{"port 70000", func(s *svcregv1.Service) { s.Ports[1].Port = 70000 }, "service.ports[1].port"},
 		{"unnamed port among two", func(s *svcregv1.Service) { s.Ports[1].Name = "" }, "service.ports[1].name"},
@@ -101,7 +102,7 @@ func TestValidateService(t *testing.T) {
 			svc := webService()
 			tt.mod(svc)
 			defaultService(svc)
-			errs := ValidateService(svc, "service")
+			errs := ValidateService(svc, "service", DefaultLimits)
 			if tt.field == "" {
 				if len(errs) != 0 {
 					t.Fatalf("unexpected errors: %v", errs)
@@ -156,7 +157,7 @@ func TestValidateInstance(t *testing.T) {
 			inst := webInstance("web-1", "10.0.0.1")
 			tt.mod(inst)
 			defaultInstance(inst)
-			errs := ValidateInstance(inst, "instance")
+			errs := ValidateInstance(inst, "instance", DefaultLimits)
 			if tt.field == "" {
 				if len(errs) != 0 {
 					t.Fatalf("unexpected errors: %v", errs)
@@ -174,7 +175,9 @@ func TestBadWritesLeaveStateUnchanged(t *testing.T) {
 	s := newTestStore(t, "10.96.0.0/24", "30000-30009")
 	mustApply(t, s, webService())
 	mustApply(t, s, webInstance("web-1", "10.0.0.1"))
-	svcBefore, rev, _ := s.Service("shop", "web")
+	tx := s.Read()
+	svcBefore, _ := tx.Service("shop", "web")
+	rev := tx.Revision()
 	epsBefore := endpointsOf(t, s, "shop", "web")
 
 	bad := []struct {
@@ -202,7 +205,9 @@ func TestBadWritesLeaveStateUnchanged(t *testing.T) {
 			if _, err := s.Apply(cmd(tt.op)); err == nil {
 				t.Fatalf("Apply succeeded")
 			}
-			svc, nowRev, _ := s.Service("shop", "web")
+			tx := s.Read()
+			svc, _ := tx.Service("shop", "web")
+			nowRev := tx.Revision()
 			if nowRev != rev || !proto.Equal(svc, svcBefore) {
 				t.Errorf("state changed: rev %d -> %d", rev, nowRev)
 			}

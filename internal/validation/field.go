@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Path is a field path in proto field names, such as "service.ports[1].port"
@@ -39,6 +40,7 @@ const (
 	ErrorTypeNotSupported ErrorType = "Unsupported value"
 	ErrorTypeForbidden    ErrorType = "Forbidden"
 	ErrorTypeTooLong      ErrorType = "Too long"
+	ErrorTypeTooMany      ErrorType = "Too many"
 )
 
 // Error is one invalid field.
@@ -55,7 +57,7 @@ func (e *Error) Error() string {
 	b.WriteString(string(e.Field))
 	b.WriteString(": ")
 	b.WriteString(string(e.Type))
-	if e.Type == ErrorTypeInvalid || e.Type == ErrorTypeDuplicate || e.Type == ErrorTypeNotSupported {
+	if e.Type == ErrorTypeInvalid || e.Type == ErrorTypeDuplicate || e.Type == ErrorTypeNotSupported || e.Type == ErrorTypeTooMany {
 		b.WriteString(": ")
 		b.WriteString(formatValue(e.Value))
 	}
@@ -66,15 +68,38 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// MaxEchoBytes bounds how much of an offending value an error repeats: a
+// 1 MB label value must not make a 1 MB error.
+const MaxEchoBytes = 128
+
 func formatValue(v any) string {
+	var s string
 	switch v := v.(type) {
 	case string:
+		if len(v) > MaxEchoBytes {
+			return strconv.Quote(truncate(v, MaxEchoBytes)) + fmt.Sprintf("... (%d bytes)", len(v))
+		}
 		return strconv.Quote(v)
 	case nil:
 		return "null"
 	default:
-		return fmt.Sprint(v)
+		s = fmt.Sprint(v)
 	}
+	if len(s) > MaxEchoBytes {
+		return truncate(s, MaxEchoBytes) + fmt.Sprintf("... (%d bytes)", len(s))
+	}
+	return s
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Required reports a missing field.
@@ -107,6 +132,11 @@ func Forbidden(field Path, detail string) *Error {
 	return &Error{Field: field, Type: ErrorTypeForbidden, Detail: detail}
 }
 
+// TooMany reports a list or map with more items than its limit.
+func TooMany(field Path, actual, max int) *Error {
+	return &Error{Field: field, Type: ErrorTypeTooMany, Value: actual, Detail: fmt.Sprintf("must have at most %d items", max)}
+}
+
 // TooLong reports a value over its length limit.
 func TooLong(field Path, max int) *Error {
 	return &Error{Field: field, Type: ErrorTypeTooLong, Detail: fmt.Sprintf("may not be more than %d bytes", max)}
@@ -116,11 +146,20 @@ func TooLong(field Path, max int) *Error {
 // error a validated write fails with.
 type ErrorList []*Error
 
-// Error joins the messages in the form `a: ...; b: ...`.
+// MaxErrors bounds how many field errors a message and a BadRequest list:
+// the rest are counted, not repeated.
+const MaxErrors = 20
+
+// Error joins the messages in the form `a: ...; b: ...`, the first
+// MaxErrors of them.
 func (l ErrorList) Error() string {
-	msgs := make([]string, len(l))
+	msgs := make([]string, 0, min(len(l), MaxErrors+1))
 	for i, e := range l {
-		msgs[i] = e.Error()
+		if i == MaxErrors {
+			msgs = append(msgs, fmt.Sprintf("and %d more errors", len(l)-MaxErrors))
+			break
+		}
+		msgs = append(msgs, e.Error())
 	}
 	return strings.Join(msgs, "; ")
 }

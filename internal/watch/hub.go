@@ -1,4 +1,5 @@
-// Package watch fans the store's change feed out to watchers (DESIGN.md §6).
+// Package watch fans the store's change feed out to watchers
+// (docs/architecture.md, "The read and watch path").
 //
 // Writers only append: the store's commit hook copies a command's events
 // into a bounded history ring and nudges the dispatcher, which is O(events)
@@ -19,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/store"
 )
 
@@ -55,8 +57,6 @@ type Key struct {
 	Service   string // ScopeEndpoints only
 }
 
-const allNamespaces = "-"
-
 // keysOf lists the keys whose subscribers may want ev.
 func keysOf(ev *store.Event, dst []Key) []Key {
 	switch ev.Kind {
@@ -64,9 +64,9 @@ func keysOf(ev *store.Event, dst []Key) []Key {
 		return append(dst, Key{ScopeEndpoints, ev.Namespace, ev.Service})
 	case store.KindService:
 		return append(dst, Key{ScopeEndpoints, ev.Namespace, ev.Service},
-			Key{ScopeServices, ev.Namespace, ""}, Key{ScopeServices, allNamespaces, ""})
+			Key{ScopeServices, ev.Namespace, ""}, Key{ScopeServices, meta.AllNamespaces, ""})
 	case store.KindInstance:
-		return append(dst, Key{ScopeInstances, ev.Namespace, ""}, Key{ScopeInstances, allNamespaces, ""})
+		return append(dst, Key{ScopeInstances, ev.Namespace, ""}, Key{ScopeInstances, meta.AllNamespaces, ""})
 	}
 	return dst
 }
@@ -95,7 +95,7 @@ func (e *Event) Encoded(encode func() ([]byte, error)) ([]byte, error) {
 
 // Filter decides whether a subscriber gets an event and as what type (a
 // label watch turns a modification that stops matching into a deletion).
-// It runs on the dispatcher: it must be quick.
+// It runs on the subscriber's own goroutine (Next), never the dispatcher.
 type Filter func(ev *store.Event) (store.EventType, bool)
 
 // Config sizes a hub.

@@ -29,16 +29,13 @@ type Subscriber struct {
 	err      error
 }
 
-// offer queues ev if the filter wants it; on overflow the subscriber fails.
-// It never blocks. Called by the dispatcher (or Subscribe) with h.dmu held.
+// offer queues ev; on overflow the subscriber fails. It never blocks, and
+// it does not run the filter: a filter's cost (a label selector with many
+// requirements) is paid by its own watcher's goroutine, in Next, never by
+// the dispatcher that serves every watcher. Called by the dispatcher (or
+// Subscribe) with h.dmu held.
 func (s *Subscriber) offer(ev *Event) {
 	typ := ev.Type
-	if s.filter != nil {
-		var ok bool
-		if typ, ok = s.filter(&ev.Event); !ok {
-			return
-		}
-	}
 	s.mu.Lock()
 	if s.err != nil {
 		s.mu.Unlock()
@@ -85,13 +82,13 @@ func (s *Subscriber) wakeUp() {
 // Ready is signalled when Next may have something to return.
 func (s *Subscriber) Ready() <-chan struct{} { return s.notify }
 
-// Next returns the queued items without waiting; when none are queued, a
-// due bookmark's revision (every event up to it has been returned); or the
-// error that ended the subscription. All zero means nothing to do. The
-// slice is valid until the next call.
+// Next returns the queued items the filter wants, as the types it gives
+// them, without waiting; when none are queued, a due bookmark's revision
+// (every event up to it has been returned); or the error that ended the
+// subscription. All zero means nothing to do. The slice is valid until
+// the next call.
 func (s *Subscriber) Next() (items []Item, bookmark int64, err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if len(s.queue) > 0 {
 		items = s.queue
 		s.queue, s.spare = s.spare[:0], items
@@ -101,8 +98,10 @@ func (s *Subscriber) Next() (items []Item, bookmark int64, err error) {
 		case <-s.notify:
 		default:
 		}
-		return items, 0, nil
+		s.mu.Unlock()
+		return s.filtered(items), 0, nil
 	}
+	defer s.mu.Unlock()
 	if s.err != nil {
 		return nil, 0, s.err
 	}
@@ -117,13 +116,29 @@ func (s *Subscriber) Next() (items []Item, bookmark int64, err error) {
 	return nil, 0, nil
 }
 
+// filtered keeps the items the filter wants, in place (this subscriber
+// owns the slice).
+func (s *Subscriber) filtered(items []Item) []Item {
+	if s.filter == nil {
+		return items
+	}
+	out := items[:0]
+	for _, it := range items {
+		if typ, ok := s.filter(&it.Event.Event); ok {
+			it.Type = typ
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
 // Wait blocks until items or a bookmark arrive, the subscription ends or
 // ctx is done.
 func (s *Subscriber) Wait(ctx context.Context) ([]Item, int64, error) {
 	done := ctx.Done()
 	for {
 		items, bookmark, err := s.Next()
-		if items != nil || bookmark > 0 || err != nil {
+		if len(items) > 0 || bookmark > 0 || err != nil {
 			return items, bookmark, err
 		}
 		select {

@@ -26,14 +26,22 @@ type Peer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The Raft server ID (--node-id).
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The Raft address.
+	// The Raft (and peer) address.
 	RaftAddress string `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
-	// The gRPC address, when known.
+	// The client gRPC address, when known.
 	GrpcAddress string `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
 	// leader, follower or candidate; unreachable when it did not answer.
 	State string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
-	// Whether it votes.
-	Voter         bool `protobuf:"varint,5,opt,name=voter,proto3" json:"voter,omitempty"`
+	// Whether it votes. A server that joined is a non-voter until it has
+	// caught up and stayed healthy.
+	Voter bool `protobuf:"varint,5,opt,name=voter,proto3" json:"voter,omitempty"`
+	// The index of the last Raft entry it applied, when it answered.
+	AppliedIndex uint64 `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// Whether it has caught up with the cluster since it started (it serves
+	// reads, watches and DNS only then).
+	CaughtUp bool `protobuf:"varint,7,opt,name=caught_up,json=caughtUp,proto3" json:"caught_up,omitempty"`
+	// Milliseconds since it last heard from the leader (0 for the leader).
+	LastContactMs int64 `protobuf:"varint,8,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -103,6 +111,27 @@ func (x *Peer) GetVoter() bool {
 	return false
 }
 
+func (x *Peer) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *Peer) GetCaughtUp() bool {
+	if x != nil {
+		return x.CaughtUp
+	}
+	return false
+}
+
+func (x *Peer) GetLastContactMs() int64 {
+	if x != nil {
+		return x.LastContactMs
+	}
+	return 0
+}
+
 // Request of ListPeers.
 type ListPeersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -144,7 +173,9 @@ func (*ListPeersRequest) Descriptor() ([]byte, []int) {
 type ListPeersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The servers, in ID order.
-	Peers         []*Peer `protobuf:"bytes,1,rep,name=peers,proto3" json:"peers,omitempty"`
+	Peers []*Peer `protobuf:"bytes,1,rep,name=peers,proto3" json:"peers,omitempty"`
+	// The leader's ID; empty when there is none.
+	Leader        string `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -184,6 +215,13 @@ func (x *ListPeersResponse) GetPeers() []*Peer {
 		return x.Peers
 	}
 	return nil
+}
+
+func (x *ListPeersResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
 }
 
 // Request of RemovePeer.
@@ -361,217 +399,6 @@ func (x *TransferLeaderResponse) GetLeader() string {
 	return ""
 }
 
-// Request of Join.
-type JoinRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The joining server's Raft ID.
-	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Its Raft address.
-	RaftAddress string `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
-	// Its gRPC address.
-	GrpcAddress   string `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *JoinRequest) Reset() {
-	*x = JoinRequest{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *JoinRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*JoinRequest) ProtoMessage() {}
-
-func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[7]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
-func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *JoinRequest) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *JoinRequest) GetRaftAddress() string {
-	if x != nil {
-		return x.RaftAddress
-	}
-	return ""
-}
-
-func (x *JoinRequest) GetGrpcAddress() string {
-	if x != nil {
-		return x.GrpcAddress
-	}
-	return ""
-}
-
-// Response of Join.
-type JoinResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *JoinResponse) Reset() {
-	*x = JoinResponse{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[8]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *JoinResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*JoinResponse) ProtoMessage() {}
-
-func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[8]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
-func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{8}
-}
-
-// Request of GetNodeInfo.
-type GetNodeInfoRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetNodeInfoRequest) Reset() {
-	*x = GetNodeInfoRequest{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[9]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetNodeInfoRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetNodeInfoRequest) ProtoMessage() {}
-
-func (x *GetNodeInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[9]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetNodeInfoRequest.ProtoReflect.Descriptor instead.
-func (*GetNodeInfoRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{9}
-}
-
-// Response of GetNodeInfo.
-type GetNodeInfoResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// This server.
-	Node *Peer `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	// Whether its Raft state is bootstrapped (it has a configuration).
-	Bootstrapped bool `protobuf:"varint,2,opt,name=bootstrapped,proto3" json:"bootstrapped,omitempty"`
-	// The number of servers it expects before bootstrapping.
-	BootstrapExpect int32 `protobuf:"varint,3,opt,name=bootstrap_expect,json=bootstrapExpect,proto3" json:"bootstrap_expect,omitempty"`
-	// Its applied store revision.
-	Revision      int64 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetNodeInfoResponse) Reset() {
-	*x = GetNodeInfoResponse{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetNodeInfoResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetNodeInfoResponse) ProtoMessage() {}
-
-func (x *GetNodeInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetNodeInfoResponse.ProtoReflect.Descriptor instead.
-func (*GetNodeInfoResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *GetNodeInfoResponse) GetNode() *Peer {
-	if x != nil {
-		return x.Node
-	}
-	return nil
-}
-
-func (x *GetNodeInfoResponse) GetBootstrapped() bool {
-	if x != nil {
-		return x.Bootstrapped
-	}
-	return false
-}
-
-func (x *GetNodeInfoResponse) GetBootstrapExpect() int32 {
-	if x != nil {
-		return x.BootstrapExpect
-	}
-	return 0
-}
-
-func (x *GetNodeInfoResponse) GetRevision() int64 {
-	if x != nil {
-		return x.Revision
-	}
-	return 0
-}
-
 // Request of SaveSnapshot.
 type SaveSnapshotRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -581,7 +408,7 @@ type SaveSnapshotRequest struct {
 
 func (x *SaveSnapshotRequest) Reset() {
 	*x = SaveSnapshotRequest{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[11]
+	mi := &file_svcreg_v1_operator_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +420,7 @@ func (x *SaveSnapshotRequest) String() string {
 func (*SaveSnapshotRequest) ProtoMessage() {}
 
 func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[11]
+	mi := &file_svcreg_v1_operator_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +433,7 @@ func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{11}
+	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{7}
 }
 
 // Response of SaveSnapshot: one chunk of the snapshot.
@@ -620,7 +447,7 @@ type SaveSnapshotResponse struct {
 
 func (x *SaveSnapshotResponse) Reset() {
 	*x = SaveSnapshotResponse{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[12]
+	mi := &file_svcreg_v1_operator_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +459,7 @@ func (x *SaveSnapshotResponse) String() string {
 func (*SaveSnapshotResponse) ProtoMessage() {}
 
 func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[12]
+	mi := &file_svcreg_v1_operator_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +472,7 @@ func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{12}
+	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SaveSnapshotResponse) GetData() []byte {
@@ -666,7 +493,7 @@ type RestoreSnapshotRequest struct {
 
 func (x *RestoreSnapshotRequest) Reset() {
 	*x = RestoreSnapshotRequest{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[13]
+	mi := &file_svcreg_v1_operator_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +505,7 @@ func (x *RestoreSnapshotRequest) String() string {
 func (*RestoreSnapshotRequest) ProtoMessage() {}
 
 func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[13]
+	mi := &file_svcreg_v1_operator_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +518,7 @@ func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{13}
+	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RestoreSnapshotRequest) GetData() []byte {
@@ -712,7 +539,7 @@ type RestoreSnapshotResponse struct {
 
 func (x *RestoreSnapshotResponse) Reset() {
 	*x = RestoreSnapshotResponse{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[14]
+	mi := &file_svcreg_v1_operator_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +551,7 @@ func (x *RestoreSnapshotResponse) String() string {
 func (*RestoreSnapshotResponse) ProtoMessage() {}
 
 func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[14]
+	mi := &file_svcreg_v1_operator_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +564,7 @@ func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{14}
+	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RestoreSnapshotResponse) GetRevision() int64 {
@@ -751,48 +578,39 @@ var File_svcreg_v1_operator_service_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_operator_service_proto_rawDesc = "" +
 	"\n" +
-	" svcreg/v1/operator_service.proto\x12\tsvcreg.v1\"\x88\x01\n" +
+	" svcreg/v1/operator_service.proto\x12\tsvcreg.v1\"\xf2\x01\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x14\n" +
 	"\x05state\x18\x04 \x01(\tR\x05state\x12\x14\n" +
-	"\x05voter\x18\x05 \x01(\bR\x05voter\"\x12\n" +
-	"\x10ListPeersRequest\":\n" +
+	"\x05voter\x18\x05 \x01(\bR\x05voter\x12#\n" +
+	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\x12\x1b\n" +
+	"\tcaught_up\x18\a \x01(\bR\bcaughtUp\x12&\n" +
+	"\x0flast_contact_ms\x18\b \x01(\x03R\rlastContactMs\"\x12\n" +
+	"\x10ListPeersRequest\"R\n" +
 	"\x11ListPeersResponse\x12%\n" +
-	"\x05peers\x18\x01 \x03(\v2\x0f.svcreg.v1.PeerR\x05peers\"#\n" +
+	"\x05peers\x18\x01 \x03(\v2\x0f.svcreg.v1.PeerR\x05peers\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\tR\x06leader\"#\n" +
 	"\x11RemovePeerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x14\n" +
 	"\x12RemovePeerResponse\"'\n" +
 	"\x15TransferLeaderRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"0\n" +
 	"\x16TransferLeaderResponse\x12\x16\n" +
-	"\x06leader\x18\x01 \x01(\tR\x06leader\"c\n" +
-	"\vJoinRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
-	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
-	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\"\x0e\n" +
-	"\fJoinResponse\"\x14\n" +
-	"\x12GetNodeInfoRequest\"\xa5\x01\n" +
-	"\x13GetNodeInfoResponse\x12#\n" +
-	"\x04node\x18\x01 \x01(\v2\x0f.svcreg.v1.PeerR\x04node\x12\"\n" +
-	"\fbootstrapped\x18\x02 \x01(\bR\fbootstrapped\x12)\n" +
-	"\x10bootstrap_expect\x18\x03 \x01(\x05R\x0fbootstrapExpect\x12\x1a\n" +
-	"\brevision\x18\x04 \x01(\x03R\brevision\"\x15\n" +
+	"\x06leader\x18\x01 \x01(\tR\x06leader\"\x15\n" +
 	"\x13SaveSnapshotRequest\"*\n" +
 	"\x14SaveSnapshotResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\",\n" +
 	"\x16RestoreSnapshotRequest\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"5\n" +
 	"\x17RestoreSnapshotResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision2\xb1\x04\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision2\xaa\x03\n" +
 	"\x0fOperatorService\x12F\n" +
 	"\tListPeers\x12\x1b.svcreg.v1.ListPeersRequest\x1a\x1c.svcreg.v1.ListPeersResponse\x12I\n" +
 	"\n" +
 	"RemovePeer\x12\x1c.svcreg.v1.RemovePeerRequest\x1a\x1d.svcreg.v1.RemovePeerResponse\x12U\n" +
-	"\x0eTransferLeader\x12 .svcreg.v1.TransferLeaderRequest\x1a!.svcreg.v1.TransferLeaderResponse\x127\n" +
-	"\x04Join\x12\x16.svcreg.v1.JoinRequest\x1a\x17.svcreg.v1.JoinResponse\x12L\n" +
-	"\vGetNodeInfo\x12\x1d.svcreg.v1.GetNodeInfoRequest\x1a\x1e.svcreg.v1.GetNodeInfoResponse\x12Q\n" +
+	"\x0eTransferLeader\x12 .svcreg.v1.TransferLeaderRequest\x1a!.svcreg.v1.TransferLeaderResponse\x12Q\n" +
 	"\fSaveSnapshot\x12\x1e.svcreg.v1.SaveSnapshotRequest\x1a\x1f.svcreg.v1.SaveSnapshotResponse0\x01\x12Z\n" +
 	"\x0fRestoreSnapshot\x12!.svcreg.v1.RestoreSnapshotRequest\x1a\".svcreg.v1.RestoreSnapshotResponse(\x01B1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
 
@@ -808,7 +626,7 @@ func file_svcreg_v1_operator_service_proto_rawDescGZIP() []byte {
 	return file_svcreg_v1_operator_service_proto_rawDescData
 }
 
-var file_svcreg_v1_operator_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_svcreg_v1_operator_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_svcreg_v1_operator_service_proto_goTypes = []any{
 	(*Peer)(nil),                    // 0: svcreg.v1.Peer
 	(*ListPeersRequest)(nil),        // 1: svcreg.v1.ListPeersRequest
@@ -817,37 +635,28 @@ var file_svcreg_v1_operator_service_proto_goTypes = []any{
 	(*RemovePeerResponse)(nil),      // 4: svcreg.v1.RemovePeerResponse
 	(*TransferLeaderRequest)(nil),   // 5: svcreg.v1.TransferLeaderRequest
 	(*TransferLeaderResponse)(nil),  // 6: svcreg.v1.TransferLeaderResponse
-	(*JoinRequest)(nil),             // 7: svcreg.v1.JoinRequest
-	(*JoinResponse)(nil),            // 8: svcreg.v1.JoinResponse
-	(*GetNodeInfoRequest)(nil),      // 9: svcreg.v1.GetNodeInfoRequest
-	(*GetNodeInfoResponse)(nil),     // 10: svcreg.v1.GetNodeInfoResponse
-	(*SaveSnapshotRequest)(nil),     // 11: svcreg.v1.SaveSnapshotRequest
-	(*SaveSnapshotResponse)(nil),    // 12: svcreg.v1.SaveSnapshotResponse
-	(*RestoreSnapshotRequest)(nil),  // 13: svcreg.v1.RestoreSnapshotRequest
-	(*RestoreSnapshotResponse)(nil), // 14: svcreg.v1.RestoreSnapshotResponse
+	(*SaveSnapshotRequest)(nil),     // 7: svcreg.v1.SaveSnapshotRequest
+	(*SaveSnapshotResponse)(nil),    // 8: svcreg.v1.SaveSnapshotResponse
+	(*RestoreSnapshotRequest)(nil),  // 9: svcreg.v1.RestoreSnapshotRequest
+	(*RestoreSnapshotResponse)(nil), // 10: svcreg.v1.RestoreSnapshotResponse
 }
 var file_svcreg_v1_operator_service_proto_depIdxs = []int32{
 	0,  // 0: svcreg.v1.ListPeersResponse.peers:type_name -> svcreg.v1.Peer
-	0,  // 1: svcreg.v1.GetNodeInfoResponse.node:type_name -> svcreg.v1.Peer
-	1,  // 2: svcreg.v1.OperatorService.ListPeers:input_type -> svcreg.v1.ListPeersRequest
-	3,  // 3: svcreg.v1.OperatorService.RemovePeer:input_type -> svcreg.v1.RemovePeerRequest
-	5,  // 4: svcreg.v1.OperatorService.TransferLeader:input_type -> svcreg.v1.TransferLeaderRequest
-	7,  // 5: svcreg.v1.OperatorService.Join:input_type -> svcreg.v1.JoinRequest
-	9,  // 6: svcreg.v1.OperatorService.GetNodeInfo:input_type -> svcreg.v1.GetNodeInfoRequest
-	11, // 7: svcreg.v1.OperatorService.SaveSnapshot:input_type -> svcreg.v1.SaveSnapshotRequest
-	13, // 8: svcreg.v1.OperatorService.RestoreSnapshot:input_type -> svcreg.v1.RestoreSnapshotRequest
-	2,  // 9: svcreg.v1.OperatorService.ListPeers:output_type -> svcreg.v1.ListPeersResponse
-	4,  // 10: svcreg.v1.OperatorService.RemovePeer:output_type -> svcreg.v1.RemovePeerResponse
-	6,  // 11: svcreg.v1.OperatorService.TransferLeader:output_type -> svcreg.v1.TransferLeaderResponse
-	8,  // 12: svcreg.v1.OperatorService.Join:output_type -> svcreg.v1.JoinResponse
-	10, // 13: svcreg.v1.OperatorService.GetNodeInfo:output_type -> svcreg.v1.GetNodeInfoResponse
-	12, // 14: svcreg.v1.OperatorService.SaveSnapshot:output_type -> svcreg.v1.SaveSnapshotResponse
-	14, // 15: svcreg.v1.OperatorService.RestoreSnapshot:output_type -> svcreg.v1.RestoreSnapshotResponse
-	9,  // [9:16] is the sub-list for method output_type
-	2,  // [2:9] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	1,  // 1: svcreg.v1.OperatorService.ListPeers:input_type -> svcreg.v1.ListPeersRequest
+	3,  // 2: svcreg.v1.OperatorService.RemovePeer:input_type -> svcreg.v1.RemovePeerRequest
+	5,  // 3: svcreg.v1.OperatorService.TransferLeader:input_type -> svcreg.v1.TransferLeaderRequest
+	7,  // 4: svcreg.v1.OperatorService.SaveSnapshot:input_type -> svcreg.v1.SaveSnapshotRequest
+	9,  // 5: svcreg.v1.OperatorService.RestoreSnapshot:input_type -> svcreg.v1.RestoreSnapshotRequest
+	2,  // 6: svcreg.v1.OperatorService.ListPeers:output_type -> svcreg.v1.ListPeersResponse
+	4,  // 7: svcreg.v1.OperatorService.RemovePeer:output_type -> svcreg.v1.RemovePeerResponse
+	6,  // 8: svcreg.v1.OperatorService.TransferLeader:output_type -> svcreg.v1.TransferLeaderResponse
+	8,  // 9: svcreg.v1.OperatorService.SaveSnapshot:output_type -> svcreg.v1.SaveSnapshotResponse
+	10, // 10: svcreg.v1.OperatorService.RestoreSnapshot:output_type -> svcreg.v1.RestoreSnapshotResponse
+	6,  // [6:11] is the sub-list for method output_type
+	1,  // [1:6] is the sub-list for method input_type
+	1,  // [1:1] is the sub-list for extension type_name
+	1,  // [1:1] is the sub-list for extension extendee
+	0,  // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_v1_operator_service_proto_init() }
@@ -861,7 +670,7 @@ func file_svcreg_v1_operator_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_operator_service_proto_rawDesc), len(file_svcreg_v1_operator_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,8 +22,6 @@ const (
 	OperatorService_ListPeers_FullMethodName       = "/svcreg.v1.OperatorService/ListPeers"
 	OperatorService_RemovePeer_FullMethodName      = "/svcreg.v1.OperatorService/RemovePeer"
 	OperatorService_TransferLeader_FullMethodName  = "/svcreg.v1.OperatorService/TransferLeader"
-	OperatorService_Join_FullMethodName            = "/svcreg.v1.OperatorService/Join"
-	OperatorService_GetNodeInfo_FullMethodName     = "/svcreg.v1.OperatorService/GetNodeInfo"
 	OperatorService_SaveSnapshot_FullMethodName    = "/svcreg.v1.OperatorService/SaveSnapshot"
 	OperatorService_RestoreSnapshot_FullMethodName = "/svcreg.v1.OperatorService/RestoreSnapshot"
 )
@@ -33,19 +31,15 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // OperatorService manages the registry's Raft cluster: its servers,
-// leadership and snapshots.
+// leadership and snapshots. Servers talk to each other on the peer port,
+// never through this service.
 type OperatorServiceClient interface {
-	// Lists the servers of the cluster with their Raft state.
+	// Lists the servers of the cluster with their Raft state and health.
 	ListPeers(ctx context.Context, in *ListPeersRequest, opts ...grpc.CallOption) (*ListPeersResponse, error)
 	// Removes a server from the cluster (a Raft membership change).
 	RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*RemovePeerResponse, error)
 	// Hands leadership to another server.
 	TransferLeader(ctx context.Context, in *TransferLeaderRequest, opts ...grpc.CallOption) (*TransferLeaderResponse, error)
-	// Adds a server to the cluster; a server started with --join calls it.
-	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
-	// Describes this server: its ID, addresses and Raft state. Servers ask
-	// each other while forming a cluster.
-	GetNodeInfo(ctx context.Context, in *GetNodeInfoRequest, opts ...grpc.CallOption) (*GetNodeInfoResponse, error)
 	// Streams a snapshot of the registry's state (svcreg snapshot save).
 	SaveSnapshot(ctx context.Context, in *SaveSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SaveSnapshotResponse], error)
 	// Replaces the registry's state with a snapshot (svcreg snapshot
@@ -91,26 +85,6 @@ func (c *operatorServiceClient) TransferLeader(ctx context.Context, in *Transfer
 	return out, nil
 }
 
-func (c *operatorServiceClient) Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(JoinResponse)
-	err := c.cc.Invoke(ctx, OperatorService_Join_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *operatorServiceClient) GetNodeInfo(ctx context.Context, in *GetNodeInfoRequest, opts ...grpc.CallOption) (*GetNodeInfoResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetNodeInfoResponse)
-	err := c.cc.Invoke(ctx, OperatorService_GetNodeInfo_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 func (c *operatorServiceClient) SaveSnapshot(ctx context.Context, in *SaveSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SaveSnapshotResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &OperatorService_ServiceDesc.Streams[0], OperatorService_SaveSnapshot_FullMethodName, cOpts...)
@@ -148,19 +122,15 @@ type OperatorService_RestoreSnapshotClient = grpc.ClientStreamingClient[RestoreS
 // for forward compatibility.
 //
 // OperatorService manages the registry's Raft cluster: its servers,
-// leadership and snapshots.
+// leadership and snapshots. Servers talk to each other on the peer port,
+// never through this service.
 type OperatorServiceServer interface {
-	// Lists the servers of the cluster with their Raft state.
+	// Lists the servers of the cluster with their Raft state and health.
 	ListPeers(context.Context, *ListPeersRequest) (*ListPeersResponse, error)
 	// Removes a server from the cluster (a Raft membership change).
 	RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error)
 	// Hands leadership to another server.
 	TransferLeader(context.Context, *TransferLeaderRequest) (*TransferLeaderResponse, error)
-	// Adds a server to the cluster; a server started with --join calls it.
-	Join(context.Context, *JoinRequest) (*JoinResponse, error)
-	// Describes this server: its ID, addresses and Raft state. Servers ask
-	// each other while forming a cluster.
-	GetNodeInfo(context.Context, *GetNodeInfoRequest) (*GetNodeInfoResponse, error)
 	// Streams a snapshot of the registry's state (svcreg snapshot save).
 	SaveSnapshot(*SaveSnapshotRequest, grpc.ServerStreamingServer[SaveSnapshotResponse]) error
 	// Replaces the registry's state with a snapshot (svcreg snapshot
@@ -184,12 +154,6 @@ func (UnimplementedOperatorServiceServer) RemovePeer(context.Context, *RemovePee
 }
 func (UnimplementedOperatorServiceServer) TransferLeader(context.Context, *TransferLeaderRequest) (*TransferLeaderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TransferLeader not implemented")
-}
-func (UnimplementedOperatorServiceServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Join not implemented")
-}
-func (UnimplementedOperatorServiceServer) GetNodeInfo(context.Context, *GetNodeInfoRequest) (*GetNodeInfoResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method GetNodeInfo not implemented")
 }
 func (UnimplementedOperatorServiceServer) SaveSnapshot(*SaveSnapshotRequest, grpc.ServerStreamingServer[SaveSnapshotResponse]) error {
 	return status.Error(codes.Unimplemented, "method SaveSnapshot not implemented")
@@ -272,42 +236,6 @@ func _OperatorService_TransferLeader_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
-func _OperatorService_Join_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(JoinRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(OperatorServiceServer).Join(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: OperatorService_Join_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OperatorServiceServer).Join(ctx, req.(*JoinRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _OperatorService_GetNodeInfo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetNodeInfoRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(OperatorServiceServer).GetNodeInfo(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: OperatorService_GetNodeInfo_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OperatorServiceServer).GetNodeInfo(ctx, req.(*GetNodeInfoRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 func _OperatorService_SaveSnapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(SaveSnapshotRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -344,14 +272,6 @@ var OperatorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TransferLeader",
 			Handler:    _OperatorService_TransferLeader_Handler,
-		},
-		{
-			MethodName: "Join",
-			Handler:    _OperatorService_Join_Handler,
-		},
-		{
-			MethodName: "GetNodeInfo",
-			Handler:    _OperatorService_GetNodeInfo_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

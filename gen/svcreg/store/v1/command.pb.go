@@ -257,10 +257,13 @@ type SetNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The server's Raft ID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Its gRPC address, where other servers forward writes.
+	// Its client gRPC address, shown to operators.
 	GrpcAddress string `protobuf:"bytes,2,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
 	// Its Raft address.
-	RaftAddress   string `protobuf:"bytes,3,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	RaftAddress string `protobuf:"bytes,3,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	// Its peer address, where other servers forward writes and reads: the
+	// Raft address, unless Raft runs over another transport.
+	PeerAddress   string `protobuf:"bytes,4,opt,name=peer_address,json=peerAddress,proto3" json:"peer_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -312,6 +315,13 @@ func (x *SetNode) GetGrpcAddress() string {
 func (x *SetNode) GetRaftAddress() string {
 	if x != nil {
 		return x.RaftAddress
+	}
+	return ""
+}
+
+func (x *SetNode) GetPeerAddress() string {
+	if x != nil {
+		return x.PeerAddress
 	}
 	return ""
 }
@@ -741,11 +751,12 @@ const file_svcreg_store_v1_command_proto_rawDesc = "" +
 	"\x11replace_endpoints\x18\x10 \x01(\v2\".svcreg.v1.ReplaceEndpointsRequestH\x00R\x10replaceEndpoints\x12M\n" +
 	"\x10expire_instances\x18\x11 \x01(\v2 .svcreg.store.v1.ExpireInstancesH\x00R\x0fexpireInstances\x125\n" +
 	"\bset_node\x18\x12 \x01(\v2\x18.svcreg.store.v1.SetNodeH\x00R\asetNodeB\x04\n" +
-	"\x02op\"_\n" +
+	"\x02op\"\x82\x01\n" +
 	"\aSetNode\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\x12!\n" +
-	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\"\xfa\x02\n" +
+	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\x12!\n" +
+	"\fpeer_address\x18\x04 \x01(\tR\vpeerAddress\"\xfa\x02\n" +
 	"\x0eSnapshotRecord\x12\x1c\n" +
 	"\brevision\x18\x01 \x01(\x03H\x00R\brevision\x12.\n" +
 	"\aservice\x18\x02 \x01(\v2\x12.svcreg.v1.ServiceH\x00R\aservice\x121\n" +

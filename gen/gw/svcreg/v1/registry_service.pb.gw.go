@@ -16,6 +16,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+	extSvcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/grpclog"
@@ -35,9 +36,9 @@ var (
 	_ = metadata.Join
 )
 
-func request_RegistryService_CreateService_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_CreateService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CreateServiceRequest
+		protoReq extSvcregv1.CreateServiceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -59,9 +60,9 @@ func request_RegistryService_CreateService_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_CreateService_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_CreateService_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CreateServiceRequest
+		protoReq extSvcregv1.CreateServiceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -82,9 +83,9 @@ func local_request_RegistryService_CreateService_0(ctx context.Context, marshale
 
 var filter_RegistryService_GetService_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0, "name": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
-func request_RegistryService_GetService_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_GetService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetServiceRequest
+		protoReq extSvcregv1.GetServiceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -117,9 +118,9 @@ func request_RegistryService_GetService_0(ctx context.Context, marshaler runtime
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_GetService_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_GetService_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetServiceRequest
+		protoReq extSvcregv1.GetServiceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -151,9 +152,9 @@ func local_request_RegistryService_GetService_0(ctx context.Context, marshaler r
 
 var filter_RegistryService_ListServices_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
 
-func request_RegistryService_ListServices_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_ListServices_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListServicesRequest
+		protoReq extSvcregv1.ListServicesRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -178,9 +179,9 @@ func request_RegistryService_ListServices_0(ctx context.Context, marshaler runti
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_ListServices_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_ListServices_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListServicesRequest
+		protoReq extSvcregv1.ListServicesRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -204,9 +205,9 @@ func local_request_RegistryService_ListServices_0(ctx context.Context, marshaler
 
 var filter_RegistryService_UpdateService_0 = &utilities.DoubleArray{Encoding: map[string]int{"service": 0, "namespace": 1, "name": 2}, Base: []int{1, 1, 2, 3, 0, 0, 0}, Check: []int{0, 1, 2, 2, 2, 3, 4}}
 
-func request_RegistryService_UpdateService_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_UpdateService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq UpdateServiceRequest
+		protoReq extSvcregv1.UpdateServiceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -253,9 +254,9 @@ func request_RegistryService_UpdateService_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_UpdateService_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_UpdateService_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq UpdateServiceRequest
+		protoReq extSvcregv1.UpdateServiceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -301,9 +302,9 @@ func local_request_RegistryService_UpdateService_0(ctx context.Context, marshale
 
 var filter_RegistryService_UpdateService_1 = &utilities.DoubleArray{Encoding: map[string]int{"service": 0, "namespace": 1, "name": 2}, Base: []int{1, 1, 2, 3, 0, 0, 0}, Check: []int{0, 1, 2, 2, 2, 3, 4}}
 
-func request_RegistryService_UpdateService_1(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_UpdateService_1(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq UpdateServiceRequest
+		protoReq extSvcregv1.UpdateServiceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -339,9 +340,9 @@ func request_RegistryService_UpdateService_1(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_UpdateService_1(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_UpdateService_1(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq UpdateServiceRequest
+		protoReq extSvcregv1.UpdateServiceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -376,9 +377,9 @@ func local_request_RegistryService_UpdateService_1(ctx context.Context, marshale
 
 var filter_RegistryService_DeleteService_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0, "name": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
-func request_RegistryService_DeleteService_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_DeleteService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DeleteServiceRequest
+		protoReq extSvcregv1.DeleteServiceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -411,9 +412,9 @@ func request_RegistryService_DeleteService_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_DeleteService_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_DeleteService_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DeleteServiceRequest
+		protoReq extSvcregv1.DeleteServiceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -443,9 +444,9 @@ func local_request_RegistryService_DeleteService_0(ctx context.Context, marshale
 	return msg, metadata, err
 }
 
-func request_RegistryService_CreateInstance_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_CreateInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CreateInstanceRequest
+		protoReq extSvcregv1.CreateInstanceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -467,9 +468,9 @@ func request_RegistryService_CreateInstance_0(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_CreateInstance_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_CreateInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CreateInstanceRequest
+		protoReq extSvcregv1.CreateInstanceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -490,9 +491,9 @@ func local_request_RegistryService_CreateInstance_0(ctx context.Context, marshal
 
 var filter_RegistryService_GetInstance_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0, "name": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
-func request_RegistryService_GetInstance_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_GetInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetInstanceRequest
+		protoReq extSvcregv1.GetInstanceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -525,9 +526,9 @@ func request_RegistryService_GetInstance_0(ctx context.Context, marshaler runtim
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_GetInstance_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_GetInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetInstanceRequest
+		protoReq extSvcregv1.GetInstanceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -559,9 +560,9 @@ func local_request_RegistryService_GetInstance_0(ctx context.Context, marshaler 
 
 var filter_RegistryService_ListInstances_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
 
-func request_RegistryService_ListInstances_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_ListInstances_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListInstancesRequest
+		protoReq extSvcregv1.ListInstancesRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -586,9 +587,9 @@ func request_RegistryService_ListInstances_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_ListInstances_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_ListInstances_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListInstancesRequest
+		protoReq extSvcregv1.ListInstancesRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -612,9 +613,9 @@ func local_request_RegistryService_ListInstances_0(ctx context.Context, marshale
 
 var filter_RegistryService_UpdateInstance_0 = &utilities.DoubleArray{Encoding: map[string]int{"instance": 0, "namespace": 1, "name": 2}, Base: []int{1, 1, 2, 3, 0, 0, 0}, Check: []int{0, 1, 2, 2, 2, 3, 4}}
 
-func request_RegistryService_UpdateInstance_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_UpdateInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq UpdateInstanceRequest
+		protoReq extSvcregv1.UpdateInstanceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -661,9 +662,9 @@ func request_RegistryService_UpdateInstance_0(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_UpdateInstance_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_UpdateInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq UpdateInstanceRequest
+		protoReq extSvcregv1.UpdateInstanceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -709,9 +710,9 @@ func local_request_RegistryService_UpdateInstance_0(ctx context.Context, marshal
 
 var filter_RegistryService_UpdateInstance_1 = &utilities.DoubleArray{Encoding: map[string]int{"instance": 0, "namespace": 1, "name": 2}, Base: []int{1, 1, 2, 3, 0, 0, 0}, Check: []int{0, 1, 2, 2, 2, 3, 4}}
 
-func request_RegistryService_UpdateInstance_1(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_UpdateInstance_1(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq UpdateInstanceRequest
+		protoReq extSvcregv1.UpdateInstanceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -747,9 +748,9 @@ func request_RegistryService_UpdateInstance_1(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_UpdateInstance_1(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_UpdateInstance_1(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq UpdateInstanceRequest
+		protoReq extSvcregv1.UpdateInstanceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -784,9 +785,9 @@ func local_request_RegistryService_UpdateInstance_1(ctx context.Context, marshal
 
 var filter_RegistryService_DeleteInstance_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0, "name": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
-func request_RegistryService_DeleteInstance_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_DeleteInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DeleteInstanceRequest
+		protoReq extSvcregv1.DeleteInstanceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -819,9 +820,9 @@ func request_RegistryService_DeleteInstance_0(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_DeleteInstance_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_DeleteInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DeleteInstanceRequest
+		protoReq extSvcregv1.DeleteInstanceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -853,9 +854,9 @@ func local_request_RegistryService_DeleteInstance_0(ctx context.Context, marshal
 
 var filter_RegistryService_ListEndpoints_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0, "service": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
-func request_RegistryService_ListEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_ListEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListEndpointsRequest
+		protoReq extSvcregv1.ListEndpointsRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -888,9 +889,9 @@ func request_RegistryService_ListEndpoints_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_ListEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_ListEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListEndpointsRequest
+		protoReq extSvcregv1.ListEndpointsRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -920,9 +921,9 @@ func local_request_RegistryService_ListEndpoints_0(ctx context.Context, marshale
 	return msg, metadata, err
 }
 
-func request_RegistryService_ReplaceEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_ReplaceEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ReplaceEndpointsRequest
+		protoReq extSvcregv1.ReplaceEndpointsRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -952,9 +953,9 @@ func request_RegistryService_ReplaceEndpoints_0(ctx context.Context, marshaler r
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_ReplaceEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_ReplaceEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ReplaceEndpointsRequest
+		protoReq extSvcregv1.ReplaceEndpointsRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -983,9 +984,9 @@ func local_request_RegistryService_ReplaceEndpoints_0(ctx context.Context, marsh
 
 var filter_RegistryService_WatchEndpoints_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0, "service": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
-func request_RegistryService_WatchEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (RegistryService_WatchEndpointsClient, runtime.ServerMetadata, error) {
+func request_RegistryService_WatchEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (extSvcregv1.RegistryService_WatchEndpointsClient, runtime.ServerMetadata, error) {
 	var (
-		protoReq WatchEndpointsRequest
+		protoReq extSvcregv1.WatchEndpointsRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1028,9 +1029,9 @@ func request_RegistryService_WatchEndpoints_0(ctx context.Context, marshaler run
 
 var filter_RegistryService_Watch_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
 
-func request_RegistryService_Watch_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (RegistryService_WatchClient, runtime.ServerMetadata, error) {
+func request_RegistryService_Watch_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (extSvcregv1.RegistryService_WatchClient, runtime.ServerMetadata, error) {
 	var (
-		protoReq WatchRequest
+		protoReq extSvcregv1.WatchRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1063,9 +1064,9 @@ func request_RegistryService_Watch_0(ctx context.Context, marshaler runtime.Mars
 	return stream, metadata, nil
 }
 
-func request_RegistryService_RenewInstanceLease_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_RenewInstanceLease_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq RenewInstanceLeaseRequest
+		protoReq extSvcregv1.RenewInstanceLeaseRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1095,9 +1096,9 @@ func request_RegistryService_RenewInstanceLease_0(ctx context.Context, marshaler
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_RenewInstanceLease_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_RenewInstanceLease_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq RenewInstanceLeaseRequest
+		protoReq extSvcregv1.RenewInstanceLeaseRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1126,9 +1127,9 @@ func local_request_RegistryService_RenewInstanceLease_0(ctx context.Context, mar
 
 var filter_RegistryService_Resolve_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_RegistryService_Resolve_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_Resolve_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ResolveRequest
+		protoReq extSvcregv1.ResolveRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -1144,9 +1145,9 @@ func request_RegistryService_Resolve_0(ctx context.Context, marshaler runtime.Ma
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_Resolve_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_Resolve_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ResolveRequest
+		protoReq extSvcregv1.ResolveRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -1159,9 +1160,9 @@ func local_request_RegistryService_Resolve_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func request_RegistryService_GetEnvironment_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_GetEnvironment_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetEnvironmentRequest
+		protoReq extSvcregv1.GetEnvironmentRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1180,9 +1181,9 @@ func request_RegistryService_GetEnvironment_0(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_GetEnvironment_0(ctx context.Context, marshaler runtime.Marshaler, server RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_GetEnvironment_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetEnvironmentRequest
+		protoReq extSvcregv1.GetEnvironmentRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -1203,7 +1204,7 @@ func local_request_RegistryService_GetEnvironment_0(ctx context.Context, marshal
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterRegistryServiceHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterRegistryServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server RegistryServiceServer) error {
+func RegisterRegistryServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extSvcregv1.RegistryServiceServer) error {
 	mux.Handle(http.MethodPost, pattern_RegistryService_CreateService_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1222,7 +1223,7 @@ func RegisterRegistryServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_CreateService_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_CreateService_0{resp.(*CreateServiceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_CreateService_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_CreateService_0{resp.(*extSvcregv1.CreateServiceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_RegistryService_GetService_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1242,7 +1243,7 @@ func RegisterRegistryServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_GetService_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_GetService_0{resp.(*GetServiceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_GetService_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_GetService_0{resp.(*extSvcregv1.GetServiceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_RegistryService_ListServices_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1282,7 +1283,7 @@ func RegisterRegistryServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_UpdateService_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateService_0{resp.(*UpdateServiceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_UpdateService_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateService_0{resp.(*extSvcregv1.UpdateServiceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodPut, pattern_RegistryService_UpdateService_1, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1302,7 +1303,7 @@ func RegisterRegistryServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_UpdateService_1(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateService_1{resp.(*UpdateServiceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_UpdateService_1(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateService_1{resp.(*extSvcregv1.UpdateServiceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodDelete, pattern_RegistryService_DeleteService_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1342,7 +1343,7 @@ func RegisterRegistryServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_CreateInstance_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_CreateInstance_0{resp.(*CreateInstanceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_CreateInstance_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_CreateInstance_0{resp.(*extSvcregv1.CreateInstanceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_RegistryService_GetInstance_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1362,7 +1363,7 @@ func RegisterRegistryServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_GetInstance_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_GetInstance_0{resp.(*GetInstanceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_GetInstance_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_GetInstance_0{resp.(*extSvcregv1.GetInstanceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_RegistryService_ListInstances_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1402,7 +1403,7 @@ func RegisterRegistryServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_UpdateInstance_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateInstance_0{resp.(*UpdateInstanceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_UpdateInstance_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateInstance_0{resp.(*extSvcregv1.UpdateInstanceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodPut, pattern_RegistryService_UpdateInstance_1, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1422,7 +1423,7 @@ func RegisterRegistryServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_UpdateInstance_1(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateInstance_1{resp.(*UpdateInstanceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_UpdateInstance_1(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateInstance_1{resp.(*extSvcregv1.UpdateInstanceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodDelete, pattern_RegistryService_DeleteInstance_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1589,15 +1590,15 @@ func RegisterRegistryServiceHandlerFromEndpoint(ctx context.Context, mux *runtim
 // RegisterRegistryServiceHandler registers the http handlers for service RegistryService to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterRegistryServiceHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterRegistryServiceHandlerClient(ctx, mux, NewRegistryServiceClient(conn))
+	return RegisterRegistryServiceHandlerClient(ctx, mux, extSvcregv1.NewRegistryServiceClient(conn))
 }
 
 // RegisterRegistryServiceHandlerClient registers the http handlers for service RegistryService
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "RegistryServiceClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "RegistryServiceClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extSvcregv1.RegistryServiceClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extSvcregv1.RegistryServiceClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "RegistryServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client RegistryServiceClient) error {
+// "extSvcregv1.RegistryServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extSvcregv1.RegistryServiceClient) error {
 	mux.Handle(http.MethodPost, pattern_RegistryService_CreateService_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1613,7 +1614,7 @@ func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_CreateService_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_CreateService_0{resp.(*CreateServiceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_CreateService_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_CreateService_0{resp.(*extSvcregv1.CreateServiceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_RegistryService_GetService_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1630,7 +1631,7 @@ func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_GetService_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_GetService_0{resp.(*GetServiceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_GetService_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_GetService_0{resp.(*extSvcregv1.GetServiceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_RegistryService_ListServices_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1664,7 +1665,7 @@ func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_UpdateService_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateService_0{resp.(*UpdateServiceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_UpdateService_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateService_0{resp.(*extSvcregv1.UpdateServiceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodPut, pattern_RegistryService_UpdateService_1, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1681,7 +1682,7 @@ func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_UpdateService_1(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateService_1{resp.(*UpdateServiceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_UpdateService_1(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateService_1{resp.(*extSvcregv1.UpdateServiceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodDelete, pattern_RegistryService_DeleteService_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1715,7 +1716,7 @@ func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_CreateInstance_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_CreateInstance_0{resp.(*CreateInstanceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_CreateInstance_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_CreateInstance_0{resp.(*extSvcregv1.CreateInstanceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_RegistryService_GetInstance_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1732,7 +1733,7 @@ func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_GetInstance_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_GetInstance_0{resp.(*GetInstanceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_GetInstance_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_GetInstance_0{resp.(*extSvcregv1.GetInstanceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_RegistryService_ListInstances_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1766,7 +1767,7 @@ func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_UpdateInstance_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateInstance_0{resp.(*UpdateInstanceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_UpdateInstance_0(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateInstance_0{resp.(*extSvcregv1.UpdateInstanceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodPut, pattern_RegistryService_UpdateInstance_1, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1783,7 +1784,7 @@ func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_RegistryService_UpdateInstance_1(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateInstance_1{resp.(*UpdateInstanceResponse)}, mux.GetForwardResponseOptions()...)
+		forward_RegistryService_UpdateInstance_1(annotatedContext, mux, outboundMarshaler, w, req, response_RegistryService_UpdateInstance_1{resp.(*extSvcregv1.UpdateInstanceResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodDelete, pattern_RegistryService_DeleteInstance_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1925,7 +1926,7 @@ func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 }
 
 type response_RegistryService_CreateService_0 struct {
-	*CreateServiceResponse
+	*extSvcregv1.CreateServiceResponse
 }
 
 func (m response_RegistryService_CreateService_0) XXX_ResponseBody() interface{} {
@@ -1934,7 +1935,7 @@ func (m response_RegistryService_CreateService_0) XXX_ResponseBody() interface{}
 }
 
 type response_RegistryService_GetService_0 struct {
-	*GetServiceResponse
+	*extSvcregv1.GetServiceResponse
 }
 
 func (m response_RegistryService_GetService_0) XXX_ResponseBody() interface{} {
@@ -1943,7 +1944,7 @@ func (m response_RegistryService_GetService_0) XXX_ResponseBody() interface{} {
 }
 
 type response_RegistryService_UpdateService_0 struct {
-	*UpdateServiceResponse
+	*extSvcregv1.UpdateServiceResponse
 }
 
 func (m response_RegistryService_UpdateService_0) XXX_ResponseBody() interface{} {
@@ -1952,7 +1953,7 @@ func (m response_RegistryService_UpdateService_0) XXX_ResponseBody() interface{}
 }
 
 type response_RegistryService_UpdateService_1 struct {
-	*UpdateServiceResponse
+	*extSvcregv1.UpdateServiceResponse
 }
 
 func (m response_RegistryService_UpdateService_1) XXX_ResponseBody() interface{} {
@@ -1961,7 +1962,7 @@ func (m response_RegistryService_UpdateService_1) XXX_ResponseBody() interface{}
 }
 
 type response_RegistryService_CreateInstance_0 struct {
-	*CreateInstanceResponse
+	*extSvcregv1.CreateInstanceResponse
 }
 
 func (m response_RegistryService_CreateInstance_0) XXX_ResponseBody() interface{} {
@@ -1970,7 +1971,7 @@ func (m response_RegistryService_CreateInstance_0) XXX_ResponseBody() interface{
 }
 
 type response_RegistryService_GetInstance_0 struct {
-	*GetInstanceResponse
+	*extSvcregv1.GetInstanceResponse
 }
 
 func (m response_RegistryService_GetInstance_0) XXX_ResponseBody() interface{} {
@@ -1979,7 +1980,7 @@ func (m response_RegistryService_GetInstance_0) XXX_ResponseBody() interface{} {
 }
 
 type response_RegistryService_UpdateInstance_0 struct {
-	*UpdateInstanceResponse
+	*extSvcregv1.UpdateInstanceResponse
 }
 
 func (m response_RegistryService_UpdateInstance_0) XXX_ResponseBody() interface{} {
@@ -1988,7 +1989,7 @@ func (m response_RegistryService_UpdateInstance_0) XXX_ResponseBody() interface{
 }
 
 type response_RegistryService_UpdateInstance_1 struct {
-	*UpdateInstanceResponse
+	*extSvcregv1.UpdateInstanceResponse
 }
 
 func (m response_RegistryService_UpdateInstance_1) XXX_ResponseBody() interface{} {

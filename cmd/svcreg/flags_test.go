@@ -1,0 +1,45 @@
+package main
+
+import "testing"
+
+func TestParseBytes(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true}, {"1048576", 1 << 20, true}, {"64MiB", 64 << 20, true}, {"256KiB", 256 << 10, true},
+		{"1GiB", 1 << 30, true}, {" 2 MiB ", 2 << 20, true}, {"7B", 7, true},
+		{"", 0, false}, {"-1", 0, false}, {"1.5MiB", 0, false}, {"64MB", 0, false}, {"MiB", 0, false},
+		{"9223372036854775807GiB", 0, false},
+	} {
+		got, err := parseBytes(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+	for _, n := range []int64{0, 7, 1024, 64 << 20, 3 << 30, 1<<20 + 1} {
+		if got, err := parseBytes(formatBytes(n)); err != nil || got != n {
+			t.Errorf("round trip of %d: %q -> %d, %v", n, formatBytes(n), got, err)
+		}
+	}
+}
+
+// FuzzParseBytes: never a panic, and what parses formats back to itself.
+func FuzzParseBytes(f *testing.F) {
+	for _, s := range []string{"64MiB", "0", "1GiB", "12KiB", "x", "-3", "99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseBytes(s)
+		if err != nil {
+			return
+		}
+		if n < 0 {
+			t.Fatalf("parseBytes(%q) = %d", s, n)
+		}
+		if back, err := parseBytes(formatBytes(n)); err != nil || back != n {
+			t.Fatalf("%q -> %d -> %q -> %d, %v", s, n, formatBytes(n), back, err)
+		}
+	})
+}

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+)
+
+// These tests run the real svcreg binary, kill it with SIGKILL or stop it
+// with SIGTERM, and restart it: what survives is what reached the disk
+// (raft-wal fsyncs every append).
+
+var binary string // built once by TestMain
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "svcreg-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "svcreg")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building svcreg:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is one svcreg serve process. Its first start binds port 0 for every
+// listener and the test reads the addresses back from its log; a restart
+// binds the same addresses again (a Raft member's address is part of the
+// cluster's configuration).
+type proc struct {
+	t    testing.TB
+	name string
+	args []string
+	log  string // its stderr, shown when the test fails
+
+	grpc, http, dns, peer string
+
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	done  chan struct{}
+	alive atomic.Bool // read by writer goroutines
+	conn  *grpc.ClientConn
+}
+
+// startProc starts `svcreg serve` with args, which may set listen
+// addresses (the default is port 0 on loopback for gRPC, HTTP and DNS),
+// and waits until it listens.
+func startProc(t testing.TB, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, log: filepath.Join(t.TempDir(), name+".log")}
+	p.args = append([]string{"serve", "--node-id", name}, args...)
+	for _, flag := range []string{"--grpc-addr", "--http-addr", "--dns-addr"} {
+		if !hasFlag(args, flag) {
+			p.args = append(p.args, flag, "127.0.0.1:0")
+		}
+	}
+	t.Cleanup(func() {
+		p.kill()
+		if p.conn != nil {
+			p.conn.Close()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(p.log)
+			t.Logf("%s's log:\n%s", p.name, lastLines(string(b), 60))
+		}
+	})
+	p.start()
+	p.awaitListening()
+	conn, err := grpc.NewClient(p.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.conn = conn
+	return p
+}
+
+func hasFlag(args []string, flag string) bool {
+	for _, a := range args {
+		if a == flag || strings.HasPrefix(a, flag+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+var servingLine = regexp.MustCompile(`msg="svcreg serving" grpc=(\S+) http=(\S*) dns=(\S*) peer=(\S*)`)
+
+// awaitListening reads the bound addresses from the log, and pins them in
+// the arguments for restarts.
+func (p *proc) awaitListening() {
+	p.t.Helper()
+	var m []string
+	poll(p.t, p.name+" to listen", 30*time.Second, func() bool {
+		b, _ := os.ReadFile(p.log)
+		if all := servingLine.FindAllStringSubmatch(string(b), -1); len(all) > 0 {
+			m = all[len(all)-1]
+			return true
+		}
+		select {
+		case <-p.done:
+			p.t.Fatalf("%s exited before listening:\n%s", p.name, lastLines(string(b), 30))
+		default:
+		}
+		return false
+	})
+	p.grpc, p.http, p.dns, p.peer = m[1], m[2], m[3], m[4]
+	p.pin("--grpc-addr", p.grpc)
+	p.pin("--http-addr", p.http)
+	p.pin("--dns-addr", p.dns)
+	if p.peer != "" {
+		p.pin("--raft-addr", p.peer)
+	}
+}
+
+// pin sets a flag's value in the arguments for the next start.
+func (p *proc) pin(flag, value string) {
+	if value == "" {
+		return
+	}
+	for i, a := range p.args {
+		if a == flag && i+1 < len(p.args) {
+			p.args[i+1] = value
+			return
+		}
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func (p *proc) start() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	fmt.Fprintf(f, "--- start %s\n", strings.Join(p.args, " "))
+	p.cmd = exec.Command(binary, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	p.done = done
+	p.alive.Store(true)
+	cmd := p.cmd
+	go func() {
+		cmd.Wait()
+		f.Close()
+		close(done)
+	}()
+}
+
+// restart starts the process again on the same addresses and waits until
+// it listens.
+func (p *proc) restart() {
+	p.t.Helper()
+	p.start()
+	p.awaitListening()
+}
+
+// kill sends SIGKILL: no shutdown code runs.
+func (p *proc) kill() { p.signal(syscall.SIGKILL) }
+
+// term sends SIGTERM and waits for the graceful stop.
+func (p *proc) term() { p.signal(syscall.SIGTERM) }
+
+func (p *proc) signal(sig os.Signal) {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.cmd = nil
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	p.alive.Store(false)
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+// exited waits for the process to exit by itself and returns its log.
+func (p *proc) exited(timeout time.Duration) (string, bool) {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	select {
+	case <-done:
+		p.mu.Lock()
+		p.cmd = nil
+		p.mu.Unlock()
+		p.alive.Store(false)
+		b, _ := os.ReadFile(p.log)
+		return string(b), true
+	case <-time.After(timeout):
+		return "", false
+	}
+}
+
+func (p *proc) registry() svcregv1.RegistryServiceClient {
+	return svcregv1.NewRegistryServiceClient(p.conn)
+}
+
+// ready reports whether /readyz answers 200.
+func (p *proc) ready() bool {
+	resp, err := http.Get("http://" + p.http + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (p *proc) waitReady(timeout time.Duration) {
+	p.t.Helper()
+	poll(p.t, p.name+" to be ready", timeout, p.ready)
+}
+
+// self is this server as ListPeers describes it.
+func (p *proc) self(ctx context.Context) (*svcregv1.Peer, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := svcregv1.NewOperatorServiceClient(p.conn).ListPeers(ctx, &svcregv1.ListPeersRequest{})
+	if err != nil {
+		return nil, err
+	}
+	for _, peer := range resp.GetPeers() {
+		if peer.GetId() == p.name {
+			return peer, nil
+		}
+	}
+	return nil, fmt.Errorf("%s is not in its own configuration", p.name)
+}
+
+func (p *proc) state(ctx context.Context) string {
+	peer, err := p.self(ctx)
+	if err != nil {
+		return ""
+	}
+	return peer.GetState()
+}
+
+func poll(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func webService() *svcregv1.Service {
+	return &svcregv1.Service{Name: "web", Namespace: "shop", Selector: map[string]string{"app": "web"},
+		Ports: []*svcregv1.ServicePort{{Name: "grpc", Port: 443, TargetPort: "grpc"}}}
+}
+
+func webInstance(name string) *svcregv1.Instance {
+	return &svcregv1.Instance{Name: name, Namespace: "shop", Ip: "10.0.0.1",
+		Labels: map[string]string{"app": "web"}, Ports: []*svcregv1.InstancePort{{Name: "grpc", Port: 8443}}}
+}
+
+// leaderOf asks each live server who leads and returns the one that says
+// it does.
+func leaderOf(t testing.TB, procs []*proc) *proc {
+	t.Helper()
+	var leader *proc
+	poll(t, "a leader", 30*time.Second, func() bool {
+		for _, p := range procs {
+			if p.alive.Load() && p.state(context.Background()) == "leader" {
+				leader = p
+				return true
+			}
+		}
+		return false
+	})
+	return leader
+}
+
+// startThree starts a three-server cluster as the README does, each on
+// port 0: the first waits for two more, the second joins the first, the
+// third joins both and, seeing three servers, bootstraps them all.
+func startThree(t testing.TB, extra ...string) []*proc {
+	var procs []*proc
+	var peers []string
+	for i := range 3 {
+		id := fmt.Sprintf("n%d", i+1)
+		args := append([]string{"--data-dir", t.TempDir(), "--raft-addr", "127.0.0.1:0", "--bootstrap-expect", "3"}, extra...)
+		if len(peers) > 0 {
+			args = append(args, "--join", strings.Join(peers, ","))
+		}
+		p := startProc(t, id, args...)
+		peers = append(peers, p.peer)
+		procs = append(procs, p)
+	}
+	leaderOf(t, procs)
+	for _, p := range procs {
+		p.waitReady(30 * time.Second)
+	}
+	return procs
+}
