@@ -263,3 +263,43 @@ func startBenchBackends(b *testing.B, delays []time.Duration) []*testBackend {
 	}
 	return out
 }
+
+// BenchmarkPickHeaderKeyed measures header-keyed picks (hashKey set, the
+// key read from outgoing metadata) of the hashing and locality schedulers
+// beside grpc-go's round_robin and least_request_experimental, at 1,000
+// backends, in one run.
+//
+//	go test -run XXX -bench BenchmarkPickHeaderKeyed -benchmem ./balancer/
+func BenchmarkPickHeaderKeyed(b *testing.B) {
+	const n = 1000
+	weights := func(i int) uint32 { return uint32(1 + i%4) }
+	type policy struct{ label, name, cfg string }
+	policies := []policy{
+		{"grpc_round_robin", "round_robin", ""},
+		{"grpc_least_request", "least_request_experimental", `{"choiceCount":2}`},
+	}
+	for _, s := range []string{"sh", "dh", "mh", "lblc", "lblcr"} {
+		policies = append(policies, policy{"ipvs_" + s + "_header", Name, fmt.Sprintf(`{"scheduler":%q,"hashKey":"x-key"}`, s)})
+	}
+	infos := benchInfos(true)
+	for _, pol := range policies {
+		var p balancer.Picker
+		if pol.name == Name {
+			p = newBuiltPolicy(b, Name, pol.cfg, n, weights).picker(b)
+		} else {
+			p = buildPolicy(b, pol.name, pol.cfg, n, nil)
+		}
+		b.Run(pol.label, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				res, err := p.Pick(infos[i&1023])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Done != nil {
+					res.Done(balancer.DoneInfo{})
+				}
+			}
+		})
+	}
+}

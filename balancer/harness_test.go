@@ -33,7 +33,8 @@ type spec struct {
 	weight       uint32
 	upper, lower uint32
 	terminating  bool
-	down         bool // not READY
+	down         bool // TRANSIENT_FAILURE
+	connecting   bool // not READY yet (CONNECTING)
 }
 
 func specs(weights ...uint32) []spec {
@@ -80,7 +81,10 @@ func (h *harness) rebuild() {
 	views := make([]endpointView, len(h.specs))
 	for i, s := range h.specs {
 		views[i] = endpointView{addr: s.name, info: EndpointInfo{Weight: s.weight, UpperThreshold: s.upper, LowerThreshold: s.lower, Terminating: s.terminating}}
-		if !s.down {
+		switch {
+		case s.down:
+			views[i].failed = true
+		case !s.connecting:
 			views[i].ready, views[i].child = true, fakeChild{&fakeSubConn{name: s.name}}
 		}
 	}

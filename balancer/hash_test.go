@@ -1,10 +1,14 @@
 package balancer
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/metadata"
 )
 
 // mapKeys returns the backend of each of n keys (on a fresh picker: keys
@@ -186,5 +190,115 @@ func TestHashKeySources(t *testing.T) {
 	// Without a key, dh hashes the method: one backend per method.
 	if got := count(d.picks(50)); len(got) != 1 {
 		t.Errorf("method: %v", got)
+	}
+}
+
+// TestHashQueuesWhileTheKeysBackendConnects: a hashing scheduler whose
+// key maps to a backend still connecting (a client's first RPCs, or after
+// a reconnect) queues the RPC (ErrNoSubConnAvailable) rather than failing
+// it, and follows fallback only for backends that failed or are quiesced.
+func TestHashQueuesWhileTheKeysBackendConnects(t *testing.T) {
+	for _, tt := range []struct {
+		scheduler string
+		options   []string
+	}{
+		{"sh", nil}, {"sh", []string{`"fallback":true`}}, {"mh", []string{`"fallback":true`}}, {"dh", nil},
+	} {
+		t.Run(cfg(tt.scheduler, tt.options...), func(t *testing.T) {
+			all := equalWeights(5)
+			h := newHarness(t, cfg(tt.scheduler, tt.options...), all)
+			before := mapKeys(h, 500)
+			victim := all[2].name
+			state := append([]spec(nil), all...)
+			state[2].connecting = true
+			h.set(state)
+			queued := 0
+			for i := range 500 {
+				_, err := h.pickCtx(WithRequestKey(context.Background(), fmt.Sprint("key-", i)))
+				switch {
+				case before[i] == victim && err != balancer.ErrNoSubConnAvailable:
+					t.Fatalf("key %d of the connecting backend: %v, want ErrNoSubConnAvailable", i, err)
+				case before[i] == victim:
+					queued++
+				case err != nil:
+					t.Fatalf("key %d of a ready backend: %v", i, err)
+				}
+			}
+			if queued == 0 {
+				t.Fatal("no key maps to the connecting backend")
+			}
+			state[2].connecting, state[2].down = false, true
+			h.set(state)
+			for i, name := range mapKeys(h, 500) {
+				fallback := len(tt.options) > 0
+				switch {
+				case before[i] == victim && fallback && (name == "" || name == victim):
+					t.Fatalf("key %d of the failed backend: %q, want its next choice", i, name)
+				case before[i] == victim && !fallback && name != "":
+					t.Fatalf("key %d of the failed backend went to %s without fallback", i, name)
+				}
+			}
+		})
+	}
+}
+
+// TestHeaderKeyedPicksDoNotAllocate: reading the hashKey header costs no
+// allocation (the metadata is read in place), for every scheduler that
+// uses it, once its tables are warm.
+func TestHeaderKeyedPicksDoNotAllocate(t *testing.T) {
+	for _, s := range []string{"sh", "dh", "mh", "lblc", "lblcr"} {
+		h := newHarness(t, cfg(s, `"hashKey":"x-key"`, `"secondaryKey":"x-port"`), equalWeights(50))
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "x-key", "user-42")
+		ctx = metadata.AppendToOutgoingContext(ctx, "x-port", "8443")
+		ctx = metadata.NewOutgoingContext(ctx, metadata.Join(metadata.Pairs("other", "x"), mustOutgoing(ctx)))
+		info := balancer.PickInfo{Ctx: ctx, FullMethodName: "/svc/Method"}
+		pick := func() {
+			res, err := h.p.Pick(info)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Done != nil {
+				res.Done(balancer.DoneInfo{})
+			}
+		}
+		pick() // warm: lblc/lblcr remember the key
+		if n := testing.AllocsPerRun(200, pick); n != 0 {
+			t.Errorf("%s: %v allocations per header-keyed pick, want 0", s, n)
+		}
+	}
+}
+
+func mustOutgoing(ctx context.Context) metadata.MD {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	return md
+}
+
+// TestHeaderValue: the first value of a header, from the metadata set or
+// the pairs appended since, as metadata.ValueFromOutgoingContext finds it.
+func TestHeaderValue(t *testing.T) {
+	base := metadata.NewOutgoingContext(context.Background(), metadata.Pairs("x-key", "from-md", "x-key", "second"))
+	appended := metadata.AppendToOutgoingContext(context.Background(), "X-Key", "from-append")
+	both := metadata.AppendToOutgoingContext(base, "x-key", "appended-later")
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+		want string
+	}{
+		{"none", context.Background(), ""},
+		{"metadata", base, "from-md"},
+		{"appended (lower-cased)", appended, "from-append"},
+		{"metadata first", both, "from-md"},
+		{"other key", metadata.AppendToOutgoingContext(context.Background(), "x-other", "v"), ""},
+	} {
+		if got := headerValue(tt.ctx, "x-key"); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+		var want string
+		if vals := metadata.ValueFromOutgoingContext(tt.ctx, "x-key"); len(vals) > 0 {
+			want = vals[0]
+		}
+		if got := headerValue(tt.ctx, "x-key"); got != want {
+			t.Errorf("%s: %q, but grpc-go reads %q", tt.name, got, want)
+		}
 	}
 }

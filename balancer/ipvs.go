@@ -214,8 +214,13 @@ func (b *ipvsBalancer) decideLocked() (balancer.State, uint64) {
 		addr := ep.Addresses[0].Addr
 		info, _ := GetEndpointInfo(ep)
 		v := endpointView{addr: addr, info: info}
-		if c, ok := children[addr]; ok && c.State.ConnectivityState == connectivity.Ready {
-			v.ready, v.child = true, c.State.Picker
+		if c, ok := children[addr]; ok {
+			switch c.State.ConnectivityState {
+			case connectivity.Ready:
+				v.ready, v.child = true, c.State.Picker
+			case connectivity.TransientFailure:
+				v.failed = true
+			}
 		}
 		views = append(views, v)
 	}

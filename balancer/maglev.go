@@ -109,18 +109,23 @@ func (p *picker) hashMembers(size int, weightOf func(*slot) uint32) (*hashTable,
 	return t, members
 }
 
-// hashPick looks key up: the member its entry names when available; else,
-// with fallback, the next available member along the table (the key's
-// next choice), else nil.
+// hashPick looks key up: the member its entry names when available, or
+// connecting while that member is still connecting (the RPC waits for it);
+// when the member failed, is quiesced or overloaded: with fallback the
+// next available member along the table (the key's next choice), else
+// nil.
 func hashPick(t *hashTable, members []*slot, key uint64, fallback bool) *slot {
 	if len(t.table) == 0 {
 		return nil
 	}
 	pos := t.position(key)
-	if s := members[t.table[pos]]; s.ready && s.eligible() {
+	s := members[t.table[pos]]
+	switch {
+	case s.ready && s.eligible():
 		return s
-	}
-	if !fallback {
+	case !s.ready && !s.failed && s.eligible():
+		return connecting
+	case !fallback:
 		return nil
 	}
 	m := uint64(len(t.table))

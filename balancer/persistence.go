@@ -20,7 +20,10 @@ func (p *picker) pickPersistent(info balancer.PickInfo) (balancer.PickResult, er
 		}
 	}
 	s := p.sched.pick(p, info)
-	if s == nil {
+	switch {
+	case s == connecting:
+		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+	case s == nil:
 		if s = p.pickTerminating(); s == nil {
 			return balancer.PickResult{}, errNoDestination
 		}

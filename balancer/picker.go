@@ -12,13 +12,23 @@ import (
 // RPCs wait for the next picker.
 var errNoDestination = errors.New("ipvs: no destination available: every backend is quiesced (weight 0), overloaded, or not ready")
 
+// connecting is what a scheduler picks when the backend a request must go
+// to (its hash key's) is still connecting: the RPC waits for the next
+// picker (balancer.ErrNoSubConnAvailable) instead of failing. A client's
+// first RPCs, and those after a reconnect, must not fail because their
+// backend's connection is a few milliseconds younger than another's.
+var connecting = &slot{}
+
 // endpointView is one endpoint as a picker is built from it: in canonical
 // (address) order, with its child's picker when READY.
 type endpointView struct {
 	addr  string
 	info  EndpointInfo
 	ready bool
-	child balancer.Picker
+	// failed: its connection attempts failed (TRANSIENT_FAILURE); one
+	// neither ready nor failed is still connecting.
+	failed bool
+	child  balancer.Picker
 }
 
 // slot is an endpoint in one picker.
@@ -28,6 +38,7 @@ type slot struct {
 	addr        string
 	weight      uint32
 	ready       bool
+	failed      bool
 	terminating bool
 }
 
@@ -144,7 +155,8 @@ func buildPicker(st *state, views []endpointView) *picker {
 			b.lastWeight = v.info.Weight
 		}
 		s := &p.slots[i]
-		*s = slot{b: b, child: v.child, addr: v.addr, weight: v.info.Weight, ready: v.ready && v.child != nil, terminating: v.info.Terminating}
+		*s = slot{b: b, child: v.child, addr: v.addr, weight: v.info.Weight, ready: v.ready && v.child != nil, failed: v.failed,
+			terminating: v.info.Terminating}
 		refs[i] = slotRef{p: p, cand: -1, weight: s.weight, kind: kind}
 		switch {
 		case s.ready && !s.terminating:
@@ -189,7 +201,10 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 		return p.pickPersistent(info)
 	}
 	s := p.sched.pick(p, info)
-	if s == nil {
+	switch {
+	case s == connecting:
+		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+	case s == nil:
 		if s = p.pickTerminating(); s == nil {
 			return balancer.PickResult{}, errNoDestination
 		}

@@ -446,7 +446,7 @@ func (x *ServicePort) GetAppProtocol() string {
 	return ""
 }
 
-// SchedulerOptions tune the service's IPVS scheduler (see IPVS.md).
+// SchedulerOptions tune the service's IPVS scheduler (docs/ipvs.md).
 type SchedulerOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The request metadata header whose value is the hashing or locality key
