@@ -356,7 +356,9 @@ func TestGRPCDNSResolver(t *testing.T) {
 	seen := map[string]int{}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for i := 0; i < 30; i++ {
+	// round_robin sends to the backends READY so far: keep calling (bounded)
+	// until the last one has connected and answered.
+	for i := 0; i < 3000 && len(seen) < 3; i++ {
 		var md metadata.MD
 		if _, err := c.EmptyCall(ctx, &testgrpc.Empty{}, grpc.Header(&md), grpc.WaitForReady(true)); err != nil {
 			t.Fatal(err)

@@ -1,10 +1,14 @@
 package kubedns
 
 import (
+	"errors"
+	"net"
 	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 )
 
 func TestReverseIP(t *testing.T) {
@@ -62,3 +66,42 @@ func TestDashedIP(t *testing.T) {
 		}
 	}
 }
+
+type panicking struct{ Snapshot }
+
+func (panicking) Service(string, string) (*svcregv1.Service, error) { panic("boom") }
+
+// TestServeDNSRecoversPanics: a panic while answering is SERVFAIL, and
+// the panic is reported.
+func TestServeDNSRecoversPanics(t *testing.T) {
+	var reported any
+	r := New(func() (Snapshot, error) { return panicking{}, nil }, Config{Zone: "cluster.local", TTL: 5, OnPanic: func(p any) { reported = p }})
+	q := new(dns.Msg)
+	q.SetQuestion("web.shop.svc.cluster.local.", dns.TypeA)
+	w := &recorder{}
+	r.ServeDNS(w, q)
+	if w.msg == nil || w.msg.Rcode != dns.RcodeServerFailure || reported != "boom" {
+		t.Fatalf("answer %v, reported %v", w.msg, reported)
+	}
+}
+
+// TestNotReadyIsServfail: while the source cannot answer completely, every
+// question is SERVFAIL, never NXDOMAIN (which resolvers cache).
+func TestNotReadyIsServfail(t *testing.T) {
+	r := New(func() (Snapshot, error) { return nil, errors.New("not caught up") }, Config{Zone: "cluster.local", TTL: 5})
+	for _, name := range []string{"web.shop.svc.cluster.local.", "nope.cluster.local.", "10.0.96.10.in-addr.arpa."} {
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		if m := r.Reply(q, false); m.Rcode != dns.RcodeServerFailure {
+			t.Errorf("%s while not ready: %s", name, dns.RcodeToString[m.Rcode])
+		}
+	}
+}
+
+type recorder struct {
+	dns.ResponseWriter
+	msg *dns.Msg
+}
+
+func (r *recorder) WriteMsg(m *dns.Msg) error { r.msg = m; return nil }
+func (r *recorder) RemoteAddr() net.Addr     { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353} }

@@ -274,7 +274,11 @@ func (p *parser) parse() (Selector, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := p.count(1 + len(r.Values)); err != nil {
+		terms := 1
+		if r.Operator == In || r.Operator == NotIn {
+			terms = len(r.Values)
+		}
+		if err := p.count(terms); err != nil {
 			return nil, err
 		}
 		sel = append(sel, r)
