@@ -104,4 +104,4 @@ type recorder struct {
 }
 
 func (r *recorder) WriteMsg(m *dns.Msg) error { r.msg = m; return nil }
-func (r *recorder) RemoteAddr() net.Addr     { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353} }
+func (r *recorder) RemoteAddr() net.Addr      { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353} }
