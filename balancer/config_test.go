@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/resolver"
+
+	"github.com/svcreg/svcreg/internal/clock/clocktest"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -78,7 +80,7 @@ func FuzzParseConfig(f *testing.F) {
 		if cfg.validate() != nil {
 			t.Fatalf("accepted an invalid config")
 		}
-		st := newState(cfg, clock)
+		st := newState(cfg, clocktest.New())
 		buildPicker(st, []endpointView{{addr: "a", info: DefaultEndpointInfo, ready: true, child: fakeChild{&fakeSubConn{name: "a"}}}})
 	})
 }

@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc/balancer"
+
+	"github.com/svcreg/svcreg/internal/clock/clocktest"
 )
 
 // fakeSubConn names the backend a pick chose.
@@ -49,7 +50,7 @@ func specs(weights ...uint32) []spec {
 // seeded random source, and keeps the Done of every outstanding RPC.
 type harness struct {
 	t        testing.TB
-	clock    *clockwork.FakeClock
+	clock    *clocktest.Fake
 	st       *state
 	p        *picker
 	specs    []spec
@@ -63,7 +64,7 @@ func newHarness(t testing.TB, cfgJSON string, backends []spec) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, clock: clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), inflight: map[string][]func(balancer.DoneInfo){}}
+	h := &harness{t: t, clock: clocktest.New(), inflight: map[string][]func(balancer.DoneInfo){}}
 	h.st = newState(cfg, h.clock)
 	rng := rand.New(rand.NewPCG(1, 2))
 	h.st.rand = rng.Uint64N

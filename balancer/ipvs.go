@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/base"
 	"google.golang.org/grpc/balancer/endpointsharding"
@@ -20,12 +19,11 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
 	"google.golang.org/grpc/status"
+
+	"github.com/svcreg/svcreg/internal/clock"
 )
 
 var logger = grpclog.Component("ipvs")
-
-// clock drives the inactive window and table ages; tests replace it.
-var clock clockwork.Clock = clockwork.NewRealClock()
 
 func init() {
 	balancer.Register(builder{})
@@ -81,7 +79,7 @@ func (b *ipvsBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error
 	endpoints := canonical(ccs.ResolverState.Endpoints)
 	b.mu.Lock()
 	if b.st == nil {
-		b.st = newState(cfg, clock)
+		b.st = newState(cfg, clock.Get())
 	} else {
 		b.st.configure(cfg)
 	}
@@ -159,9 +157,9 @@ func (b *ipvsBalancer) UpdateState(state balancer.State) {
 			b.mu.Unlock()
 			return // the scheduled build will use this state
 		}
-		if wait := time.Until(b.nextBuild); wait > 0 {
+		if wait := b.nextBuild.Sub(b.st.clock.Now()); wait > 0 {
 			b.pending = true
-			time.AfterFunc(wait, b.flush)
+			b.st.clock.AfterFunc(wait, b.flush)
 			b.mu.Unlock()
 			return
 		}
@@ -208,7 +206,7 @@ func (b *ipvsBalancer) decideLocked() (balancer.State, uint64) {
 	if !ready {
 		return state, gen
 	}
-	start := time.Now()
+	start := b.st.clock.Now()
 	views := make([]endpointView, 0, len(b.endpoints))
 	for _, ep := range b.endpoints {
 		addr := ep.Addresses[0].Addr
@@ -225,8 +223,8 @@ func (b *ipvsBalancer) decideLocked() (balancer.State, uint64) {
 		views = append(views, v)
 	}
 	p := buildPicker(b.st, views)
-	cost := time.Since(start)
-	b.nextBuild = time.Now().Add(min(10*cost, 100*time.Millisecond))
+	now := b.st.clock.Now()
+	b.nextBuild = now.Add(min(10*now.Sub(start), 100*time.Millisecond))
 	return balancer.State{ConnectivityState: connectivity.Ready, Picker: p}, gen
 }
 
@@ -252,7 +250,7 @@ func (b *ipvsBalancer) startTickerLocked() {
 		b.mu.Lock()
 		interval := b.st.tickInterval()
 		b.mu.Unlock()
-		t := clock.NewTicker(interval)
+		t := b.st.clock.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {

@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jonboulle/clockwork"
+	"github.com/svcreg/svcreg/internal/clock"
 )
 
 // state is what survives picker rebuilds: backend records, the coarse
@@ -13,7 +13,7 @@ import (
 // only while building a picker, under the balancer's lock.
 type state struct {
 	cfg   *Config
-	clock clockwork.Clock
+	clock clock.Clock
 	// rand draws uniformly from [0, n) (twos); replaceable in tests.
 	rand func(n uint64) uint64
 
@@ -46,9 +46,9 @@ var processID = func() string {
 	return string(b[:])
 }()
 
-func newState(cfg *Config, clock clockwork.Clock) *state {
-	st := &state{clock: clock, rand: rand.Uint64N, backends: map[string]*backend{}}
-	st.now.Store(clock.Now().UnixNano())
+func newState(cfg *Config, c clock.Clock) *state {
+	st := &state{clock: c, rand: rand.Uint64N, backends: map[string]*backend{}}
+	st.now.Store(c.Now().UnixNano())
 	st.configure(cfg)
 	return st
 }

@@ -11,16 +11,16 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
-	"github.com/svcreg/svcreg/internal/endpointwatch"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // DefaultAddr is the registry address when none is given and SVCREG_ADDR is
 // unset.
-const DefaultAddr = endpointwatch.DefaultAddr
+const DefaultAddr = meta.DefaultRegistryAddr
 
 // RegistryAddr resolves a registry address: addr, else $SVCREG_ADDR, else
 // DefaultAddr.
-func RegistryAddr(addr string) string { return endpointwatch.RegistryAddr(addr) }
+func RegistryAddr(addr string) string { return meta.RegistryAddr(addr) }
 
 // Client talks to a registry. It embeds the generated client, so every RPC
 // (CreateService, ListEndpoints, Watch, ...) is a method.

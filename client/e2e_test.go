@@ -187,6 +187,21 @@ func startLoad(c testgrpc.TestServiceClient, rate int) *load {
 	return l
 }
 
+// waitMore waits until n more RPCs succeeded: time passes by the load's
+// own progress, never by a sleep.
+func (l *load) waitMore(t *testing.T, n int) {
+	t.Helper()
+	total := func() int {
+		sum := 0
+		for _, v := range l.snapshot() {
+			sum += v
+		}
+		return sum
+	}
+	want := total() + n
+	eventually(t, 30*time.Second, fmt.Sprintf("%d more RPCs", n), func() bool { return total() >= want })
+}
+
 func (l *load) snapshot() map[string]int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -249,12 +264,12 @@ func TestJoinAndDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := backends[0].hits.Load()
-	time.Sleep(300 * time.Millisecond)
+	l.waitMore(t, 100) // the load goes on without it
 	backends[0].srv.GracefulStop()
 	if after := backends[0].hits.Load(); after != before {
 		t.Errorf("the drained backend got %d RPCs after Close", after-before)
 	}
-	time.Sleep(200 * time.Millisecond)
+	l.waitMore(t, 50)
 	hits := l.finish(t)
 	t.Logf("hits %v", hits)
 }
@@ -286,7 +301,7 @@ func TestRollingReplacement(t *testing.T) {
 		old.b.srv.GracefulStop()
 		fleet[i] = live{nb, nreg}
 	}
-	time.Sleep(200 * time.Millisecond)
+	l.waitMore(t, 50)
 	hits := l.finish(t)
 	for i := range 3 {
 		if hits[fmt.Sprint("new", i)] == 0 {
@@ -311,8 +326,8 @@ func TestRegistryRestart(t *testing.T) {
 	eventually(t, 5*time.Second, "RPCs flow", func() bool { return len(l.snapshot()) == 2 })
 
 	r.stop()
-	time.Sleep(time.Second)
-	r.start() // same port, empty
+	l.waitMore(t, 100) // RPCs go on while the registry is down
+	r.start()          // same port, empty
 	createService(t, newClient(t, r), "rr")
 	eventually(t, 5*time.Second, "the SDK registers again", func() bool {
 		resp, err := c.ListEndpoints(context.Background(), &svcregv1.ListEndpointsRequest{Namespace: "shop", Service: "web"})

@@ -8,13 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/endpointwatch"
+	"github.com/svcreg/svcreg/reason"
 )
 
 // Registration keeps one instance registered: it renews the instance's
@@ -66,10 +66,10 @@ func (c *Client) Register(ctx context.Context, inst *svcregv1.Instance, ttl time
 		if err == nil {
 			break
 		}
-		if status.Code(err) == codes.InvalidArgument {
+		if reason.Of(err) == reason.FieldInvalid {
 			return nil, err // retrying will not fix an invalid instance
 		}
-		if endpointwatch.Sleep(ctx, bo.Next()) != nil {
+		if clock.Sleep(ctx, bo.Next()) != nil {
 			return nil, fmt.Errorf("svcreg: register %s: %w (last error: %v)", spec.GetName(), ctx.Err(), err)
 		}
 	}
@@ -85,7 +85,7 @@ func (r *Registration) register(ctx context.Context) error {
 	spec := proto.Clone(r.spec).(*svcregv1.Instance)
 	r.mu.Unlock()
 	resp, err := r.c.CreateInstance(ctx, &svcregv1.CreateInstanceRequest{Instance: spec})
-	if status.Code(err) == codes.AlreadyExists {
+	if reason.Of(err) == reason.AlreadyExists {
 		var up *svcregv1.UpdateInstanceResponse
 		up, err = r.c.UpdateInstance(ctx, &svcregv1.UpdateInstanceRequest{Instance: spec})
 		if err == nil {
@@ -119,7 +119,7 @@ func (r *Registration) keepAlive(ctx context.Context) {
 				continue
 			}
 		}
-		endpointwatch.Sleep(ctx, bo.Next())
+		clock.Sleep(ctx, bo.Next())
 	}
 }
 
@@ -132,7 +132,7 @@ func (r *Registration) renewLoop(ctx context.Context) error {
 		return err
 	}
 	defer st.CloseSend()
-	t := time.NewTicker(r.ttl / 3)
+	t := clock.Get().NewTicker(r.ttl / 3)
 	defer t.Stop()
 	ns, name := r.spec.GetNamespace(), r.spec.GetName()
 	for {
@@ -152,7 +152,7 @@ func (r *Registration) renewLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-t.C:
+		case <-t.Chan():
 		}
 	}
 }
@@ -195,7 +195,7 @@ func (r *Registration) update(ctx context.Context, change func(*svcregv1.Instanc
 	change(patch)
 	r.mu.Unlock()
 	resp, err := r.c.UpdateInstance(ctx, &svcregv1.UpdateInstanceRequest{Instance: patch, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{field}}})
-	if status.Code(err) == codes.NotFound {
+	if reason.Of(err) == reason.NotFound {
 		return r.register(ctx)
 	}
 	if err != nil {
@@ -212,12 +212,7 @@ func (r *Registration) update(ctx context.Context, change func(*svcregv1.Instanc
 func (r *Registration) Close(ctx context.Context) error {
 	err := r.SetTerminating(ctx, true)
 	if err == nil {
-		t := time.NewTimer(r.grace)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
+		clock.Sleep(ctx, r.grace)
 	}
 	r.cancel()
 	<-r.done
@@ -225,7 +220,7 @@ func (r *Registration) Close(ctx context.Context) error {
 	delCtx, cancel := context.WithTimeout(delCtx, 5*time.Second)
 	defer cancel()
 	_, derr := r.c.DeleteInstance(delCtx, &svcregv1.DeleteInstanceRequest{Namespace: r.spec.GetNamespace(), Name: r.spec.GetName()})
-	if status.Code(derr) == codes.NotFound {
+	if reason.Of(derr) == reason.NotFound {
 		derr = nil
 	}
 	return errors.Join(err, derr)

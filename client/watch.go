@@ -18,7 +18,7 @@ import (
 // retrying cannot fix. WatchService keeps that bookkeeping for you.
 func (c *Client) WatchEndpoints(ctx context.Context, namespace, service string) iter.Seq2[*svcregv1.WatchEndpointsResponse, error] {
 	return func(yield func(*svcregv1.WatchEndpointsResponse, error) bool) {
-		for ev, err := range endpointwatch.Events(ctx, c.RegistryServiceClient, namespace, service, nil) {
+		for ev, err := range endpointwatch.New(c.RegistryServiceClient, namespace, service, nil).Events(ctx) {
 			if !yield(ev.WatchEndpointsResponse, err) || err != nil {
 				return
 			}
@@ -37,5 +37,5 @@ type ServiceView = endpointwatch.View
 // meanwhile). It returns when ctx ends, or with an error retrying cannot
 // fix.
 func (c *Client) WatchService(ctx context.Context, namespace, service string, onView func(ServiceView), onError func(error)) error {
-	return endpointwatch.Follow(ctx, c.RegistryServiceClient, namespace, service, onView, onError)
+	return endpointwatch.New(c.RegistryServiceClient, namespace, service, onError).Follow(ctx, onView)
 }

@@ -28,7 +28,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/endpointwatch"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // Scheme is the resolver's URL scheme.
@@ -81,7 +83,7 @@ func (b *builder) Build(target resolver.Target, cc resolver.ClientConn, opts res
 	if addr == "" {
 		addr = b.registry
 	}
-	addr = endpointwatch.RegistryAddr(addr)
+	addr = meta.RegistryAddr(addr)
 	r := &svcregResolver{target: t, cc: cc, noServiceConfig: opts.DisableServiceConfig,
 		notify: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	w, err := b.pool.subscribe(addr, t.Namespace, t.Service, r.notify)
@@ -109,8 +111,21 @@ type svcregResolver struct {
 	release         func()
 }
 
-// ResolveNow is a nudge: the watch pushes every change already.
-func (r *svcregResolver) ResolveNow(resolver.ResolveNowOptions) {}
+// ResolveNow asks for a fresh look: the shared watch opens a new stream
+// now, resuming from its revision (the channel calls this when a
+// connection fails, in bursts: they coalesce), and this ClientConn gets
+// the current state again.
+func (r *svcregResolver) ResolveNow(resolver.ResolveNowOptions) {
+	r.w.ew.Resync()
+	r.nudge()
+}
+
+func (r *svcregResolver) nudge() {
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
 
 // Close stops the goroutine and waits for it: after Close, the resolver
 // never calls the ClientConn.
@@ -122,43 +137,70 @@ func (r *svcregResolver) Close() {
 	})
 }
 
+// run publishes the shared watch's view whenever it changes. A state the
+// ClientConn refuses (UpdateState's error: the policy rejected it) is
+// published again after a backoff, as grpc-go's DNS resolver re-resolves.
 func (r *svcregResolver) run() {
 	defer close(r.exited)
 	var lastSC string
 	var parsed *serviceconfig.ParseResult
+	bo := endpointwatch.NewBackoff()
+	var retry clock.Timer
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-r.done:
 			return
 		case <-r.notify:
 		}
-		view, synced, werr := r.w.current()
-		if !synced {
-			if werr != nil {
-				// A plain error, not a status: wait-for-ready RPCs keep waiting.
-				r.cc.ReportError(fmt.Errorf("svcreg: registry %s unreachable: %v", r.w.conn.addr, status.Convert(werr).Message()))
+		state, ok := r.state(&lastSC, &parsed)
+		if !ok {
+			continue
+		}
+		if err := r.cc.UpdateState(state); err != nil {
+			if retry != nil {
+				retry.Stop()
 			}
+			retry = clock.Get().AfterFunc(bo.Next(), r.nudge)
 			continue
 		}
-		if view.Service == nil {
-			r.cc.UpdateState(resolver.State{})
-			r.cc.ReportError(fmt.Errorf("service %s.%s not found", r.target.Service, r.target.Namespace))
-			continue
-		}
-		eps, err := r.w.endpoints(r.target, view)
-		if err != nil {
-			r.cc.ReportError(err)
-			continue
-		}
-		state := resolver.State{Endpoints: eps}
-		if !r.noServiceConfig {
-			if js := ServiceConfigJSON(view.Service); js != lastSC || parsed == nil {
-				lastSC, parsed = js, r.cc.ParseServiceConfig(js)
-			}
-			state.ServiceConfig = parsed
-		}
-		r.cc.UpdateState(state)
+		bo.Reset()
 	}
+}
+
+// state is the ClientConn state of the watch's current view; false when
+// there is none to publish (an error was reported instead).
+func (r *svcregResolver) state(lastSC *string, parsed **serviceconfig.ParseResult) (resolver.State, bool) {
+	view, synced, werr := r.w.current()
+	if !synced {
+		if werr != nil {
+			// A plain error, not a status: wait-for-ready RPCs keep waiting.
+			r.cc.ReportError(fmt.Errorf("svcreg: registry %s unreachable: %v", r.w.conn.addr, status.Convert(werr).Message()))
+		}
+		return resolver.State{}, false
+	}
+	if view.Service == nil {
+		r.cc.UpdateState(resolver.State{})
+		r.cc.ReportError(fmt.Errorf("service %s.%s not found", r.target.Service, r.target.Namespace))
+		return resolver.State{}, false
+	}
+	eps, err := r.w.endpoints(r.target, view)
+	if err != nil {
+		r.cc.ReportError(err)
+		return resolver.State{}, false
+	}
+	state := resolver.State{Endpoints: eps}
+	if !r.noServiceConfig {
+		if js := ServiceConfigJSON(view.Service); js != *lastSC || *parsed == nil {
+			*lastSC, *parsed = js, r.cc.ParseServiceConfig(js)
+		}
+		state.ServiceConfig = *parsed
+	}
+	return state, true
 }
 
 // pool shares registry connections and service watches.
@@ -179,6 +221,7 @@ type registryConn struct {
 // service, keeping the latest view.
 type serviceWatch struct {
 	conn    *registryConn
+	ew      *endpointwatch.Watch
 	key     string
 	cancel  context.CancelFunc
 	stopped chan struct{}
@@ -248,8 +291,9 @@ func (p *pool) subscribe(addr, namespace, service string, notify chan struct{}) 
 	if w == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		w = &serviceWatch{conn: rc, key: key, cancel: cancel, stopped: make(chan struct{}), subs: map[chan struct{}]bool{}}
+		w.ew = endpointwatch.New(rc.client, namespace, service, w.failed)
 		rc.watches[key] = w
-		go w.run(ctx, namespace, service)
+		go w.run(ctx)
 	}
 	w.mu.Lock()
 	w.subs[notify] = true
@@ -285,16 +329,16 @@ func (p *pool) unsubscribe(addr string, w *serviceWatch, notify chan struct{}) {
 	}
 }
 
-func (w *serviceWatch) run(ctx context.Context, namespace, service string) {
+func (w *serviceWatch) run(ctx context.Context) {
 	defer close(w.stopped)
-	err := endpointwatch.Follow(ctx, w.conn.client, namespace, service,
+	err := w.ew.Follow(ctx,
 		func(v endpointwatch.View) {
 			w.mu.Lock()
 			if v.Restarted && w.synced {
-				w.recovering = time.Now()
-				time.AfterFunc(restartGrace, w.endRecovery)
+				w.recovering = clock.Now()
+				clock.Get().AfterFunc(restartGrace, w.endRecovery)
 			}
-			if !w.recovering.IsZero() && time.Since(w.recovering) < restartGrace && !hasEndpoints(v) {
+			if !w.recovering.IsZero() && clock.Since(w.recovering) < restartGrace && !hasEndpoints(v) {
 				w.held = &v
 				w.mu.Unlock()
 				return // keep serving the last view while instances come back
@@ -303,20 +347,23 @@ func (w *serviceWatch) run(ctx context.Context, namespace, service string) {
 			w.view, w.synced, w.err = v, true, nil
 			w.mu.Unlock()
 			w.notifyAll()
-		},
-		func(err error) {
-			w.mu.Lock()
-			w.err = err
-			synced := w.synced
-			w.mu.Unlock()
-			if !synced {
-				w.notifyAll() // resolvers report it; once synced they keep the last state
-			}
 		})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		w.mu.Lock()
 		w.err, w.synced = err, false
 		w.mu.Unlock()
+		w.notifyAll()
+	}
+}
+
+// failed records a connection failure: resolvers report it until the
+// watch has a view; once synced they keep the last state.
+func (w *serviceWatch) failed(err error) {
+	w.mu.Lock()
+	w.err = err
+	synced := w.synced
+	w.mu.Unlock()
+	if !synced {
 		w.notifyAll()
 	}
 }
@@ -342,7 +389,7 @@ func (w *serviceWatch) current() (endpointwatch.View, bool, error) {
 func (w *serviceWatch) endRecovery() {
 	w.mu.Lock()
 	held := w.held
-	if held != nil && time.Since(w.recovering) >= restartGrace {
+	if held != nil && clock.Since(w.recovering) >= restartGrace {
 		w.view, w.held, w.recovering = *held, nil, time.Time{}
 	} else {
 		held = nil

@@ -95,70 +95,83 @@ func snapshotCmd(ctx context.Context, args []string) error {
 	}
 	defer c.Close()
 	op := svcregv1.NewOperatorServiceClient(c.Conn())
-	switch args[0] {
-	case "save":
-		// Written aside and renamed: a failed save never leaves a
-		// truncated snapshot under the name.
-		f, err := os.CreateTemp(filepath.Dir(file), filepath.Base(file)+".part-*")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(f.Name())
-		st, err := op.SaveSnapshot(ctx, &svcregv1.SaveSnapshotRequest{})
-		if err != nil {
-			f.Close()
-			return err
-		}
-		var n int
-		for {
-			chunk, err := st.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				f.Close()
-				return err
-			}
-			if _, err := f.Write(chunk.GetData()); err != nil {
-				f.Close()
-				return err
-			}
-			n += len(chunk.GetData())
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		if err := os.Rename(f.Name(), file); err != nil {
-			return err
-		}
-		fmt.Printf("saved %d bytes to %s\n", n, file)
-		return nil
-	case "restore":
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return err
-		}
-		st, err := op.RestoreSnapshot(ctx)
-		if err != nil {
-			return err
-		}
-		for len(data) > 0 {
-			n := min(len(data), 1<<20)
-			if err := st.Send(&svcregv1.RestoreSnapshotRequest{Data: data[:n]}); err != nil {
-				return err
-			}
-			data = data[n:]
-		}
-		resp, err := st.CloseAndRecv()
-		if err != nil {
-			return err
-		}
-		fmt.Printf("restored; the registry is at revision %d\n", resp.GetRevision())
-		return nil
+	if args[0] == "save" {
+		return saveSnapshot(ctx, op, file)
 	}
-	return errors.New(usage)
+	return restoreSnapshot(ctx, op, file)
+}
+
+// saveSnapshot writes the registry's snapshot to file: written aside and
+// renamed, so a failed save never leaves a truncated snapshot under the
+// name.
+func saveSnapshot(ctx context.Context, op svcregv1.OperatorServiceClient, file string) error {
+	f, err := os.CreateTemp(filepath.Dir(file), filepath.Base(file)+".part-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	st, err := op.SaveSnapshot(ctx, &svcregv1.SaveSnapshotRequest{})
+	if err != nil {
+		return err
+	}
+	var n int
+	for {
+		chunk, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(chunk.GetData()); err != nil {
+			return err
+		}
+		n += len(chunk.GetData())
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), file); err != nil {
+		return err
+	}
+	fmt.Printf("saved %d bytes to %s\n", n, file)
+	return nil
+}
+
+// restoreSnapshot uploads file, 1 MiB at a time, as it reads it.
+func restoreSnapshot(ctx context.Context, op svcregv1.OperatorServiceClient, file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := op.RestoreSnapshot(ctx)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := io.ReadFull(f, buf)
+		if n > 0 {
+			if err := st.Send(&svcregv1.RestoreSnapshotRequest{Data: buf[:n]}); err != nil {
+				break // the server answered: CloseAndRecv says why
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	resp, err := st.CloseAndRecv()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("restored; the registry is at revision %d\n", resp.GetRevision())
+	return nil
 }

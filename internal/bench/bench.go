@@ -115,27 +115,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer cancel()
 	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, format+"\n", args...) }
 
-	res := &Result{Watchers: cfg.Watchers, Conns: cfg.Conns, Updates: cfg.Updates, HeapOf: "server"}
-	heap := func() (uint64, error) { return scrapeHeap(ctx, cfg.MetricsURL) }
-	addr := cfg.Addr
-	if addr == "" {
-		srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-",
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ShutdownTimeout: time.Second})
-		if err != nil {
-			return nil, err
-		}
-		srvCtx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { srv.Serve(srvCtx); close(done) }()
-		defer func() { stop(); <-done }()
-		addr = srv.GRPCAddr()
-		res.HeapOf = "process"
-		heap = processHeap
-	} else if cfg.MetricsURL == "" {
-		res.HeapOf = "unknown"
-		heap = func() (uint64, error) { return 0, nil }
+	res := &Result{Watchers: cfg.Watchers, Conns: cfg.Conns, Updates: cfg.Updates}
+	addr, heap, stop, err := target(ctx, cfg, res)
+	if err != nil {
+		return nil, err
 	}
-
+	defer stop()
 	conns := make([]*grpc.ClientConn, cfg.Conns)
 	for i := range conns {
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -158,27 +143,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	logf("attaching %d watchers over %d connections", cfg.Watchers, cfg.Conns)
 	epoch := time.Now()
-	watchers := make([]*watcher, cfg.Watchers)
-	var synced, wg sync.WaitGroup
-	var received atomic.Int64
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
-	synced.Add(cfg.Watchers)
-	for i := range watchers {
-		w := &watcher{service: i % cfg.Services}
-		watchers[i] = w
-		wg.Add(1)
-		go func(conn *grpc.ClientConn) {
-			defer wg.Done()
-			w.run(watchCtx, svcregv1.NewRegistryServiceClient(conn), epoch, &synced, &received)
-		}(conns[i%len(conns)])
-	}
-	syncedCh := make(chan struct{})
-	go func() { synced.Wait(); close(syncedCh) }()
-	select {
-	case <-syncedCh:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("watchers did not sync: %w", ctx.Err())
+	ws, err := attach(watchCtx, cfg, conns, epoch)
+	if err != nil {
+		return nil, err
 	}
 	idleHeap, err := heap()
 	if err != nil {
@@ -187,14 +156,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Watchers > 0 && idleHeap > baseHeap {
 		res.IdleBytesPerWatcher = float64(idleHeap-baseHeap) / float64(cfg.Watchers)
 	}
-
-	watchersOf := make([]int64, cfg.Services)
-	for _, w := range watchers {
-		watchersOf[w.service]++
-	}
-	for u := 0; u < cfg.Updates; u++ {
-		res.ExpectedEvents += watchersOf[u%cfg.Services]
-	}
+	res.ExpectedEvents = ws.expected(cfg)
 
 	logf("writing %d updates at %v/s with %d writers", cfg.Updates, cfg.Rate, cfg.Writers)
 	acks, writeLat, writeSpan, err := write(ctx, client, cfg, epoch)
@@ -205,20 +167,99 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Wait for the events to arrive, a bounded while.
 	drainUntil := time.Now().Add(10 * time.Second)
-	for received.Load() < res.ExpectedEvents && time.Now().Before(drainUntil) && ctx.Err() == nil {
+	for ws.received.Load() < res.ExpectedEvents && time.Now().Before(drainUntil) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
-	res.HeapBytes, err = heap()
-	if err != nil {
+	if res.HeapBytes, err = heap(); err != nil {
 		return nil, err
 	}
 	stopWatching()
-	wg.Wait()
+	ws.wg.Wait()
+	ws.summarize(res, acks)
+	slices.Sort(writeLat)
+	res.WriteP50Ms, res.WriteP99Ms = pct(writeLat, 50), pct(writeLat, 99)
+	return res, nil
+}
 
+// target is the registry to load: cfg.Addr, or one started in this
+// process; heap reads its heap, stop ends it.
+func target(ctx context.Context, cfg Config, res *Result) (addr string, heap func() (uint64, error), stop func(), err error) {
+	if cfg.Addr != "" {
+		res.HeapOf = "server"
+		heap = func() (uint64, error) { return scrapeHeap(ctx, cfg.MetricsURL) }
+		if cfg.MetricsURL == "" {
+			res.HeapOf = "unknown"
+			heap = func() (uint64, error) { return 0, nil }
+		}
+		return cfg.Addr, heap, func() {}, nil
+	}
+	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ShutdownTimeout: time.Second})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	srvCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(srvCtx); close(done) }()
+	waitCtx, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelWait()
+	if err := srv.Node().WaitCaughtUp(waitCtx); err != nil {
+		cancel()
+		<-done
+		return "", nil, nil, err
+	}
+	res.HeapOf = "process"
+	return srv.GRPCAddr(), processHeap, func() { cancel(); <-done }, nil
+}
+
+// watchers are the run's watch streams.
+type watchers struct {
+	all      []*watcher
+	wg       sync.WaitGroup
+	received atomic.Int64
+}
+
+// attach opens the watchers, spread over the connections and services,
+// and waits until every one is SYNCED.
+func attach(ctx context.Context, cfg Config, conns []*grpc.ClientConn, epoch time.Time) (*watchers, error) {
+	ws := &watchers{all: make([]*watcher, cfg.Watchers)}
+	var synced sync.WaitGroup
+	synced.Add(cfg.Watchers)
+	for i := range ws.all {
+		w := &watcher{service: i % cfg.Services}
+		ws.all[i] = w
+		conn := conns[i%len(conns)]
+		ws.wg.Go(func() { w.run(ctx, svcregv1.NewRegistryServiceClient(conn), epoch, &synced, &ws.received) })
+	}
+	syncedCh := make(chan struct{})
+	go func() { synced.Wait(); close(syncedCh) }()
+	select {
+	case <-syncedCh:
+		return ws, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("watchers did not sync: %w", ctx.Err())
+	}
+}
+
+// expected is how many events the updates make the watchers receive.
+func (ws *watchers) expected(cfg Config) int64 {
+	watchersOf := make([]int64, cfg.Services)
+	for _, w := range ws.all {
+		watchersOf[w.service]++
+	}
+	var n int64
+	for u := 0; u < cfg.Updates; u++ {
+		n += watchersOf[u%cfg.Services]
+	}
+	return n
+}
+
+// summarize turns what the watchers received into the result's figures.
+func (ws *watchers) summarize(res *Result, acks map[int64]int64) {
 	var lat []float64
 	var last, bytes int64
 	first := int64(math.MaxInt64)
-	for _, w := range watchers {
+	for _, w := range ws.all {
 		if w.dropped {
 			res.WatchersDropped++
 		}
@@ -239,12 +280,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	slices.Sort(lat)
 	res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs = pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100)
-	slices.Sort(writeLat)
-	res.WriteP50Ms, res.WriteP99Ms = pct(writeLat, 50), pct(writeLat, 99)
-	if received := received.Load(); received > 0 {
+	if received := ws.received.Load(); received > 0 {
 		res.BytesPerEvent = float64(bytes) / float64(received)
 	}
-	return res, nil
 }
 
 func (w *watcher) run(ctx context.Context, client svcregv1.RegistryServiceClient, epoch time.Time, synced *sync.WaitGroup, received *atomic.Int64) {

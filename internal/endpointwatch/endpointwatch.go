@@ -1,6 +1,6 @@
-// Package endpointwatch follows a service's endpoints on a registry:
-// the resuming WatchEndpoints stream and the consistent view built from
-// it, shared by the client SDK and the resolver.
+// Package endpointwatch follows a service's endpoints on a registry: the
+// resuming WatchEndpoints stream and the consistent view built from it,
+// shared by the client SDK and the resolver.
 package endpointwatch
 
 import (
@@ -8,30 +8,15 @@ import (
 	"iter"
 	"maps"
 	"math/rand/v2"
-	"os"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/clock"
+	"github.com/svcreg/svcreg/reason"
 )
-
-// DefaultAddr is the registry address when none is given and SVCREG_ADDR is
-// unset.
-const DefaultAddr = "127.0.0.1:7400"
-
-// RegistryAddr resolves a registry address: addr, else $SVCREG_ADDR, else
-// DefaultAddr.
-func RegistryAddr(addr string) string {
-	if addr != "" {
-		return addr
-	}
-	if env := os.Getenv("SVCREG_ADDR"); env != "" {
-		return env
-	}
-	return DefaultAddr
-}
 
 // Backoff is an exponential retry delay with full jitter, bounded.
 type Backoff struct {
@@ -55,18 +40,6 @@ func (b *Backoff) Next() time.Duration {
 // Reset starts over after a success.
 func (b *Backoff) Reset() { b.attempt = 0 }
 
-// Sleep waits d or until ctx ends.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Event is one event, marked Relist when it begins a new snapshot, and
 // Restarted when that snapshot follows a registry restart (the registry's
 // revision went back: it lost its state, or restored an older one).
@@ -76,57 +49,134 @@ type Event struct {
 	Restarted bool
 }
 
-// Events is the resuming WatchEndpoints stream. Resuming needs a revision the
-// stream vouched for: a SYNCED or BOOKMARK marker, or a live event after
-// them; a snapshot's ADDED events carry their objects' older revisions and
-// do not count. onError hears of connection failures.
-func Events(ctx context.Context, cl svcregv1.RegistryServiceClient, namespace, service string, onError func(error)) iter.Seq2[Event, error] {
+// Watch follows one service. Its zero value is not usable: set Client,
+// Namespace and Service.
+type Watch struct {
+	Client             svcregv1.RegistryServiceClient
+	Namespace, Service string
+	// OnError, if set, hears of the failures the watch retries.
+	OnError func(error)
+
+	resync chan struct{}
+}
+
+// New returns a watch of a service.
+func New(cl svcregv1.RegistryServiceClient, namespace, service string, onError func(error)) *Watch {
+	return &Watch{Client: cl, Namespace: namespace, Service: service, OnError: onError, resync: make(chan struct{}, 1)}
+}
+
+// Resync asks the watch to open a new stream now, resuming from its last
+// revision (as after a failure, without the backoff): a client that
+// suspects its stream is stuck (gRPC's ResolveNow) gets a fresh one.
+// Requests in a burst coalesce into one.
+func (w *Watch) Resync() {
+	select {
+	case w.resync <- struct{}{}:
+	default:
+	}
+}
+
+// Events is the resuming WatchEndpoints stream. Resuming needs a revision
+// the stream vouched for: a SYNCED or BOOKMARK marker, or a live event
+// after them; a snapshot's ADDED events carry their objects' older
+// revisions and do not count. It ends when ctx does, or with an error
+// retrying cannot fix.
+func (w *Watch) Events(ctx context.Context) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		var rev int64 // 0: list
 		restarted := false
 		bo := NewBackoff()
 		for ctx.Err() == nil {
-			st, err := cl.WatchEndpoints(ctx, &svcregv1.WatchEndpointsRequest{
-				Namespace: namespace, Service: service, ResourceVersion: rev})
+			streamCtx, cancel := context.WithCancel(ctx)
+			resynced := w.cancelOnResync(streamCtx, cancel)
 			first := rev == 0
-			for err == nil {
-				var ev *svcregv1.WatchEndpointsResponse
-				if ev, err = st.Recv(); err != nil {
-					break
-				}
+			err := w.stream(streamCtx, rev, func(ev *svcregv1.WatchEndpointsResponse) bool {
 				bo.Reset()
 				if ev.GetType() == svcregv1.EventType_EVENT_TYPE_SYNCED || rev > 0 {
 					rev = max(rev, ev.GetResourceVersion())
 				}
-				if !yield(Event{ev, first, first && restarted}, nil) {
-					return
-				}
+				ok := yield(Event{ev, first, first && restarted}, nil)
 				first, restarted = false, false
-			}
-			switch code := status.Code(err); {
-			case ctx.Err() != nil:
+				return ok
+			})
+			cancel()
+			switch why := reason.Of(err); {
+			case err == errStopped || ctx.Err() != nil:
 				return
-			case code == codes.OutOfRange:
-				rev = 0 // too old: list again
+			case resynced():
+				continue // a fresh stream at once, from rev
+			case why == reason.ResourceVersionTooOld:
+				rev = 0 // list again
 				continue
-			case code == codes.InvalidArgument && rev > 0:
-				// From the future: the registry restarted with a younger
-				// history. List again.
+			case why == reason.ResourceVersionAhead:
+				// The registry has not reached our revision and did not catch
+				// up in time: it restarted without its state (or restored an
+				// older one). List again.
 				rev, restarted = 0, true
 				continue
-			case code == codes.InvalidArgument, code == codes.Unimplemented,
-				code == codes.PermissionDenied, code == codes.Unauthenticated:
+			case terminal(err):
 				yield(Event{}, err)
 				return
 			}
-			if onError != nil {
-				onError(err)
+			if w.OnError != nil {
+				w.OnError(err)
 			}
-			if Sleep(ctx, bo.Next()) != nil {
+			if clock.Sleep(ctx, bo.Next()) != nil {
 				return
 			}
 		}
 	}
+}
+
+// errStopped: the consumer stopped reading.
+var errStopped = status.Error(codes.Canceled, "stopped")
+
+// stream runs one WatchEndpoints stream from rev and hands its events to
+// deliver until it fails or deliver says stop.
+func (w *Watch) stream(ctx context.Context, rev int64, deliver func(*svcregv1.WatchEndpointsResponse) bool) error {
+	st, err := w.Client.WatchEndpoints(ctx, &svcregv1.WatchEndpointsRequest{Namespace: w.Namespace, Service: w.Service, ResourceVersion: rev})
+	if err != nil {
+		return err
+	}
+	for {
+		ev, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		if !deliver(ev) {
+			return errStopped
+		}
+	}
+}
+
+// cancelOnResync cancels a stream when a resync is asked for, and reports
+// whether that is why it ended.
+func (w *Watch) cancelOnResync(ctx context.Context, cancel context.CancelFunc) func() bool {
+	asked := make(chan bool, 1)
+	go func() {
+		select {
+		case <-w.resync:
+			asked <- true
+			cancel()
+		case <-ctx.Done():
+			asked <- false
+		}
+	}()
+	return func() bool { return <-asked }
+}
+
+// terminal reports whether retrying cannot fix an error: a request the
+// registry refuses as it is (FIELD_INVALID), or one this client may not
+// make, or a registry without the method.
+func terminal(err error) bool {
+	if reason.Of(err) == reason.FieldInvalid {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Unimplemented, codes.PermissionDenied, codes.Unauthenticated:
+		return true
+	}
+	return false
 }
 
 // View is a consistent state of one service and its endpoints.
@@ -142,15 +192,15 @@ type View struct {
 	Endpoints map[string]*svcregv1.Endpoint
 }
 
-// Follow keeps a view of a service and its endpoints and calls onView
+// Follow keeps a view of the service and its endpoints and calls onView
 // with each new one: after a snapshot and after each change, never a
-// half-applied one. onView runs on the watching goroutine. onError, if not
-// nil, hears of connection failures (the watch keeps retrying and, once it
-// had a view, keeps it meanwhile). It returns when ctx ends, or with an
-// error retrying cannot fix.
-func Follow(ctx context.Context, cl svcregv1.RegistryServiceClient, namespace, service string, onView func(View), onError func(error)) error {
+// half-applied one. onView runs on the watching goroutine. Connection
+// failures go to OnError (the watch keeps retrying and, once it had a
+// view, keeps it meanwhile). It returns when ctx ends, or with an error
+// retrying cannot fix.
+func (w *Watch) Follow(ctx context.Context, onView func(View)) error {
 	var cur, next View
-	for ev, err := range Events(ctx, cl, namespace, service, onError) {
+	for ev, err := range w.Events(ctx) {
 		if err != nil {
 			return err
 		}
