@@ -6,9 +6,9 @@ import "google.golang.org/grpc/balancer"
 // (the hashKey header, else the method) keeps the backend it was first
 // given, unless that backend is gone, quiesced or lblc-overloaded; then
 // wlc picks a new one, which the key keeps. Deviation: a cached backend
-// also honours the thresholds of §3. Entries unused for lblcExpiration
-// expire; the table holds at most lblcMaxEntries, least recently used out
-// first.
+// also honours the thresholds (docs/ipvs.md, "Thresholds"). Entries
+// unused for lblcExpiration expire; the table holds at most
+// lblcMaxEntries, least recently used out first.
 type lblc struct{}
 
 func (lblc) keys() keyKind   { return keyWLC }

@@ -268,10 +268,6 @@ func (n *Node) openRaft(rc *raft.Config) error {
 	if err != nil {
 		return err
 	}
-	if existing {
-		last, _ := logs.LastIndex()
-		n.ready.bootIndex = last
-	}
 	r, err := raft.NewRaft(rc, &fsm{store: n.store}, logs, n.stable, snaps, n.transport)
 	if err != nil {
 		return err

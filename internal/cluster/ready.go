@@ -21,21 +21,26 @@ import (
 //
 //   - a leader, once its barrier after the election applied everything
 //     committed before it (a single server's own log included);
-//   - a follower, once it applied up to the index the leader had applied
-//     when it first heard from it.
+//   - a follower, once its store reached the revision the leader's had when
+//     it first heard from it (revisions are Raft indexes of changes, the
+//     same on every server; the store's revision moves only once the state
+//     machine has applied a change, where Raft's own applied index moves
+//     when an entry is handed to it).
 //
 // Caught up stays true for the life of the process. Ready (what /readyz
 // and gRPC health report) also asks that a follower still hears from a
 // leader within MaxStale: one cut off keeps serving what it has (complete,
 // if stale), but tells load balancers to prefer another.
 type readiness struct {
-	once      sync.Once
-	caughtUp  chan struct{} // closed once caught up
-	bootIndex uint64        // the local log's last index at start
-	target    atomic.Uint64 // a follower's catch-up index, once known
+	once     sync.Once
+	caughtUp chan struct{} // closed once caught up
+	target   atomic.Int64  // a follower's catch-up revision, once known (-1: not yet)
 }
 
-func (r *readiness) init() { r.caughtUp = make(chan struct{}) }
+func (r *readiness) init() {
+	r.caughtUp = make(chan struct{})
+	r.target.Store(-1)
+}
 
 func (r *readiness) done() { r.once.Do(func() { close(r.caughtUp) }) }
 
@@ -73,7 +78,7 @@ func (n *Node) notReady() error {
 	if leader == "" {
 		return fmt.Errorf("%w: it has not heard from a raft leader since it started", ErrNotReady)
 	}
-	return fmt.Errorf("%w: it has applied Raft index %d of the %d the leader (%s) had", ErrNotReady, n.raft.AppliedIndex(), n.ready.target.Load(), leader)
+	return fmt.Errorf("%w: it is at revision %d of the %d the leader (%s) had", ErrNotReady, n.store.Revision(), n.ready.target.Load(), leader)
 }
 
 // Ready is nil when this server may claim readiness: caught up, and the
@@ -102,7 +107,7 @@ func (n *Node) watchCatchUp() {
 		case <-tick.C:
 		}
 		if n.caughtUpNow() {
-			n.log.Info("caught up: serving reads, watches and DNS", "applied_index", n.raft.AppliedIndex(), "state", n.State())
+			n.log.Info("caught up: serving reads, watches and DNS", "revision", n.store.Revision(), "state", n.State())
 			n.ready.done()
 		}
 	}
@@ -121,14 +126,14 @@ func (n *Node) caughtUpNow() bool {
 	if n.raft.LastContact().IsZero() || n.Leader() == "" {
 		return false
 	}
-	if n.ready.target.Load() == 0 {
+	if n.ready.target.Load() < 0 {
 		info, err := n.leaderInfo()
 		if err != nil {
 			return false
 		}
-		n.ready.target.Store(max(info.GetAppliedIndex(), 1))
+		n.ready.target.Store(info.GetRevision())
 	}
-	return n.raft.AppliedIndex() >= n.ready.target.Load()
+	return n.store.Revision() >= n.ready.target.Load()
 }
 
 // leaderInfo asks the leader about itself over the peer port.
