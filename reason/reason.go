@@ -57,6 +57,10 @@ const (
 	// NoLeader: the cluster has no leader within the hold timeout: no
 	// quorum, or an election that takes long (UNAVAILABLE).
 	NoLeader = "NO_LEADER"
+	// ClusterChange: a membership change or leadership transfer did not
+	// complete (another in progress, a server that did not catch up in
+	// time) (UNAVAILABLE): retry.
+	ClusterChange = "CLUSTER_CHANGE_FAILED"
 	// Behind: this server did not reach the requested min_revision in time
 	// (UNAVAILABLE): retry, or read from the leader.
 	Behind = "BEHIND"

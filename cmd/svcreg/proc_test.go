@@ -61,7 +61,7 @@ type proc struct {
 	cmd   *exec.Cmd
 	done  chan struct{}
 	alive atomic.Bool // read by writer goroutines
-	conn  *grpc.ClientConn
+	conn  atomic.Pointer[grpc.ClientConn]
 }
 
 // startProc starts `svcreg serve` with args, which may set listen
@@ -78,8 +78,8 @@ func startProc(t testing.TB, name string, args ...string) *proc {
 	}
 	t.Cleanup(func() {
 		p.kill()
-		if p.conn != nil {
-			p.conn.Close()
+		if conn := p.conn.Load(); conn != nil {
+			conn.Close()
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(p.log)
@@ -88,12 +88,21 @@ func startProc(t testing.TB, name string, args ...string) *proc {
 	})
 	p.start()
 	p.awaitListening()
+	p.redial()
+	return p
+}
+
+// redial replaces the client connection: after a restart the old one may
+// sit in its reconnect backoff, failing fail-fast RPCs for a while.
+func (p *proc) redial() {
+	p.t.Helper()
 	conn, err := grpc.NewClient(p.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		t.Fatal(err)
+		p.t.Fatal(err)
 	}
-	p.conn = conn
-	return p
+	if old := p.conn.Swap(conn); old != nil {
+		old.Close()
+	}
 }
 
 func hasFlag(args []string, flag string) bool {
@@ -183,6 +192,7 @@ func (p *proc) restart() {
 	p.t.Helper()
 	p.start()
 	p.awaitListening()
+	p.redial()
 }
 
 // kill sends SIGKILL: no shutdown code runs.
@@ -228,7 +238,7 @@ func (p *proc) exited(timeout time.Duration) (string, bool) {
 }
 
 func (p *proc) registry() svcregv1.RegistryServiceClient {
-	return svcregv1.NewRegistryServiceClient(p.conn)
+	return svcregv1.NewRegistryServiceClient(p.conn.Load())
 }
 
 // ready reports whether /readyz answers 200.
@@ -250,7 +260,7 @@ func (p *proc) waitReady(timeout time.Duration) {
 func (p *proc) self(ctx context.Context) (*svcregv1.Peer, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	resp, err := svcregv1.NewOperatorServiceClient(p.conn).ListPeers(ctx, &svcregv1.ListPeersRequest{})
+	resp, err := svcregv1.NewOperatorServiceClient(p.conn.Load()).ListPeers(ctx, &svcregv1.ListPeersRequest{})
 	if err != nil {
 		return nil, err
 	}

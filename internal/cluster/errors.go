@@ -1,6 +1,11 @@
 package cluster
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+)
 
 // Domain errors of the cluster. The server converts them to gRPC status,
 // each with its reason, in its one table (server/errors.go).
@@ -20,4 +25,23 @@ var (
 	ErrTooLarge = errors.New("command too large")
 	// ErrUnknownServer: no server with that ID is in the cluster.
 	ErrUnknownServer = errors.New("unknown server")
+	// ErrMembership: a membership change or leadership transfer did not
+	// complete (a change in progress, a target that did not catch up in
+	// time): retry.
+	ErrMembership = errors.New("the cluster change did not complete")
 )
+
+// raftError turns what Raft answers a membership change or a restore with
+// into the errors above: those are conditions of the cluster, not bugs.
+func raftError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrNotVoter):
+		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("%w: %v", ErrNoLeader, err)
+	}
+	return fmt.Errorf("%w: %v", ErrMembership, err)
+}

@@ -310,18 +310,18 @@ func (n *Node) join(req *clusterv1.JoinRequest) error {
 		}
 	}
 	n.log.Info("adding a server as a non-voter; autopilot promotes it once it is caught up and stable", "id", id, "address", addr)
-	return n.raft.AddNonvoter(id, addr, 0, n.cfg.HoldTimeout).Error()
+	return raftError(n.raft.AddNonvoter(id, addr, 0, n.cfg.HoldTimeout).Error())
 }
 
 // RemoveServer removes a server (leader only).
 func (n *Node) RemoveServer(id string) error {
-	return n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.HoldTimeout).Error()
+	return raftError(n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.HoldTimeout).Error())
 }
 
 // TransferLeadership hands leadership to id, or to any server when empty.
 func (n *Node) TransferLeadership(id string) error {
 	if id == "" {
-		return n.raft.LeadershipTransfer().Error()
+		return raftError(n.raft.LeadershipTransfer().Error())
 	}
 	servers, err := n.Servers()
 	if err != nil {
@@ -329,7 +329,7 @@ func (n *Node) TransferLeadership(id string) error {
 	}
 	for _, s := range servers {
 		if string(s.ID) == id {
-			return n.raft.LeadershipTransferToServer(s.ID, s.Address).Error()
+			return raftError(n.raft.LeadershipTransferToServer(s.ID, s.Address).Error())
 		}
 	}
 	return fmt.Errorf("%w: no server %q in the cluster", ErrUnknownServer, id)

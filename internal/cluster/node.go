@@ -489,7 +489,7 @@ func (n *Node) Restore(snapshot *os.File) error {
 	if _, err := rewritten.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	return n.raft.Restore(&raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: size}, rewritten, 30*time.Second)
+	return raftError(n.raft.Restore(&raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: size}, rewritten, 30*time.Second))
 }
 
 // Close stops Raft and closes the stores.

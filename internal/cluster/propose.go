@@ -96,6 +96,16 @@ func (n *Node) ApplyLocal(cmd *storev1.Command) (*store.Result, error) {
 	if n.diskFull.Load() {
 		return nil, fmt.Errorf("%w: the data dir %s has less than %d MiB free; writes resume once space is freed", ErrDiskFull, n.cfg.DataDir, n.cfg.MinFreeDisk>>20)
 	}
+	// A new leader's store may lack entries earlier leaders committed (and
+	// acknowledged) until its barrier has applied them: a precheck against
+	// it could refuse a write that is valid ("not found" for an object that
+	// exists). Until then the write waits, as for a leader.
+	n.mu.Lock()
+	settled := n.barrierDone
+	n.mu.Unlock()
+	if !settled {
+		return nil, fmt.Errorf("%w: it has not yet applied what earlier leaders committed", ErrNotLeader)
+	}
 	if err := n.store.Precheck(cmd); err != nil {
 		return nil, err
 	}

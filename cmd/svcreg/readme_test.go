@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readmeBlock is a shell block of the README marked to run, with the text
+// its output must contain.
+type readmeBlock struct {
+	line   int
+	expect string
+	script string
+}
+
+var readmeMarker = regexp.MustCompile(`^<!-- readme-test:(.*)-->$`)
+
+// readmeBlocks are the README's ```sh blocks preceded by a
+// <!-- readme-test: EXPECT --> marker.
+func readmeBlocks(t *testing.T) []readmeBlock {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	var blocks []readmeBlock
+	for i := 0; i+1 < len(lines); i++ {
+		m := readmeMarker.FindStringSubmatch(lines[i])
+		if m == nil {
+			continue
+		}
+		if lines[i+1] != "```sh" {
+			t.Fatalf("README.md:%d: a readme-test marker not followed by a ```sh block", i+1)
+		}
+		var script []string
+		j := i + 2
+		for ; j < len(lines) && lines[j] != "```"; j++ {
+			script = append(script, lines[j])
+		}
+		blocks = append(blocks, readmeBlock{line: i + 2, expect: strings.TrimSpace(m[1]), script: strings.Join(script, "\n")})
+		i = j
+	}
+	return blocks
+}
+
+// TestREADME runs the README's marked shell blocks, in order, against a
+// real server on ports of its own: each must succeed and print what its
+// marker expects, so the README cannot drift from what svcreg does.
+func TestREADME(t *testing.T) {
+	blocks := readmeBlocks(t)
+	if len(blocks) < 5 {
+		t.Fatalf("only %d marked blocks in README.md", len(blocks))
+	}
+	p := startProc(t, "readme")
+	p.waitReady(20 * time.Second)
+	_, dnsPort, _ := net.SplitHostPort(p.dns)
+	rewrite := strings.NewReplacer(
+		"localhost:7480", p.http, "localhost:7400", p.grpc, "127.0.0.1:7400", p.grpc,
+		"-p 7453", "-p "+dnsPort, "go run ./cmd/svcreg", binary)
+	for _, b := range blocks {
+		script := rewrite.Replace(b.script)
+		if tool := missingTool(script); tool != "" {
+			t.Logf("README.md:%d: skipped, %s is not installed (CI installs it)", b.line, tool)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", script)
+		cmd.Env = append(os.Environ(), "SVCREG_ADDR="+p.grpc)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Errorf("README.md:%d: the block failed: %v\n%s\n%s", b.line, err, script, out)
+			continue
+		}
+		if !strings.Contains(string(out), b.expect) {
+			t.Errorf("README.md:%d: the output does not contain %q:\n%s", b.line, b.expect, out)
+		}
+	}
+}
+
+// missingTool names a command a script calls that is not on PATH.
+func missingTool(script string) string {
+	for _, tool := range []string{"curl", "grpcurl", "dig"} {
+		if regexp.MustCompile(`(^|[\s;|&(])` + tool + `\s`).MatchString(script) {
+			if _, err := exec.LookPath(tool); err != nil {
+				return tool
+			}
+		}
+	}
+	return ""
+}
