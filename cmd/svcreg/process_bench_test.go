@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 )
 
@@ -45,7 +47,8 @@ func load100k(b *testing.B, p *proc) uint64 {
 
 // checkComplete fails unless p serves all 100k instances.
 func checkComplete(b *testing.B, p *proc) {
-	resp, err := p.registry().ListEndpoints(context.Background(), &svcregv1.ListEndpointsRequest{Namespace: "shop", Service: "web", Consistency: "stale"})
+	resp, err := p.registry().ListEndpoints(context.Background(), &svcregv1.ListEndpointsRequest{Namespace: "shop", Service: "web", Consistency: "stale"},
+		grpc.MaxCallRecvMsgSize(64<<20))
 	if err != nil || len(resp.GetEndpoints()) != 100_000 {
 		b.Fatalf("%s when ready: %d endpoints, %v", p.name, len(resp.GetEndpoints()), err)
 	}

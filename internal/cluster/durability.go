@@ -92,8 +92,12 @@ func checkLog(dataDir string, logs raft.LogStore, stable raft.StableStore, snaps
 	if last == 0 {
 		return nil
 	}
+	// Every entry Raft will replay at start (those after the newest
+	// snapshot) must read back. Older ones, kept for lagging followers, are
+	// not replayed; one that cannot be read makes the leader send a
+	// snapshot instead.
 	var entry raft.Log
-	for i := first; i <= last; i++ {
+	for i := max(first, snapIndex+1); i <= last; i++ {
 		if err := logs.GetLog(i, &entry); err != nil || entry.Index != i {
 			if err == nil {
 				err = fmt.Errorf("it holds index %d", entry.Index)
