@@ -5,17 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/svcreg/svcreg/internal/ipvs"
 )
 
 // Name is the policy's name in service config.
 const Name = "ipvs"
 
 // Schedulers are the scheduler names, as ipvsadm(8) spells them.
-var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
+var Schedulers = ipvs.Schedulers
 
 // Defaults of the options.
 const (
@@ -127,7 +128,7 @@ func (c *Config) validate() error {
 	switch {
 	case c.Scheduler == "":
 		return bad("scheduler", "required; one of %v", Schedulers)
-	case !slices.Contains(Schedulers, c.Scheduler):
+	case !ipvs.Valid(c.Scheduler):
 		return bad("scheduler", "unknown scheduler %q; want one of %v", c.Scheduler, Schedulers)
 	case !validHeader(c.HashKey):
 		return bad("hashKey", "%q is not a lower-case gRPC metadata key", c.HashKey)
@@ -135,7 +136,7 @@ func (c *Config) validate() error {
 		return bad("secondaryKey", "%q is not a lower-case gRPC metadata key", c.SecondaryKey)
 	case c.SecondaryKey != "" && c.HashKey == "":
 		return bad("secondaryKey", "needs hashKey")
-	case c.Fallback && c.Scheduler != "sh" && c.Scheduler != "mh":
+	case c.Fallback && !ipvs.HasFallback(c.Scheduler):
 		return bad("fallback", "only the sh and mh schedulers have a fallback, not %q", c.Scheduler)
 	case c.InactiveWindow < 0:
 		return bad("inactiveWindow", "must not be negative")

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/grpc/balancer"
+
+	"github.com/svcreg/svcreg/internal/ipvs"
 )
 
 // errNoDestination is IPVS's "no destination available". It is not a
@@ -82,26 +84,6 @@ type scheduler interface {
 	pick(p *picker, info balancer.PickInfo) *slot
 }
 
-// readsLoad reports whether a scheduler decides on outstanding RPCs, and
-// usesInactive whether on inactive ones too (the OH schedulers). The
-// others skip the accounting entirely unless a backend has thresholds: a
-// pick is then as cheap as grpc-go's round_robin.
-func readsLoad(name string) bool {
-	switch name {
-	case "lc", "wlc", "sed", "nq", "ovf", "lblc", "lblcr", "twos":
-		return true
-	}
-	return false
-}
-
-func usesInactive(name string) bool {
-	switch name {
-	case "lc", "wlc", "lblc", "lblcr", "twos":
-		return true
-	}
-	return false
-}
-
 // newScheduler returns a fresh scheduler for a picker.
 func newScheduler(name string) scheduler {
 	switch name {
@@ -166,7 +148,7 @@ func buildPicker(st *state, views []endpointView) *picker {
 			p.term = append(p.term, s)
 		}
 	}
-	p.count = p.thresholds || readsLoad(st.cfg.Scheduler)
+	p.count = p.thresholds || ipvs.ReadsLoad(st.cfg.Scheduler)
 	if kind != keyNone {
 		p.keys = make([]atomic.Uint64, len(p.cand))
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/svcreg/svcreg/internal/clock"
+	"github.com/svcreg/svcreg/internal/ipvs"
 )
 
 // state is what survives picker rebuilds: backend records, the coarse
@@ -62,7 +63,7 @@ func (st *state) configure(cfg *Config) {
 		id = processID
 	}
 	st.clientKey = hashString(id)
-	st.inactive.Store(cfg.InactiveWindow > 0 && usesInactive(cfg.Scheduler))
+	st.inactive.Store(cfg.InactiveWindow > 0 && ipvs.UsesInactive(cfg.Scheduler))
 	if old == nil || old.Scheduler != cfg.Scheduler || old.LBLCMaxEntries != cfg.LBLCMaxEntries {
 		st.wrr, st.hash, st.lblc = nil, nil, nil
 		if cfg.Scheduler == "lblc" || cfg.Scheduler == "lblcr" {

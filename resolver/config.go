@@ -12,21 +12,22 @@ import (
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/resolver"
 
-	ipvs "github.com/svcreg/svcreg/balancer"
+	ipvsbalancer "github.com/svcreg/svcreg/balancer"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/endpointwatch"
+	"github.com/svcreg/svcreg/internal/ipvs"
 )
 
 // ServiceConfigJSON is the gRPC service config a service's scheduler,
 // scheduler options and session affinity call for: the ipvs policy, or
 // round_robin when the ipvs policy is not registered in this process.
 func ServiceConfigJSON(svc *svcregv1.Service) string {
-	if balancer.Get(ipvs.Name) == nil {
+	if balancer.Get(ipvsbalancer.Name) == nil {
 		return `{"loadBalancingConfig":[{"round_robin":{}}]}`
 	}
-	cfg := ipvs.Config{Scheduler: svc.GetScheduler()}
+	cfg := ipvsbalancer.Config{Scheduler: svc.GetScheduler()}
 	if cfg.Scheduler == "" {
-		cfg.Scheduler = "rr"
+		cfg.Scheduler = ipvs.DefaultScheduler
 	}
 	o := svc.GetSchedulerOptions()
 	cfg.HashKey, cfg.SecondaryKey, cfg.Fallback = o.GetHashKey(), o.GetSecondaryKey(), o.GetFallback()
@@ -35,9 +36,9 @@ func ServiceConfigJSON(svc *svcregv1.Service) string {
 		// Kubernetes' ClientIP affinity: the client's own identity is the key.
 		persist = time.Duration(svc.GetSessionAffinityTimeoutSeconds()) * time.Second
 	}
-	cfg.PersistenceTimeout = ipvs.Duration(persist)
+	cfg.PersistenceTimeout = ipvsbalancer.Duration(persist)
 	// Unset options are omitted, so the policy applies its defaults.
-	js, _ := json.Marshal(map[string][]map[string]ipvs.Config{"loadBalancingConfig": {{ipvs.Name: cfg}}})
+	js, _ := json.Marshal(map[string][]map[string]ipvsbalancer.Config{"loadBalancingConfig": {{ipvsbalancer.Name: cfg}}})
 	return string(js)
 }
 
@@ -72,7 +73,7 @@ func endpointsFor(t Target, view endpointwatch.View) ([]resolver.Endpoint, error
 			continue // this instance lacks the named target port
 		}
 		e := resolver.Endpoint{Addresses: []resolver.Address{{Addr: net.JoinHostPort(ep.GetIp(), strconv.Itoa(int(n)))}}}
-		out = append(out, ipvs.SetEndpointInfo(e, ipvs.EndpointInfo{
+		out = append(out, ipvsbalancer.SetEndpointInfo(e, ipvsbalancer.EndpointInfo{
 			Weight:         ep.GetWeight(),
 			UpperThreshold: ep.GetUpperThreshold(),
 			LowerThreshold: ep.GetLowerThreshold(),

@@ -286,7 +286,7 @@ func (p *pool) subscribe(addr, namespace, service string, notify chan struct{}) 
 		rc = &registryConn{addr: addr, conn: conn, client: svcregv1.NewRegistryServiceClient(conn), watches: map[string]*serviceWatch{}}
 		p.conns[addr] = rc
 	}
-	key := namespace + "/" + service
+	key := meta.Key(namespace, service)
 	w := rc.watches[key]
 	if w == nil {
 		ctx, cancel := context.WithCancel(context.Background())

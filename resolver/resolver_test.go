@@ -45,7 +45,9 @@ func (c *fakeCC) UpdateState(s resolver.State) error {
 
 func (c *fakeCC) ReportError(error) {}
 
-func (c *fakeCC) ParseServiceConfig(string) *serviceconfig.ParseResult { return &serviceconfig.ParseResult{} }
+func (c *fakeCC) ParseServiceConfig(string) *serviceconfig.ParseResult {
+	return &serviceconfig.ParseResult{}
+}
 
 func (c *fakeCC) next(t *testing.T) resolver.State {
 	t.Helper()

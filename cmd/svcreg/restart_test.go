@@ -84,6 +84,14 @@ func startRPCLoad(c testgrpc.TestServiceClient) *rpcLoad {
 	return l
 }
 
+// waitMore waits until n more RPCs succeeded: time passes by the load's
+// own progress, never by a sleep.
+func (l *rpcLoad) waitMore(t *testing.T, n int64) {
+	t.Helper()
+	want := l.ok.Load() + n
+	poll(t, fmt.Sprintf("%d more RPCs", n), 30*time.Second, func() bool { return l.ok.Load() >= want })
+}
+
 func (l *rpcLoad) finish(t *testing.T) {
 	t.Helper()
 	close(l.stop)
@@ -210,13 +218,13 @@ func restartsUnderLoad(t *testing.T, writeTo, victim *proc) {
 		name string
 		do   func()
 	}{{"kill -9", victim.kill}, {"SIGTERM", victim.term}} {
-		time.Sleep(300 * time.Millisecond)
+		load.waitMore(t, 50)
 		stop.do()
-		time.Sleep(time.Second) // down for a while
+		load.waitMore(t, 100) // RPCs go on while the registry is down
 		victim.restart()
 		checkCompleteOnReady(t, victim)
 		t.Logf("%s after %s: ready and complete", victim.name, stop.name)
 	}
-	time.Sleep(500 * time.Millisecond)
+	load.waitMore(t, 100)
 	load.finish(t)
 }

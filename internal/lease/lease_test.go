@@ -88,6 +88,17 @@ func (f *fixture) advance(t *testing.T, d time.Duration) {
 	f.clock.Advance(d)
 }
 
+// idle waits until the lease loop has handled the clock's last move and
+// sleeps on its next timer.
+func (f *fixture) idle(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := f.clock.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatalf("lease loop not back on a timer: %v", err)
+	}
+}
+
 func (f *fixture) waitExpired(t *testing.T) []*storev1.InstanceRef {
 	t.Helper()
 	select {
@@ -207,7 +218,7 @@ func TestPauseDoesNotExpire(t *testing.T) {
 	f := newFixture(t)
 	f.register(t, "web-1", 9)
 	f.advance(t, 30*time.Second) // 21 s late: a pause
-	time.Sleep(50 * time.Millisecond)
+	f.idle(t)
 	if !f.exists("web-1") {
 		t.Fatal("expired right after a pause")
 	}
@@ -226,7 +237,13 @@ func TestInactiveManagerNeverExpires(t *testing.T) {
 	f.leases.SetActive(false, 0)
 	f.register(t, "web-1", 5)
 	f.clock.Advance(time.Minute)
-	time.Sleep(50 * time.Millisecond)
+	// An inactive manager arms no timer: nothing to wait for. A lapse, if
+	// one were wrongly due, would show as an expiry.
+	select {
+	case refs := <-f.expired:
+		t.Fatalf("a follower expired %v", refs)
+	case <-time.After(50 * time.Millisecond):
+	}
 	if !f.exists("web-1") {
 		t.Fatal("a follower expired a lease")
 	}
