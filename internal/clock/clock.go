@@ -68,9 +68,9 @@ func Sleep(ctx context.Context, d time.Duration) error {
 
 type realClock struct{}
 
-func (realClock) Now() time.Time                             { return time.Now() }
-func (realClock) NewTimer(d time.Duration) Timer             { return realTimer{time.NewTimer(d)} }
-func (realClock) NewTicker(d time.Duration) Ticker           { return realTicker{time.NewTicker(d)} }
+func (realClock) Now() time.Time                            { return time.Now() }
+func (realClock) NewTimer(d time.Duration) Timer            { return realTimer{time.NewTimer(d)} }
+func (realClock) NewTicker(d time.Duration) Ticker          { return realTicker{time.NewTicker(d)} }
 func (realClock) AfterFunc(d time.Duration, f func()) Timer { return realTimer{time.AfterFunc(d, f)} }
 
 type realTimer struct{ *time.Timer }
