@@ -7,10 +7,14 @@ package client
 import (
 	"context"
 
+	"crypto/tls"
+	"sync"
+
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	grpcresolver "google.golang.org/grpc/resolver"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/clientauth"
 	"github.com/svcreg/svcreg/internal/meta"
 )
 
@@ -28,19 +32,46 @@ type Client struct {
 	svcregv1.RegistryServiceClient
 	conn *grpc.ClientConn
 	addr string
+	opts options
+
+	resolverOnce sync.Once
+	resolver     grpcresolver.Builder // Dial's, on first use
 }
 
 // Option configures a Client.
 type Option func(*options)
 
 type options struct {
-	dial []grpc.DialOption
+	dial  []grpc.DialOption
+	creds clientauth.Config
 }
 
-// WithDialOptions passes gRPC dial options through: transport credentials
-// (the default is plaintext, as the registry's loopback default), interceptors.
+// WithDialOptions passes gRPC dial options through (interceptors, or
+// transport credentials of your own, which replace WithTLS's).
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dial = append(o.dial, opts...) }
+}
+
+// WithToken sends a bearer token on every call (`authorization: Bearer
+// ...`). The default is $SVCREG_TOKEN, else the file $SVCREG_TOKEN_FILE
+// names, else none (a loopback registry without auth needs none).
+func WithToken(token string) Option {
+	return func(o *options) { o.creds.Token = token }
+}
+
+// WithTokenFile reads the bearer token from the first line of a file, and
+// again whenever the file changes (a rotated token needs no restart).
+func WithTokenFile(path string) Option {
+	return func(o *options) { o.creds.TokenFile = path }
+}
+
+// WithTLS dials over TLS: conf for client certificates (mutual TLS) and
+// the server name, caFile for the PEM CA the registry's certificate must
+// chain to; either may be empty. The default is $SVCREG_CACERT, else
+// plaintext. A token is never sent in plaintext to a registry that is not
+// on loopback: New fails instead.
+func WithTLS(conf *tls.Config, caFile string) Option {
+	return func(o *options) { o.creds.TLS, o.creds.CAFile = conf, caFile }
 }
 
 // New returns a client of the registry at addr (see RegistryAddr). It does
@@ -55,12 +86,15 @@ func New(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		opt(&o)
 	}
 	addr = RegistryAddr(addr)
-	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, o.dial...)
-	conn, err := grpc.NewClient(addr, dial...)
+	dial, err := o.creds.DialOptions(addr)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{RegistryServiceClient: svcregv1.NewRegistryServiceClient(conn), conn: conn, addr: addr}, nil
+	conn, err := grpc.NewClient(addr, append(dial, o.dial...)...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{RegistryServiceClient: svcregv1.NewRegistryServiceClient(conn), conn: conn, addr: addr, opts: o}, nil
 }
 
 // Addr is the registry address.

@@ -22,3 +22,21 @@ func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 }
 
 var defaultResolver = resolver.NewBuilder()
+
+// Dial is the package's Dial with this client's registry: the resolver
+// watches endpoints at the client's address with its token and TLS
+// settings. target may leave out the registry (svcreg:///web.shop:grpc).
+// The options are the channel's own, to the backends (plaintext unless
+// given transport credentials).
+func (c *Client) Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	c.resolverOnce.Do(func() {
+		c.resolver = resolver.NewBuilder(resolver.WithRegistry(c.addr), resolver.WithToken(c.opts.creds.Token),
+			resolver.WithTokenFile(c.opts.creds.TokenFile), resolver.WithTLS(c.opts.creds.TLS, c.opts.creds.CAFile),
+			resolver.WithDialOptions(c.opts.dial...))
+	})
+	all := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithResolvers(c.resolver),
+	}, opts...)
+	return grpc.NewClient(target, all...)
+}

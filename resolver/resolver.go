@@ -15,6 +15,7 @@ package resolver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -25,9 +26,8 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 	"google.golang.org/grpc/status"
 
-	"google.golang.org/grpc/credentials/insecure"
-
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/clientauth"
 	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/endpointwatch"
 	"github.com/svcreg/svcreg/internal/meta"
@@ -49,6 +49,26 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(b *builder) { b.dial = append(b.dial, opts...) }
 }
 
+// WithToken sends a bearer token to the registry on every call (the
+// default is $SVCREG_TOKEN, else the file $SVCREG_TOKEN_FILE names).
+func WithToken(token string) Option {
+	return func(b *builder) { b.creds.Token = token }
+}
+
+// WithTokenFile reads the bearer token from a file, again whenever it
+// changes.
+func WithTokenFile(path string) Option {
+	return func(b *builder) { b.creds.TokenFile = path }
+}
+
+// WithTLS dials the registry over TLS: conf for client certificates and
+// the server name, caFile (PEM) for the CA the registry's certificate
+// must chain to; either may be empty. The default is $SVCREG_CACERT, else
+// plaintext.
+func WithTLS(conf *tls.Config, caFile string) Option {
+	return func(b *builder) { b.creds.TLS, b.creds.CAFile = conf, caFile }
+}
+
 // WithRegistry sets the registry address used when a target has no
 // authority, instead of $SVCREG_ADDR or 127.0.0.1:7400.
 func WithRegistry(addr string) Option {
@@ -62,12 +82,13 @@ func NewBuilder(opts ...Option) resolver.Builder {
 	for _, o := range opts {
 		o(b)
 	}
-	b.pool.dial = b.dial
+	b.pool.dial, b.pool.creds = b.dial, b.creds
 	return b
 }
 
 type builder struct {
 	dial     []grpc.DialOption
+	creds    clientauth.Config
 	registry string
 	pool     *pool
 }
@@ -206,6 +227,7 @@ func (r *svcregResolver) state(lastSC *string, parsed **serviceconfig.ParseResul
 // pool shares registry connections and service watches.
 type pool struct {
 	dial  []grpc.DialOption
+	creds clientauth.Config
 	mu    sync.Mutex
 	conns map[string]*registryConn
 }
@@ -278,8 +300,11 @@ func (p *pool) subscribe(addr, namespace, service string, notify chan struct{}) 
 	defer p.mu.Unlock()
 	rc := p.conns[addr]
 	if rc == nil {
-		dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, p.dial...)
-		conn, err := grpc.NewClient(addr, dial...)
+		dial, err := p.creds.DialOptions(addr)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := grpc.NewClient(addr, append(dial, p.dial...)...)
 		if err != nil {
 			return nil, err
 		}

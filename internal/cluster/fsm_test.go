@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -51,7 +52,9 @@ func randomLog(seed uint64, n int) []*raft.Log {
 		c := &storev1.Command{Time: timestamppb.New(start.Add(time.Duration(i) * time.Second))}
 		app := apps[rng.IntN(len(apps))]
 		inst := fmt.Sprintf("%s-%d", app, rng.IntN(8))
-		switch k := rng.IntN(10); k {
+		c.Owner = []string{"", "tok-a", "tok-b"}[rng.IntN(3)]
+		c.RequireOwner = c.Owner != "" && rng.IntN(2) == 0
+		switch k := rng.IntN(12); k {
 		case 0:
 			svc := &svcregv1.Service{
 				Name: app, Namespace: "shop", Uid: fmt.Sprintf("uid-%d", i),
@@ -87,6 +90,10 @@ func randomLog(seed uint64, n int) []*raft.Log {
 			c.Op = &storev1.Command_ExpireInstances{ExpireInstances: &storev1.ExpireInstances{Instances: []*storev1.InstanceRef{
 				{Namespace: "shop", Name: inst, ResourceVersion: int64(rng.IntN(i + 1))},
 			}}}
+		case 10:
+			c.Op = &storev1.Command_CreateToken{CreateToken: token(fmt.Sprintf("tok-%d", rng.IntN(4)), svcregv1.Role(1+rng.IntN(4)))}
+		case 11:
+			c.Op = &storev1.Command_DeleteToken{DeleteToken: &storev1.DeleteToken{Accessor: fmt.Sprintf("tok-%d", rng.IntN(4))}}
 		}
 		switch {
 		case len(ids) > 0 && rng.IntN(10) == 0:
@@ -108,6 +115,13 @@ func randomLog(seed uint64, n int) []*raft.Log {
 		l.Index = uint64(j + 1)
 	}
 	return logs
+}
+
+// token is a stored token with a role in namespace shop.
+func token(accessor string, role svcregv1.Role) *storev1.StoredToken {
+	sum := sha256.Sum256([]byte("secret of " + accessor))
+	return &storev1.StoredToken{SecretSha256: sum[:], Token: &svcregv1.Token{Accessor: accessor,
+		Roles: []*svcregv1.RoleBinding{{Role: role, Namespaces: []string{"shop"}}}}}
 }
 
 func dump(t testing.TB, s *store.Store) string {
@@ -263,9 +277,10 @@ func TestFSMSnapshotRestore(t *testing.T) {
 	}
 }
 
-// TestSnapshotWithRevision: a user restore moves the revision forward and
-// keeps everything else.
-func TestSnapshotWithRevision(t *testing.T) {
+// TestPrepareRestore: a user restore moves the revision forward, keeps
+// the restoring cluster's tokens (not the snapshot's) and everything else
+// of the snapshot.
+func TestPrepareRestore(t *testing.T) {
 	f := &fsm{store: newStore(t)}
 	for _, l := range randomLog(5, 200) {
 		f.Apply(l)
@@ -274,11 +289,15 @@ func TestSnapshotWithRevision(t *testing.T) {
 	if _, err := f.store.Snapshot().WriteTo(&b); err != nil {
 		t.Fatal(err)
 	}
-	var moved bytes.Buffer
-	if _, err := store.WithRevision(&moved, bytes.NewReader(b.Bytes()), 1_000_000); err != nil {
+	s := newStore(t)
+	kept := token("kept", svcregv1.Role_ROLE_OPERATOR)
+	if _, err := s.Apply(&storev1.Command{Op: &storev1.Command_CreateToken{CreateToken: kept}}); err != nil {
 		t.Fatal(err)
 	}
-	s := newStore(t)
+	var moved bytes.Buffer
+	if _, err := s.PrepareRestore(&moved, bytes.NewReader(b.Bytes()), 1_000_000); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Restore(bytes.NewReader(moved.Bytes())); err != nil {
 		t.Fatal(err)
 	}
@@ -290,10 +309,13 @@ func TestSnapshotWithRevision(t *testing.T) {
 	if len(want.Items) != len(got.Items) || len(want.Items) == 0 {
 		t.Errorf("restored %d instances, want %d", len(got.Items), len(want.Items))
 	}
+	if tokens, _ := s.Read().Tokens(); len(tokens) != 1 || tokens[0].GetToken().GetAccessor() != "kept" || !s.Read().TokensBootstrapped() {
+		t.Errorf("tokens after the restore: %v, want only the restoring store's", tokens)
+	}
 
 	for _, bad := range [][]byte{nil, []byte("svcreg-store-snapshot v1\n"), []byte("hello")} {
-		if _, err := store.WithRevision(io.Discard, bytes.NewReader(bad), 7); err == nil {
-			t.Errorf("WithRevision(%q) accepted a broken snapshot", bad)
+		if _, err := s.PrepareRestore(io.Discard, bytes.NewReader(bad), 7); err == nil {
+			t.Errorf("PrepareRestore(%q) accepted a broken snapshot", bad)
 		}
 	}
 }

@@ -482,7 +482,7 @@ func (n *Node) Restore(snapshot *os.File) error {
 	if _, err := snapshot.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	size, err := store.WithRevision(rewritten, snapshot, int64(n.raft.LastIndex())+1)
+	size, err := n.store.PrepareRestore(rewritten, snapshot, int64(n.raft.LastIndex())+1)
 	if err != nil {
 		return err
 	}

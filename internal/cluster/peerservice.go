@@ -38,7 +38,7 @@ func (p peerService) ApplyCommand(_ context.Context, req *clusterv1.ApplyCommand
 	if err != nil {
 		return nil, err
 	}
-	return &clusterv1.ApplyCommandResponse{Revision: res.Revision, Service: res.Service, Instance: res.Instance, Endpoints: res.Endpoints}, nil
+	return &clusterv1.ApplyCommandResponse{Revision: res.Revision, Service: res.Service, Instance: res.Instance, Endpoints: res.Endpoints, Token: res.Token}, nil
 }
 
 // Join adds a server through the leader.

@@ -83,7 +83,7 @@ func (n *Node) applyOnce(ctx context.Context, cmd *storev1.Command) (*store.Resu
 		}
 		return nil, err, false
 	}
-	return &store.Result{Revision: resp.GetRevision(), Service: resp.GetService(), Instance: resp.GetInstance(), Endpoints: resp.GetEndpoints()}, nil, false
+	return &store.Result{Revision: resp.GetRevision(), Service: resp.GetService(), Instance: resp.GetInstance(), Endpoints: resp.GetEndpoints(), Token: resp.GetToken()}, nil, false
 }
 
 // ApplyLocal checks a prepared command against the state and appends it

@@ -64,6 +64,7 @@ type Resolver struct {
 	maxUDP  int
 	source  Source
 	onPanic func(any)
+	hidden  func(namespace string) bool
 }
 
 // Config configures a Resolver.
@@ -76,6 +77,10 @@ type Config struct {
 	MaxUDPSize int
 	// OnPanic hears of a panic while answering (the answer is SERVFAIL).
 	OnPanic func(any)
+	// Hidden namespaces get no answers over DNS, which carries no
+	// credential: their names do not exist (NXDOMAIN), and reverse lookups
+	// skip their addresses. Resolve's caller decides visibility itself.
+	Hidden func(namespace string) bool
 }
 
 // DefaultMaxUDPSize is Config.MaxUDPSize's default.
@@ -87,7 +92,7 @@ func New(src Source, cfg Config) *Resolver {
 		cfg.MaxUDPSize = DefaultMaxUDPSize
 	}
 	return &Resolver{zone: dns.Fqdn(strings.ToLower(strings.Trim(cfg.Zone, "."))), ttl: cfg.TTL,
-		maxUDP: min(max(cfg.MaxUDPSize, dns.MinMsgSize), dns.MaxMsgSize), source: src, onPanic: cfg.OnPanic}
+		maxUDP: min(max(cfg.MaxUDPSize, dns.MinMsgSize), dns.MaxMsgSize), source: src, onPanic: cfg.OnPanic, hidden: cfg.Hidden}
 }
 
 // reads is one answer's view of a Snapshot: a failed read makes the whole
@@ -95,7 +100,12 @@ func New(src Source, cfg Config) *Resolver {
 type reads struct {
 	s   Snapshot
 	err error
+	// visible limits the answer to some namespaces (nil: all): the others
+	// read as empty, as if they held nothing.
+	visible func(namespace string) bool
 }
+
+func (v *reads) sees(namespace string) bool { return v.visible == nil || v.visible(namespace) }
 
 func (v *reads) fail(err error) {
 	if err != nil && v.err == nil {
@@ -107,6 +117,9 @@ func (v *reads) Revision() int64 { return v.s.Revision() }
 
 // Service returns a service, or nil when it does not exist.
 func (v *reads) Service(namespace, name string) *svcregv1.Service {
+	if !v.sees(namespace) {
+		return nil
+	}
 	svc, err := v.s.Service(namespace, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -116,22 +129,34 @@ func (v *reads) Service(namespace, name string) *svcregv1.Service {
 }
 
 func (v *reads) Services(namespace string) []*svcregv1.Service {
+	if !v.sees(namespace) {
+		return nil
+	}
 	page, err := v.s.ListServices(store.ListQuery{Namespace: namespace})
 	v.fail(err)
 	return page.Items
 }
 
 func (v *reads) Endpoints(namespace, service string) []*svcregv1.Endpoint {
+	if !v.sees(namespace) {
+		return nil
+	}
 	eps, err := v.s.Endpoints(namespace, service)
 	v.fail(err)
 	return eps
 }
 
 func (v *reads) EachEndpoint(namespace, service string, f func(*svcregv1.Endpoint) bool) {
+	if !v.sees(namespace) {
+		return
+	}
 	v.fail(v.s.EachEndpoint(namespace, service, f))
 }
 
 func (v *reads) NamespaceHasServices(namespace string) bool {
+	if !v.sees(namespace) {
+		return false
+	}
 	ok, err := v.s.NamespaceHasServices(namespace)
 	v.fail(err)
 	return ok
@@ -139,7 +164,7 @@ func (v *reads) NamespaceHasServices(namespace string) bool {
 
 func (v *reads) ServiceByClusterIP(ip netip.Addr) *svcregv1.Service {
 	svc, err := v.s.ServiceByClusterIP(ip)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && !v.sees(svc.GetNamespace()) {
 		return nil
 	}
 	v.fail(err)
@@ -149,7 +174,16 @@ func (v *reads) ServiceByClusterIP(ip netip.Addr) *svcregv1.Service {
 func (v *reads) EndpointsByIP(ip string) []*svcregv1.Endpoint {
 	eps, err := v.s.EndpointsByIP(ip)
 	v.fail(err)
-	return eps
+	if v.visible == nil {
+		return eps
+	}
+	var out []*svcregv1.Endpoint
+	for _, ep := range eps {
+		if v.visible(ep.GetNamespace()) {
+			out = append(out, ep)
+		}
+	}
+	return out
 }
 
 func (v *reads) InServiceRange(ip netip.Addr) bool { return v.s.InServiceRange(ip) }
@@ -196,14 +230,20 @@ func (b budget) full(used int) bool { return b != unlimited && used >= int(b) }
 // Resolve answers one question; names are compared case-insensitively
 // and answers are owned by the question's name as asked. It fails when the
 // source does.
-func (r *Resolver) Resolve(q dns.Question) (Answer, error) { return r.resolve(q, unlimited) }
+func (r *Resolver) Resolve(q dns.Question) (Answer, error) { return r.resolve(q, unlimited, nil) }
 
-func (r *Resolver) resolve(q dns.Question, limit budget) (Answer, error) {
+// ResolveVisible is Resolve limited to the namespaces visible accepts (a
+// caller's readable ones); Config.Hidden does not apply.
+func (r *Resolver) ResolveVisible(q dns.Question, visible func(namespace string) bool) (Answer, error) {
+	return r.resolve(q, unlimited, visible)
+}
+
+func (r *Resolver) resolve(q dns.Question, limit budget, visible func(string) bool) (Answer, error) {
 	snap, err := r.source()
 	if err != nil {
 		return Answer{Rcode: dns.RcodeServerFailure}, err
 	}
-	v := &reads{s: snap}
+	v := &reads{s: snap, visible: visible}
 	a := r.answer(v, q, limit)
 	if v.err != nil {
 		return Answer{Rcode: dns.RcodeServerFailure}, v.err

@@ -42,7 +42,11 @@ func (r *Resolver) Reply(req *dns.Msg, tcp bool) *dns.Msg {
 	if tcp {
 		size, limit = dns.MaxMsgSize, unlimited
 	}
-	a, _ := r.resolve(req.Question[0], limit) // an error is SERVFAIL
+	var visible func(string) bool
+	if r.hidden != nil {
+		visible = func(ns string) bool { return !r.hidden(ns) }
+	}
+	a, _ := r.resolve(req.Question[0], limit, visible) // an error is SERVFAIL
 	m.Rcode = a.Rcode
 	m.Authoritative = a.Authoritative
 	m.Answer, m.Ns, m.Extra = a.Answer, a.Authority, a.Additional

@@ -18,6 +18,7 @@ type Result struct {
 	Service   *svcregv1.Service
 	Instance  *svcregv1.Instance
 	Endpoints []*svcregv1.Endpoint
+	Token     *svcregv1.Token
 }
 
 // applyCtx is what a command's transaction helpers share.
@@ -25,6 +26,10 @@ type applyCtx struct {
 	txn  *writeTxn
 	rev  int64     // the revision this command writes at
 	time time.Time // the proposer's clock
+	// owner is the accessor the write came with; requireOwner limits it to
+	// the instances owner owns.
+	owner        string
+	requireOwner bool
 }
 
 // Apply checks a command as a proposer would (Prepare, then Precheck) and
@@ -135,6 +140,11 @@ func (s *Store) applyRunLocked(entries []Entry, out []Outcome) int {
 			h(c.events)
 		}
 	}
+	if w.tokens {
+		for _, h := range s.tokenHooks {
+			h()
+		}
+	}
 	close(s.applied)
 	s.applied = make(chan struct{})
 	return len(entries)
@@ -149,17 +159,11 @@ func (s *Store) applyOneTxn(w *writeTxn, current, index int64, cmd *storev1.Comm
 	var key requestKey
 	if id := cmd.GetRequestId(); id != "" {
 		key = keyOfRequest(id)
-		rev, dup := s.requests.lookup(key)
-		for _, r := range *remembered {
-			if r.key == key {
-				rev, dup = r.rev, true
-			}
-		}
-		if dup {
+		if rev, dup := s.requests.lookup(key, *remembered); dup {
 			return s.duplicateTxn(w.Txn, cmd, rev)
 		}
 	}
-	ctx := &applyCtx{txn: w, rev: index, time: cmd.GetTime().AsTime()}
+	ctx := &applyCtx{txn: w, rev: index, time: cmd.GetTime().AsTime(), owner: cmd.GetOwner(), requireOwner: cmd.GetRequireOwner()}
 	mark := len(w.changes)
 	res, err := s.dispatchTxn(ctx, cmd)
 	if err != nil {
@@ -197,6 +201,10 @@ func (s *Store) dispatchTxn(ctx *applyCtx, cmd *storev1.Command) (*Result, error
 		return s.expireInstancesTxn(ctx, op.ExpireInstances)
 	case *storev1.Command_SetNode:
 		return s.setNodeTxn(ctx, op.SetNode)
+	case *storev1.Command_CreateToken:
+		return createTokenTxn(ctx, op.CreateToken)
+	case *storev1.Command_DeleteToken:
+		return deleteTokenTxn(ctx, op.DeleteToken)
 	}
 	return nil, fmt.Errorf("store: unknown command %T", cmd.GetOp())
 }

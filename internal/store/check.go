@@ -81,6 +81,12 @@ func Prepare(cmd *storev1.Command, lim Limits) error {
 			errs = append(errs, validation.TooMany("endpoints", n, lim.Endpoints))
 		}
 		return errs.Err()
+	case *storev1.Command_CreateToken:
+		return prepareToken(op.CreateToken).Err()
+	case *storev1.Command_DeleteToken:
+		if op.DeleteToken.GetAccessor() == "" {
+			return Required("accessor")
+		}
 	case *storev1.Command_ExpireInstances, *storev1.Command_SetNode:
 		// The servers' own commands.
 	default:
@@ -118,11 +124,15 @@ func (s *Store) Precheck(cmd *storev1.Command) error {
 	case *storev1.Command_UpdateService:
 		_, _, err = s.mergeServiceTxn(txn, op.UpdateService)
 	case *storev1.Command_UpdateInstance:
-		_, _, err = s.mergeInstanceTxn(txn, op.UpdateInstance)
+		_, _, err = s.mergeInstanceTxn(txn, op.UpdateInstance, cmd.GetOwner(), cmd.GetRequireOwner())
 	case *storev1.Command_DeleteService:
 		_, err = deletableServiceTxn(txn, op.DeleteService)
 	case *storev1.Command_DeleteInstance:
-		_, err = deletableInstanceTxn(txn, op.DeleteInstance)
+		_, err = deletableInstanceTxn(txn, op.DeleteInstance, cmd.GetOwner(), cmd.GetRequireOwner())
+	case *storev1.Command_CreateToken:
+		err = tokenFreeTxn(txn, op.CreateToken)
+	case *storev1.Command_DeleteToken:
+		_, err = tokenTxn(txn, indexID, op.DeleteToken.GetAccessor())
 	case *storev1.Command_ReplaceEndpoints:
 		_, _, err = s.replacementTxn(txn, op.ReplaceEndpoints)
 	}

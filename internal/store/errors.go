@@ -22,6 +22,9 @@ var (
 	// ErrFailedPrecondition: the write is not possible in the object's
 	// current state (FAILED_PRECONDITION, 400).
 	ErrFailedPrecondition = errors.New("failed precondition")
+	// ErrNotOwner: the write may change only its own instances (a
+	// registrar's), and this one is another's (PERMISSION_DENIED).
+	ErrNotOwner = errors.New("not the owner")
 	// ErrInvalidSnapshot: a snapshot to restore is not one, is damaged, or
 	// holds objects a write would refuse (INVALID_ARGUMENT).
 	ErrInvalidSnapshot = errors.New("invalid snapshot")

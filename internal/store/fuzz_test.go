@@ -106,10 +106,10 @@ func FuzzSnapshot(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newTestStore(t, "10.96.0.0/28", "30000-30003")
 		var moved bytes.Buffer
-		if _, err := WithRevision(&moved, bytes.NewReader(data), 99); err == nil {
+		if _, err := s.PrepareRestore(&moved, bytes.NewReader(data), 99); err == nil {
 			if _, err := s.Validate(bytes.NewReader(moved.Bytes())); err == nil {
 				if rev, _ := s.Validate(bytes.NewReader(moved.Bytes())); rev != 99 {
-					t.Fatalf("WithRevision(99) gave revision %d", rev)
+					t.Fatalf("PrepareRestore(99) gave revision %d", rev)
 				}
 			}
 		}

@@ -16,7 +16,7 @@ import (
 
 var instanceFieldsNotWritable = map[string]bool{
 	"name": true, "namespace": true, "uid": true, "resource_version": true, "etag": true,
-	"create_time": true, "lease_expire_time": true,
+	"create_time": true, "lease_expire_time": true, "owner": true,
 }
 
 // prepareInstance is a create's stateless part, as prepareService.
@@ -25,7 +25,7 @@ func prepareInstance(in *svcregv1.Instance, lim Limits) (*svcregv1.Instance, val
 		return nil, validation.ErrorList{validation.Required("instance", "")}
 	}
 	inst := proto.Clone(in).(*svcregv1.Instance)
-	inst.ResourceVersion, inst.Etag, inst.CreateTime, inst.LeaseExpireTime = 0, "", nil, nil
+	inst.ResourceVersion, inst.Etag, inst.CreateTime, inst.LeaseExpireTime, inst.Owner = 0, "", nil, nil, ""
 	defaultInstance(inst)
 	return inst, ValidateInstance(inst, "instance", lim)
 }
@@ -51,7 +51,7 @@ func (s *Store) createInstanceTxn(ctx *applyCtx, req *svcregv1.CreateInstanceReq
 		return nil, err
 	}
 	inst.CreateTime = timestamppb.New(ctx.time)
-	inst.ResourceVersion, inst.Etag = ctx.rev, Etag(ctx.rev)
+	inst.ResourceVersion, inst.Etag, inst.Owner = ctx.rev, Etag(ctx.rev), ctx.owner
 	if err := ctx.txn.Replace(tableInstances, nil, inst); err != nil {
 		return nil, err
 	}
@@ -61,12 +61,24 @@ func (s *Store) createInstanceTxn(ctx *applyCtx, req *svcregv1.CreateInstanceReq
 	return &Result{Instance: inst}, nil
 }
 
+// ownedBy fails unless inst is owner's (when the write may change only
+// its own instances: a registrar's).
+func ownedBy(inst *svcregv1.Instance, owner string, required bool) error {
+	if required && inst.GetOwner() != owner {
+		return &Error{ErrNotOwner, fmt.Sprintf("instance %q in namespace %q was registered by another token: a registrar may change only its own instances", inst.GetName(), inst.GetNamespace())}
+	}
+	return nil
+}
+
 // mergeInstanceTxn is an update's check against the state, as
 // mergeServiceTxn.
-func (s *Store) mergeInstanceTxn(txn *memdb.Txn, req *svcregv1.UpdateInstanceRequest) (old, inst *svcregv1.Instance, err error) {
+func (s *Store) mergeInstanceTxn(txn *memdb.Txn, req *svcregv1.UpdateInstanceRequest, owner string, requireOwner bool) (old, inst *svcregv1.Instance, err error) {
 	patch := req.GetInstance()
 	namespace := meta.Namespace(patch.GetNamespace())
 	if old, err = instanceTxn(txn, namespace, patch.GetName()); err != nil {
+		return nil, nil, err
+	}
+	if err := ownedBy(old, owner, requireOwner); err != nil {
 		return nil, nil, err
 	}
 	if !preconditionHolds(patch.GetEtag(), patch.GetResourceVersion(), old.GetEtag(), old.GetResourceVersion()) {
@@ -84,7 +96,7 @@ func (s *Store) mergeInstanceTxn(txn *memdb.Txn, req *svcregv1.UpdateInstanceReq
 }
 
 func (s *Store) updateInstanceTxn(ctx *applyCtx, req *svcregv1.UpdateInstanceRequest) (*Result, error) {
-	old, inst, err := s.mergeInstanceTxn(ctx.txn.Txn, req)
+	old, inst, err := s.mergeInstanceTxn(ctx.txn.Txn, req, ctx.owner, ctx.requireOwner)
 	if err != nil {
 		return nil, err
 	}
@@ -102,10 +114,13 @@ func (s *Store) updateInstanceTxn(ctx *applyCtx, req *svcregv1.UpdateInstanceReq
 }
 
 // deletableInstanceTxn is a delete's check, as deletableServiceTxn.
-func deletableInstanceTxn(txn *memdb.Txn, req *svcregv1.DeleteInstanceRequest) (*svcregv1.Instance, error) {
+func deletableInstanceTxn(txn *memdb.Txn, req *svcregv1.DeleteInstanceRequest, owner string, requireOwner bool) (*svcregv1.Instance, error) {
 	namespace := meta.Namespace(req.GetNamespace())
 	old, err := instanceTxn(txn, namespace, req.GetName())
 	if err != nil {
+		return nil, err
+	}
+	if err := ownedBy(old, owner, requireOwner); err != nil {
 		return nil, err
 	}
 	if !preconditionHolds(req.GetEtag(), 0, old.GetEtag(), old.GetResourceVersion()) {
@@ -115,7 +130,7 @@ func deletableInstanceTxn(txn *memdb.Txn, req *svcregv1.DeleteInstanceRequest) (
 }
 
 func (s *Store) deleteInstanceTxn(ctx *applyCtx, req *svcregv1.DeleteInstanceRequest) (*Result, error) {
-	old, err := deletableInstanceTxn(ctx.txn.Txn, req)
+	old, err := deletableInstanceTxn(ctx.txn.Txn, req, ctx.owner, ctx.requireOwner)
 	if err != nil {
 		return nil, err
 	}

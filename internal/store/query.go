@@ -67,6 +67,9 @@ type ListQuery struct {
 	After     string          // resume after this key (from a previous page)
 	Limit     int             // at most this many objects; 0: no limit
 	Selector  labels.Selector // on the objects' labels
+	// Visible, when set, limits a list across namespaces to those the
+	// caller may read (the others are skipped, as if empty).
+	Visible func(namespace string) bool
 }
 
 // Page is one page of a list.
@@ -109,6 +112,11 @@ func list[T any](txn *memdb.Txn, table string, q ListQuery, keyOf func(T) (strin
 		}
 		if key <= q.After || !q.Selector.Matches(lbls) {
 			continue
+		}
+		if q.Visible != nil {
+			if ns, _, _ := strings.Cut(key, "/"); !q.Visible(ns) {
+				continue
+			}
 		}
 		if q.Limit > 0 && len(page.Items) == q.Limit {
 			page.Next = last

@@ -48,29 +48,47 @@ type appliedRequest struct {
 // of snapshots) but lives outside memdb: it is written once per command
 // and only ever read by the state machine.
 type requestLog struct {
-	revs   map[requestKey]int64
+	byKey  map[requestKey]appliedRequest
 	queue  []appliedRequest
 	head   int   // queue[head:] is live
 	newest int64 // the latest time remembered: the log's "now"
 }
 
-func newRequestLog() *requestLog { return &requestLog{revs: map[requestKey]int64{}} }
+func newRequestLog() *requestLog { return &requestLog{byKey: map[requestKey]appliedRequest{}} }
 
-// lookup returns the revision a request was applied at.
-func (l *requestLog) lookup(k requestKey) (int64, bool) {
-	rev, ok := l.revs[k]
-	return rev, ok
+// lookup returns the revision a request was applied at, if it was within
+// the retention before the newest request remembered (pending: those the
+// current batch applied and has not committed yet). The age is checked
+// here, not left to add's forgetting, so that the answer is the same
+// whether the commands before came one at a time or in one batch: every
+// replica, whatever its batches, answers a retry alike.
+func (l *requestLog) lookup(k requestKey, pending []appliedRequest) (int64, bool) {
+	newest := l.newest
+	for _, r := range pending {
+		newest = max(newest, r.at)
+	}
+	cutoff := newest - int64(requestRetention)
+	r, ok := l.byKey[k]
+	for _, p := range pending {
+		if p.key == k {
+			r, ok = p, true
+		}
+	}
+	if !ok || r.at < cutoff {
+		return 0, false
+	}
+	return r.rev, true
 }
 
 // add remembers a request and forgets those older than the retention.
 func (l *requestLog) add(r appliedRequest) {
-	l.revs[r.key] = r.rev
+	l.byKey[r.key] = r
 	l.queue = append(l.queue, r)
 	l.newest = max(l.newest, r.at)
 	cutoff := l.newest - int64(requestRetention)
 	for l.head < len(l.queue) && l.queue[l.head].at < cutoff {
-		if l.revs[l.queue[l.head].key] == l.queue[l.head].rev {
-			delete(l.revs, l.queue[l.head].key)
+		if old := l.queue[l.head]; l.byKey[old.key] == old {
+			delete(l.byKey, old.key)
 		}
 		l.head++
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -19,6 +20,7 @@ const (
 	tableAllocations = "allocations"
 	tableIndex       = "index"
 	tableNodes       = "nodes"
+	tableTokens      = "tokens"
 
 	indexID       = "id"
 	indexSelector = "selector" // services: namespace/first selector pair
@@ -26,6 +28,8 @@ const (
 	indexInstance = "instance" // endpoints: namespace/instance
 	indexOwner    = "owner"    // allocations: namespace/service
 	indexIP       = "ip"       // endpoints: IP address (reverse DNS)
+	indexHash     = "hash"     // tokens: the hex SHA-256 of the secret
+	indexIdentity = "identity" // tokens: a bound client certificate identity
 )
 
 // schema is the registry's memdb schema: one function per table.
@@ -37,6 +41,7 @@ func schema() *memdb.DBSchema {
 		tableAllocations: allocationsTable(),
 		tableIndex:       indexTable(),
 		tableNodes:       nodesTable(),
+		tableTokens:      tokensTable(),
 	}}
 }
 
@@ -131,7 +136,13 @@ type indexEntry struct {
 	Value int64
 }
 
-const revisionKey = "revision"
+// The named counters.
+const (
+	revisionKey = "revision"
+	// tokensKey is 1 once any token was created (docs/security.md,
+	// "Bootstrap").
+	tokensKey = "tokens_bootstrapped"
+)
 
 func indexTable() *memdb.TableSchema {
 	return &memdb.TableSchema{
@@ -235,6 +246,25 @@ func nodesTable() *memdb.TableSchema {
 		Indexes: map[string]*memdb.IndexSchema{
 			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*storev1.SetNode](func(n *storev1.SetNode) (string, bool) {
 				return n.GetId(), true
+			})},
+		},
+	}
+}
+
+// tokensTable holds access tokens by accessor, found by their secret's
+// hash (or their bound identity) when a request presents one.
+func tokensTable() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableTokens,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*storev1.StoredToken](func(t *storev1.StoredToken) (string, bool) {
+				return t.GetToken().GetAccessor(), true
+			})},
+			indexHash: {Name: indexHash, Unique: true, AllowMissing: true, Indexer: keyIndexer[*storev1.StoredToken](func(t *storev1.StoredToken) (string, bool) {
+				return hex.EncodeToString(t.GetSecretSha256()), len(t.GetSecretSha256()) > 0
+			})},
+			indexIdentity: {Name: indexIdentity, Unique: true, AllowMissing: true, Indexer: keyIndexer[*storev1.StoredToken](func(t *storev1.StoredToken) (string, bool) {
+				return t.GetToken().GetIdentity(), t.GetToken().GetIdentity() != ""
 			})},
 		},
 	}

@@ -89,6 +89,9 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		{tableNodes, func(o any) *storev1.SnapshotRecord {
 			return &storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Node{Node: o.(*storev1.SetNode)}}
 		}},
+		{tableTokens, func(o any) *storev1.SnapshotRecord {
+			return &storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Token{Token: o.(*storev1.StoredToken)}}
+		}},
 	}
 	for _, t := range tables {
 		it, err := sn.txn.Get(t.table, indexID+"_prefix", "")
@@ -99,6 +102,11 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			if err := write(t.wrap(obj)); err != nil {
 				return cw.n, err
 			}
+		}
+	}
+	if (&ReadTxn{txn: sn.txn}).TokensBootstrapped() {
+		if err := write(&storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_TokensBootstrapped{TokensBootstrapped: true}}); err != nil {
+			return cw.n, err
 		}
 	}
 	for _, r := range sn.requests {
@@ -136,12 +144,15 @@ func (s *Store) Restore(r io.Reader) (int64, error) {
 	s.mu.Lock()
 	s.db.Store(db)
 	s.requests = requests
-	hooks := s.restoreHooks
+	hooks, tokenHooks := s.restoreHooks, s.tokenHooks
 	close(s.applied)
 	s.applied = make(chan struct{})
 	s.mu.Unlock()
 	for _, h := range hooks {
 		h(rev)
+	}
+	for _, h := range tokenHooks {
+		h()
 	}
 	return rev, nil
 }
@@ -154,36 +165,78 @@ func invalidSnapshot(err error) error {
 	return fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
 }
 
-// WithRevision copies a snapshot from r to w with its revision replaced by
-// rev, and returns the bytes written. A restore through Raft must not take
-// revisions back: watchers and clients that saw later ones would think
-// nothing changed.
-func WithRevision(w io.Writer, r io.Reader, rev int64) (int64, error) {
+// PrepareRestore copies an uploaded snapshot from r to w for a restore
+// through Raft, and returns the bytes written. Two things change:
+//
+//   - its revision becomes rev: a restore must not take revisions back, or
+//     watchers and clients that saw later ones would think nothing changed;
+//   - its tokens are replaced by the store's current ones: restoring data
+//     must neither bring back a revoked token nor lock out the operator
+//     who restores (docs/security.md).
+func (s *Store) PrepareRestore(w io.Writer, r io.Reader, rev int64) (int64, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if err := readHeader(br); err != nil {
 		return 0, err
 	}
-	var buf []byte
-	rec, err := readRecord(br, 0, &buf)
-	if err != nil {
-		return 0, fmt.Errorf("store: snapshot has no revision record: %w", err)
-	}
-	if _, ok := rec.GetRecord().(*storev1.SnapshotRecord_Revision); !ok {
-		return 0, fmt.Errorf("store: snapshot's first record is not its revision")
-	}
-	cw := &countingWriter{w: w}
-	b, _ := proto.Marshal(&storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Revision{Revision: rev}})
+	bw := bufio.NewWriterSize(w, 64<<10)
+	cw := &countingWriter{w: bw}
 	if _, err := io.WriteString(cw, snapshotHeader); err != nil {
 		return cw.n, err
 	}
-	if _, err := cw.Write(binary.AppendUvarint(nil, uint64(len(b)))); err != nil {
+	var in, out []byte
+	write := func(rec *storev1.SnapshotRecord) error {
+		var err error
+		if out, err = proto.Marshal(rec); err != nil {
+			return err
+		}
+		if _, err := cw.Write(binary.AppendUvarint(nil, uint64(len(out)))); err != nil {
+			return err
+		}
+		_, err = cw.Write(out)
+		return err
+	}
+	for n := 0; ; n++ {
+		rec, err := readRecord(br, n, &in)
+		if errors.Is(err, io.EOF) && n == 0 {
+			return cw.n, fmt.Errorf("%w: it has no revision record", ErrInvalidSnapshot)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return cw.n, err
+		}
+		_, isRev := rec.GetRecord().(*storev1.SnapshotRecord_Revision)
+		switch rec.GetRecord().(type) {
+		case *storev1.SnapshotRecord_Token, *storev1.SnapshotRecord_TokensBootstrapped:
+			continue
+		}
+		if isRev != (n == 0) {
+			return cw.n, fmt.Errorf("store: snapshot record %d: the revision must come first, once", n)
+		}
+		if isRev {
+			rec = &storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Revision{Revision: rev}}
+		}
+		if err := write(rec); err != nil {
+			return cw.n, err
+		}
+	}
+	tx := s.Read()
+	tokens, err := tx.Tokens()
+	if err != nil {
 		return cw.n, err
 	}
-	if _, err := cw.Write(b); err != nil {
-		return cw.n, err
+	for _, t := range tokens {
+		if err := write(&storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Token{Token: t}}); err != nil {
+			return cw.n, err
+		}
 	}
-	_, err = io.Copy(cw, br)
-	return cw.n, err
+	if tx.TokensBootstrapped() {
+		if err := write(&storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_TokensBootstrapped{TokensBootstrapped: true}}); err != nil {
+			return cw.n, err
+		}
+	}
+	return cw.n, bw.Flush()
 }
 
 // CheckHeader reports whether b begins like a snapshot: the first chunk of
@@ -316,6 +369,12 @@ func (s *Store) load(r io.Reader) (*memdb.MemDB, *requestLog, int64, error) {
 			requests.add(appliedRequest{key: keyOfRequest(r.Request.GetId()), rev: r.Request.GetRevision(), at: r.Request.GetTime().AsTime().UnixNano()})
 		case *storev1.SnapshotRecord_Node:
 			err = txn.Insert(tableNodes, r.Node)
+		case *storev1.SnapshotRecord_Token:
+			err = insertRecord(txn, tableTokens, r.Token, r.Token.GetToken().GetAccessor() != "")
+		case *storev1.SnapshotRecord_TokensBootstrapped:
+			if r.TokensBootstrapped {
+				err = txn.Insert(tableIndex, &indexEntry{Key: tokensKey, Value: 1})
+			}
 		default:
 			err = fmt.Errorf("unknown record")
 		}
@@ -343,7 +402,7 @@ func insertRecord(txn *memdb.Txn, table string, obj any, named bool) error {
 // replicas in tests.
 func (s *Store) Dump(w io.Writer) error {
 	txn := s.db.Load().Txn(false)
-	for _, table := range []string{tableServices, tableInstances, tableEndpoints, tableAllocations, tableNodes, tableIndex} {
+	for _, table := range []string{tableServices, tableInstances, tableEndpoints, tableAllocations, tableNodes, tableTokens, tableIndex} {
 		it, err := txn.Get(table, indexID+"_prefix", "")
 		if err != nil {
 			return err

@@ -48,6 +48,7 @@ type Store struct {
 	requests     *requestLog
 	hooks        []CommitHook
 	restoreHooks []func(rev int64)
+	tokenHooks   []func()
 	// applied is closed and replaced at each new revision (WaitRevision).
 	applied chan struct{}
 }
@@ -110,6 +111,16 @@ func (s *Store) OnCommit(h CommitHook) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hooks = append(s.hooks, h)
+}
+
+// OnTokenChange registers a hook called after a commit that created or
+// deleted a token, and after a restore (which may replace them all): the
+// servers end the streams whose token is gone. Like commit hooks it runs
+// under the write lock and must not block.
+func (s *Store) OnTokenChange(h func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokenHooks = append(s.tokenHooks, h)
 }
 
 // OnRestore registers a hook called with the new revision after a restore.

@@ -14,6 +14,9 @@ import (
 type writeTxn struct {
 	*memdb.Txn
 	changes []memdb.Change
+	// tokens: a token was created or deleted (the servers re-check the
+	// credentials of open streams).
+	tokens bool
 }
 
 // Insert inserts or replaces obj, recording the change.

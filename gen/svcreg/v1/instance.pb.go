@@ -76,8 +76,11 @@ type Instance struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only. When the lease expires unless renewed; unset without a lease.
 	LeaseExpireTime *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=lease_expire_time,json=leaseExpireTime,proto3" json:"lease_expire_time,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Output only. The accessor of the token that registered the instance: a
+	// registrar may update, renew and delete only the instances it owns.
+	Owner         string `protobuf:"bytes,25,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Instance) Reset() {
@@ -250,6 +253,13 @@ func (x *Instance) GetLeaseExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Instance) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
 // InstancePort is a port an instance listens on, as a container port.
 type InstancePort struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -319,7 +329,7 @@ var File_svcreg_v1_instance_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_instance_proto_rawDesc = "" +
 	"\n" +
-	"\x18svcreg/v1/instance.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/protocol.proto\"\xbb\x06\n" +
+	"\x18svcreg/v1/instance.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/protocol.proto\"\xd1\x06\n" +
 	"\bInstance\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x127\n" +
@@ -343,7 +353,8 @@ const file_svcreg_v1_instance_proto_rawDesc = "" +
 	"\x04etag\x18\x16 \x01(\tR\x04etag\x12;\n" +
 	"\vcreate_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12F\n" +
-	"\x11lease_expire_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x1a9\n" +
+	"\x11lease_expire_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x12\x14\n" +
+	"\x05owner\x18\x19 \x01(\tR\x05owner\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\b\n" +

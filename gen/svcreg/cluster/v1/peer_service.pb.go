@@ -79,7 +79,9 @@ type ApplyCommandResponse struct {
 	// The instance the command created, updated or deleted.
 	Instance *v11.Instance `protobuf:"bytes,3,opt,name=instance,proto3" json:"instance,omitempty"`
 	// The endpoints a ReplaceEndpoints command stored.
-	Endpoints     []*v11.Endpoint `protobuf:"bytes,4,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	Endpoints []*v11.Endpoint `protobuf:"bytes,4,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// The token a CreateToken command stored (without its secret).
+	Token         *v11.Token `protobuf:"bytes,5,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -138,6 +140,13 @@ func (x *ApplyCommandResponse) GetInstance() *v11.Instance {
 func (x *ApplyCommandResponse) GetEndpoints() []*v11.Endpoint {
 	if x != nil {
 		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *ApplyCommandResponse) GetToken() *v11.Token {
+	if x != nil {
+		return x.Token
 	}
 	return nil
 }
@@ -449,14 +458,15 @@ var File_svcreg_cluster_v1_peer_service_proto protoreflect.FileDescriptor
 
 const file_svcreg_cluster_v1_peer_service_proto_rawDesc = "" +
 	"\n" +
-	"$svcreg/cluster/v1/peer_service.proto\x12\x11svcreg.cluster.v1\x1a\x1dsvcreg/store/v1/command.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x17svcreg/v1/service.proto\"I\n" +
+	"$svcreg/cluster/v1/peer_service.proto\x12\x11svcreg.cluster.v1\x1a\x1dsvcreg/store/v1/command.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x17svcreg/v1/service.proto\x1a\x1dsvcreg/v1/token_service.proto\"I\n" +
 	"\x13ApplyCommandRequest\x122\n" +
-	"\acommand\x18\x01 \x01(\v2\x18.svcreg.store.v1.CommandR\acommand\"\xc4\x01\n" +
+	"\acommand\x18\x01 \x01(\v2\x18.svcreg.store.v1.CommandR\acommand\"\xec\x01\n" +
 	"\x14ApplyCommandResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12,\n" +
 	"\aservice\x18\x02 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\x12/\n" +
 	"\binstance\x18\x03 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\x121\n" +
-	"\tendpoints\x18\x04 \x03(\v2\x13.svcreg.v1.EndpointR\tendpoints\"y\n" +
+	"\tendpoints\x18\x04 \x03(\v2\x13.svcreg.v1.EndpointR\tendpoints\x12&\n" +
+	"\x05token\x18\x05 \x01(\v2\x10.svcreg.v1.TokenR\x05token\"y\n" +
 	"\vJoinRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fpeer_address\x18\x02 \x01(\tR\vpeerAddress\x12!\n" +
@@ -509,23 +519,25 @@ var file_svcreg_cluster_v1_peer_service_proto_goTypes = []any{
 	(*v11.Service)(nil),          // 7: svcreg.v1.Service
 	(*v11.Instance)(nil),         // 8: svcreg.v1.Instance
 	(*v11.Endpoint)(nil),         // 9: svcreg.v1.Endpoint
+	(*v11.Token)(nil),            // 10: svcreg.v1.Token
 }
 var file_svcreg_cluster_v1_peer_service_proto_depIdxs = []int32{
-	6, // 0: svcreg.cluster.v1.ApplyCommandRequest.command:type_name -> svcreg.store.v1.Command
-	7, // 1: svcreg.cluster.v1.ApplyCommandResponse.service:type_name -> svcreg.v1.Service
-	8, // 2: svcreg.cluster.v1.ApplyCommandResponse.instance:type_name -> svcreg.v1.Instance
-	9, // 3: svcreg.cluster.v1.ApplyCommandResponse.endpoints:type_name -> svcreg.v1.Endpoint
-	0, // 4: svcreg.cluster.v1.PeerService.ApplyCommand:input_type -> svcreg.cluster.v1.ApplyCommandRequest
-	2, // 5: svcreg.cluster.v1.PeerService.Join:input_type -> svcreg.cluster.v1.JoinRequest
-	4, // 6: svcreg.cluster.v1.PeerService.GetNodeInfo:input_type -> svcreg.cluster.v1.GetNodeInfoRequest
-	1, // 7: svcreg.cluster.v1.PeerService.ApplyCommand:output_type -> svcreg.cluster.v1.ApplyCommandResponse
-	3, // 8: svcreg.cluster.v1.PeerService.Join:output_type -> svcreg.cluster.v1.JoinResponse
-	5, // 9: svcreg.cluster.v1.PeerService.GetNodeInfo:output_type -> svcreg.cluster.v1.GetNodeInfoResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	6,  // 0: svcreg.cluster.v1.ApplyCommandRequest.command:type_name -> svcreg.store.v1.Command
+	7,  // 1: svcreg.cluster.v1.ApplyCommandResponse.service:type_name -> svcreg.v1.Service
+	8,  // 2: svcreg.cluster.v1.ApplyCommandResponse.instance:type_name -> svcreg.v1.Instance
+	9,  // 3: svcreg.cluster.v1.ApplyCommandResponse.endpoints:type_name -> svcreg.v1.Endpoint
+	10, // 4: svcreg.cluster.v1.ApplyCommandResponse.token:type_name -> svcreg.v1.Token
+	0,  // 5: svcreg.cluster.v1.PeerService.ApplyCommand:input_type -> svcreg.cluster.v1.ApplyCommandRequest
+	2,  // 6: svcreg.cluster.v1.PeerService.Join:input_type -> svcreg.cluster.v1.JoinRequest
+	4,  // 7: svcreg.cluster.v1.PeerService.GetNodeInfo:input_type -> svcreg.cluster.v1.GetNodeInfoRequest
+	1,  // 8: svcreg.cluster.v1.PeerService.ApplyCommand:output_type -> svcreg.cluster.v1.ApplyCommandResponse
+	3,  // 9: svcreg.cluster.v1.PeerService.Join:output_type -> svcreg.cluster.v1.JoinResponse
+	5,  // 10: svcreg.cluster.v1.PeerService.GetNodeInfo:output_type -> svcreg.cluster.v1.GetNodeInfoResponse
+	8,  // [8:11] is the sub-list for method output_type
+	5,  // [5:8] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_cluster_v1_peer_service_proto_init() }

@@ -35,6 +35,11 @@ type Command struct {
 	// The proposer's clock when the command was made; create times and other
 	// timestamps come from here, never from the applying node's clock.
 	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// The accessor of the token the write came with: an instance created
+	// records it as its owner.
+	Owner string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	// The write may change only an instance owner owns (a registrar's).
+	RequireOwner bool `protobuf:"varint,4,opt,name=require_owner,json=requireOwner,proto3" json:"require_owner,omitempty"`
 	// The write.
 	//
 	// Types that are valid to be assigned to Op:
@@ -48,6 +53,8 @@ type Command struct {
 	//	*Command_ReplaceEndpoints
 	//	*Command_ExpireInstances
 	//	*Command_SetNode
+	//	*Command_CreateToken
+	//	*Command_DeleteToken
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -95,6 +102,20 @@ func (x *Command) GetTime() *timestamppb.Timestamp {
 		return x.Time
 	}
 	return nil
+}
+
+func (x *Command) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *Command) GetRequireOwner() bool {
+	if x != nil {
+		return x.RequireOwner
+	}
+	return false
 }
 
 func (x *Command) GetOp() isCommand_Op {
@@ -185,6 +206,24 @@ func (x *Command) GetSetNode() *SetNode {
 	return nil
 }
 
+func (x *Command) GetCreateToken() *StoredToken {
+	if x != nil {
+		if x, ok := x.Op.(*Command_CreateToken); ok {
+			return x.CreateToken
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteToken() *DeleteToken {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteToken); ok {
+			return x.DeleteToken
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -234,6 +273,16 @@ type Command_SetNode struct {
 	SetNode *SetNode `protobuf:"bytes,18,opt,name=set_node,json=setNode,proto3,oneof"`
 }
 
+type Command_CreateToken struct {
+	// Create an access token.
+	CreateToken *StoredToken `protobuf:"bytes,19,opt,name=create_token,json=createToken,proto3,oneof"`
+}
+
+type Command_DeleteToken struct {
+	// Delete an access token.
+	DeleteToken *DeleteToken `protobuf:"bytes,20,opt,name=delete_token,json=deleteToken,proto3,oneof"`
+}
+
 func (*Command_CreateService) isCommand_Op() {}
 
 func (*Command_UpdateService) isCommand_Op() {}
@@ -251,6 +300,112 @@ func (*Command_ReplaceEndpoints) isCommand_Op() {}
 func (*Command_ExpireInstances) isCommand_Op() {}
 
 func (*Command_SetNode) isCommand_Op() {}
+
+func (*Command_CreateToken) isCommand_Op() {}
+
+func (*Command_DeleteToken) isCommand_Op() {}
+
+// StoredToken is an access token as the store keeps it: the token, and the
+// SHA-256 of its secret (never the secret).
+type StoredToken struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token.
+	Token *v1.Token `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// SHA-256 of the secret; empty for an identity binding.
+	SecretSha256  []byte `protobuf:"bytes,2,opt,name=secret_sha256,json=secretSha256,proto3" json:"secret_sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredToken) Reset() {
+	*x = StoredToken{}
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredToken) ProtoMessage() {}
+
+func (x *StoredToken) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredToken.ProtoReflect.Descriptor instead.
+func (*StoredToken) Descriptor() ([]byte, []int) {
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StoredToken) GetToken() *v1.Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *StoredToken) GetSecretSha256() []byte {
+	if x != nil {
+		return x.SecretSha256
+	}
+	return nil
+}
+
+// DeleteToken deletes a token by accessor.
+type DeleteToken struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token's accessor.
+	Accessor      string `protobuf:"bytes,1,opt,name=accessor,proto3" json:"accessor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteToken) Reset() {
+	*x = DeleteToken{}
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteToken) ProtoMessage() {}
+
+func (x *DeleteToken) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteToken.ProtoReflect.Descriptor instead.
+func (*DeleteToken) Descriptor() ([]byte, []int) {
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DeleteToken) GetAccessor() string {
+	if x != nil {
+		return x.Accessor
+	}
+	return ""
+}
 
 // SetNode records the addresses of a registry server of the cluster.
 type SetNode struct {
@@ -270,7 +425,7 @@ type SetNode struct {
 
 func (x *SetNode) Reset() {
 	*x = SetNode{}
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[1]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -282,7 +437,7 @@ func (x *SetNode) String() string {
 func (*SetNode) ProtoMessage() {}
 
 func (x *SetNode) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[1]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -295,7 +450,7 @@ func (x *SetNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNode.ProtoReflect.Descriptor instead.
 func (*SetNode) Descriptor() ([]byte, []int) {
-	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{1}
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SetNode) GetId() string {
@@ -341,6 +496,8 @@ type SnapshotRecord struct {
 	//	*SnapshotRecord_Allocation
 	//	*SnapshotRecord_Request
 	//	*SnapshotRecord_Node
+	//	*SnapshotRecord_Token
+	//	*SnapshotRecord_TokensBootstrapped
 	Record        isSnapshotRecord_Record `protobuf_oneof:"record"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -348,7 +505,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[2]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +517,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[2]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +530,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{2}
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -446,6 +603,24 @@ func (x *SnapshotRecord) GetNode() *SetNode {
 	return nil
 }
 
+func (x *SnapshotRecord) GetToken() *StoredToken {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Token); ok {
+			return x.Token
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetTokensBootstrapped() bool {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_TokensBootstrapped); ok {
+			return x.TokensBootstrapped
+		}
+	}
+	return false
+}
+
 type isSnapshotRecord_Record interface {
 	isSnapshotRecord_Record()
 }
@@ -485,6 +660,18 @@ type SnapshotRecord_Node struct {
 	Node *SetNode `protobuf:"bytes,7,opt,name=node,proto3,oneof"`
 }
 
+type SnapshotRecord_Token struct {
+	// An access token.
+	Token *StoredToken `protobuf:"bytes,8,opt,name=token,proto3,oneof"`
+}
+
+type SnapshotRecord_TokensBootstrapped struct {
+	// Whether a token was ever created: the bootstrap token is made only
+	// for a cluster that never had one, so that revoking every token does
+	// not bring a bootstrap file's token back.
+	TokensBootstrapped bool `protobuf:"varint,9,opt,name=tokens_bootstrapped,json=tokensBootstrapped,proto3,oneof"`
+}
+
 func (*SnapshotRecord_Revision) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Service) isSnapshotRecord_Record() {}
@@ -499,6 +686,10 @@ func (*SnapshotRecord_Request) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Node) isSnapshotRecord_Record() {}
 
+func (*SnapshotRecord_Token) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_TokensBootstrapped) isSnapshotRecord_Record() {}
+
 // Allocation is a cluster IP or node port held by a service.
 type Allocation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -512,7 +703,7 @@ type Allocation struct {
 
 func (x *Allocation) Reset() {
 	*x = Allocation{}
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[3]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -524,7 +715,7 @@ func (x *Allocation) String() string {
 func (*Allocation) ProtoMessage() {}
 
 func (x *Allocation) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[3]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -537,7 +728,7 @@ func (x *Allocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
 func (*Allocation) Descriptor() ([]byte, []int) {
-	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{3}
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Allocation) GetKey() string {
@@ -570,7 +761,7 @@ type AppliedRequest struct {
 
 func (x *AppliedRequest) Reset() {
 	*x = AppliedRequest{}
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[4]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +773,7 @@ func (x *AppliedRequest) String() string {
 func (*AppliedRequest) ProtoMessage() {}
 
 func (x *AppliedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[4]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +786,7 @@ func (x *AppliedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppliedRequest.ProtoReflect.Descriptor instead.
 func (*AppliedRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{4}
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AppliedRequest) GetId() string {
@@ -633,7 +824,7 @@ type ExpireInstances struct {
 
 func (x *ExpireInstances) Reset() {
 	*x = ExpireInstances{}
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[5]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +836,7 @@ func (x *ExpireInstances) String() string {
 func (*ExpireInstances) ProtoMessage() {}
 
 func (x *ExpireInstances) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[5]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +849,7 @@ func (x *ExpireInstances) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireInstances.ProtoReflect.Descriptor instead.
 func (*ExpireInstances) Descriptor() ([]byte, []int) {
-	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{5}
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ExpireInstances) GetInstances() []*InstanceRef {
@@ -683,7 +874,7 @@ type InstanceRef struct {
 
 func (x *InstanceRef) Reset() {
 	*x = InstanceRef{}
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[6]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +886,7 @@ func (x *InstanceRef) String() string {
 func (*InstanceRef) ProtoMessage() {}
 
 func (x *InstanceRef) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_store_v1_command_proto_msgTypes[6]
+	mi := &file_svcreg_store_v1_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +899,7 @@ func (x *InstanceRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceRef.ProtoReflect.Descriptor instead.
 func (*InstanceRef) Descriptor() ([]byte, []int) {
-	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_svcreg_store_v1_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *InstanceRef) GetNamespace() string {
@@ -736,11 +927,13 @@ var File_svcreg_store_v1_command_proto protoreflect.FileDescriptor
 
 const file_svcreg_store_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x1dsvcreg/store/v1/command.proto\x12\x0fsvcreg.store.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a svcreg/v1/registry_service.proto\x1a\x17svcreg/v1/service.proto\"\xfc\x05\n" +
+	"\x1dsvcreg/store/v1/command.proto\x12\x0fsvcreg.store.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a svcreg/v1/registry_service.proto\x1a\x17svcreg/v1/service.proto\x1a\x1dsvcreg/v1/token_service.proto\"\xbd\a\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
-	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12H\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
+	"\x05owner\x18\x03 \x01(\tR\x05owner\x12#\n" +
+	"\rrequire_owner\x18\x04 \x01(\bR\frequireOwner\x12H\n" +
 	"\x0ecreate_service\x18\n" +
 	" \x01(\v2\x1f.svcreg.v1.CreateServiceRequestH\x00R\rcreateService\x12H\n" +
 	"\x0eupdate_service\x18\v \x01(\v2\x1f.svcreg.v1.UpdateServiceRequestH\x00R\rupdateService\x12H\n" +
@@ -750,13 +943,20 @@ const file_svcreg_store_v1_command_proto_rawDesc = "" +
 	"\x0fdelete_instance\x18\x0f \x01(\v2 .svcreg.v1.DeleteInstanceRequestH\x00R\x0edeleteInstance\x12Q\n" +
 	"\x11replace_endpoints\x18\x10 \x01(\v2\".svcreg.v1.ReplaceEndpointsRequestH\x00R\x10replaceEndpoints\x12M\n" +
 	"\x10expire_instances\x18\x11 \x01(\v2 .svcreg.store.v1.ExpireInstancesH\x00R\x0fexpireInstances\x125\n" +
-	"\bset_node\x18\x12 \x01(\v2\x18.svcreg.store.v1.SetNodeH\x00R\asetNodeB\x04\n" +
-	"\x02op\"\x82\x01\n" +
+	"\bset_node\x18\x12 \x01(\v2\x18.svcreg.store.v1.SetNodeH\x00R\asetNode\x12A\n" +
+	"\fcreate_token\x18\x13 \x01(\v2\x1c.svcreg.store.v1.StoredTokenH\x00R\vcreateToken\x12A\n" +
+	"\fdelete_token\x18\x14 \x01(\v2\x1c.svcreg.store.v1.DeleteTokenH\x00R\vdeleteTokenB\x04\n" +
+	"\x02op\"Z\n" +
+	"\vStoredToken\x12&\n" +
+	"\x05token\x18\x01 \x01(\v2\x10.svcreg.v1.TokenR\x05token\x12#\n" +
+	"\rsecret_sha256\x18\x02 \x01(\fR\fsecretSha256\")\n" +
+	"\vDeleteToken\x12\x1a\n" +
+	"\baccessor\x18\x01 \x01(\tR\baccessor\"\x82\x01\n" +
 	"\aSetNode\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\x12!\n" +
 	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\x12!\n" +
-	"\fpeer_address\x18\x04 \x01(\tR\vpeerAddress\"\xfa\x02\n" +
+	"\fpeer_address\x18\x04 \x01(\tR\vpeerAddress\"\xe3\x03\n" +
 	"\x0eSnapshotRecord\x12\x1c\n" +
 	"\brevision\x18\x01 \x01(\x03H\x00R\brevision\x12.\n" +
 	"\aservice\x18\x02 \x01(\v2\x12.svcreg.v1.ServiceH\x00R\aservice\x121\n" +
@@ -766,7 +966,9 @@ const file_svcreg_store_v1_command_proto_rawDesc = "" +
 	"allocation\x18\x05 \x01(\v2\x1b.svcreg.store.v1.AllocationH\x00R\n" +
 	"allocation\x12;\n" +
 	"\arequest\x18\x06 \x01(\v2\x1f.svcreg.store.v1.AppliedRequestH\x00R\arequest\x12.\n" +
-	"\x04node\x18\a \x01(\v2\x18.svcreg.store.v1.SetNodeH\x00R\x04nodeB\b\n" +
+	"\x04node\x18\a \x01(\v2\x18.svcreg.store.v1.SetNodeH\x00R\x04node\x124\n" +
+	"\x05token\x18\b \x01(\v2\x1c.svcreg.store.v1.StoredTokenH\x00R\x05token\x121\n" +
+	"\x13tokens_bootstrapped\x18\t \x01(\bH\x00R\x12tokensBootstrappedB\b\n" +
 	"\x06record\"4\n" +
 	"\n" +
 	"Allocation\x12\x10\n" +
@@ -795,51 +997,58 @@ func file_svcreg_store_v1_command_proto_rawDescGZIP() []byte {
 	return file_svcreg_store_v1_command_proto_rawDescData
 }
 
-var file_svcreg_store_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_svcreg_store_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_svcreg_store_v1_command_proto_goTypes = []any{
 	(*Command)(nil),                    // 0: svcreg.store.v1.Command
-	(*SetNode)(nil),                    // 1: svcreg.store.v1.SetNode
-	(*SnapshotRecord)(nil),             // 2: svcreg.store.v1.SnapshotRecord
-	(*Allocation)(nil),                 // 3: svcreg.store.v1.Allocation
-	(*AppliedRequest)(nil),             // 4: svcreg.store.v1.AppliedRequest
-	(*ExpireInstances)(nil),            // 5: svcreg.store.v1.ExpireInstances
-	(*InstanceRef)(nil),                // 6: svcreg.store.v1.InstanceRef
-	(*timestamppb.Timestamp)(nil),      // 7: google.protobuf.Timestamp
-	(*v1.CreateServiceRequest)(nil),    // 8: svcreg.v1.CreateServiceRequest
-	(*v1.UpdateServiceRequest)(nil),    // 9: svcreg.v1.UpdateServiceRequest
-	(*v1.DeleteServiceRequest)(nil),    // 10: svcreg.v1.DeleteServiceRequest
-	(*v1.CreateInstanceRequest)(nil),   // 11: svcreg.v1.CreateInstanceRequest
-	(*v1.UpdateInstanceRequest)(nil),   // 12: svcreg.v1.UpdateInstanceRequest
-	(*v1.DeleteInstanceRequest)(nil),   // 13: svcreg.v1.DeleteInstanceRequest
-	(*v1.ReplaceEndpointsRequest)(nil), // 14: svcreg.v1.ReplaceEndpointsRequest
-	(*v1.Service)(nil),                 // 15: svcreg.v1.Service
-	(*v1.Instance)(nil),                // 16: svcreg.v1.Instance
-	(*v1.Endpoint)(nil),                // 17: svcreg.v1.Endpoint
+	(*StoredToken)(nil),                // 1: svcreg.store.v1.StoredToken
+	(*DeleteToken)(nil),                // 2: svcreg.store.v1.DeleteToken
+	(*SetNode)(nil),                    // 3: svcreg.store.v1.SetNode
+	(*SnapshotRecord)(nil),             // 4: svcreg.store.v1.SnapshotRecord
+	(*Allocation)(nil),                 // 5: svcreg.store.v1.Allocation
+	(*AppliedRequest)(nil),             // 6: svcreg.store.v1.AppliedRequest
+	(*ExpireInstances)(nil),            // 7: svcreg.store.v1.ExpireInstances
+	(*InstanceRef)(nil),                // 8: svcreg.store.v1.InstanceRef
+	(*timestamppb.Timestamp)(nil),      // 9: google.protobuf.Timestamp
+	(*v1.CreateServiceRequest)(nil),    // 10: svcreg.v1.CreateServiceRequest
+	(*v1.UpdateServiceRequest)(nil),    // 11: svcreg.v1.UpdateServiceRequest
+	(*v1.DeleteServiceRequest)(nil),    // 12: svcreg.v1.DeleteServiceRequest
+	(*v1.CreateInstanceRequest)(nil),   // 13: svcreg.v1.CreateInstanceRequest
+	(*v1.UpdateInstanceRequest)(nil),   // 14: svcreg.v1.UpdateInstanceRequest
+	(*v1.DeleteInstanceRequest)(nil),   // 15: svcreg.v1.DeleteInstanceRequest
+	(*v1.ReplaceEndpointsRequest)(nil), // 16: svcreg.v1.ReplaceEndpointsRequest
+	(*v1.Token)(nil),                   // 17: svcreg.v1.Token
+	(*v1.Service)(nil),                 // 18: svcreg.v1.Service
+	(*v1.Instance)(nil),                // 19: svcreg.v1.Instance
+	(*v1.Endpoint)(nil),                // 20: svcreg.v1.Endpoint
 }
 var file_svcreg_store_v1_command_proto_depIdxs = []int32{
-	7,  // 0: svcreg.store.v1.Command.time:type_name -> google.protobuf.Timestamp
-	8,  // 1: svcreg.store.v1.Command.create_service:type_name -> svcreg.v1.CreateServiceRequest
-	9,  // 2: svcreg.store.v1.Command.update_service:type_name -> svcreg.v1.UpdateServiceRequest
-	10, // 3: svcreg.store.v1.Command.delete_service:type_name -> svcreg.v1.DeleteServiceRequest
-	11, // 4: svcreg.store.v1.Command.create_instance:type_name -> svcreg.v1.CreateInstanceRequest
-	12, // 5: svcreg.store.v1.Command.update_instance:type_name -> svcreg.v1.UpdateInstanceRequest
-	13, // 6: svcreg.store.v1.Command.delete_instance:type_name -> svcreg.v1.DeleteInstanceRequest
-	14, // 7: svcreg.store.v1.Command.replace_endpoints:type_name -> svcreg.v1.ReplaceEndpointsRequest
-	5,  // 8: svcreg.store.v1.Command.expire_instances:type_name -> svcreg.store.v1.ExpireInstances
-	1,  // 9: svcreg.store.v1.Command.set_node:type_name -> svcreg.store.v1.SetNode
-	15, // 10: svcreg.store.v1.SnapshotRecord.service:type_name -> svcreg.v1.Service
-	16, // 11: svcreg.store.v1.SnapshotRecord.instance:type_name -> svcreg.v1.Instance
-	17, // 12: svcreg.store.v1.SnapshotRecord.endpoint:type_name -> svcreg.v1.Endpoint
-	3,  // 13: svcreg.store.v1.SnapshotRecord.allocation:type_name -> svcreg.store.v1.Allocation
-	4,  // 14: svcreg.store.v1.SnapshotRecord.request:type_name -> svcreg.store.v1.AppliedRequest
-	1,  // 15: svcreg.store.v1.SnapshotRecord.node:type_name -> svcreg.store.v1.SetNode
-	7,  // 16: svcreg.store.v1.AppliedRequest.time:type_name -> google.protobuf.Timestamp
-	6,  // 17: svcreg.store.v1.ExpireInstances.instances:type_name -> svcreg.store.v1.InstanceRef
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 0: svcreg.store.v1.Command.time:type_name -> google.protobuf.Timestamp
+	10, // 1: svcreg.store.v1.Command.create_service:type_name -> svcreg.v1.CreateServiceRequest
+	11, // 2: svcreg.store.v1.Command.update_service:type_name -> svcreg.v1.UpdateServiceRequest
+	12, // 3: svcreg.store.v1.Command.delete_service:type_name -> svcreg.v1.DeleteServiceRequest
+	13, // 4: svcreg.store.v1.Command.create_instance:type_name -> svcreg.v1.CreateInstanceRequest
+	14, // 5: svcreg.store.v1.Command.update_instance:type_name -> svcreg.v1.UpdateInstanceRequest
+	15, // 6: svcreg.store.v1.Command.delete_instance:type_name -> svcreg.v1.DeleteInstanceRequest
+	16, // 7: svcreg.store.v1.Command.replace_endpoints:type_name -> svcreg.v1.ReplaceEndpointsRequest
+	7,  // 8: svcreg.store.v1.Command.expire_instances:type_name -> svcreg.store.v1.ExpireInstances
+	3,  // 9: svcreg.store.v1.Command.set_node:type_name -> svcreg.store.v1.SetNode
+	1,  // 10: svcreg.store.v1.Command.create_token:type_name -> svcreg.store.v1.StoredToken
+	2,  // 11: svcreg.store.v1.Command.delete_token:type_name -> svcreg.store.v1.DeleteToken
+	17, // 12: svcreg.store.v1.StoredToken.token:type_name -> svcreg.v1.Token
+	18, // 13: svcreg.store.v1.SnapshotRecord.service:type_name -> svcreg.v1.Service
+	19, // 14: svcreg.store.v1.SnapshotRecord.instance:type_name -> svcreg.v1.Instance
+	20, // 15: svcreg.store.v1.SnapshotRecord.endpoint:type_name -> svcreg.v1.Endpoint
+	5,  // 16: svcreg.store.v1.SnapshotRecord.allocation:type_name -> svcreg.store.v1.Allocation
+	6,  // 17: svcreg.store.v1.SnapshotRecord.request:type_name -> svcreg.store.v1.AppliedRequest
+	3,  // 18: svcreg.store.v1.SnapshotRecord.node:type_name -> svcreg.store.v1.SetNode
+	1,  // 19: svcreg.store.v1.SnapshotRecord.token:type_name -> svcreg.store.v1.StoredToken
+	9,  // 20: svcreg.store.v1.AppliedRequest.time:type_name -> google.protobuf.Timestamp
+	8,  // 21: svcreg.store.v1.ExpireInstances.instances:type_name -> svcreg.store.v1.InstanceRef
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_store_v1_command_proto_init() }
@@ -857,8 +1066,10 @@ func file_svcreg_store_v1_command_proto_init() {
 		(*Command_ReplaceEndpoints)(nil),
 		(*Command_ExpireInstances)(nil),
 		(*Command_SetNode)(nil),
+		(*Command_CreateToken)(nil),
+		(*Command_DeleteToken)(nil),
 	}
-	file_svcreg_store_v1_command_proto_msgTypes[2].OneofWrappers = []any{
+	file_svcreg_store_v1_command_proto_msgTypes[4].OneofWrappers = []any{
 		(*SnapshotRecord_Revision)(nil),
 		(*SnapshotRecord_Service)(nil),
 		(*SnapshotRecord_Instance)(nil),
@@ -866,6 +1077,8 @@ func file_svcreg_store_v1_command_proto_init() {
 		(*SnapshotRecord_Allocation)(nil),
 		(*SnapshotRecord_Request)(nil),
 		(*SnapshotRecord_Node)(nil),
+		(*SnapshotRecord_Token)(nil),
+		(*SnapshotRecord_TokensBootstrapped)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -873,7 +1086,7 @@ func file_svcreg_store_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_store_v1_command_proto_rawDesc), len(file_svcreg_store_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
