@@ -69,6 +69,15 @@ const (
 	// DiskFull: the server cannot append to its log for lack of disk space
 	// (RESOURCE_EXHAUSTED): writes resume once space is freed.
 	DiskFull = "DISK_FULL"
+	// Unauthenticated: no credential, or one the registry does not know
+	// (revoked, expired, never created). UNAUTHENTICATED, REST 401.
+	Unauthenticated = "UNAUTHENTICATED"
+	// PermissionDenied: the credential's roles do not allow the request.
+	// PERMISSION_DENIED, REST 403.
+	PermissionDenied = "PERMISSION_DENIED"
+	// NotOwner: a registrar changing an instance another token
+	// registered. PERMISSION_DENIED, REST 403.
+	NotOwner = "NOT_OWNER"
 	// Internal: a bug in svcreg (INTERNAL); the server logged it.
 	Internal = "INTERNAL"
 )

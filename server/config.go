@@ -84,6 +84,8 @@ type Config struct {
 
 	// Limits bound what one request, client or object may take.
 	Limits Limits
+	// Security is TLS and tokens (docs/security.md).
+	Security Security
 
 	Logger          *slog.Logger    // default slog.Default()
 	Clock           clockwork.Clock // default the real clock
@@ -185,6 +187,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Security.TLSReloadInterval == 0 {
+		c.Security.TLSReloadInterval = 10 * time.Second
 	}
 	c.Limits.setDefaults()
 }

@@ -20,7 +20,7 @@ type discovery struct {
 	source kubedns.Source
 }
 
-func (d *discovery) Resolve(_ context.Context, req *svcregv1.ResolveRequest) (*svcregv1.ResolveResponse, error) {
+func (d *discovery) Resolve(ctx context.Context, req *svcregv1.ResolveRequest) (*svcregv1.ResolveResponse, error) {
 	name := strings.TrimSpace(req.GetName())
 	var errs validation.ErrorList
 	switch {
@@ -44,7 +44,7 @@ func (d *discovery) Resolve(_ context.Context, req *svcregv1.ResolveRequest) (*s
 	if !strings.HasSuffix(name, ".") && !dns.IsSubDomain(d.dns.Zone(), strings.ToLower(fqdn)) && !strings.HasSuffix(strings.ToLower(fqdn), ".arpa.") {
 		fqdn = name + ".svc." + d.dns.Zone() // a resolv.conf search path
 	}
-	a, err := d.dns.Resolve(dns.Question{Name: fqdn, Qtype: qtype, Qclass: dns.ClassINET})
+	a, err := d.dns.ResolveVisible(dns.Question{Name: fqdn, Qtype: qtype, Qclass: dns.ClassINET}, visibleTo(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/internal/validation"
@@ -25,6 +26,9 @@ var sentinels = []struct {
 	code   codes.Code
 	reason string
 }{
+	{auth.ErrUnauthenticated, codes.Unauthenticated, reason.Unauthenticated},
+	{auth.ErrPermissionDenied, codes.PermissionDenied, reason.PermissionDenied},
+	{store.ErrNotOwner, codes.PermissionDenied, reason.NotOwner},
 	{store.ErrNotFound, codes.NotFound, reason.NotFound},
 	{store.ErrAlreadyExists, codes.AlreadyExists, reason.AlreadyExists},
 	{store.ErrConflict, codes.Aborted, reason.EtagMismatch},

@@ -97,6 +97,9 @@ func (h httpHandler) build() (http.Handler, error) {
 	if err := gateway.RegisterRegistryServiceHandlerClient(context.Background(), gw, svcregv1.NewRegistryServiceClient(h.conn)); err != nil {
 		return nil, err
 	}
+	if err := gateway.RegisterTokenServiceHandlerClient(context.Background(), gw, svcregv1.NewTokenServiceClient(h.conn)); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", h.limitBody(gw))
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
@@ -203,6 +206,15 @@ func writeHTTPError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler,
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		code = http.StatusRequestEntityTooLarge
+	}
+	if code == http.StatusUnauthorized {
+		// RFC 6750 section 3: say which scheme to use, and whether the
+		// token sent was the trouble.
+		challenge := `Bearer realm="svcreg"`
+		if r.Header.Get("Authorization") != "" {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	writeStatus(w, r, code, st)
 }

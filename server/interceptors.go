@@ -28,10 +28,12 @@ import (
 //	          server keeps serving
 //	errors    domain errors become status (errors.go)
 //	log       one debug line per RPC
+//	guard     authentication, authorization, audit (auth.go)
 //	fields    requests with unknown protobuf fields are refused
 //	watches   the watch limits (total, per connection)
 type interceptors struct {
 	log     *slog.Logger
+	guard   gate
 	watches *watchLimiter
 	// perConn applies the per-connection watch limit (not on the gateway's
 	// in-process connection, which carries every REST client).
@@ -40,8 +42,8 @@ type interceptors struct {
 
 func (ic *interceptors) serverOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(ic.recoverUnary, unaryErrors, ic.logUnary, unknownFieldsUnary),
-		grpc.ChainStreamInterceptor(ic.recoverStream, streamErrors, unknownFieldsStream, ic.limitWatches),
+		grpc.ChainUnaryInterceptor(ic.recoverUnary, unaryErrors, ic.logUnary, ic.guard.unary, unknownFieldsUnary),
+		grpc.ChainStreamInterceptor(ic.recoverStream, streamErrors, ic.guard.stream, unknownFieldsStream, ic.limitWatches),
 	}
 }
 

@@ -37,6 +37,9 @@ func (l *leases) RenewInstanceLease(ctx context.Context, req *svcregv1.RenewInst
 func (l *leases) renew(ctx context.Context, ns, name string) (*svcregv1.RenewInstanceLeaseResponse, error) {
 	return onLeader(ctx, l.router,
 		func() (*svcregv1.RenewInstanceLeaseResponse, error) {
+			if err := l.owned(ctx, ns, name); err != nil {
+				return nil, err
+			}
 			deadline, ttl, ok := l.manager.Renew(ns, name)
 			if !ok {
 				return nil, l.noLease(ns, name)
@@ -46,6 +49,20 @@ func (l *leases) renew(ctx context.Context, ns, name string) (*svcregv1.RenewIns
 		func(ctx context.Context, conn *grpc.ClientConn) (*svcregv1.RenewInstanceLeaseResponse, error) {
 			return svcregv1.NewRegistryServiceClient(conn).RenewInstanceLease(ctx, &svcregv1.RenewInstanceLeaseRequest{Namespace: ns, Name: name})
 		})
+}
+
+// owned checks a registrar's renewal against the instance's owner, as the
+// state machine checks its writes.
+func (l *leases) owned(ctx context.Context, ns, name string) error {
+	a := accessOf(ctx)
+	if !a.grant.OwnOnly {
+		return nil
+	}
+	inst, err := l.router.store.Read().Instance(ns, name)
+	if err != nil {
+		return nil // no such instance: Renew says so
+	}
+	return store.OwnedBy(inst, a.principal.Accessor, true)
 }
 
 // noLease explains a failed renewal: the instance is gone (register again)

@@ -54,11 +54,11 @@ func newUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-func (o *objects) CreateService(_ context.Context, req *svcregv1.CreateServiceRequest) (*svcregv1.CreateServiceResponse, error) {
+func (o *objects) CreateService(ctx context.Context, req *svcregv1.CreateServiceRequest) (*svcregv1.CreateServiceResponse, error) {
 	if req.GetService() != nil {
 		req.Service.Uid = newUID()
 	}
-	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_CreateService{CreateService: req} })
+	res, err := o.writer.apply(ctx, func(c *storev1.Command) { c.Op = &storev1.Command_CreateService{CreateService: req} })
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +82,9 @@ func (o *objects) ListServices(ctx context.Context, req *svcregv1.ListServicesRe
 	if err != nil {
 		return nil, err
 	}
+	if q.Namespace == meta.AllNamespaces {
+		q.Visible = visibleTo(ctx)
+	}
 	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.ListServices,
 		func(tx *store.ReadTxn) (*svcregv1.ListServicesResponse, error) {
 			page, err := tx.ListServices(q)
@@ -90,27 +93,27 @@ func (o *objects) ListServices(ctx context.Context, req *svcregv1.ListServicesRe
 		})
 }
 
-func (o *objects) UpdateService(_ context.Context, req *svcregv1.UpdateServiceRequest) (*svcregv1.UpdateServiceResponse, error) {
-	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_UpdateService{UpdateService: req} })
+func (o *objects) UpdateService(ctx context.Context, req *svcregv1.UpdateServiceRequest) (*svcregv1.UpdateServiceResponse, error) {
+	res, err := o.writer.apply(ctx, func(c *storev1.Command) { c.Op = &storev1.Command_UpdateService{UpdateService: req} })
 	if err != nil {
 		return nil, err
 	}
 	return &svcregv1.UpdateServiceResponse{Service: res.Service}, nil
 }
 
-func (o *objects) DeleteService(_ context.Context, req *svcregv1.DeleteServiceRequest) (*svcregv1.DeleteServiceResponse, error) {
-	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_DeleteService{DeleteService: req} })
+func (o *objects) DeleteService(ctx context.Context, req *svcregv1.DeleteServiceRequest) (*svcregv1.DeleteServiceResponse, error) {
+	res, err := o.writer.apply(ctx, func(c *storev1.Command) { c.Op = &storev1.Command_DeleteService{DeleteService: req} })
 	if err != nil {
 		return nil, err
 	}
 	return &svcregv1.DeleteServiceResponse{ResourceVersion: res.Revision}, nil
 }
 
-func (o *objects) CreateInstance(_ context.Context, req *svcregv1.CreateInstanceRequest) (*svcregv1.CreateInstanceResponse, error) {
+func (o *objects) CreateInstance(ctx context.Context, req *svcregv1.CreateInstanceRequest) (*svcregv1.CreateInstanceResponse, error) {
 	if req.GetInstance() != nil {
 		req.Instance.Uid = newUID()
 	}
-	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_CreateInstance{CreateInstance: req} })
+	res, err := o.writer.apply(ctx, func(c *storev1.Command) { c.Op = &storev1.Command_CreateInstance{CreateInstance: req} })
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +137,9 @@ func (o *objects) ListInstances(ctx context.Context, req *svcregv1.ListInstances
 	if err != nil {
 		return nil, err
 	}
+	if q.Namespace == meta.AllNamespaces {
+		q.Visible = visibleTo(ctx)
+	}
 	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.ListInstances,
 		func(tx *store.ReadTxn) (*svcregv1.ListInstancesResponse, error) {
 			page, err := tx.ListInstances(q)
@@ -142,16 +148,16 @@ func (o *objects) ListInstances(ctx context.Context, req *svcregv1.ListInstances
 		})
 }
 
-func (o *objects) UpdateInstance(_ context.Context, req *svcregv1.UpdateInstanceRequest) (*svcregv1.UpdateInstanceResponse, error) {
-	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_UpdateInstance{UpdateInstance: req} })
+func (o *objects) UpdateInstance(ctx context.Context, req *svcregv1.UpdateInstanceRequest) (*svcregv1.UpdateInstanceResponse, error) {
+	res, err := o.writer.apply(ctx, func(c *storev1.Command) { c.Op = &storev1.Command_UpdateInstance{UpdateInstance: req} })
 	if err != nil {
 		return nil, err
 	}
 	return &svcregv1.UpdateInstanceResponse{Instance: o.leases.withLease(res.Instance)}, nil
 }
 
-func (o *objects) DeleteInstance(_ context.Context, req *svcregv1.DeleteInstanceRequest) (*svcregv1.DeleteInstanceResponse, error) {
-	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_DeleteInstance{DeleteInstance: req} })
+func (o *objects) DeleteInstance(ctx context.Context, req *svcregv1.DeleteInstanceRequest) (*svcregv1.DeleteInstanceResponse, error) {
+	res, err := o.writer.apply(ctx, func(c *storev1.Command) { c.Op = &storev1.Command_DeleteInstance{DeleteInstance: req} })
 	if err != nil {
 		return nil, err
 	}
@@ -173,8 +179,8 @@ func (o *objects) ListEndpoints(ctx context.Context, req *svcregv1.ListEndpoints
 		})
 }
 
-func (o *objects) ReplaceEndpoints(_ context.Context, req *svcregv1.ReplaceEndpointsRequest) (*svcregv1.ReplaceEndpointsResponse, error) {
-	res, err := o.writer.apply(func(c *storev1.Command) { c.Op = &storev1.Command_ReplaceEndpoints{ReplaceEndpoints: req} })
+func (o *objects) ReplaceEndpoints(ctx context.Context, req *svcregv1.ReplaceEndpointsRequest) (*svcregv1.ReplaceEndpointsResponse, error) {
+	res, err := o.writer.apply(ctx, func(c *storev1.Command) { c.Op = &storev1.Command_ReplaceEndpoints{ReplaceEndpoints: req} })
 	if err != nil {
 		return nil, err
 	}

@@ -73,10 +73,8 @@ func (r *router) readHere(ctx context.Context, consistency string, minRev int64)
 		}
 	}
 	if minRev > 0 {
-		wctx, cancel := context.WithTimeout(ctx, maxCatchUp)
-		defer cancel()
-		if err := r.store.WaitRevision(wctx, minRev); err != nil {
-			return false, fmt.Errorf("%w: it has not reached revision %d (it is at %d)", errBehind, minRev, r.store.Revision())
+		if err := r.caughtUpTo(ctx, minRev); err != nil {
+			return false, err
 		}
 	}
 	switch {
@@ -132,7 +130,7 @@ func forward[Req, Resp any](ctx context.Context, r *router, req Req, call forwar
 		var zero Resp
 		return zero, err
 	}
-	return call(svcregv1.NewRegistryServiceClient(conn), metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), req)
+	return call(svcregv1.NewRegistryServiceClient(conn), metadata.AppendToOutgoingContext(forwardedFor(ctx), forwardedKey, "1"), req)
 }
 
 // onLeader runs a leader-only request (a lease renewal, an operator
@@ -153,7 +151,7 @@ func onLeader[Resp any](ctx context.Context, r *router, here func() (Resp, error
 		} else if conn, cerr := r.node.LeaderConn(); cerr != nil {
 			err = cerr
 		} else {
-			resp, err = forwardTo(metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), conn)
+			resp, err = forwardTo(metadata.AppendToOutgoingContext(forwardedFor(ctx), forwardedKey, "1"), conn)
 		}
 		if !retryable(err) || ctx.Err() != nil {
 			return resp, err
@@ -185,8 +183,25 @@ type writer struct {
 	clock clockwork.Clock
 }
 
-func (w *writer) apply(op func(*storev1.Command)) (*store.Result, error) {
+// apply proposes the command op fills in, stamped with the caller: an
+// instance created records its token as owner, and a registrar's write
+// may change only what it owns (the state machine checks, against the
+// state the command applies to).
+func (w *writer) apply(ctx context.Context, op func(*storev1.Command)) (*store.Result, error) {
 	cmd := &storev1.Command{Time: timestamppb.New(w.clock.Now())}
+	if a := accessOf(ctx); !a.principal.Everything {
+		cmd.Owner, cmd.RequireOwner = a.principal.Accessor, a.grant.OwnOnly
+	}
 	op(cmd)
 	return w.node.Apply(cmd)
+}
+
+// caughtUpTo waits (bounded) until this server's store has reached rev.
+func (r *router) caughtUpTo(ctx context.Context, rev int64) error {
+	ctx, cancel := context.WithTimeout(ctx, maxCatchUp)
+	defer cancel()
+	if err := r.store.WaitRevision(ctx, rev); err != nil {
+		return fmt.Errorf("%w: it has not reached revision %d (it is at %d)", errBehind, rev, r.store.Revision())
+	}
+	return nil
 }

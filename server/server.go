@@ -11,6 +11,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,12 +24,14 @@ import (
 
 	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	clusterv1 "github.com/svcreg/svcreg/gen/svcreg/cluster/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/kubedns"
 	"github.com/svcreg/svcreg/internal/lease"
@@ -41,6 +44,7 @@ import (
 // Server is a running registry.
 type Server struct {
 	cfg     Config
+	plan    *plan // TLS and auth, as decided at start
 	log     *slog.Logger
 	store   *store.Store
 	node    *cluster.Node
@@ -55,6 +59,7 @@ type Server struct {
 	http    *http.Server
 	httpLis net.Listener
 	dns     *dnsServers
+	guard   *guard
 }
 
 // New builds a server and binds its listeners, so that the bound addresses
@@ -71,6 +76,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st,
 		hub: watch.NewHub(watch.Config{History: cfg.WatchHistory, QueueSize: cfg.WatchQueue, Logger: cfg.Logger}, st.Revision())}
+	if s.plan, err = s.securityPlan(); err != nil {
+		s.hub.Close()
+		return nil, err
+	}
+	s.guard = &guard{enabled: s.plan.auth, store: st, clock: cfg.Clock, log: cfg.Logger, sessions: newSessions(st, cfg.Clock)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -119,7 +129,7 @@ func (s *Server) clusterConfig() cluster.Config {
 		NodeID: c.NodeID, RaftAddr: c.RaftAddr, DataDir: c.DataDir, BootstrapExpect: c.BootstrapExpect, Join: c.Join,
 		Rejoin: c.Rejoin, GRPCAddr: dialAddr(s.grpcLis.Addr()), Secret: c.ClusterSecret, TimeoutScale: c.RaftTimeoutScale,
 		MaxStale: c.MaxStale, MinFreeDisk: c.Limits.MinFreeDisk, Limits: c.Limits.Object, Logger: c.Logger,
-		Transport: c.RaftTransport, PeerAddr: c.PeerAddr,
+		Transport: c.RaftTransport, PeerAddr: c.PeerAddr, TLS: s.plan.peerTLS,
 		SnapshotThreshold: c.RaftSnapshotThreshold, SnapshotInterval: c.RaftSnapshotInterval, TrailingLogs: c.RaftTrailingLogs,
 		SegmentSize: c.RaftSegmentSize,
 	}
@@ -147,7 +157,7 @@ func (s *Server) buildServices() error {
 	s.store.OnCommit(s.leases.Observe)
 	s.store.OnRestore(s.restored)
 	s.dnsView = kubedns.New(s.dnsSource, kubedns.Config{Zone: cfg.ClusterDomain, TTL: uint32(cfg.DNSTTL / time.Second),
-		MaxUDPSize: cfg.Limits.DNSUDPSize, OnPanic: func(p any) {
+		MaxUDPSize: cfg.Limits.DNSUDPSize, Hidden: hiddenNamespaces(cfg.Security.DNSHiddenNamespaces), OnPanic: func(p any) {
 			s.log.Error("panic answering a DNS question: answered SERVFAIL, still serving", "panic", fmt.Sprint(p))
 		}})
 	reg := &registryServer{
@@ -161,32 +171,56 @@ func (s *Server) buildServices() error {
 		spool = os.TempDir()
 	}
 	op := &operator{router: rt, node: s.node, store: s.store, spool: spool, limits: cfg.Limits}
+	toks := &tokens{router: rt, writer: wr, enabled: s.plan.auth}
 	limiter := newWatchLimiter(cfg.Limits)
-	client := &interceptors{log: s.log, watches: limiter, perConn: true}
-	s.grpc = newGRPCServer(client)
+	client := &interceptors{log: s.log, guard: gate{s.guard, portClient}, watches: limiter, perConn: true}
+	var creds []grpc.ServerOption
+	if s.plan.tls != nil {
+		creds = append(creds, grpc.Creds(credentials.NewTLS(s.plan.tls.ServerConfig("h2"))))
+	}
+	s.grpc = newGRPCServer(client, creds...)
 	svcregv1.RegisterRegistryServiceServer(s.grpc, reg)
 	svcregv1.RegisterOperatorServiceServer(s.grpc, op)
+	svcregv1.RegisterTokenServiceServer(s.grpc, toks)
 	healthpb.RegisterHealthServer(s.grpc, s.ready.health)
 	reflection.Register(s.grpc) // v1 and v1alpha
 	if s.node.PeerListener() != nil {
 		// The peer port: the servers' own protocol, and the registry's
 		// services for what followers pass to the leader.
-		s.peer = newGRPCServer(&interceptors{log: s.log, watches: newWatchLimiter(cfg.Limits), perConn: true})
+		s.peer = newGRPCServer(&interceptors{log: s.log, guard: gate{s.guard, portPeer}, watches: newWatchLimiter(cfg.Limits), perConn: true})
 		clusterv1.RegisterPeerServiceServer(s.peer, s.node.PeerService())
 		svcregv1.RegisterRegistryServiceServer(s.peer, reg)
 		svcregv1.RegisterOperatorServiceServer(s.peer, op)
 	}
 	if cfg.HTTPAddr != "-" {
 		var err error
-		s.rest, err = newRESTGateway(func(g *grpc.Server) { svcregv1.RegisterRegistryServiceServer(g, reg) },
-			&interceptors{log: s.log, watches: limiter}, uint32(cfg.Limits.Watches+cfg.Limits.Connections))
+		s.rest, err = newRESTGateway(func(g *grpc.Server) {
+			svcregv1.RegisterRegistryServiceServer(g, reg)
+			svcregv1.RegisterTokenServiceServer(g, toks)
+		}, &interceptors{log: s.log, guard: gate{s.guard, portGateway}, watches: limiter}, uint32(cfg.Limits.Watches+cfg.Limits.Connections))
 		return err
 	}
 	return nil
 }
 
-func newGRPCServer(ic *interceptors) *grpc.Server {
-	return grpc.NewServer(append(ic.serverOptions(),
+// hiddenNamespaces is DNS's filter of the namespaces it does not answer
+// for.
+func hiddenNamespaces(patterns []string) func(string) bool {
+	if len(patterns) == 0 {
+		return nil
+	}
+	return func(ns string) bool {
+		for _, p := range patterns {
+			if auth.Matches(p, ns) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func newGRPCServer(ic *interceptors, extra ...grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(append(ic.serverOptions(), extra...),
 		grpc.MaxRecvMsgSize(maxRequestBytes),
 		grpc.MaxConcurrentStreams(1024),
 		// Watches are long and often idle: let clients keep them alive with
@@ -216,6 +250,9 @@ func (s *Server) listenHTTP() error {
 	}
 	if s.httpLis, err = s.listen("HTTP", s.cfg.HTTPAddr); err != nil {
 		return err
+	}
+	if s.plan.tls != nil {
+		s.httpLis = tls.NewListener(s.httpLis, s.plan.tls.ServerConfig("http/1.1"))
 	}
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: s.cfg.Limits.HTTPIdleTimeout,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
@@ -313,8 +350,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	bg.Go(func() { s.leases.Run(bgCtx) })
 	bg.Go(func() { s.bookmarks(bgCtx) })
-	bg.Go(func() { s.followLeadership(bgCtx, changes) })
+	bg.Go(func() { s.followLeadership(bgCtx, changes, &bg) })
 	bg.Go(func() { s.ready.run(bgCtx) })
+	bg.Go(func() { s.guard.sessions.run(bgCtx) })
+	bg.Go(func() { s.watchTLS(bgCtx) })
+	if s.node.IsLeader() {
+		bg.Go(func() { s.bootstrapTokens(bgCtx) })
+	}
 	defer func() {
 		stopBackground()
 		bg.Wait()
@@ -348,17 +390,28 @@ func (s *Server) Serve(ctx context.Context) error {
 
 func (s *Server) logStart() {
 	s.log.Info("svcreg serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "dns", s.DNSAddr(), "peer", s.PeerAddr(),
-		"node_id", s.node.ID(), "cluster_domain", s.cfg.ClusterDomain, "service_cidr", s.cfg.ServiceCIDR, "node_port_range", s.cfg.NodePortRange)
+		"node_id", s.node.ID(), "cluster_domain", s.cfg.ClusterDomain, "service_cidr", s.cfg.ServiceCIDR, "node_port_range", s.cfg.NodePortRange,
+		"auth", s.plan.auth, "tls", s.plan.tls != nil, "peer_tls", s.plan.peerTLS != nil)
+	for _, n := range s.plan.notes {
+		s.log.Info(n)
+	}
+	for _, w := range s.plan.warnings {
+		s.log.Warn(w)
+	}
 }
 
-// followLeadership turns lease expiry on while this server leads.
-func (s *Server) followLeadership(ctx context.Context, changes <-chan bool) {
+// followLeadership turns lease expiry on while this server leads, and
+// makes the bootstrap token when a leader finds none.
+func (s *Server) followLeadership(ctx context.Context, changes <-chan bool, bg *sync.WaitGroup) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case leader := <-changes:
 			s.leases.SetActive(leader, s.cfg.LeaseGrace)
+			if leader {
+				bg.Go(func() { s.bootstrapTokens(ctx) })
+			}
 		}
 	}
 }

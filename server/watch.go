@@ -9,6 +9,7 @@ import (
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/labels"
+	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/internal/validation"
 	"github.com/svcreg/svcreg/internal/watch"
@@ -149,7 +150,12 @@ func (w *watches) Watch(req *svcregv1.WatchRequest, stream grpc.ServerStreamingS
 	if instances {
 		keys = append(keys, watch.Key{Scope: watch.ScopeInstances, Namespace: q.Namespace})
 	}
-	sub, from, err := w.subscribe(keys, req.GetResourceVersion(), selectorFilter(q.Selector))
+	filter := selectorFilter(q.Selector)
+	if q.Namespace == meta.AllNamespaces {
+		q.Visible = visibleTo(stream.Context())
+		filter = namespaceFilter(q.Visible, filter)
+	}
+	sub, from, err := w.subscribe(keys, req.GetResourceVersion(), filter)
 	if err != nil {
 		return err
 	}
@@ -252,6 +258,23 @@ func selectorFilter(sel labels.Selector) watch.Filter {
 			return store.Deleted, true
 		}
 		return 0, false
+	}
+}
+
+// namespaceFilter limits a watch across namespaces to the visible ones
+// (nil: all), before next.
+func namespaceFilter(visible func(string) bool, next watch.Filter) watch.Filter {
+	if visible == nil {
+		return next
+	}
+	return func(ev *store.Event) (store.EventType, bool) {
+		if !visible(ev.Namespace) {
+			return 0, false
+		}
+		if next == nil {
+			return ev.Type, true
+		}
+		return next(ev)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/svcreg/svcreg/client"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 )
 
@@ -15,7 +14,7 @@ import (
 // printed as dig prints records.
 func resolveCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
-	addr := fs.String("addr", "", "registry gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)")
+	conn := addConnFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -27,7 +26,7 @@ func resolveCmd(ctx context.Context, args []string) error {
 	if len(pos) == 2 {
 		req.Type = pos[1]
 	}
-	c, err := client.New(ctx, *addr)
+	c, err := conn.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -57,7 +56,7 @@ func resolveCmd(ctx context.Context, args []string) error {
 // envCmd is `svcreg env [-n NAMESPACE]`: KEY=value lines for export/env.
 func envCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("env", flag.ContinueOnError)
-	addr := fs.String("addr", "", "registry gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)")
+	conn := addConnFlags(fs)
 	ns := fs.String("n", "default", "namespace")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -66,7 +65,7 @@ func envCmd(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		return fmt.Errorf("usage: svcreg env [--addr ADDR] [-n NAMESPACE]")
 	}
-	c, err := client.New(ctx, *addr)
+	c, err := conn.dial(ctx)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,12 @@ Usage:
   svcreg env [-n NAMESPACE]   print the services' environment variables (KEY=value)
   svcreg operator raft list-peers|remove-peer ID|transfer-leader [ID]
   svcreg snapshot save|restore FILE
+  svcreg token create|list|revoke|whoami|generate   manage access tokens
+  svcreg cert ca|issue        make a CA and certificates for TLS
+
+Every command that talks to a registry takes --addr, --token (or
+--token-file) and --cacert, or SVCREG_ADDR, SVCREG_TOKEN (SVCREG_TOKEN_FILE)
+and SVCREG_CACERT.
 
 `
 
@@ -48,6 +54,10 @@ func run(ctx context.Context, args []string) int {
 		err = operatorCmd(ctx, args[1:])
 	case "snapshot":
 		err = snapshotCmd(ctx, args[1:])
+	case "token":
+		err = tokenCmd(ctx, args[1:])
+	case "cert":
+		err = certCmd(args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0

@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/svcreg/svcreg/client"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 )
 
@@ -22,13 +21,13 @@ func operatorCmd(ctx context.Context, args []string) error {
 		return errors.New("usage: svcreg operator raft list-peers|remove-peer ID|transfer-leader [ID] [--addr ADDR] [--json]")
 	}
 	fs := flag.NewFlagSet("operator raft "+args[1], flag.ContinueOnError)
-	addr := fs.String("addr", "", "a server's gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)")
+	conn := addConnFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseInterleaved(fs, args[2:])
 	if err != nil {
 		return err
 	}
-	c, err := client.New(ctx, *addr)
+	c, err := conn.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -80,7 +79,7 @@ func snapshotCmd(ctx context.Context, args []string) error {
 		return errors.New(usage)
 	}
 	fs := flag.NewFlagSet("snapshot "+args[0], flag.ContinueOnError)
-	addr := fs.String("addr", "", "a server's gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)")
+	conn := addConnFlags(fs)
 	pos, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		return err
@@ -89,7 +88,7 @@ func snapshotCmd(ctx context.Context, args []string) error {
 		return errors.New(usage)
 	}
 	file := pos[0]
-	c, err := client.New(ctx, *addr)
+	c, err := conn.dial(ctx)
 	if err != nil {
 		return err
 	}

@@ -15,10 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/clientauth"
+	"google.golang.org/grpc"
 )
 
 // These tests run the real svcreg binary, kill it with SIGKILL or stop it
@@ -27,6 +26,16 @@ import (
 
 var binary string // built once by TestMain
 
+// Every process a test starts shares a bootstrap token (the operator token
+// of its cluster, which the tests' clients send) and a cluster secret: a
+// durable server has auth on, and a cluster's peer port must admit only
+// its own servers.
+var (
+	testToken      = "svcr_process-tests-operator-token"
+	testTokenFile  string
+	testSecretFile string
+)
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "svcreg-bin-")
 	if err != nil {
@@ -34,6 +43,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "svcreg")
+	testTokenFile, testSecretFile = filepath.Join(dir, "bootstrap-token"), filepath.Join(dir, "cluster-secret")
+	if err := os.WriteFile(testTokenFile, []byte(testToken+"\n"), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(testSecretFile, []byte("process-tests-cluster-secret\n"), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	build := exec.Command("go", "build", "-o", binary, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -76,6 +94,11 @@ func startProc(t testing.TB, name string, args ...string) *proc {
 			p.args = append(p.args, flag, "127.0.0.1:0")
 		}
 	}
+	for flag, file := range map[string]string{"--bootstrap-token-file": testTokenFile, "--cluster-secret-file": testSecretFile} {
+		if !hasFlag(args, flag) && hasFlag(args, "--data-dir") {
+			p.args = append(p.args, flag, file)
+		}
+	}
 	t.Cleanup(func() {
 		p.kill()
 		if conn := p.conn.Load(); conn != nil {
@@ -96,7 +119,11 @@ func startProc(t testing.TB, name string, args ...string) *proc {
 // sit in its reconnect backoff, failing fail-fast RPCs for a while.
 func (p *proc) redial() {
 	p.t.Helper()
-	conn, err := grpc.NewClient(p.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dial, err := clientauth.Config{Token: testToken, NoEnv: true}.DialOptions(p.grpc)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(p.grpc, dial...)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -241,14 +268,25 @@ func (p *proc) registry() svcregv1.RegistryServiceClient {
 	return svcregv1.NewRegistryServiceClient(p.conn.Load())
 }
 
-// ready reports whether /readyz answers 200.
+// ready reports whether /readyz answers 200 and, for a server with auth
+// on, whether it knows the tests' token yet (the cluster's first leader
+// makes it just after it is elected).
 func (p *proc) ready() bool {
 	resp, err := http.Get("http://" + p.http + "/readyz")
 	if err != nil {
 		return false
 	}
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	if !hasFlag(p.args, "--data-dir") {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = svcregv1.NewTokenServiceClient(p.conn.Load()).WhoAmI(ctx, &svcregv1.WhoAmIRequest{})
+	return err == nil
 }
 
 func (p *proc) waitReady(timeout time.Duration) {

@@ -198,14 +198,21 @@ func TestRestartsUnderLoad(t *testing.T) {
 func restartsUnderLoad(t *testing.T, writeTo, victim *proc) {
 	backends := startBackends(t, 3)
 	seedFleet(t, writeTo, backends)
-	conn, err := client.Dial(fmt.Sprintf("svcreg://%s/web.shop:grpc", victim.grpc))
+	rc, err := client.New(context.Background(), victim.grpc, client.WithToken(testToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	conn, err := rc.Dial("svcreg:///web.shop:grpc")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	c := testgrpc.NewTestServiceClient(conn)
 	poll(t, "RPCs to reach every backend", 10*time.Second, func() bool {
-		c.EmptyCall(context.Background(), &testgrpc.Empty{}, grpc.WaitForReady(true))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		c.EmptyCall(ctx, &testgrpc.Empty{}, grpc.WaitForReady(true))
 		for _, b := range backends {
 			if b.hits.Load() == 0 {
 				return false

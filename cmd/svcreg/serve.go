@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/svcreg/svcreg/internal/certs"
 	"github.com/svcreg/svcreg/server"
 )
 
@@ -39,6 +42,7 @@ func serve(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.MaxStale, "max-stale", 0, "how long a follower may go without hearing from a leader before it stops claiming readiness (default 10 election timeouts)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the HTTP address")
 	limitFlags(fs, &cfg.Limits)
+	bootstrapFile := securityFlags(fs, &cfg.Security)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -51,6 +55,13 @@ func serve(ctx context.Context, args []string) error {
 	if err := checkServeFlags(&cfg, fs, *secretFile); err != nil {
 		return err
 	}
+	if *bootstrapFile != "" {
+		tok, err := readBootstrapToken(*bootstrapFile)
+		if err != nil {
+			return err
+		}
+		cfg.Security.BootstrapToken = tok
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
@@ -60,7 +71,52 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			srv.ReloadTLS() // certificates rotate without a restart
+		}
+	}()
 	return srv.Serve(ctx)
+}
+
+// securityFlags are the flags of server.Security; it returns the
+// bootstrap token file's flag.
+func securityFlags(fs *flag.FlagSet, sec *server.Security) *string {
+	fs.StringVar(&sec.TLSCert, "tls-cert", "", "PEM certificate for the gRPC and REST ports (TLS 1.2+; turns auth on); reloaded when it changes or on SIGHUP")
+	fs.StringVar(&sec.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&sec.TLSClientCA, "tls-client-ca", "", "PEM CA: require client certificates from it on the gRPC and REST ports (mutual TLS)")
+	fs.StringVar(&sec.PeerTLSCA, "peer-tls-ca", "", "PEM cluster CA: the peer port speaks mutual TLS, admitting servers whose certificate it signed and names "+certs.PeerName)
+	fs.StringVar(&sec.PeerTLSCert, "peer-tls-cert", "", "PEM certificate for the peer port (default --tls-cert); it must name "+certs.PeerName)
+	fs.StringVar(&sec.PeerTLSKey, "peer-tls-key", "", "PEM private key of --peer-tls-cert (default --tls-key)")
+	fs.Func("auth", `"on" or "off" (default: on, except for a loopback quick start without a data dir, TLS or bootstrap token)`, func(v string) error {
+		switch server.AuthMode(v) {
+		case server.AuthOn, server.AuthOff:
+			sec.Auth = server.AuthMode(v)
+			return nil
+		}
+		return fmt.Errorf("want on or off")
+	})
+	fs.BoolVar(&sec.InsecureExpose, "insecure-expose", false, "allow ports that are not loopback without TLS or without auth (warned at every start)")
+	fs.Func("dns-hide-namespace", `namespace (or "prefix-*", or "*") DNS does not answer for; repeatable`, func(v string) error {
+		sec.DNSHiddenNamespaces = append(sec.DNSHiddenNamespaces, v)
+		return nil
+	})
+	return fs.String("bootstrap-token-file", "", "file whose one line becomes the operator token of a cluster that has none yet")
+}
+
+func readBootstrapToken(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--bootstrap-token-file: %w", err)
+	}
+	tok, _, _ := strings.Cut(string(b), "\n")
+	if tok = strings.TrimSpace(tok); len(tok) < 16 {
+		return "", fmt.Errorf("--bootstrap-token-file %s: the token must be at least 16 characters (try: svcreg token generate > %s)", file, file)
+	}
+	return tok, nil
 }
 
 func checkServeFlags(cfg *server.Config, fs *flag.FlagSet, secretFile string) error {

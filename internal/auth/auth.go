@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/meta"
@@ -64,10 +65,21 @@ type Principal struct {
 	Accessor string
 	// Roles are its bindings.
 	Roles []*svcregv1.RoleBinding
+	// Expires is when the credential stops being valid (zero: never).
+	Expires time.Time
 	// Everything is allowed: auth is off (a loopback quick start), or the
 	// request came over the peer port from a server of the cluster, which
 	// checked it already.
 	Everything bool
+}
+
+// FromToken is the principal of a stored token.
+func FromToken(t *svcregv1.Token) *Principal {
+	p := &Principal{Accessor: t.GetAccessor(), Roles: t.GetRoles()}
+	if t.GetExpireTime() != nil {
+		p.Expires = t.GetExpireTime().AsTime()
+	}
+	return p
 }
 
 // Anyone is the principal of every request when auth is off.
@@ -174,12 +186,45 @@ func ValidPattern(pattern string) bool {
 	return name != ""
 }
 
+// SecretPrefix begins every bearer token the registry makes, so that a
+// leaked one is easy to find (secret scanners) and RevokeToken can tell a
+// secret from an accessor.
+const SecretPrefix = "svcr_"
+
 // NewSecret returns a new bearer token: 32 random bytes, base64url,
-// behind a prefix that makes it easy to find in a leaked file.
+// behind SecretPrefix.
 func NewSecret() string {
 	var b [32]byte
 	rand.Read(b[:])
-	return "svcr_" + base64.RawURLEncoding.EncodeToString(b[:])
+	return SecretPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// ValidAccessor reports whether s can be an accessor: 1 to 64 lower-case
+// letters, digits and '-' (the ids NewAccessor makes, and "bootstrap").
+func ValidAccessor(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidIdentity reports whether s can name a certificate identity: 1 to
+// 1024 printable ASCII characters without spaces.
+func ValidIdentity(s string) bool {
+	if s == "" || len(s) > 1024 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // NewAccessor returns a new accessor id.

@@ -35,6 +35,11 @@ import (
 type Config struct {
 	Addr       string // registry gRPC address; empty starts one in this process
 	MetricsURL string // the registry's /metrics, to read its heap when Addr is set
+	// Dial carries Addr's credentials (TLS, a token); plaintext without.
+	Dial []grpc.DialOption
+	// Secure starts the in-process registry with TLS and tokens, and loads
+	// it with an admin token of the bench namespace over TLS.
+	Secure bool
 
 	Watchers  int     // watch streams
 	Conns     int     // gRPC connections the watchers share; 0: one per 512 watchers
@@ -116,14 +121,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, format+"\n", args...) }
 
 	res := &Result{Watchers: cfg.Watchers, Conns: cfg.Conns, Updates: cfg.Updates}
-	addr, heap, stop, err := target(ctx, cfg, res)
+	addr, dial, heap, stop, err := target(ctx, cfg, res)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
 	conns := make([]*grpc.ClientConn, cfg.Conns)
 	for i := range conns {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(addr, dial...)
 		if err != nil {
 			return nil, err
 		}
@@ -182,8 +187,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 // target is the registry to load: cfg.Addr, or one started in this
-// process; heap reads its heap, stop ends it.
-func target(ctx context.Context, cfg Config, res *Result) (addr string, heap func() (uint64, error), stop func(), err error) {
+// process; dial are the options to reach it with, heap reads its heap,
+// stop ends it.
+func target(ctx context.Context, cfg Config, res *Result) (addr string, dial []grpc.DialOption, heap func() (uint64, error), stop func(), err error) {
 	if cfg.Addr != "" {
 		res.HeapOf = "server"
 		heap = func() (uint64, error) { return scrapeHeap(ctx, cfg.MetricsURL) }
@@ -191,25 +197,47 @@ func target(ctx context.Context, cfg Config, res *Result) (addr string, heap fun
 			res.HeapOf = "unknown"
 			heap = func() (uint64, error) { return 0, nil }
 		}
-		return cfg.Addr, heap, func() {}, nil
+		dial = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.Dial...)
+		return cfg.Addr, dial, heap, func() {}, nil
 	}
-	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ShutdownTimeout: time.Second})
+	srvCfg := server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ShutdownTimeout: time.Second}
+	var secure *secureSetup
+	if cfg.Secure {
+		if secure, err = newSecureSetup(); err != nil {
+			return "", nil, nil, nil, err
+		}
+		srvCfg.Security = secure.security
+	}
+	srv, err := server.New(srvCfg)
 	if err != nil {
-		return "", nil, nil, err
+		return "", nil, nil, nil, err
 	}
 	srvCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { srv.Serve(srvCtx); close(done) }()
+	stop = func() {
+		cancel()
+		<-done
+		if secure != nil {
+			secure.close()
+		}
+	}
 	waitCtx, cancelWait := context.WithTimeout(ctx, 10*time.Second)
 	defer cancelWait()
 	if err := srv.Node().WaitCaughtUp(waitCtx); err != nil {
-		cancel()
-		<-done
-		return "", nil, nil, err
+		stop()
+		return "", nil, nil, nil, err
+	}
+	dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if secure != nil {
+		if dial, err = secure.dialOptions(waitCtx, srv.GRPCAddr()); err != nil {
+			stop()
+			return "", nil, nil, nil, err
+		}
 	}
 	res.HeapOf = "process"
-	return srv.GRPCAddr(), processHeap, func() { cancel(); <-done }, nil
+	return srv.GRPCAddr(), dial, processHeap, stop, nil
 }
 
 // watchers are the run's watch streams.

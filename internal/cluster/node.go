@@ -30,6 +30,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 
+	"github.com/svcreg/svcreg/internal/certs"
 	"github.com/svcreg/svcreg/internal/store"
 )
 
@@ -55,8 +56,12 @@ type Config struct {
 	// operators.
 	GRPCAddr string
 	// Secret is the cluster secret the peer handshake proves; empty lets
-	// any peer in (the server warns).
+	// any peer in (the server warns) unless TLS admits only the cluster's.
 	Secret []byte
+	// TLS is the peer port's mutual TLS: this server's certificate (which
+	// must name certs.PeerName) and the cluster CA every other server's
+	// chains to. Nil: plaintext.
+	TLS *certs.Reloader
 	// TimeoutScale multiplies Raft's timings (heartbeat and election 1 s,
 	// leader lease 500 ms, commit 50 ms) and autopilot's; default 1.
 	TimeoutScale float64
@@ -192,7 +197,7 @@ func Open(cfg Config, st *store.Store) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
-	if len(cfg.Secret) == 0 && n.peer != nil {
+	if len(cfg.Secret) == 0 && cfg.TLS == nil && n.peer != nil {
 		n.log.Warn("the peer port accepts any server: set a cluster secret (--cluster-secret-file) so that only this cluster's servers can join, replicate or forward", "peer_addr", n.PeerAddr())
 	}
 	n.members = newMembership(n)
@@ -297,7 +302,7 @@ func (n *Node) openTransport(rc *raft.Config) error {
 		if err != nil {
 			return fmt.Errorf("peer port: %w", err)
 		}
-		n.peer = newPeerNet(lis, cfg.Secret, n.log)
+		n.peer = newPeerNet(lis, cfg.Secret, cfg.TLS, n.log)
 		n.closers = append(n.closers, closerFunc(n.peer.close))
 	}
 	switch {

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/svcreg/svcreg/internal/certs"
 )
 
 // The peer port carries two protocols on one listener, as Consul's server
@@ -30,7 +33,9 @@ import (
 // Without a secret the MACs are keyed with nothing: anyone can complete
 // the handshake, and the server says so at start. A stranger that cannot
 // complete it is dropped before it can speak Raft or call a peer method.
-// (TLS, when configured, wraps the connection before the handshake.)
+// With TLS (--peer-tls-ca) the connection is mutual TLS 1.3 first: each
+// end presents a certificate from the cluster CA naming certs.PeerName,
+// and the handshake above then runs inside it.
 const peerMagic = "svcreg-peer/1"
 
 // Protocols of the peer port.
@@ -111,6 +116,7 @@ func acceptHandshake(conn net.Conn, secret []byte) (byte, error) {
 type peerNet struct {
 	lis    net.Listener
 	secret []byte
+	tls    *certs.Reloader // nil: plaintext
 	log    *slog.Logger
 
 	raft, grpc *chanListener
@@ -118,8 +124,8 @@ type peerNet struct {
 	wg         sync.WaitGroup
 }
 
-func newPeerNet(lis net.Listener, secret []byte, log *slog.Logger) *peerNet {
-	p := &peerNet{lis: lis, secret: secret, log: log, slots: make(chan struct{}, maxHandshakes)}
+func newPeerNet(lis net.Listener, secret []byte, tlsFiles *certs.Reloader, log *slog.Logger) *peerNet {
+	p := &peerNet{lis: lis, secret: secret, tls: tlsFiles, log: log, slots: make(chan struct{}, maxHandshakes)}
 	p.raft = newChanListener(lis.Addr())
 	p.grpc = newChanListener(lis.Addr())
 	p.wg.Go(p.acceptLoop)
@@ -154,6 +160,19 @@ func (p *peerNet) acceptLoop() {
 
 func (p *peerNet) admit(conn net.Conn) {
 	defer func() { <-p.slots }()
+	if p.tls != nil {
+		tc := tls.Server(conn, p.tls.PeerServerConfig())
+		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			p.log.Warn("peer connection refused: its TLS handshake failed (a server of this cluster presents a certificate from the cluster CA naming "+certs.PeerName+")",
+				"remote", conn.RemoteAddr().String(), "err", err)
+			conn.Close()
+			return
+		}
+		conn = tc
+	}
 	proto, err := acceptHandshake(conn, p.secret)
 	if err != nil {
 		p.log.Warn("peer connection refused: it did not complete the handshake", "remote", conn.RemoteAddr().String(), "err", err)
@@ -175,6 +194,14 @@ func (p *peerNet) dial(ctx context.Context, addr string, proto byte) (net.Conn, 
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if p.tls != nil {
+		tc := tls.Client(conn, p.tls.PeerClientConfig())
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("peer %s: TLS: %w", addr, err)
+		}
+		conn = tc
 	}
 	if err := dialHandshake(conn, p.secret, proto); err != nil {
 		conn.Close()

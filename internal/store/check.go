@@ -5,6 +5,7 @@ import (
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/validation"
 )
@@ -84,8 +85,8 @@ func Prepare(cmd *storev1.Command, lim Limits) error {
 	case *storev1.Command_CreateToken:
 		return prepareToken(op.CreateToken).Err()
 	case *storev1.Command_DeleteToken:
-		if op.DeleteToken.GetAccessor() == "" {
-			return Required("accessor")
+		if a := op.DeleteToken.GetAccessor(); !auth.ValidAccessor(a) {
+			return validation.ErrorList{validation.Invalid("accessor", a, "must be a token's accessor: 1 to 64 lower-case letters, digits and '-'")}
 		}
 	case *storev1.Command_ExpireInstances, *storev1.Command_SetNode:
 		// The servers' own commands.

@@ -61,9 +61,10 @@ func (s *Store) createInstanceTxn(ctx *applyCtx, req *svcregv1.CreateInstanceReq
 	return &Result{Instance: inst}, nil
 }
 
-// ownedBy fails unless inst is owner's (when the write may change only
-// its own instances: a registrar's).
-func ownedBy(inst *svcregv1.Instance, owner string, required bool) error {
+// OwnedBy fails unless inst is owner's, when required (the write may
+// change only its own instances: a registrar's). Lease renewals, which
+// are not commands, check with it too.
+func OwnedBy(inst *svcregv1.Instance, owner string, required bool) error {
 	if required && inst.GetOwner() != owner {
 		return &Error{ErrNotOwner, fmt.Sprintf("instance %q in namespace %q was registered by another token: a registrar may change only its own instances", inst.GetName(), inst.GetNamespace())}
 	}
@@ -78,7 +79,7 @@ func (s *Store) mergeInstanceTxn(txn *memdb.Txn, req *svcregv1.UpdateInstanceReq
 	if old, err = instanceTxn(txn, namespace, patch.GetName()); err != nil {
 		return nil, nil, err
 	}
-	if err := ownedBy(old, owner, requireOwner); err != nil {
+	if err := OwnedBy(old, owner, requireOwner); err != nil {
 		return nil, nil, err
 	}
 	if !preconditionHolds(patch.GetEtag(), patch.GetResourceVersion(), old.GetEtag(), old.GetResourceVersion()) {
@@ -120,7 +121,7 @@ func deletableInstanceTxn(txn *memdb.Txn, req *svcregv1.DeleteInstanceRequest, o
 	if err != nil {
 		return nil, err
 	}
-	if err := ownedBy(old, owner, requireOwner); err != nil {
+	if err := OwnedBy(old, owner, requireOwner); err != nil {
 		return nil, err
 	}
 	if !preconditionHolds(req.GetEtag(), 0, old.GetEtag(), old.GetResourceVersion()) {

@@ -21,8 +21,11 @@ import (
 func prepareToken(t *storev1.StoredToken) validation.ErrorList {
 	tok := t.GetToken()
 	var errs validation.ErrorList
-	if tok.GetAccessor() == "" {
-		errs = append(errs, validation.Required("token.accessor", "the proposer sets it"))
+	if !auth.ValidAccessor(tok.GetAccessor()) {
+		errs = append(errs, validation.Invalid("token.accessor", tok.GetAccessor(), "must be 1 to 64 lower-case letters, digits and '-' (the proposer sets it)"))
+	}
+	if id := tok.GetIdentity(); id != "" && !auth.ValidIdentity(id) {
+		errs = append(errs, validation.Invalid("token.identity", id, "must be a certificate's URI or DNS name: 1 to 1024 printable characters, no spaces"))
 	}
 	if (len(t.GetSecretSha256()) == 0) == (tok.GetIdentity() == "") {
 		errs = append(errs, validation.Invalid("token.identity", tok.GetIdentity(), "a token has either a secret or an identity, not both"))
