@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -35,9 +36,22 @@ var principals = []string{"none", "bad", "revoked", "reader", "registrar", "admi
 
 func startAuthServer(t testing.TB, cfg Config) *authServer {
 	t.Helper()
+	return startAuthServerWith(t, cfg, nil)
+}
+
+// startAuthServerWith is startAuthServer with a connection of its own
+// (TLS) instead of the plaintext one.
+func startAuthServerWith(t testing.TB, cfg Config, dial func(*Server) *grpc.ClientConn) *authServer {
+	t.Helper()
 	boot := auth.NewSecret()
 	cfg.Security.Auth, cfg.Security.BootstrapToken = AuthOn, boot
-	as := &authServer{testServer: startServer(t, cfg), bearer: map[string]string{"none": "", "bad": auth.NewSecret()}}
+	ts := startServer(t, cfg)
+	if dial != nil {
+		ts.conn = dial(ts.Server)
+		t.Cleanup(func() { ts.conn.Close() })
+		ts.client = svcregv1.NewRegistryServiceClient(ts.conn)
+	}
+	as := &authServer{testServer: ts, bearer: map[string]string{"none": "", "bad": auth.NewSecret()}}
 	ctx := as.as(boot)
 	waitFor(t, "the bootstrap token", 10*time.Second, func() bool {
 		_, err := svcregv1.NewTokenServiceClient(as.conn).WhoAmI(ctx, &svcregv1.WhoAmIRequest{})
@@ -64,6 +78,13 @@ func startAuthServer(t testing.TB, cfg Config) *authServer {
 		t.Fatal(err)
 	}
 	as.bearer["bootstrap"] = boot
+	// The server records its own addresses by a command of its own, once:
+	// wait for it, so that the state compared around denied calls is the
+	// tests' alone.
+	waitFor(t, "the server to record its addresses", 10*time.Second, func() bool {
+		_, err := as.Store().Read().Node(as.Node().ID())
+		return err == nil
+	})
 	return as
 }
 

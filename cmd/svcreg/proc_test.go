@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/certs"
 	"github.com/svcreg/svcreg/internal/clientauth"
 	"google.golang.org/grpc"
 )
@@ -119,7 +121,7 @@ func startProc(t testing.TB, name string, args ...string) *proc {
 // sit in its reconnect backoff, failing fail-fast RPCs for a while.
 func (p *proc) redial() {
 	p.t.Helper()
-	dial, err := clientauth.Config{Token: testToken, NoEnv: true}.DialOptions(p.grpc)
+	dial, err := clientauth.Config{Token: testToken, CAFile: flagValue(p.args, "--peer-tls-ca"), NoEnv: true}.DialOptions(p.grpc)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -130,6 +132,16 @@ func (p *proc) redial() {
 	if old := p.conn.Swap(conn); old != nil {
 		old.Close()
 	}
+}
+
+// flagValue is the value of a "--flag value" in args, or "".
+func flagValue(args []string, flag string) string {
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 func hasFlag(args []string, flag string) bool {
@@ -272,7 +284,16 @@ func (p *proc) registry() svcregv1.RegistryServiceClient {
 // on, whether it knows the tests' token yet (the cluster's first leader
 // makes it just after it is elected).
 func (p *proc) ready() bool {
-	resp, err := http.Get("http://" + p.http + "/readyz")
+	get, url := http.Get, "http://"+p.http+"/readyz"
+	if ca := flagValue(p.args, "--peer-tls-ca"); ca != "" { // the tests' TLS servers share the cluster CA
+		pool, err := certs.LoadPool(ca)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		get, url = c.Get, "https://"+p.http+"/readyz"
+	}
+	resp, err := get(url)
 	if err != nil {
 		return false
 	}

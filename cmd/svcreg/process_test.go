@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/certs"
 )
 
 // watcher follows a service's endpoints and remembers the instances it
@@ -217,7 +219,35 @@ func longestGap(acked []ack, at time.Time) time.Duration {
 // survivors, writes stop for less than 3.5 s, and the old leader restarts,
 // rejoins and converges.
 func TestKill9LeaderOfThree(t *testing.T) {
-	procs := startThree(t)
+	t.Run("plaintext", func(t *testing.T) { kill9LeaderOfThree(t, startThree(t)) })
+	// The same over TLS: the client and REST ports serve TLS, and the peer
+	// port speaks mutual TLS with the cluster CA (Raft, forwarding, joins).
+	t.Run("mutual TLS", func(t *testing.T) { kill9LeaderOfThree(t, startThree(t, tlsFlags(t)...)) })
+}
+
+// tlsFlags makes a CA and one certificate the three servers share (valid
+// for 127.0.0.1 and as a peer), and returns the flags that use them.
+func tlsFlags(t *testing.T) []string {
+	dir := t.TempDir()
+	ca, err := certs.NewCA("test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue(certs.Leaf{CommonName: "node", Hosts: []string{"127.0.0.1"}, Peer: true, Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := filepath.Join(dir, "node.pem"), filepath.Join(dir, "node-key.pem")
+	if err := certs.WritePair(leaf, cert, key); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--tls-cert", cert, "--tls-key", key, "--peer-tls-ca", filepath.Join(dir, "ca.pem")}
+}
+
+func kill9LeaderOfThree(t *testing.T, procs []*proc) {
 	ctx := context.Background()
 	if _, err := procs[0].registry().CreateService(ctx, &svcregv1.CreateServiceRequest{Service: webService()}); err != nil {
 		t.Fatal(err)

@@ -166,17 +166,12 @@ func (w *Watch) cancelOnResync(ctx context.Context, cancel context.CancelFunc) f
 }
 
 // terminal reports whether retrying cannot fix an error: a request the
-// registry refuses as it is (FIELD_INVALID), or one this client may not
-// make, or a registry without the method.
+// registry refuses as it is (FIELD_INVALID), or a registry without the
+// method. A refused credential (UNAUTHENTICATED, PERMISSION_DENIED) is
+// retried with backoff: a token file may be rotated meanwhile, and the
+// last view stays in use until then.
 func terminal(err error) bool {
-	if reason.Of(err) == reason.FieldInvalid {
-		return true
-	}
-	switch status.Code(err) {
-	case codes.Unimplemented, codes.PermissionDenied, codes.Unauthenticated:
-		return true
-	}
-	return false
+	return reason.Of(err) == reason.FieldInvalid || status.Code(err) == codes.Unimplemented
 }
 
 // View is a consistent state of one service and its endpoints.

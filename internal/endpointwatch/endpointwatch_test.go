@@ -214,12 +214,42 @@ func TestReconnectBacksOff(t *testing.T) {
 }
 
 func TestTerminalErrorsEndTheWatch(t *testing.T) {
-	for _, err := range []error{withReason(codes.InvalidArgument, reason.FieldInvalid), status.Error(codes.PermissionDenied, "no"), status.Error(codes.Unimplemented, "old")} {
+	for _, err := range []error{withReason(codes.InvalidArgument, reason.FieldInvalid), status.Error(codes.Unimplemented, "old")} {
 		f := newFakeRegistry(script{err: err})
 		got := New(f, "shop", "web", nil).Follow(context.Background(), func(View) {})
 		if status.Code(got) != status.Code(err) {
 			t.Errorf("%v: Follow ended with %v", err, got)
 		}
+	}
+}
+
+// TestRefusedCredentialsAreRetried: UNAUTHENTICATED and PERMISSION_DENIED
+// are reported and retried with backoff (a rotated token file fixes
+// them), not the end of the watch.
+func TestRefusedCredentialsAreRetried(t *testing.T) {
+	f := newFakeRegistry(
+		script{err: status.Error(codes.Unauthenticated, "revoked")}, script{err: status.Error(codes.PermissionDenied, "no")},
+		script{events: []*svcregv1.WatchEndpointsResponse{synced(5)}},
+	)
+	fake := clocktest.Install(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var failures []codes.Code
+	w := New(f, "shop", "web", func(err error) { mu.Lock(); failures = append(failures, status.Code(err)); mu.Unlock() })
+	views := make(chan View, 1)
+	go w.Follow(ctx, func(v View) { views <- v })
+	for range 2 {
+		<-f.calls
+		fake.AdvanceWhenWaiting(t, 1, 3*time.Second)
+	}
+	if v := <-views; v.Revision != 5 {
+		t.Fatalf("view at revision %d, want 5", v.Revision)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(failures, []codes.Code{codes.Unauthenticated, codes.PermissionDenied}) {
+		t.Errorf("failures reported: %v", failures)
 	}
 }
 
