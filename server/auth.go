@@ -2,11 +2,15 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc"
@@ -95,6 +99,27 @@ type guard struct {
 	clock    clockwork.Clock
 	log      *slog.Logger
 	sessions *sessions
+	known    principalCache
+}
+
+// principalCache remembers the principals of secrets seen, by the
+// secret's SHA-256, until any token changes: a request then costs one
+// hash and one map lookup, not a store read. An entry is valid only at the
+// generation it was read at, so one stored after a revocation raced it
+// is never used.
+type principalCache struct {
+	gen atomic.Uint64
+	m   sync.Map // [32]byte -> cachedPrincipal
+}
+
+type cachedPrincipal struct {
+	gen uint64
+	p   *auth.Principal
+}
+
+func (c *principalCache) invalidate() {
+	c.gen.Add(1)
+	c.m.Clear()
 }
 
 // authenticate turns a request's credential into a principal.
@@ -102,14 +127,13 @@ func (g *guard) authenticate(ctx context.Context, at port) (*auth.Principal, err
 	if !g.enabled {
 		return auth.Anyone, nil
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
 	if at == portPeer {
-		if names := md.Get(principalKey); len(names) > 0 {
+		if names := metadata.ValueFromIncomingContext(ctx, principalKey); len(names) > 0 {
 			return g.byAccessor(names[0])
 		}
 		return auth.Anyone, nil
 	}
-	if values := md.Get("authorization"); len(values) > 0 {
+	if values := metadata.ValueFromIncomingContext(ctx, "authorization"); len(values) > 0 {
 		secret, ok := auth.BearerToken(values[0])
 		if !ok {
 			return nil, fmt.Errorf("%w: the authorization header is not \"Bearer <token>\"", auth.ErrUnauthenticated)
@@ -137,11 +161,18 @@ func verifiedClientCert(ctx context.Context) *x509.Certificate {
 }
 
 func (g *guard) bySecret(secret string) (*auth.Principal, error) {
-	t, err := g.store.Read().TokenByHash(auth.HashKey(secret))
-	if err != nil || !auth.Equal(secret, t.GetSecretSha256()) {
+	sum := sha256.Sum256([]byte(secret))
+	gen := g.known.gen.Load()
+	if c, ok := g.known.m.Load(sum); ok && c.(cachedPrincipal).gen == gen {
+		return g.valid(c.(cachedPrincipal).p)
+	}
+	t, err := g.store.Read().TokenByHash(hex.EncodeToString(sum[:]))
+	if err != nil || subtle.ConstantTimeCompare(sum[:], t.GetSecretSha256()) != 1 {
 		return nil, fmt.Errorf("%w: the token is not known here (revoked, or never created)", auth.ErrUnauthenticated)
 	}
-	return g.valid(auth.FromToken(t.GetToken()))
+	p := auth.FromToken(t.GetToken())
+	g.known.m.Store(sum, cachedPrincipal{gen, p})
+	return g.valid(p)
 }
 
 func (g *guard) byCertificate(cert *x509.Certificate) (*auth.Principal, error) {

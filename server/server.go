@@ -81,6 +81,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.guard = &guard{enabled: s.plan.auth, store: st, clock: cfg.Clock, log: cfg.Logger, sessions: newSessions(st, cfg.Clock)}
+	st.OnTokenChange(s.guard.known.invalidate)
 	ok := false
 	defer func() {
 		if !ok {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,11 +20,10 @@ type readmeBlock struct {
 	script string
 }
 
-var readmeMarker = regexp.MustCompile(`^<!-- readme-test:(.*)-->$`)
-
 // readmeBlocks are the README's ```sh blocks preceded by a
-// <!-- readme-test: EXPECT --> marker.
-func readmeBlocks(t *testing.T) []readmeBlock {
+// <!-- MARKER: EXPECT --> marker.
+func readmeBlocks(t *testing.T, marker string) []readmeBlock {
+	readmeMarker := regexp.MustCompile(`^<!-- ` + marker + `:(.*)-->$`)
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +53,7 @@ func readmeBlocks(t *testing.T) []readmeBlock {
 // real server on ports of its own: each must succeed and print what its
 // marker expects, so the README cannot drift from what svcreg does.
 func TestREADME(t *testing.T) {
-	blocks := readmeBlocks(t)
+	blocks := readmeBlocks(t, "readme-test")
 	if len(blocks) < 5 {
 		t.Fatalf("only %d marked blocks in README.md", len(blocks))
 	}
@@ -63,24 +63,52 @@ func TestREADME(t *testing.T) {
 	rewrite := strings.NewReplacer(
 		"localhost:7480", p.http, "localhost:7400", p.grpc, "127.0.0.1:7400", p.grpc,
 		"-p 7453", "-p "+dnsPort, "go run ./cmd/svcreg", binary)
+	dir := t.TempDir()
 	for _, b := range blocks {
-		script := rewrite.Replace(b.script)
-		if tool := missingTool(script); tool != "" {
-			t.Logf("README.md:%d: skipped, %s is not installed (CI installs it)", b.line, tool)
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		cmd := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", script)
-		cmd.Env = append(os.Environ(), "SVCREG_ADDR="+p.grpc)
-		out, err := cmd.CombinedOutput()
-		cancel()
-		if err != nil {
-			t.Errorf("README.md:%d: the block failed: %v\n%s\n%s", b.line, err, script, out)
-			continue
-		}
-		if !strings.Contains(string(out), b.expect) {
-			t.Errorf("README.md:%d: the output does not contain %q:\n%s", b.line, b.expect, out)
-		}
+		runReadmeBlock(t, b, rewrite, dir, "SVCREG_ADDR="+p.grpc)
+	}
+}
+
+// TestREADMESecureIt runs the "Secure it" section's marked blocks: the
+// first makes the certificates and the bootstrap token, then a TLS server
+// starts with them (on ports of its own) and the others run against it.
+func TestREADMESecureIt(t *testing.T) {
+	blocks := readmeBlocks(t, "readme-secure-test")
+	if len(blocks) < 2 {
+		t.Fatalf("only %d secure-it blocks in README.md", len(blocks))
+	}
+	dir := t.TempDir()
+	runReadmeBlock(t, blocks[0], strings.NewReplacer("go run ./cmd/svcreg", binary), dir)
+	certs := filepath.Join(dir, "certs")
+	p := startProc(t, "secure", "--tls-cert", filepath.Join(certs, "n1.pem"), "--tls-key", filepath.Join(certs, "n1-key.pem"),
+		"--peer-tls-ca", filepath.Join(certs, "ca.pem"), "--bootstrap-token-file", filepath.Join(certs, "bootstrap.token"))
+	p.waitReady(20 * time.Second)
+	rewrite := strings.NewReplacer("127.0.0.1:7411", p.grpc, "127.0.0.1:7491", p.http, "go run ./cmd/svcreg", binary)
+	for _, b := range blocks[1:] {
+		runReadmeBlock(t, b, rewrite, dir)
+	}
+}
+
+// runReadmeBlock runs a block in dir with its addresses rewritten: it
+// must succeed and print what its marker expects.
+func runReadmeBlock(t *testing.T, b readmeBlock, rewrite *strings.Replacer, dir string, env ...string) {
+	t.Helper()
+	script := rewrite.Replace(b.script)
+	if tool := missingTool(script); tool != "" {
+		t.Logf("README.md:%d: skipped, %s is not installed (CI installs it)", b.line, tool)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", script)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("README.md:%d: the block failed: %v\n%s\n%s", b.line, err, script, out)
+		return
+	}
+	if !strings.Contains(string(out), b.expect) {
+		t.Errorf("README.md:%d: the output does not contain %q:\n%s", b.line, b.expect, out)
 	}
 }
 
