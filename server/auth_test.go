@@ -12,12 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/auth"
@@ -583,5 +585,48 @@ func TestRevokedTokenEndsItsWatch(t *testing.T) {
 		t.Logf("the watch ended %v after the revocation", time.Since(revoked))
 	case <-time.After(10 * time.Second):
 		t.Fatal("the watch of a revoked token is still open")
+	}
+}
+
+// TestExpiredTokenEndsItsWatch: a token with an expiry works until then;
+// at its expiry its open watch ends with UNAUTHENTICATED and new requests
+// are refused (the clock is the test's).
+func TestExpiredTokenEndsItsWatch(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
+	as := startAuthServer(t, Config{Clock: clock})
+	boot := as.as(as.bearer["bootstrap"])
+	resp, err := svcregv1.NewTokenServiceClient(as.conn).CreateToken(boot, &svcregv1.CreateTokenRequest{Token: &svcregv1.Token{
+		ExpireTime: timestamppb.New(clock.Now().Add(time.Hour)),
+		Roles:      []*svcregv1.RoleBinding{{Role: svcregv1.Role_ROLE_READER, Namespaces: []string{"own"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(as.as(resp.GetSecret()))
+	defer cancel()
+	st, err := as.client.WatchEndpoints(ctx, &svcregv1.WatchEndpointsRequest{Namespace: "own", Service: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recvUntil(t, st, svcregv1.EventType_EVENT_TYPE_SYNCED)
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := st.Recv(); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	clock.Advance(time.Hour)
+	select {
+	case err := <-ended:
+		if status.Code(err) != codes.Unauthenticated {
+			t.Errorf("the watch ended with %v, want UNAUTHENTICATED", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch of an expired token is still open")
+	}
+	if _, err := as.client.GetService(as.as(resp.GetSecret()), &svcregv1.GetServiceRequest{Namespace: "own", Name: "web"}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("a request with the expired token: %v, want UNAUTHENTICATED", err)
 	}
 }
