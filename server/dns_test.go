@@ -398,3 +398,38 @@ func FuzzDNSReply(f *testing.F) {
 		}
 	})
 }
+
+// TestDNSHiddenNamespaces: a namespace --dns-hide-namespace names does not
+// exist over DNS (its names are NXDOMAIN, its addresses have no PTR),
+// while the others answer as before and Resolve, which carries a token,
+// still sees it.
+func TestDNSHiddenNamespaces(t *testing.T) {
+	ts := startServer(t, Config{Security: Security{DNSHiddenNamespaces: []string{"team-*"}}})
+	for _, ns := range []string{"shop", "team-a"} {
+		svc := &svcregv1.Service{Name: "web", Namespace: ns, Selector: map[string]string{"app": "web"}, Ports: []*svcregv1.ServicePort{{Port: 443}}}
+		ts.mustCreateService(t, svc)
+	}
+	inst := webInst("web-1")
+	inst.Namespace, inst.Ip = "team-a", "10.9.0.1"
+	ts.mustCreateInstance(t, inst)
+	for _, tt := range []struct {
+		name  string
+		qtype uint16
+		want  int
+	}{
+		{"web.shop.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess},
+		{"web.team-a.svc.cluster.local.", dns.TypeA, dns.RcodeNameError},
+		{"team-a.svc.cluster.local.", dns.TypeA, dns.RcodeNameError},
+		// As for any address outside the service range the registry does
+		// not know: nothing tells a hidden endpoint from no endpoint.
+		{"1.0.9.10.in-addr.arpa.", dns.TypePTR, dns.RcodeRefused},
+	} {
+		if m := query(t, ts.DNSAddr(), "udp", tt.name, tt.qtype); m.Rcode != tt.want {
+			t.Errorf("%s %s: %s, want %s", tt.name, dns.TypeToString[tt.qtype], dns.RcodeToString[m.Rcode], dns.RcodeToString[tt.want])
+		}
+	}
+	resp, err := ts.client.Resolve(context.Background(), &svcregv1.ResolveRequest{Name: "web.team-a.svc.cluster.local"})
+	if err != nil || resp.GetRcode() != "NOERROR" {
+		t.Errorf("Resolve of a hidden namespace's name: %v %v, want NOERROR", resp.GetRcode(), err)
+	}
+}
