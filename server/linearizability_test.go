@@ -1,10 +1,12 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -214,6 +216,26 @@ func TestLinearizable(t *testing.T) {
 	t.Logf("%d operations, %d with unknown outcome", len(h.ops), unknown)
 	if res := check(t, h); res != porcupine.Ok {
 		t.Errorf("the history is %s, want linearizable", res)
+		logIllegalKeys(t, h)
+	}
+}
+
+// logIllegalKeys logs, for each key whose operations alone are not
+// linearizable, those operations in call order: what a failure needs to
+// be understood.
+func logIllegalKeys(t *testing.T, h *history) {
+	for _, part := range kvModel.Partition(h.ops) {
+		if porcupine.CheckOperations(kvModel.ToModel(), part) {
+			continue
+		}
+		slices.SortFunc(part, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+		for _, op := range part {
+			ret := "never"
+			if op.Return != math.MaxInt64 {
+				ret = time.Duration(op.Return).String()
+			}
+			t.Logf("client %d [%v, %s] %s", op.ClientId, time.Duration(op.Call), ret, kvModel.DescribeOperation(op.Input, op.Output))
+		}
 	}
 }
 

@@ -107,6 +107,14 @@ func (n *Node) ApplyLocal(cmd *storev1.Command) (*store.Result, error) {
 		return nil, fmt.Errorf("%w: it has not yet applied what earlier leaders committed", ErrNotLeader)
 	}
 	if err := n.store.Precheck(cmd); err != nil {
+		// A refusal read from this server's state answers for the present
+		// only if this server still leads: a leader cut off and deposed
+		// without knowing it yet holds a stale state (a delete the new
+		// leader committed). Confirm with a quorum, after the read, before
+		// answering; else the client retries with the leader.
+		if verr := n.VerifyLeader(); verr != nil {
+			return nil, verr
+		}
 		return nil, err
 	}
 	b, err := encodeCommand(cmd)

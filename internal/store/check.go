@@ -112,7 +112,20 @@ func ObjectRef(kind Kind, namespace, name string, nsField, nameField validation.
 // the leader before it proposes: the state machine will decide again
 // (entries in flight may change the state meanwhile), but what fails here
 // is not proposed. It writes nothing.
+//
+// A retry of a request already applied passes: its answer is the
+// original's (the state machine's request-id dedup), not what the state
+// now says of a second attempt (a create retried after its answer was
+// lost would otherwise read ALREADY_EXISTS, its own doing).
 func (s *Store) Precheck(cmd *storev1.Command) error {
+	if id := cmd.GetRequestId(); id != "" {
+		s.mu.Lock()
+		_, applied := s.requests.lookup(keyOfRequest(id), nil)
+		s.mu.Unlock()
+		if applied {
+			return nil
+		}
+	}
 	txn := s.db.Load().Txn(false)
 	var err error
 	switch op := cmd.GetOp().(type) {

@@ -104,3 +104,27 @@ func TestKeyOfRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestPrecheckPassesARetry: a retried create whose original was applied
+// passes the precheck (its answer is the original's, from the dedup) and
+// applies as the duplicate it is; a new request for the same name is
+// refused before it is proposed.
+func TestPrecheckPassesARetry(t *testing.T) {
+	s := newTestStore(t, "10.96.0.0/24", "30000-30099")
+	create := func(id string) *storev1.Command {
+		c := cmd(webInstance("web-1", "10.0.0.1"))
+		c.RequestId, c.Time = id, timestamppb.New(testTime)
+		return c
+	}
+	mustApplyEntry(t, s, 5, create("first"))
+	if err := s.Precheck(create("first")); err != nil {
+		t.Errorf("the retry's precheck: %v, want it passed", err)
+	}
+	res, err := s.ApplyAt(6, create("first"))
+	if err != nil || res.Revision != 5 {
+		t.Fatalf("the retry applied: %v, %+v; want the original's revision 5", err, res)
+	}
+	if err := s.Precheck(create("second")); !errors.Is(err, ErrAlreadyExists) {
+		t.Errorf("another create's precheck: %v, want ALREADY_EXISTS", err)
+	}
+}
