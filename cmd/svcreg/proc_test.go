@@ -113,6 +113,7 @@ func startProc(t testing.TB, name string, args ...string) *proc {
 	})
 	p.start()
 	p.awaitListening()
+	reservePorts(t, p.grpc, p.http, p.dns, p.peer) // a restart binds them again
 	p.redial()
 	return p
 }
