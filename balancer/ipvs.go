@@ -246,22 +246,26 @@ func (b *ipvsBalancer) startTickerLocked() {
 		return
 	}
 	b.ticking = true
-	go func() {
-		b.mu.Lock()
-		interval := b.st.tickInterval()
-		b.mu.Unlock()
-		t := b.st.clock.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-b.stop:
-				return
-			case <-t.Chan():
-				b.mu.Lock()
-				st, work := b.st, b.st.tickWork()
-				b.mu.Unlock()
-				st.tick(work)
-			}
+	go tickLoop(&b.mu, b.st, b.stop)
+}
+
+// tickLoop rotates st's inactive window and ages its tables until stop is
+// closed; mu guards st's build-time fields.
+func tickLoop(mu *sync.Mutex, st *state, stop <-chan struct{}) {
+	mu.Lock()
+	interval := st.tickInterval()
+	mu.Unlock()
+	t := st.clock.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.Chan():
+			mu.Lock()
+			work := st.tickWork()
+			mu.Unlock()
+			st.tick(work)
 		}
-	}()
+	}
 }

@@ -14,9 +14,12 @@ type connFlags struct {
 	addr, token, tokenFile, caCert *string
 }
 
-func addConnFlags(fs *flag.FlagSet) connFlags {
+func addConnFlags(fs *flag.FlagSet) connFlags { return addConnFlagsAs(fs, "addr") }
+
+// addConnFlagsAs is addConnFlags with the address flag named name.
+func addConnFlagsAs(fs *flag.FlagSet, name string) connFlags {
 	return connFlags{
-		addr:      fs.String("addr", "", "registry gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)"),
+		addr:      fs.String(name, "", "registry gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)"),
 		token:     fs.String("token", "", "bearer token (default $SVCREG_TOKEN)"),
 		tokenFile: fs.String("token-file", "", "file holding the bearer token (default $SVCREG_TOKEN_FILE)"),
 		caCert:    fs.String("cacert", "", "PEM CA the registry's certificate chains to; turns TLS on (default $SVCREG_CACERT)"),

@@ -20,6 +20,7 @@ Usage:
   svcreg env [-n NAMESPACE]   print the services' environment variables (KEY=value)
   svcreg operator raft list-peers|remove-peer ID|transfer-leader [ID]
   svcreg snapshot save|restore FILE
+  svcreg proxy [flags]     make cluster IPs and node ports real on this node (svcreg proxy -h)
   svcreg token create|list|revoke|whoami|generate   manage access tokens
   svcreg cert ca|issue        make a CA and certificates for TLS
 
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string) int {
 		err = snapshotCmd(ctx, args[1:])
 	case "token":
 		err = tokenCmd(ctx, args[1:])
+	case "proxy":
+		err = proxyCmd(ctx, args[1:])
 	case "cert":
 		err = certCmd(args[1:])
 	case "help", "-h", "--help":

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/svcreg/svcreg/internal/proxy"
+)
+
+// proxyCmd is `svcreg proxy`: the node agent that makes cluster IPs and
+// node ports real (docs/proxy.md).
+func proxyCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	conn := addConnFlagsAs(fs, "registry")
+	var cfg proxy.Config
+	fs.StringVar(&cfg.Mode, "mode", proxy.ModeUserspace, "data plane: userspace (a listener per service port)")
+	fs.StringVar(&cfg.BindAddress, "bind-address", "0.0.0.0", `the node address node ports are served on; "" serves none`)
+	fs.StringVar(&cfg.VIPInterface, "vip-interface", "lo", `interface userspace mode puts the cluster IPs on; "-" leaves them to something else`)
+	fs.IntVar(&cfg.Limits.Conns, "max-conns", 20_000, "proxied TCP connections open at once (two descriptors each); more wait in the listen backlog")
+	fs.IntVar(&cfg.Limits.UDPFlows, "max-udp-flows", 10_000, "UDP clients followed at once per frontend")
+	fs.DurationVar(&cfg.Limits.UDPIdle, "udp-idle-timeout", 0, "end a UDP flow idle this long (default 30s)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %v", err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	c, err := conn.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	cfg.Registry = c.RegistryServiceClient
+	return proxy.Run(ctx, cfg)
+}

@@ -1,0 +1,248 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/svcreg/svcreg/balancer"
+)
+
+// userspace is the data plane of kube-proxy's userspace mode, done again:
+// a listener on every frontend address, and per accepted connection (or
+// UDP flow) a backend chosen by the service's scheduler at connection
+// level (balancer.Conns), dialled with retries, then bytes copied both
+// ways by the kernel (splice) until each side closes.
+type userspace struct {
+	log    *slog.Logger
+	vips   *vips // nil: cluster IPs are not put on an interface
+	limits Limits
+	slots  chan struct{} // one per open proxied connection (file descriptors)
+
+	mu     sync.Mutex
+	fronts map[frontKey]*usFront
+	wg     sync.WaitGroup
+}
+
+// Limits bound what the userspace data plane holds.
+type Limits struct {
+	// Conns is the most proxied TCP connections open at once (each holds
+	// two descriptors); more wait in the listen backlog. Default 20,000.
+	Conns int
+	// UDPFlows is the most UDP clients followed at once per frontend;
+	// default 10,000.
+	UDPFlows int
+	// UDPIdle ends a UDP flow idle this long; default 30s.
+	UDPIdle time.Duration
+	// DialTimeouts are the connect attempts' timeouts, one per try (as
+	// kube-proxy's userspace mode: 250ms, 500ms, 1s, 2s).
+	DialTimeouts []time.Duration
+}
+
+func (l *Limits) setDefaults() {
+	if l.Conns == 0 {
+		l.Conns = 20_000
+	}
+	if l.UDPFlows == 0 {
+		l.UDPFlows = 10_000
+	}
+	if l.UDPIdle == 0 {
+		l.UDPIdle = 30 * time.Second
+	}
+	if len(l.DialTimeouts) == 0 {
+		l.DialTimeouts = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
+	}
+}
+
+// usFront is one served address.
+type usFront struct {
+	front *frontend
+	conns *balancer.Conns
+	lis   net.Listener   // tcp
+	pc    net.PacketConn // udp
+	flows *udpFlows
+	// closed is closed with the frontend (an accept loop waiting for a
+	// connection slot gives up).
+	closed    chan struct{}
+	closeOnce sync.Once
+
+	mu   sync.Mutex
+	down map[string]time.Time // backends refused lately, left out until then
+}
+
+func newUserspace(log *slog.Logger, v *vips, limits Limits) *userspace {
+	limits.setDefaults()
+	return &userspace{log: log, vips: v, limits: limits, slots: make(chan struct{}, limits.Conns), fronts: map[frontKey]*usFront{}}
+}
+
+// sync serves exactly the planned frontends: new ones get a listener,
+// changed ones new backends (open connections are left to finish),
+// removed ones lose their listener.
+func (u *userspace) sync(planned map[frontKey]*frontend) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var errs []error
+	if u.vips != nil {
+		want := map[string]bool{}
+		for k, f := range planned {
+			if !f.nodePort {
+				host, _, _ := net.SplitHostPort(k.addr)
+				want[host] = true
+			}
+		}
+		if err := u.vips.ensure(want); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for k, f := range u.fronts {
+		if _, ok := planned[k]; !ok {
+			f.close()
+			delete(u.fronts, k)
+		}
+	}
+	for k, p := range planned {
+		if f, ok := u.fronts[k]; ok {
+			if !sameBackends(f.front, p) {
+				f.update(p)
+			}
+			continue
+		}
+		f, err := u.open(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("serving %s for %s port %s: %w", k, p.service, p.port, err))
+			continue
+		}
+		u.fronts[k] = f
+	}
+	return errors.Join(errs...)
+}
+
+func (u *userspace) open(p *frontend) (*usFront, error) {
+	f := &usFront{front: p, conns: balancer.NewConns(p.config), down: map[string]time.Time{}, closed: make(chan struct{})}
+	f.conns.Update(nil, p.backends)
+	var err error
+	switch p.key.proto {
+	case "tcp":
+		if f.lis, err = net.Listen("tcp", p.key.addr); err != nil {
+			f.conns.Close()
+			return nil, err
+		}
+		u.wg.Go(func() { u.acceptLoop(f) })
+	case "udp":
+		if f.pc, err = net.ListenPacket("udp", p.key.addr); err != nil {
+			f.conns.Close()
+			return nil, err
+		}
+		f.flows = newUDPFlows(u.limits, u.log)
+		u.wg.Go(func() { u.serveUDP(f) })
+	}
+	return f, nil
+}
+
+// update gives the frontend new backends (or a new scheduler).
+func (f *usFront) update(p *frontend) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.front = p
+	f.conns.Update(p.config, f.upLocked())
+}
+
+// upLocked is the frontend's backends without those refused lately.
+func (f *usFront) upLocked() []balancer.ConnBackend {
+	now := time.Now()
+	out := make([]balancer.ConnBackend, 0, len(f.front.backends))
+	for _, b := range f.front.backends {
+		if until, ok := f.down[b.Addr]; ok && now.Before(until) {
+			continue
+		}
+		delete(f.down, b.Addr)
+		out = append(out, b)
+	}
+	return out
+}
+
+// refused leaves a backend that refused a connection out of new picks
+// for a second (a passive check: the registry's readiness is the real
+// one), unless it is the last one.
+func (f *usFront) refused(addr string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.front.backends)-len(f.down) <= 1 {
+		return
+	}
+	f.down[addr] = time.Now().Add(time.Second)
+	f.conns.Update(nil, f.upLocked())
+	time.AfterFunc(time.Second, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.conns.Update(nil, f.upLocked())
+	})
+}
+
+func (f *usFront) close() {
+	f.closeOnce.Do(func() { close(f.closed) })
+	if f.lis != nil {
+		f.lis.Close()
+	}
+	if f.pc != nil {
+		f.pc.Close()
+	}
+	f.conns.Close()
+}
+
+// stop closes every frontend and waits for their loops; open TCP
+// connections are left to finish by themselves.
+func (u *userspace) stop() {
+	u.mu.Lock()
+	for k, f := range u.fronts {
+		f.close()
+		delete(u.fronts, k)
+	}
+	u.mu.Unlock()
+	u.wg.Wait()
+	if u.vips != nil {
+		if err := u.vips.clear(); err != nil {
+			u.log.Warn("removing the cluster IPs this agent added", "err", err)
+		}
+	}
+}
+
+// clientHost is a connection's source address without its port: the key
+// of the hashing schedulers and of ClientIP affinity.
+func clientHost(a net.Addr) string {
+	s := a.String()
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		return host
+	}
+	return s
+}
+
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || err != nil && strings.Contains(err.Error(), "use of closed network connection")
+}
+
+// dial connects to a backend for f, picking again after a refusal, up to
+// one try per dial timeout. It returns the connection and its done.
+func (u *userspace) dial(ctx context.Context, f *usFront, network, client string) (net.Conn, func(), error) {
+	var last error
+	for _, timeout := range u.limits.DialTimeouts {
+		addr, done, err := f.conns.Pick(client)
+		if err != nil {
+			return nil, nil, err
+		}
+		d := net.Dialer{Timeout: timeout}
+		conn, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			return conn, done, nil
+		}
+		done()
+		last = err
+		f.refused(addr)
+	}
+	return nil, nil, fmt.Errorf("%d tries: %w", len(u.limits.DialTimeouts), last)
+}
