@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,8 +200,6 @@ type echoBackend struct {
 	accepted atomic.Int64
 	lis      net.Listener
 	pc       net.PacketConn
-	mu       sync.Mutex
-	open     []net.Conn
 }
 
 func (b *echoBackend) protocol() svcregv1.Protocol {

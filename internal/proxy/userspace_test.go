@@ -62,7 +62,6 @@ func TestUserspace(t *testing.T) {
 		for _, b := range bs {
 			e.register(b, "lc", "10.96.1.3")
 		}
-		var held []net.Conn
 		for range 2 { // two long connections take two backends
 			c, err := net.Dial("tcp", "10.96.1.3:80")
 			if err != nil {
@@ -70,7 +69,6 @@ func TestUserspace(t *testing.T) {
 			}
 			defer c.Close()
 			mustRoundTrip(t, c)
-			held = append(held, c)
 		}
 		before := map[*echoBackend]int64{}
 		for _, b := range bs {
