@@ -57,34 +57,33 @@ func TestUserspace(t *testing.T) {
 		}
 	})
 	t.Run("lc with long-held connections", func(t *testing.T) {
+		// lc ranks by open connections (256*active + inactive): with
+		// connections that stay open the choice is exact. Two backends take
+		// four; a third joins and takes the next two (rr would split them),
+		// then each takes one.
 		e.createService(echoService("lc", "10.96.1.3", "lc", false))
 		bs := []*echoBackend{startEcho(t, "lc-1", "127.0.3.1", false), startEcho(t, "lc-2", "127.0.3.2", false), startEcho(t, "lc-3", "127.0.3.3", false)}
-		for _, b := range bs {
-			e.register(b, "lc", "10.96.1.3")
-		}
-		for range 2 { // two long connections take two backends
-			c, err := net.Dial("tcp", "10.96.1.3:80")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			mustRoundTrip(t, c)
-		}
-		before := map[*echoBackend]int64{}
-		for _, b := range bs {
-			before[b] = b.accepted.Load()
-		}
-		for range 20 { // short ones go to the third, which holds none
-			mustEcho(t, "10.96.1.3:80", []byte("y"))
-		}
-		idle := 0
-		for _, b := range bs {
-			if b.accepted.Load()-before[b] == 20 {
-				idle++
+		hold := func(n int) {
+			for range n {
+				c, err := net.Dial("tcp", "10.96.1.3:80")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				mustRoundTrip(t, c) // picked and counted
 			}
 		}
-		if idle != 1 {
-			t.Errorf("lc with two held connections: %s; want every short connection on the backend holding none", counts(bs))
+		e.register(bs[0], "lc", "10.96.1.3")
+		e.register(bs[1], "lc", "10.96.1.3")
+		hold(4)
+		e.register(bs[2], "lc", "10.96.1.3")
+		hold(2)
+		if got := counts(bs); got != "lc-1=2 lc-2=2 lc-3=2" {
+			t.Errorf("lc after 4 connections on two backends and 2 more with a third: %s, want lc-1=2 lc-2=2 lc-3=2", got)
+		}
+		hold(3)
+		if got := counts(bs); got != "lc-1=3 lc-2=3 lc-3=3" {
+			t.Errorf("lc after 3 more: %s, want lc-1=3 lc-2=3 lc-3=3", got)
 		}
 	})
 	t.Run("a refused backend is skipped", func(t *testing.T) {
