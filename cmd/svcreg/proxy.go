@@ -16,7 +16,8 @@ func proxyCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	conn := addConnFlagsAs(fs, "registry")
 	var cfg proxy.Config
-	fs.StringVar(&cfg.Mode, "mode", proxy.ModeUserspace, "data plane: userspace (a listener per service port)")
+	fs.StringVar(&cfg.Mode, "mode", proxy.ModeUserspace, "data plane: userspace (a listener per service port) or nftables (DNAT rules in the kernel)")
+	cleanup := fs.Bool("cleanup", false, "remove the nftables table a crashed agent left, and exit")
 	fs.StringVar(&cfg.BindAddress, "bind-address", "0.0.0.0", `the node address node ports are served on; "" serves none`)
 	fs.StringVar(&cfg.VIPInterface, "vip-interface", "lo", `interface userspace mode puts the cluster IPs on; "-" leaves them to something else`)
 	fs.IntVar(&cfg.Limits.Conns, "max-conns", 20_000, "proxied TCP connections open at once (two descriptors each); more wait in the listen backlog")
@@ -31,6 +32,9 @@ func proxyCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("--log-level: %v", err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *cleanup {
+		return proxy.Cleanup()
+	}
 	c, err := conn.dial(ctx)
 	if err != nil {
 		return err

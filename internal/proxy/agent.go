@@ -14,6 +14,7 @@ import (
 // The data plane modes.
 const (
 	ModeUserspace = "userspace"
+	ModeNFTables  = "nftables"
 )
 
 // Config configures the agent.
@@ -21,7 +22,7 @@ type Config struct {
 	// Registry is a client of the registry (the SDK's connection, with its
 	// token and TLS).
 	Registry svcregv1.RegistryServiceClient
-	// Mode is ModeUserspace.
+	// Mode is ModeUserspace or ModeNFTables.
 	Mode string
 	// BindAddress is the node address node ports are served on; empty
 	// serves none.
@@ -105,8 +106,13 @@ func newDataplane(cfg Config) (dataplane, error) {
 			}
 		}
 		return newUserspace(cfg.Logger, v, cfg.Limits), nil
+	case ModeNFTables:
+		if err := needNetAdmin("nftables mode programs the kernel's NAT", "--mode userspace"); err != nil {
+			return nil, err
+		}
+		return newNFTables(cfg)
 	}
-	return nil, fmt.Errorf("--mode %q: want %s", cfg.Mode, ModeUserspace)
+	return nil, fmt.Errorf("--mode %q: want %s or %s", cfg.Mode, ModeUserspace, ModeNFTables)
 }
 
 // needNetAdmin fails, naming the capability and what else to run, unless

@@ -73,9 +73,11 @@ type plannedState struct {
 	err    error
 }
 
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 func startEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet := quietLogger()
 	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,310 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// The nftables data plane is kube-proxy's nftables mode done with
+// github.com/google/nftables, which speaks netlink itself: no `nft`
+// binary on the node (sigs.k8s.io/knftables, kube-proxy's library, drives
+// that binary). It owns one table and never touches another:
+//
+//	table ip svcreg
+//	  map frontends { type ipv4_addr . inet_proto . inet_service : verdict }
+//	  chain nat-prerouting { type nat hook prerouting priority dstnat
+//	    ip daddr . meta l4proto . th dport vmap @frontends }
+//	  chain nat-output     { type nat hook output priority dstnat;  the same }
+//	  chain nat-postrouting { type nat hook postrouting priority srcnat
+//	    oifname != "lo" meta mark & 0x4000 != 0 masquerade }
+//	  chain svc-<id>  { [meta mark set 0x4000] numgen random mod W vmap { 0 : jump ep-<id>-0, ... } }
+//	  chain ep-<id>-<i> { dnat to backend }
+//
+// A backend of weight w has w of the W slots (weights scaled to at most
+// 1,024 slots), which is the kernel's weighted random choice. Each sync is
+// one netlink batch (one transaction): only the frontends that changed
+// are rewritten, and the frontends map is edited element by element.
+type nftDataplane struct {
+	log   *slog.Logger
+	conn  *nftables.Conn
+	table *nftables.Table
+	set   *nftables.Set
+
+	fronts map[frontKey]*nftFront
+}
+
+type nftFront struct {
+	front *frontend
+	chain *nftables.Chain
+	eps   []*nftables.Chain
+}
+
+const (
+	nftTable = "svcreg"
+	// markMasquerade marks node-port connections, which are masqueraded so
+	// that replies come back through this node.
+	markMasquerade = 0x4000
+	maxSlots       = 1024
+)
+
+func newNFTables(cfg Config) (dataplane, error) {
+	conn, err := nftables.New()
+	if err != nil {
+		return nil, fmt.Errorf("%w: nftables mode: opening netlink: %v; try --mode userspace", ErrCannotRun, err)
+	}
+	d := &nftDataplane{log: cfg.Logger, conn: conn, fronts: map[frontKey]*nftFront{}}
+	if err := d.setup(); err != nil {
+		return nil, fmt.Errorf("%w: nftables mode: the kernel refused the table (is nf_tables with NAT available?): %v; try --mode userspace", ErrCannotRun, err)
+	}
+	return d, nil
+}
+
+// Cleanup removes the agent's table, if there is one (after a crash).
+func Cleanup() error {
+	conn, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	tables, err := conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if t.Name == nftTable {
+			conn.DelTable(t)
+			return conn.Flush()
+		}
+	}
+	return nil
+}
+
+// setup replaces any table of ours a crash left with a fresh one holding
+// the hooks and the empty frontends map, in one transaction.
+func (d *nftDataplane) setup() error {
+	d.table = &nftables.Table{Family: nftables.TableFamilyIPv4, Name: nftTable}
+	d.conn.AddTable(d.table)
+	d.conn.DelTable(d.table) // add-then-delete: no error when it did not exist
+	d.conn.AddTable(d.table)
+	d.set = &nftables.Set{Table: d.table, Name: "frontends", IsMap: true, Concatenation: true,
+		KeyType:  nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
+		DataType: nftables.TypeVerdict}
+	if err := d.conn.AddSet(d.set, nil); err != nil {
+		return err
+	}
+	lookup := []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 9},
+		&expr.Payload{DestRegister: 10, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: d.set.Name, SetID: d.set.ID, IsDestRegSet: true, DestRegister: 0},
+	}
+	for _, hook := range []struct {
+		name string
+		hook *nftables.ChainHook
+	}{{"nat-prerouting", nftables.ChainHookPrerouting}, {"nat-output", nftables.ChainHookOutput}} {
+		c := d.conn.AddChain(&nftables.Chain{Name: hook.name, Table: d.table, Type: nftables.ChainTypeNAT,
+			Hooknum: hook.hook, Priority: nftables.ChainPriorityNATDest})
+		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: c, Exprs: lookup})
+	}
+	post := d.conn.AddChain(&nftables.Chain{Name: "nat-postrouting", Table: d.table, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
+	lo := make([]byte, unix.IFNAMSIZ)
+	copy(lo, "lo")
+	d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: post, Exprs: []expr.Any{
+		// Not what stays on this node (a backend on loopback): only what
+		// leaves needs the node's address for its replies to come back.
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: lo},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(markMasquerade), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+		&expr.Masq{},
+	}})
+	return d.conn.Flush()
+}
+
+// frontID names a frontend's chains: stable, short, and unique enough
+// (a collision only merges two names' chains, which sync never does: it
+// checks).
+func frontID(k frontKey) string {
+	h := fnv.New64a()
+	h.Write([]byte(k.String()))
+	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// elementKey is a frontend's key in the frontends map: the address, the
+// protocol and the port, each in a 32-bit register slot.
+func elementKey(k frontKey) ([]byte, bool) {
+	host, port, err := net.SplitHostPort(k.addr)
+	if err != nil {
+		return nil, false
+	}
+	ip := net.ParseIP(host).To4()
+	n, err := strconv.Atoi(port)
+	if ip == nil || err != nil {
+		return nil, false
+	}
+	key := make([]byte, 12)
+	copy(key, ip)
+	key[4] = unix.IPPROTO_TCP
+	if k.proto == "udp" {
+		key[4] = unix.IPPROTO_UDP
+	}
+	binary.BigEndian.PutUint16(key[8:], uint16(n))
+	return key, true
+}
+
+func (d *nftDataplane) sync(planned map[frontKey]*frontend) error {
+	for k, f := range d.fronts {
+		if _, ok := planned[k]; !ok {
+			d.remove(k, f)
+		}
+	}
+	for k, p := range planned {
+		key, ok := elementKey(k)
+		if !ok {
+			d.log.Warn("nftables mode programs IPv4 frontends only; not proxied", "frontend", k.String(), "service", p.service)
+			continue
+		}
+		if f, ok := d.fronts[k]; ok && sameBackends(f.front, p) {
+			continue
+		}
+		d.program(k, key, p)
+	}
+	return d.conn.Flush()
+}
+
+// program writes a frontend's chains (anew if it existed) and its map
+// element, in the pending batch.
+func (d *nftDataplane) program(k frontKey, key []byte, p *frontend) {
+	id := frontID(k)
+	f, existed := d.fronts[k]
+	if !existed {
+		f = &nftFront{chain: d.conn.AddChain(&nftables.Chain{Name: "svc-" + id, Table: d.table})}
+	} else {
+		d.conn.FlushChain(f.chain)
+	}
+	for _, ep := range f.eps[min(len(f.eps), len(p.backends)):] {
+		d.conn.DelChain(ep)
+	}
+	f.eps = f.eps[:min(len(f.eps), len(p.backends))]
+	for i, b := range p.backends {
+		if i == len(f.eps) {
+			f.eps = append(f.eps, d.conn.AddChain(&nftables.Chain{Name: fmt.Sprintf("ep-%s-%d", id, i), Table: d.table}))
+		} else {
+			d.conn.FlushChain(f.eps[i])
+		}
+		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: f.eps[i], Exprs: dnatTo(b.Addr)})
+	}
+	if exprs := d.choose(p, f.eps); exprs != nil {
+		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: f.chain, Exprs: exprs})
+	}
+	if !existed {
+		d.conn.SetAddElements(d.set, []nftables.SetElement{{Key: key, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: f.chain.Name}}})
+	}
+	if s := p.config.Scheduler; s != "rr" && s != "wrr" || p.config.PersistenceTimeout > 0 {
+		d.log.Info("nftables mode schedules by weighted random: the service's scheduler or affinity applies in userspace mode only",
+			"service", p.service, "port", p.port, "scheduler", s)
+	}
+	f.front = p
+	d.fronts[k] = f
+}
+
+// choose is a frontend's rule: weighted random among its backends, or a
+// rejection with no backend (a connection to it fails at once, as the
+// kernel's "no destination available").
+func (d *nftDataplane) choose(p *frontend, eps []*nftables.Chain) []expr.Any {
+	var exprs []expr.Any
+	if p.nodePort {
+		exprs = append(exprs, &expr.Immediate{Register: 1, Data: binaryutil.NativeEndian.PutUint32(markMasquerade)},
+			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1})
+	}
+	slots := weightSlots(p)
+	if len(slots) == 0 {
+		return nil // no backend: the packet goes on untranslated and is refused where it lands
+	}
+	vmap := &nftables.Set{Table: d.table, Anonymous: true, Constant: true, IsMap: true,
+		KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian}
+	var elems []nftables.SetElement
+	for slot, i := range slots {
+		elems = append(elems, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(slot)),
+			VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: eps[i].Name}})
+	}
+	if err := d.conn.AddSet(vmap, elems); err != nil {
+		d.log.Error("nftables: building a frontend's backend map", "service", p.service, "err", err)
+		return nil
+	}
+	return append(exprs,
+		&expr.Numgen{Register: 1, Modulus: uint32(len(slots)), Type: unix.NFT_NG_RANDOM},
+		&expr.Lookup{SourceRegister: 1, SetName: vmap.Name, SetID: vmap.ID, IsDestRegSet: true, DestRegister: 0})
+}
+
+// weightSlots gives each backend a number of slots proportional to its
+// weight (at least one for a non-zero weight), at most maxSlots in all;
+// slot i belongs to backend slots[i]. Terminating backends get slots only
+// when no ready one has any (KEP-1669), quiesced ones (weight 0) none.
+func weightSlots(p *frontend) []int {
+	pick := func(terminating bool) (idx []int, total uint64) {
+		for i, b := range p.backends {
+			if b.Info.Weight > 0 && b.Info.Terminating == terminating {
+				idx, total = append(idx, i), total+uint64(b.Info.Weight)
+			}
+		}
+		return idx, total
+	}
+	idx, total := pick(false)
+	if len(idx) == 0 {
+		idx, total = pick(true)
+	}
+	var slots []int
+	for _, i := range idx {
+		n := uint64(p.backends[i].Info.Weight)
+		if total > maxSlots {
+			n = max(1, n*maxSlots/total)
+		}
+		for range n {
+			slots = append(slots, i)
+		}
+	}
+	return slots
+}
+
+func dnatTo(addr string) []expr.Any {
+	host, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return []expr.Any{
+		&expr.Immediate{Register: 1, Data: net.ParseIP(host).To4()},
+		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(uint16(n))},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+	}
+}
+
+// remove takes a frontend out (its map element first, so no packet jumps
+// to a chain being deleted), in the pending batch.
+func (d *nftDataplane) remove(k frontKey, f *nftFront) {
+	if key, ok := elementKey(k); ok {
+		d.conn.SetDeleteElements(d.set, []nftables.SetElement{{Key: key}})
+	}
+	d.conn.FlushChain(f.chain)
+	for _, ep := range f.eps {
+		d.conn.DelChain(ep)
+	}
+	d.conn.DelChain(f.chain)
+	delete(d.fronts, k)
+}
+
+// stop removes the table: nothing of the agent's stays in the kernel.
+func (d *nftDataplane) stop() {
+	d.conn.DelTable(d.table)
+	if err := d.conn.Flush(); err != nil {
+		d.log.Warn("removing the nftables table (svcreg proxy --cleanup removes it)", "err", err)
+	}
+}
