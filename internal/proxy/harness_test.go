@@ -62,7 +62,7 @@ func lastOf(s string, n int) string {
 // env is a registry, a client of it and a running agent, in the test's
 // network namespace.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	reg   *client.Client
 	plans chan plannedState // every data plane update
 	last  map[frontKey]*frontend
@@ -75,7 +75,7 @@ type plannedState struct {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func startEnv(t *testing.T, cfg Config) *env {
+func startEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	quiet := quietLogger()
 	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-", Logger: quiet})
@@ -211,7 +211,7 @@ func (b *echoBackend) protocol() svcregv1.Protocol {
 	return svcregv1.Protocol_PROTOCOL_TCP
 }
 
-func startEcho(t *testing.T, name, ip string, udp bool) *echoBackend {
+func startEcho(t testing.TB, name, ip string, udp bool) *echoBackend {
 	t.Helper()
 	b := &echoBackend{name: name, ip: ip, udp: udp}
 	if udp {

@@ -21,8 +21,10 @@ import (
 //
 //	table ip svcreg
 //	  map frontends { type ipv4_addr . inet_proto . inet_service : verdict }
+//	  map node-ports { type inet_proto . inet_service : verdict }
 //	  chain nat-prerouting { type nat hook prerouting priority dstnat
-//	    ip daddr . meta l4proto . th dport vmap @frontends }
+//	    ip daddr . meta l4proto . th dport vmap @frontends
+//	    fib daddr type local meta l4proto . th dport vmap @node-ports }
 //	  chain nat-output     { type nat hook output priority dstnat;  the same }
 //	  chain nat-postrouting { type nat hook postrouting priority srcnat
 //	    oifname != "lo" meta mark & 0x4000 != 0 masquerade }
@@ -32,12 +34,18 @@ import (
 // A backend of weight w has w of the W slots (weights scaled to at most
 // 1,024 slots), which is the kernel's weighted random choice. Each sync is
 // one netlink batch (one transaction): only the frontends that changed
-// are rewritten, and the frontends map is edited element by element.
+// are rewritten, and the maps are edited element by element.
+//
+// Node ports on a bind address go in frontends like cluster IPs; on the
+// unspecified address (0.0.0.0, the default) they go in node-ports, which
+// matches a packet to any of the node's own addresses, as kube-proxy's
+// nftables mode does.
 type nftDataplane struct {
-	log   *slog.Logger
-	conn  *nftables.Conn
-	table *nftables.Table
-	set   *nftables.Set
+	log       *slog.Logger
+	conn      *nftables.Conn
+	table     *nftables.Table
+	set       *nftables.Set // frontends
+	nodePorts *nftables.Set
 
 	fronts map[frontKey]*nftFront
 }
@@ -97,14 +105,28 @@ func (d *nftDataplane) setup() error {
 	d.set = &nftables.Set{Table: d.table, Name: "frontends", IsMap: true, Concatenation: true,
 		KeyType:  nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
 		DataType: nftables.TypeVerdict}
-	if err := d.conn.AddSet(d.set, nil); err != nil {
-		return err
+	d.nodePorts = &nftables.Set{Table: d.table, Name: "node-ports", IsMap: true, Concatenation: true,
+		KeyType:  nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService),
+		DataType: nftables.TypeVerdict}
+	for _, set := range []*nftables.Set{d.set, d.nodePorts} {
+		if err := d.conn.AddSet(set, nil); err != nil {
+			return err
+		}
 	}
+	// Concatenated keys are built in consecutive 32-bit registers (9, 10
+	// follow 1's first word): nft(8)'s own register layout.
 	lookup := []expr.Any{
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 9},
 		&expr.Payload{DestRegister: 10, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Lookup{SourceRegister: 1, SetName: d.set.Name, SetID: d.set.ID, IsDestRegSet: true, DestRegister: 0},
+	}
+	nodePort := []expr.Any{
+		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: d.nodePorts.Name, SetID: d.nodePorts.ID, IsDestRegSet: true, DestRegister: 0},
 	}
 	for _, hook := range []struct {
 		name string
@@ -113,6 +135,7 @@ func (d *nftDataplane) setup() error {
 		c := d.conn.AddChain(&nftables.Chain{Name: hook.name, Table: d.table, Type: nftables.ChainTypeNAT,
 			Hooknum: hook.hook, Priority: nftables.ChainPriorityNATDest})
 		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: c, Exprs: lookup})
+		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: c, Exprs: nodePort})
 	}
 	post := d.conn.AddChain(&nftables.Chain{Name: "nat-postrouting", Table: d.table, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
@@ -140,26 +163,35 @@ func frontID(k frontKey) string {
 	return strconv.FormatUint(h.Sum64(), 36)
 }
 
-// elementKey is a frontend's key in the frontends map: the address, the
-// protocol and the port, each in a 32-bit register slot.
-func elementKey(k frontKey) ([]byte, bool) {
+// element is a frontend's map and its key there: the address, the
+// protocol and the port in frontends, or the protocol and the port in
+// node-ports for a node port on the unspecified address; each field in a
+// 32-bit register slot. It is false for what is not IPv4.
+func (d *nftDataplane) element(k frontKey) (*nftables.Set, []byte, bool) {
 	host, port, err := net.SplitHostPort(k.addr)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	ip := net.ParseIP(host).To4()
 	n, err := strconv.Atoi(port)
 	if ip == nil || err != nil {
-		return nil, false
+		return nil, nil, false
+	}
+	proto := byte(unix.IPPROTO_TCP)
+	if k.proto == "udp" {
+		proto = unix.IPPROTO_UDP
+	}
+	if ip.IsUnspecified() {
+		key := make([]byte, 8)
+		key[0] = proto
+		binary.BigEndian.PutUint16(key[4:], uint16(n))
+		return d.nodePorts, key, true
 	}
 	key := make([]byte, 12)
 	copy(key, ip)
-	key[4] = unix.IPPROTO_TCP
-	if k.proto == "udp" {
-		key[4] = unix.IPPROTO_UDP
-	}
+	key[4] = proto
 	binary.BigEndian.PutUint16(key[8:], uint16(n))
-	return key, true
+	return d.set, key, true
 }
 
 func (d *nftDataplane) sync(planned map[frontKey]*frontend) error {
@@ -169,7 +201,7 @@ func (d *nftDataplane) sync(planned map[frontKey]*frontend) error {
 		}
 	}
 	for k, p := range planned {
-		key, ok := elementKey(k)
+		set, key, ok := d.element(k)
 		if !ok {
 			d.log.Warn("nftables mode programs IPv4 frontends only; not proxied", "frontend", k.String(), "service", p.service)
 			continue
@@ -177,14 +209,14 @@ func (d *nftDataplane) sync(planned map[frontKey]*frontend) error {
 		if f, ok := d.fronts[k]; ok && sameBackends(f.front, p) {
 			continue
 		}
-		d.program(k, key, p)
+		d.program(k, set, key, p)
 	}
 	return d.conn.Flush()
 }
 
 // program writes a frontend's chains (anew if it existed) and its map
 // element, in the pending batch.
-func (d *nftDataplane) program(k frontKey, key []byte, p *frontend) {
+func (d *nftDataplane) program(k frontKey, set *nftables.Set, key []byte, p *frontend) {
 	id := frontID(k)
 	f, existed := d.fronts[k]
 	if !existed {
@@ -208,7 +240,7 @@ func (d *nftDataplane) program(k frontKey, key []byte, p *frontend) {
 		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: f.chain, Exprs: exprs})
 	}
 	if !existed {
-		d.conn.SetAddElements(d.set, []nftables.SetElement{{Key: key, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: f.chain.Name}}})
+		d.conn.SetAddElements(set, []nftables.SetElement{{Key: key, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: f.chain.Name}}})
 	}
 	if s := p.config.Scheduler; s != "rr" && s != "wrr" || p.config.PersistenceTimeout > 0 {
 		d.log.Info("nftables mode schedules by weighted random: the service's scheduler or affinity applies in userspace mode only",
@@ -290,8 +322,8 @@ func dnatTo(addr string) []expr.Any {
 // remove takes a frontend out (its map element first, so no packet jumps
 // to a chain being deleted), in the pending batch.
 func (d *nftDataplane) remove(k frontKey, f *nftFront) {
-	if key, ok := elementKey(k); ok {
-		d.conn.SetDeleteElements(d.set, []nftables.SetElement{{Key: key}})
+	if set, key, ok := d.element(k); ok {
+		d.conn.SetDeleteElements(set, []nftables.SetElement{{Key: key}})
 	}
 	d.conn.FlushChain(f.chain)
 	for _, ep := range f.eps {

@@ -14,7 +14,7 @@ import (
 // routeServiceRange routes the cluster IPs through lo, as a node's routes
 // would send them somewhere: a packet needs a route before the output
 // hook can translate it.
-func routeServiceRange(t *testing.T) {
+func routeServiceRange(t testing.TB) {
 	t.Helper()
 	if out, err := exec.Command("ip", "route", "add", "10.96.0.0/16", "dev", "lo", "src", "127.0.0.1").CombinedOutput(); err != nil {
 		t.Fatalf("ip route add: %v\n%s", err, out)
@@ -49,7 +49,7 @@ func TestNFTables(t *testing.T) {
 	}
 	routeServiceRange(t)
 	func() {
-		e := startEnv(t, Config{Mode: ModeNFTables, BindAddress: "127.0.0.1"})
+		e := startEnv(t, Config{Mode: ModeNFTables, BindAddress: "0.0.0.0"})
 		t.Run("echo through a cluster IP", func(t *testing.T) {
 			e.createService(echoService("nbytes", "10.96.3.1", "rr", false))
 			e.register(startEcho(t, "nbytes-1", "127.0.11.1", false), "nbytes", "10.96.3.1")
@@ -97,13 +97,21 @@ func TestNFTables(t *testing.T) {
 				t.Fatalf("UDP through the cluster IP: %q, %v", buf[:n], err)
 			}
 		})
-		t.Run("NodePort", func(t *testing.T) {
+		t.Run("NodePort on every node address", func(t *testing.T) {
+			// The agent serves node ports on 0.0.0.0: any of the node's own
+			// addresses, here loopback and a second one (on lo: this kernel
+			// has no dummy interfaces), which no map element names.
+			if out, err := exec.Command("ip", "addr", "add", "192.0.2.1/32", "dev", "lo").CombinedOutput(); err != nil {
+				t.Fatalf("ip addr add: %v\n%s", err, out)
+			}
 			svc := echoService("nnode", "10.96.3.4", "rr", false)
 			svc.Type = svcregv1.ServiceType_SERVICE_TYPE_NODE_PORT
 			created := e.createService(svc)
 			e.register(startEcho(t, "nnode-1", "127.0.14.1", false), "nnode", "10.96.3.4")
 			port := strconv.Itoa(int(created.GetPorts()[0].GetNodePort()))
-			mustEcho(t, net.JoinHostPort("127.0.0.1", port), []byte("n"))
+			for _, node := range []string{"127.0.0.1", "192.0.2.1"} {
+				mustEcho(t, net.JoinHostPort(node, port), []byte("n"))
+			}
 		})
 		if !ourTable(t) {
 			t.Fatal("the agent's table is not there while it runs")
