@@ -3,15 +3,19 @@ package proxy
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/svcreg/svcreg/balancer"
 )
 
 // The nftables data plane is kube-proxy's nftables mode done with
@@ -28,8 +32,11 @@ import (
 //	  chain nat-output     { type nat hook output priority dstnat;  the same }
 //	  chain nat-postrouting { type nat hook postrouting priority srcnat
 //	    oifname != "lo" meta mark & 0x4000 != 0 masquerade }
-//	  chain svc-<id>  { [meta mark set 0x4000] numgen random mod W vmap { 0 : jump ep-<id>-0, ... } }
-//	  chain ep-<id>-<i> { dnat to backend }
+//	  chain svc-<n>-<ns>/<name>/<proto>/<port> { [meta mark set 0x4000]
+//	    [ip saddr @aff-<m>-<backend> goto ep-<m>-<backend>, for each backend]
+//	    numgen random mod W vmap { 0 : goto ep-<m>-<backend>, ... } }
+//	  chain ep-<m>-<ip>/<port> { [update @aff-<m>-<ip>/<port> { ip saddr }] dnat to backend }
+//	  set aff-<m>-<ip>/<port> { type ipv4_addr; flags dynamic,timeout }   (ClientIP affinity)
 //
 // A backend of weight w has w of the W slots (weights scaled to at most
 // 1,024 slots), which is the kernel's weighted random choice. Each sync is
@@ -48,12 +55,22 @@ type nftDataplane struct {
 	nodePorts *nftables.Set
 
 	fronts map[frontKey]*nftFront
+	names  int // chains named so far
 }
 
 type nftFront struct {
 	front *frontend
 	chain *nftables.Chain
-	eps   []*nftables.Chain
+	eps   map[string]*nftEndpoint // by backend address
+}
+
+// nftEndpoint is a backend's chain, named after its address so that it
+// (and the clients its affinity set remembers) outlives other backends'
+// changes.
+type nftEndpoint struct {
+	chain    *nftables.Chain
+	affinity *nftables.Set // with ClientIP affinity: the clients it has, each for the timeout
+	timeout  time.Duration
 }
 
 const (
@@ -154,13 +171,12 @@ func (d *nftDataplane) setup() error {
 	return d.conn.Flush()
 }
 
-// frontID names a frontend's chains: stable, short, and unique enough
-// (a collision only merges two names' chains, which sync never does: it
-// checks).
-func frontID(k frontKey) string {
-	h := fnv.New64a()
-	h.Write([]byte(k.String()))
-	return strconv.FormatUint(h.Sum64(), 36)
+// chainName names a new chain: unique by a counter (the table is new at
+// each start), readable after it, as kube-proxy's chains are:
+// svc-3-shop/files/tcp/80, ep-4-127.0.0.1/8080.
+func (d *nftDataplane) chainName(kind, what string) string {
+	d.names++
+	return fmt.Sprintf("%s-%d-%s", kind, d.names, strings.ReplaceAll(what, ":", "/"))
 }
 
 // element is a frontend's map and its key there: the address, the
@@ -214,73 +230,126 @@ func (d *nftDataplane) sync(planned map[frontKey]*frontend) error {
 	return d.conn.Flush()
 }
 
-// program writes a frontend's chains (anew if it existed) and its map
-// element, in the pending batch.
+// program writes a frontend's chains and its map element, in the pending
+// batch: its service chain anew, and the chains of backends that came,
+// went or changed affinity.
 func (d *nftDataplane) program(k frontKey, set *nftables.Set, key []byte, p *frontend) {
-	id := frontID(k)
 	f, existed := d.fronts[k]
 	if !existed {
-		f = &nftFront{chain: d.conn.AddChain(&nftables.Chain{Name: "svc-" + id, Table: d.table})}
-	} else {
-		d.conn.FlushChain(f.chain)
-	}
-	for _, ep := range f.eps[min(len(f.eps), len(p.backends)):] {
-		d.conn.DelChain(ep)
-	}
-	f.eps = f.eps[:min(len(f.eps), len(p.backends))]
-	for i, b := range p.backends {
-		if i == len(f.eps) {
-			f.eps = append(f.eps, d.conn.AddChain(&nftables.Chain{Name: fmt.Sprintf("ep-%s-%d", id, i), Table: d.table}))
-		} else {
-			d.conn.FlushChain(f.eps[i])
+		what := p.service + "/" + k.proto + "/" + p.port
+		if p.nodePort {
+			what += "/node-port"
 		}
-		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: f.eps[i], Exprs: dnatTo(b.Addr)})
+		f = &nftFront{chain: d.conn.AddChain(&nftables.Chain{Name: d.chainName("svc", what), Table: d.table}), eps: map[string]*nftEndpoint{}}
+	} else {
+		d.conn.FlushChain(f.chain) // first: its rules refer to the chains and sets dropped below
 	}
-	if exprs := d.choose(p, f.eps); exprs != nil {
+	timeout := time.Duration(p.config.PersistenceTimeout)
+	for addr, ep := range f.eps {
+		if !slices.ContainsFunc(p.backends, func(b balancer.ConnBackend) bool { return b.Addr == addr }) {
+			d.dropEndpoint(ep)
+			delete(f.eps, addr)
+		}
+	}
+	for _, b := range p.backends {
+		ep := f.eps[b.Addr]
+		switch {
+		case ep == nil:
+			ep = &nftEndpoint{chain: d.conn.AddChain(&nftables.Chain{Name: d.chainName("ep", b.Addr), Table: d.table})}
+			f.eps[b.Addr] = ep
+		case ep.timeout == timeout:
+			continue
+		default:
+			d.conn.FlushChain(ep.chain)
+		}
+		d.endpointRule(ep, b.Addr, timeout)
+	}
+	for _, exprs := range d.serviceRules(p, f) {
 		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: f.chain, Exprs: exprs})
 	}
 	if !existed {
 		d.conn.SetAddElements(set, []nftables.SetElement{{Key: key, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: f.chain.Name}}})
 	}
-	if s := p.config.Scheduler; s != "rr" && s != "wrr" || p.config.PersistenceTimeout > 0 {
-		d.log.Info("nftables mode schedules by weighted random: the service's scheduler or affinity applies in userspace mode only",
+	if s := p.config.Scheduler; s != "rr" && s != "wrr" {
+		d.log.Info("nftables mode schedules by weighted random: the service's scheduler applies in userspace mode only",
 			"service", p.service, "port", p.port, "scheduler", s)
 	}
 	f.front = p
 	d.fronts[k] = f
 }
 
-// choose is a frontend's rule: weighted random among its backends, or a
-// rejection with no backend (a connection to it fails at once, as the
-// kernel's "no destination available").
-func (d *nftDataplane) choose(p *frontend, eps []*nftables.Chain) []expr.Any {
-	var exprs []expr.Any
-	if p.nodePort {
-		exprs = append(exprs, &expr.Immediate{Register: 1, Data: binaryutil.NativeEndian.PutUint32(markMasquerade)},
-			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1})
+// endpointRule fills a backend's chain: with affinity, remember the
+// client (kube-proxy's nftables mode: `update @set { ip saddr }`), then
+// DNAT to the backend.
+func (d *nftDataplane) endpointRule(ep *nftEndpoint, addr string, timeout time.Duration) {
+	if ep.affinity != nil && timeout == 0 {
+		d.conn.DelSet(ep.affinity)
+		ep.affinity = nil
 	}
+	var exprs []expr.Any
+	if timeout > 0 {
+		if ep.affinity == nil {
+			ep.affinity = &nftables.Set{Table: d.table, Name: "aff-" + strings.TrimPrefix(ep.chain.Name, "ep-"),
+				KeyType: nftables.TypeIPAddr, HasTimeout: true, Dynamic: true}
+			if err := d.conn.AddSet(ep.affinity, nil); err != nil {
+				d.log.Error("nftables: an affinity set", "backend", addr, "err", err)
+			}
+		}
+		exprs = append(exprs,
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+			&expr.Dynset{SrcRegKey: 1, SetName: ep.affinity.Name, SetID: ep.affinity.ID, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: timeout})
+	}
+	ep.timeout = timeout
+	d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: ep.chain, Exprs: append(exprs, dnatTo(addr)...)})
+}
+
+func (d *nftDataplane) dropEndpoint(ep *nftEndpoint) {
+	d.conn.DelChain(ep.chain)
+	if ep.affinity != nil {
+		d.conn.DelSet(ep.affinity)
+	}
+}
+
+// serviceRules are a frontend's chain: the node-port mark; with
+// affinity, a client one of the backends remembers goes back to it; the
+// others get weighted random. With no backend the chain is empty: the
+// packet goes on untranslated and is refused where it lands.
+func (d *nftDataplane) serviceRules(p *frontend, f *nftFront) [][]expr.Any {
 	slots := weightSlots(p)
 	if len(slots) == 0 {
-		return nil // no backend: the packet goes on untranslated and is refused where it lands
+		return nil
+	}
+	var rules [][]expr.Any
+	if p.nodePort {
+		rules = append(rules, []expr.Any{&expr.Immediate{Register: 1, Data: binaryutil.NativeEndian.PutUint32(markMasquerade)},
+			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1}})
 	}
 	vmap := &nftables.Set{Table: d.table, Anonymous: true, Constant: true, IsMap: true,
 		KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian}
 	var elems []nftables.SetElement
 	for slot, i := range slots {
+		ep := f.eps[p.backends[i].Addr]
 		elems = append(elems, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(slot)),
-			VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: eps[i].Name}})
+			VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: ep.chain.Name}})
+		if ep.affinity != nil && (slot == 0 || slots[slot-1] != i) {
+			rules = append(rules, []expr.Any{
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+				&expr.Lookup{SourceRegister: 1, SetName: ep.affinity.Name, SetID: ep.affinity.ID},
+				&expr.Verdict{Kind: expr.VerdictGoto, Chain: ep.chain.Name}})
+		}
 	}
 	if err := d.conn.AddSet(vmap, elems); err != nil {
 		d.log.Error("nftables: building a frontend's backend map", "service", p.service, "err", err)
 		return nil
 	}
-	return append(exprs,
+	return append(rules, []expr.Any{
 		&expr.Numgen{Register: 1, Modulus: uint32(len(slots)), Type: unix.NFT_NG_RANDOM},
-		&expr.Lookup{SourceRegister: 1, SetName: vmap.Name, SetID: vmap.ID, IsDestRegSet: true, DestRegister: 0})
+		&expr.Lookup{SourceRegister: 1, SetName: vmap.Name, SetID: vmap.ID, IsDestRegSet: true, DestRegister: 0}})
 }
 
 // weightSlots gives each backend a number of slots proportional to its
-// weight (at least one for a non-zero weight), at most maxSlots in all;
+// weight (at least one for a non-zero weight), at most maxSlots in all
+// (or one each, when there are more backends than that);
 // slot i belongs to backend slots[i]. Terminating backends get slots only
 // when no ready one has any (KEP-1669), quiesced ones (weight 0) none.
 func weightSlots(p *frontend) []int {
@@ -327,7 +396,7 @@ func (d *nftDataplane) remove(k frontKey, f *nftFront) {
 	}
 	d.conn.FlushChain(f.chain)
 	for _, ep := range f.eps {
-		d.conn.DelChain(ep)
+		d.dropEndpoint(ep)
 	}
 	d.conn.DelChain(f.chain)
 	delete(d.fronts, k)

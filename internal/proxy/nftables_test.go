@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"io"
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/nftables"
 
@@ -19,6 +22,35 @@ func routeServiceRange(t testing.TB) {
 	if out, err := exec.Command("ip", "route", "add", "10.96.0.0/16", "dev", "lo", "src", "127.0.0.1").CombinedOutput(); err != nil {
 		t.Fatalf("ip route add: %v\n%s", err, out)
 	}
+}
+
+// echoFrom echoes one byte through addr from a client address.
+func echoFrom(t *testing.T, from *net.TCPAddr, addr string) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: from, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, from.IP, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatalf("echo through %s from %s: %v", addr, from.IP, err)
+	}
+}
+
+// changedBackend names the backend whose count moved since before.
+func changedBackend(bs []*echoBackend, before string) string {
+	was := strings.Fields(before)
+	for i, now := range strings.Fields(counts(bs)) {
+		if now != was[i] {
+			return bs[i].name
+		}
+	}
+	return "none"
 }
 
 func ourTable(t *testing.T) bool {
@@ -81,6 +113,37 @@ func TestNFTables(t *testing.T) {
 			}
 			if bs[1].accepted.Load() != n {
 				t.Errorf("a removed backend got %d new connections", bs[1].accepted.Load()-n)
+			}
+		})
+		t.Run("ClientIP affinity", func(t *testing.T) {
+			svc := echoService("nsticky", "10.96.3.5", "rr", false)
+			svc.SessionAffinity = svcregv1.SessionAffinity_SESSION_AFFINITY_CLIENT_IP
+			e.createService(svc)
+			bs := []*echoBackend{startEcho(t, "nsticky-1", "127.0.15.1", false), startEcho(t, "nsticky-2", "127.0.15.2", false)}
+			for _, b := range bs {
+				e.register(b, "nsticky", "10.96.3.5")
+			}
+			// 40 clients, 3 connections each: each client's land on one
+			// backend, and the clients are spread (all 40 on one backend
+			// by chance: 2^-39).
+			firsts := map[string]int{}
+			for c := 1; c <= 40; c++ {
+				from := &net.TCPAddr{IP: net.IPv4(127, 0, 50, byte(c))}
+				first := ""
+				for range 3 {
+					before := counts(bs)
+					echoFrom(t, from, "10.96.3.5:80")
+					got := changedBackend(bs, before)
+					if first == "" {
+						first = got
+					} else if got != first {
+						t.Fatalf("client %s went to %s after %s with ClientIP affinity", from.IP, got, first)
+					}
+				}
+				firsts[first]++
+			}
+			if len(firsts) != 2 {
+				t.Errorf("40 clients' first connections: %v, want both backends", firsts)
 			}
 		})
 		t.Run("UDP", func(t *testing.T) {
