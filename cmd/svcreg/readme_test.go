@@ -89,6 +89,50 @@ func TestREADMESecureIt(t *testing.T) {
 	}
 }
 
+// TestREADMEProxy runs the "Reach services from any program" blocks as
+// one root shell in a network namespace of the test's own, as the README
+// tells the reader to: the registry and the agent on their default ports
+// (a new namespace has nothing else bound, so they cannot collide), curl
+// through the cluster IP in both modes.
+func TestREADMEProxy(t *testing.T) {
+	blocks := readmeBlocks(t, "readme-proxy-test")
+	if len(blocks) < 2 {
+		t.Fatalf("only %d proxy blocks in README.md", len(blocks))
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs the README's commands in a network namespace of its own (CI runs as root)")
+	}
+	// Everything the blocks start in the background is stopped on the way
+	// out, which also removes the namespace.
+	script := []string{`trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT`}
+	for _, b := range blocks {
+		script = append(script, strings.ReplaceAll(b.script, "go run ./cmd/svcreg", binary))
+	}
+	all := strings.Join(script, "\n")
+	for _, tool := range []string{"curl", "dig", "python3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (CI installs it)", tool)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", "--net", "bash", "-e", "-o", "pipefail", "-c", all)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("README.md:%d: the proxy blocks failed: %v\n%s", blocks[0].line, err, out)
+	}
+	// Each block's expectation, in order, after the previous one's.
+	rest := string(out)
+	for _, b := range blocks {
+		i := strings.Index(rest, b.expect)
+		if i < 0 {
+			t.Fatalf("README.md:%d: the output does not contain %q after the previous block's:\n%s", b.line, b.expect, out)
+		}
+		rest = rest[i+len(b.expect):]
+	}
+}
+
 // runReadmeBlock runs a block in dir with its addresses rewritten: it
 // must succeed and print what its marker expects.
 func runReadmeBlock(t *testing.T, b readmeBlock, rewrite *strings.Replacer, dir string, env ...string) {

@@ -23,6 +23,8 @@ import (
 //     chunks to a backend that discards them (B/s is the sum);
 //   - connect: 8 dialers each dialling, echoing one byte and closing; the
 //     rate is 1/(ns/op), p50/p99 are of one dial+echo+close;
+//   - direct+conntrack: the direct path once nf_tables NAT (and with it
+//     connection tracking) is on in the namespace;
 //   - update: a backend added or removed in the registry, until the data
 //     plane has it (new connections pick by it; the kernel's rules say it),
 //     the write's own commit included.
@@ -47,6 +49,9 @@ func BenchmarkProxy(b *testing.B) {
 		e.register(&echoBackend{name: "echo-1", ip: echo.ip, port: echo.port}, "echo", echoIP)
 		benchPath(b, mode, sinkIP+":80", echoIP+":80", e)
 	}
+	// The direct path again, now that the kernel tracks connections: what
+	// of nftables mode's cost is conntrack rather than the rules.
+	benchPath(b, "direct+conntrack", sink.addr(), echo.addr(), nil)
 }
 
 func benchPath(b *testing.B, name, sinkAddr, echoAddr string, e *env) {
