@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseBytes(t *testing.T) {
 	for _, tt := range []struct {
@@ -42,4 +45,36 @@ func FuzzParseBytes(f *testing.F) {
 			t.Fatalf("%q -> %d -> %q -> %d, %v", s, n, formatBytes(n), back, err)
 		}
 	})
+}
+
+func TestNewLogger(t *testing.T) {
+	tests := []struct {
+		level, format string
+		wantErr       string // names the flag
+		wantLine      string // what a warning looks like
+	}{
+		{"info", "text", "", `level=WARN msg=disk`},
+		{"warn", "json", "", `"level":"WARN","msg":"disk"`},
+		{"debug", "yaml", "--log-format", ""},
+		{"loud", "text", "--log-level", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.level+"/"+tt.format, func(t *testing.T) {
+			var buf strings.Builder
+			log, err := newLogger(&buf, tt.level, tt.format)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			log.Warn("disk")
+			if !strings.Contains(buf.String(), tt.wantLine) {
+				t.Errorf("logged %q, want %q in it", buf.String(), tt.wantLine)
+			}
+		})
+	}
 }

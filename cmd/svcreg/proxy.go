@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"log/slog"
-	"os"
 
 	"github.com/svcreg/svcreg/internal/proxy"
 )
@@ -23,15 +20,14 @@ func proxyCmd(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Limits.Conns, "max-conns", 20_000, "proxied TCP connections open at once (two descriptors each); more wait in the listen backlog")
 	fs.IntVar(&cfg.Limits.UDPFlows, "max-udp-flows", 10_000, "UDP clients followed at once per frontend")
 	fs.DurationVar(&cfg.Limits.UDPIdle, "udp-idle-timeout", 0, "end a UDP flow idle this long (default 30s)")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logger := logFlags(fs)
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %v", err)
+	var err error
+	if cfg.Logger, err = logger(); err != nil {
+		return err
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if *cleanup {
 		return proxy.Cleanup()
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -43,7 +42,7 @@ func serve(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the HTTP address")
 	limitFlags(fs, &cfg.Limits)
 	bootstrapFile := securityFlags(fs, &cfg.Security)
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logger := logFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,11 +61,10 @@ func serve(ctx context.Context, args []string) error {
 		}
 		cfg.Security.BootstrapToken = tok
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %v", err)
+	var err error
+	if cfg.Logger, err = logger(); err != nil {
+		return err
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err

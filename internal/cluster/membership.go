@@ -42,7 +42,7 @@ func (m *membership) failAfter() time.Duration { return m.n.cfg.scale(10 * time.
 func newMembership(n *Node) *membership {
 	m := &membership{n: n, contact: map[raft.ServerID]time.Time{}, seen: map[raft.ServerID]time.Time{}}
 	m.ap = autopilot.New(n.raft, m,
-		autopilot.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "autopilot", Level: hclog.Warn, Output: slogWriter{n.log}})),
+		autopilot.WithLogger(libraryLogger(n.log, "autopilot", hclog.Warn)),
 		autopilot.WithUpdateInterval(n.cfg.scale(2*time.Second)),
 		autopilot.WithReconcileInterval(n.cfg.scale(5*time.Second)))
 	return m

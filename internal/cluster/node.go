@@ -230,7 +230,7 @@ func (n *Node) raftConfig() *raft.Config {
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.BatchApplyCh = true
-	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{n.log}})
+	rc.Logger = libraryLogger(n.log, "raft", hclog.Warn)
 	return rc
 }
 
@@ -358,14 +358,6 @@ func (n *Node) leaderChange() <-chan struct{} {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.leaderChanged
-}
-
-// slogWriter carries Raft's log lines into slog.
-type slogWriter struct{ log *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Warn(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 // ID is this server's Raft ID.
