@@ -18,7 +18,9 @@ func TestLibraryLogger(t *testing.T) {
 		log  func(hclog.Logger)
 		want string // the slog text line, without its time
 	}{
-		{"error stays error", func(l hclog.Logger) { l.Error("failed to contact", "server-id", "n2", "error", errors.New("dial tcp: refused")) },
+		{"error stays error", func(l hclog.Logger) {
+			l.Error("failed to contact", "server-id", "n2", "error", errors.New("dial tcp: refused"))
+		},
 			`level=ERROR msg="failed to contact" module=raft error="dial tcp: refused" server-id=n2`},
 		{"warn", func(l hclog.Logger) { l.Warn("heartbeat timeout reached", "last-leader-addr", "127.0.0.1:7401") },
 			`level=WARN msg="heartbeat timeout reached" module=raft last-leader-addr=127.0.0.1:7401`},
