@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"google.golang.org/grpc/experimental/balancer/weight"
 	"google.golang.org/grpc/resolver"
 )
 
@@ -43,4 +44,35 @@ func GetEndpointInfo(ep resolver.Endpoint) (EndpointInfo, bool) {
 		return DefaultEndpointInfo, false
 	}
 	return info, true
+}
+
+// maxWeight is the largest weight (ipvsadm's).
+const maxWeight = 65535
+
+// withXDSWeights gives endpoints from gRPC's xDS client, which carry no
+// EndpointInfo but the weight xDS assigned them (gRFC A52: locality weight
+// times endpoint weight, or their normalized fixed-point product), an
+// EndpointInfo with that weight scaled so that the largest is maxWeight:
+// the ratios are what the control plane sent.
+func withXDSWeights(eps []resolver.Endpoint) []resolver.Endpoint {
+	var top uint32
+	for _, ep := range eps {
+		if _, ok := GetEndpointInfo(ep); !ok {
+			top = max(top, weight.FromEndpoint(ep).Weight)
+		}
+	}
+	if top == 0 {
+		return eps
+	}
+	for i, ep := range eps {
+		if _, ok := GetEndpointInfo(ep); ok {
+			continue
+		}
+		w := uint64(weight.FromEndpoint(ep).Weight)
+		if top > maxWeight {
+			w = max(1, w*maxWeight/uint64(top))
+		}
+		eps[i] = SetEndpointInfo(ep, EndpointInfo{Weight: uint32(w)})
+	}
+	return eps
 }

@@ -76,7 +76,7 @@ func (b *ipvsBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error
 	if !ok {
 		return fmt.Errorf("%s: config of type %T: %w", Name, ccs.BalancerConfig, balancer.ErrBadResolverState)
 	}
-	endpoints := canonical(ccs.ResolverState.Endpoints)
+	endpoints := withXDSWeights(canonical(ccs.ResolverState.Endpoints))
 	b.mu.Lock()
 	if b.st == nil {
 		b.st = newState(cfg, clock.Get())

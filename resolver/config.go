@@ -25,6 +25,17 @@ func ServiceConfigJSON(svc *svcregv1.Service) string {
 	if balancer.Get(ipvsbalancer.Name) == nil {
 		return `{"loadBalancingConfig":[{"round_robin":{}}]}`
 	}
+	// Unset options are omitted, so the policy applies its defaults.
+	js, _ := json.Marshal(map[string][]map[string]ipvsbalancer.Config{"loadBalancingConfig": {{ipvsbalancer.Name: PolicyConfig(svc)}}})
+	return string(js)
+}
+
+// PolicyConfig is the ipvs policy's configuration for a service: its
+// scheduler (the default when unset), scheduler options, and ClientIP
+// session affinity as persistence on the client's own identity. The
+// resolver hands it to Go clients in the service config; the xDS server
+// in the Cluster's policy list.
+func PolicyConfig(svc *svcregv1.Service) ipvsbalancer.Config {
 	cfg := ipvsbalancer.Config{Scheduler: svc.GetScheduler()}
 	if cfg.Scheduler == "" {
 		cfg.Scheduler = ipvs.DefaultScheduler
@@ -37,9 +48,7 @@ func ServiceConfigJSON(svc *svcregv1.Service) string {
 		persist = time.Duration(svc.GetSessionAffinityTimeoutSeconds()) * time.Second
 	}
 	cfg.PersistenceTimeout = ipvsbalancer.Duration(persist)
-	// Unset options are omitted, so the policy applies its defaults.
-	js, _ := json.Marshal(map[string][]map[string]ipvsbalancer.Config{"loadBalancingConfig": {{ipvsbalancer.Name: cfg}}})
-	return string(js)
+	return cfg
 }
 
 // endpointsFor turns a view into resolver endpoints for the target's port:

@@ -308,7 +308,7 @@ func (g gate) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo,
 		}
 	}
 	acc := &access{principal: p}
-	if r.scope == nil { // authorized now, not per message
+	if r.scope == nil || r.atOpen { // authorized now, not per message
 		if acc.grant, err = g.authorize(ctx, p, r, info.FullMethod, nil); err != nil {
 			return err
 		}
@@ -343,7 +343,7 @@ func (s *guardedStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	if s.rule.scope == nil || s.seen && !s.rule.perMessage {
+	if s.rule.scope == nil || s.rule.atOpen || s.seen && !s.rule.perMessage {
 		return nil
 	}
 	s.seen = true

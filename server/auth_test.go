@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"io"
 	"net/http"
 	"slices"
@@ -128,8 +130,11 @@ type rpcCase struct {
 	// anyNamespace: it reads across namespaces and answers with what the
 	// caller may read (Resolve): allowed to every valid credential.
 	anyNamespace bool
-	call         func(ctx context.Context, as *authServer, ns string) error
-	rest         func(ns string) (method, path, body string)
+	// everyNamespace: it reads every namespace at once (xDS): allowed to a
+	// reader of "*" alone.
+	everyNamespace bool
+	call           func(ctx context.Context, as *authServer, ns string) error
+	rest           func(ns string) (method, path, body string)
 }
 
 var unique atomic.Int64
@@ -304,11 +309,42 @@ func rpcCases() []rpcCase {
 			_, err := tok(as).RevokeToken(ctx, &svcregv1.RevokeTokenRequest{Accessor: "absent"})
 			return err
 		}, rest: func(string) (string, string, string) { return "DELETE", "/v1/tokens/absent", "" }},
+		{method: "StreamAggregatedResources", action: auth.Read, everyNamespace: true, call: func(ctx context.Context, as *authServer, _ string) error {
+			return adsRound(ctx, as, false)
+		}},
+		{method: "DeltaAggregatedResources", action: auth.Read, everyNamespace: true, call: func(ctx context.Context, as *authServer, _ string) error {
+			return adsRound(ctx, as, true)
+		}},
 		{method: "WhoAmI", call: func(ctx context.Context, as *authServer, _ string) error {
 			_, err := tok(as).WhoAmI(ctx, &svcregv1.WhoAmIRequest{})
 			return err
 		}, rest: func(string) (string, string, string) { return "GET", "/v1/whoami", "" }},
 	}
+}
+
+// adsRound asks the ADS for every Listener (a wildcard request, answered
+// at once) over a state-of-the-world or a delta stream, and returns the
+// stream's verdict.
+func adsRound(ctx context.Context, as *authServer, delta bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c := discoveryv3.NewAggregatedDiscoveryServiceClient(as.conn)
+	if delta {
+		st, err := c.DeltaAggregatedResources(ctx)
+		if err == nil {
+			if err = st.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType}); err == nil || err == io.EOF {
+				_, err = st.Recv()
+			}
+		}
+		return err
+	}
+	st, err := c.StreamAggregatedResources(ctx)
+	if err == nil {
+		if err = st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType}); err == nil || err == io.EOF {
+			_, err = st.Recv()
+		}
+	}
+	return err
 }
 
 // allowed is the roles table of docs/security.md, written out again here
@@ -334,6 +370,8 @@ func expectation(c rpcCase, principal, ns string) (want codes.Code, why string) 
 		return codes.Unauthenticated, reason.Unauthenticated
 	case !allowed(principal, c.action, ns == "own" || c.anyNamespace):
 		return codes.PermissionDenied, reason.PermissionDenied
+	case c.everyNamespace && principal != "operator":
+		return codes.PermissionDenied, reason.PermissionDenied
 	case c.owned && principal == "registrar":
 		return codes.PermissionDenied, reason.NotOwner
 	}
@@ -350,7 +388,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	for _, c := range rpcCases() {
 		for _, principal := range principals {
 			for _, ns := range []string{"own", "other"} {
-				if c.action == auth.Operate && ns == "other" || c.action == 0 && ns == "other" {
+				if (c.action == auth.Operate || c.action == 0 || c.everyNamespace) && ns == "other" {
 					continue // cluster-wide: no namespace
 				}
 				want, why := expectation(c, principal, ns)

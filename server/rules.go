@@ -1,6 +1,8 @@
 package server
 
 import (
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/meta"
@@ -22,6 +24,10 @@ type rule struct {
 	public bool
 	// self needs a valid credential and nothing more (WhoAmI).
 	self bool
+	// atOpen: a stream authorized when it opens, its scope reading no
+	// message (xDS: a library's stream loop, not the handler, reads them,
+	// and would take a denial on a message for the stream's end).
+	atOpen bool
 	// quiet: a success is not audited (a lease renewal changes no stored
 	// state and comes every few seconds from every instance); a denial is.
 	quiet bool
@@ -35,6 +41,10 @@ func in[T any](f func(T) (string, string)) func(any) (string, string) {
 		return meta.Namespace(ns), obj
 	}
 }
+
+// everyNamespace is the scope of what reads every namespace at once: "*"
+// is no namespace's name, so only a "*" binding matches it.
+func everyNamespace(any) (string, string) { return "*", "" }
 
 // rules is the one table of who may call what: every method of every
 // service the registry serves, and nothing else (a method not here is
@@ -107,6 +117,11 @@ var rules = map[string]rule{
 	svcregv1.TokenService_ListTokens_FullMethodName:  {action: auth.Operate},
 	svcregv1.TokenService_RevokeToken_FullMethodName: {action: auth.Operate},
 	svcregv1.TokenService_WhoAmI_FullMethodName:      {self: true},
+
+	// xDS resources are not filtered by namespace: a client needs a reader
+	// of every one.
+	discoveryv3.AggregatedDiscoveryService_StreamAggregatedResources_FullMethodName: {action: auth.Read, scope: everyNamespace, atOpen: true},
+	discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResources_FullMethodName:  {action: auth.Read, scope: everyNamespace, atOpen: true},
 
 	"/grpc.health.v1.Health/Check":                                   {public: true},
 	"/grpc.health.v1.Health/Watch":                                   {public: true},

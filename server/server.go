@@ -39,6 +39,7 @@ import (
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/internal/validation"
 	"github.com/svcreg/svcreg/internal/watch"
+	"github.com/svcreg/svcreg/internal/xds"
 )
 
 // Server is a running registry.
@@ -60,6 +61,9 @@ type Server struct {
 	httpLis net.Listener
 	dns     *dnsServers
 	guard   *guard
+	xds     *xds.Feed
+	xdsCtx  context.Context // the ADS server's; cancelled at shutdown
+	stopXDS context.CancelFunc
 }
 
 // New builds a server and binds its listeners, so that the bound addresses
@@ -185,6 +189,7 @@ func (s *Server) buildServices() error {
 	svcregv1.RegisterTokenServiceServer(s.grpc, toks)
 	healthpb.RegisterHealthServer(s.grpc, s.ready.health)
 	reflection.Register(s.grpc) // v1 and v1alpha
+	s.registerXDS(s.grpc)
 	if s.node.PeerListener() != nil {
 		// The peer port: the servers' own protocol, and the registry's
 		// services for what followers pass to the leader.
@@ -355,6 +360,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	bg.Go(func() { s.ready.run(bgCtx) })
 	bg.Go(func() { s.guard.sessions.run(bgCtx) })
 	bg.Go(func() { s.watchTLS(bgCtx) })
+	bg.Go(func() { s.runXDS(bgCtx) })
 	if s.node.IsLeader() {
 		bg.Go(func() { s.bootstrapTokens(bgCtx) })
 	}
@@ -421,6 +427,7 @@ func (s *Server) shutdown() {
 	s.log.Info("svcreg stopping", "timeout", s.cfg.ShutdownTimeout)
 	s.ready.shutdown() // health checks now answer NOT_SERVING
 	s.hub.Close()      // watches end now (UNAVAILABLE); clients resume elsewhere
+	s.stopXDS()        // and xDS streams: clients reconnect to another server
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if s.dns != nil {

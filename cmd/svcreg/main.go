@@ -23,6 +23,7 @@ Usage:
   svcreg proxy [flags]     make cluster IPs and node ports real on this node (svcreg proxy -h)
   svcreg token create|list|revoke|whoami|generate   manage access tokens
   svcreg cert ca|issue        make a CA and certificates for TLS
+  svcreg xds bootstrap [--server ADDR]  the bootstrap JSON of proxyless gRPC clients (xds:///)
   svcreg version              the version, commit and Go toolchain (also --version)
 
 Every command that talks to a registry takes --addr, --token (or
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string) int {
 		err = proxyCmd(ctx, args[1:])
 	case "cert":
 		err = certCmd(args[1:])
+	case "xds":
+		err = xdsCmd(args[1:])
 	case "version", "--version":
 		err = versionCmd()
 	case "help", "-h", "--help":

@@ -4,6 +4,8 @@
 // well-known address.
 package meta
 
+import "strings"
+
 import "os"
 
 // DefaultNamespace is the namespace of objects and requests that name none.
@@ -27,6 +29,12 @@ func Namespace(ns string) string {
 // Key is the key of a namespaced object: "namespace/name". Namespaces and
 // names cannot contain '/', so the key is unambiguous.
 func Key(namespace, name string) string { return namespace + "/" + name }
+
+// SplitKey is Key's inverse (a namespace has no "/").
+func SplitKey(key string) (namespace, name string) {
+	namespace, name, _ = strings.Cut(key, "/")
+	return namespace, name
+}
 
 // EndpointKey is the key of one endpoint: "namespace/service/instance".
 func EndpointKey(namespace, service, instance string) string {

@@ -1,0 +1,227 @@
+package xds_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	grpcxds "google.golang.org/grpc/xds" // the xDS resolver and policies, as any xds:/// client has them
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/svcreg/svcreg/client"
+	greeterv1 "github.com/svcreg/svcreg/gen/greeter/v1"
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/server"
+)
+
+// registry is a real server on loopback and a client of it.
+type registry struct {
+	srv *server.Server
+	reg *client.Client
+}
+
+func startRegistry(t *testing.T) *registry {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { srv.Serve(ctx); close(served) }()
+	t.Cleanup(func() { cancel(); <-served })
+	reg, err := client.New(ctx, srv.GRPCAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return &registry{srv: srv, reg: reg}
+}
+
+// dialXDS is a gRPC client of target through an xDS resolver whose
+// bootstrap names the registry as its only xDS server.
+func (r *registry) dialXDS(t *testing.T, target string) greeterv1.GreeterServiceClient {
+	t.Helper()
+	bootstrap := fmt.Sprintf(`{"xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
+		"node": {"id": "e2e-%s"}}`, r.srv.GRPCAddr(), t.Name())
+	builder, err := grpcxds.NewXDSResolverWithConfigForTesting([]byte(bootstrap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(builder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return greeterv1.NewGreeterServiceClient(cc)
+}
+
+// backend is a greeter that answers with its instance name.
+type backend struct {
+	greeterv1.UnimplementedGreeterServiceServer
+	name string
+	port int
+}
+
+func (b *backend) Greet(context.Context, *greeterv1.GreetRequest) (*greeterv1.GreetResponse, error) {
+	return &greeterv1.GreetResponse{Message: "hello", Instance: b.name}, nil
+}
+
+func startBackend(t *testing.T, name string) *backend {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backend{name: name, port: lis.Addr().(*net.TCPAddr).Port}
+	g := grpc.NewServer()
+	greeterv1.RegisterGreeterServiceServer(g, b)
+	go g.Serve(lis)
+	t.Cleanup(g.Stop)
+	return b
+}
+
+func (r *registry) createService(t *testing.T, name, scheduler string) {
+	t.Helper()
+	_, err := r.reg.CreateService(context.Background(), &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{
+		Name: name, Namespace: "shop", Selector: map[string]string{"app": name}, Scheduler: scheduler,
+		Ports: []*svcregv1.ServicePort{{Name: "grpc", Port: 50051, TargetPort: "grpc"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *registry) register(t *testing.T, app string, b *backend, weight uint32) {
+	t.Helper()
+	_, err := r.reg.CreateInstance(context.Background(), &svcregv1.CreateInstanceRequest{Instance: &svcregv1.Instance{
+		Name: b.name, Namespace: "shop", Ip: "127.0.0.1", Labels: map[string]string{"app": app}, Weight: &weight,
+		Ports: []*svcregv1.InstancePort{{Name: "grpc", Port: int32(b.port)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// spread makes n RPCs and counts the answers by instance; any failure
+// fails the test.
+func spread(t *testing.T, c greeterv1.GreeterServiceClient, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		resp, err := c.Greet(ctx, &greeterv1.GreetRequest{Name: "x"})
+		cancel()
+		if err != nil {
+			t.Fatalf("RPC through xDS: %v", err)
+		}
+		got[resp.GetInstance()]++
+	}
+	return got
+}
+
+// until makes RPCs until the answers' counts satisfy ok (20 s at most).
+func until(t *testing.T, c greeterv1.GreeterServiceClient, what string, ok func(map[string]int) bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := spread(t, c, 30)
+		if ok(got) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the last 30 RPCs went %v", what, got)
+		}
+	}
+}
+
+// TestXDSClient is grpc-go's own xDS client (xds:///) against the
+// registry's ADS: RPCs spread over the service's backends; an added
+// instance gets RPCs, a removed or drained one stops getting them, and a
+// client making RPCs all along sees none fail.
+func TestXDSClient(t *testing.T) {
+	r := startRegistry(t)
+	r.createService(t, "greeter", "rr")
+	bs := []*backend{startBackend(t, "greeter-1"), startBackend(t, "greeter-2"), startBackend(t, "greeter-3")}
+	for _, b := range bs {
+		r.register(t, "greeter", b, 1)
+	}
+	c := r.dialXDS(t, "xds:///greeter.shop:50051")
+	until(t, c, "all three backends", func(got map[string]int) bool { return len(got) == 3 })
+
+	// A second client makes RPCs all along: none may fail.
+	var failed, made atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if _, err := c.Greet(ctx, &greeterv1.GreetRequest{}); err != nil {
+				failed.Add(1)
+				t.Logf("an RPC failed: %v", err)
+			}
+			made.Add(1)
+			cancel()
+		}
+	})
+
+	got := spread(t, c, 600)
+	for _, b := range bs {
+		// wrr_locality picks localities at random by weight: under 100 of
+		// 600 at p = 1/3 is 12 standard deviations out.
+		if got[b.name] < 100 {
+			t.Errorf("600 RPCs went %v, want about 200 each", got)
+		}
+	}
+
+	added := startBackend(t, "greeter-4")
+	r.register(t, "greeter", added, 1)
+	until(t, c, "the added instance", func(got map[string]int) bool { return got["greeter-4"] > 0 })
+
+	if _, err := r.reg.DeleteInstance(context.Background(), &svcregv1.DeleteInstanceRequest{Namespace: "shop", Name: "greeter-2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.reg.UpdateInstance(context.Background(), &svcregv1.UpdateInstanceRequest{
+		Instance:   &svcregv1.Instance{Namespace: "shop", Name: "greeter-3", Terminating: true},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"terminating"}}}); err != nil {
+		t.Fatal(err)
+	}
+	until(t, c, "the removed and the drained instance out", func(got map[string]int) bool {
+		return got["greeter-2"] == 0 && got["greeter-3"] == 0
+	})
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d RPCs failed while instances came and went", failed.Load(), made.Load())
+	}
+}
+
+// TestXDSWeights: wrr's 3:1 weights reach a client that has only gRPC's
+// own policies, within 5%.
+func TestXDSWeights(t *testing.T) {
+	r := startRegistry(t)
+	r.createService(t, "weighted", "wrr")
+	heavy, light := startBackend(t, "heavy"), startBackend(t, "light")
+	r.register(t, "weighted", heavy, 3)
+	r.register(t, "weighted", light, 1)
+	c := r.dialXDS(t, "xds:///weighted.shop:50051")
+	until(t, c, "both backends", func(got map[string]int) bool { return len(got) == 2 })
+	const n = 4000
+	got := spread(t, c, n)
+	// 0.75 +- 5% is 0.7125-0.7875: 5.5 standard deviations at n = 4000.
+	if share := float64(got["heavy"]) / n; share < 0.7125 || share > 0.7875 {
+		t.Errorf("weights 3:1 over %d RPCs went %v (%.3f to the heavy one), want 0.75 within 5%%", n, got, share)
+	}
+}

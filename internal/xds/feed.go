@@ -1,0 +1,218 @@
+package xds
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/svcreg/svcreg/internal/meta"
+	"github.com/svcreg/svcreg/internal/store"
+)
+
+// Feed keeps the xDS resources of every service in step with the local
+// store. A commit marks the services it touched (in the store's commit
+// hook, which must not block: a set and a nudge), and the feed's one
+// goroutine rebuilds those from a read of the store and hands the
+// resources that changed to per-type LinearCaches, which push each to
+// the clients subscribed to that name alone. (go-control-plane's
+// snapshot cache in ADS mode would push every change to every client.)
+type Feed struct {
+	st  *store.Store
+	log *slog.Logger
+
+	caches map[string]*cache.LinearCache // by type URL
+	mux    *cache.MuxCache
+
+	mu    sync.Mutex
+	dirty map[string]bool // namespace/name of services to rebuild
+	all   bool            // rebuild everything (start, restore)
+	wake  chan struct{}   // 1-buffered
+
+	have map[string]serviceResources // the run goroutine's: what the caches hold, by service
+}
+
+// NewFeed returns a feed of st; register it before the store's first
+// write (its commit hook), then Run it.
+func NewFeed(st *store.Store, log *slog.Logger) *Feed {
+	f := &Feed{st: st, log: log, caches: map[string]*cache.LinearCache{}, dirty: map[string]bool{}, all: true,
+		wake: make(chan struct{}, 1), have: map[string]serviceResources{}}
+	for _, typ := range []string{resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType} {
+		f.caches[typ] = cache.NewLinearCache(typ, cache.WithLogger(quietLog{}))
+	}
+	f.mux = &cache.MuxCache{
+		Classify:      func(r *cache.Request) string { return r.GetTypeUrl() },
+		ClassifyDelta: func(r *cache.DeltaRequest) string { return r.GetTypeUrl() },
+		Caches:        map[string]cache.Cache{},
+	}
+	for typ, c := range f.caches {
+		f.mux.Caches[typ] = c
+	}
+	st.OnCommit(f.committed)
+	st.OnRestore(func(int64) { f.markAll() })
+	return f
+}
+
+// Cache is what the ADS server serves from.
+func (f *Feed) Cache() cache.Cache { return f.mux }
+
+func (f *Feed) committed(events []store.Event) {
+	f.mu.Lock()
+	for i := range events {
+		if ev := &events[i]; ev.Kind == store.KindService || ev.Kind == store.KindEndpoint {
+			f.dirty[meta.Key(ev.Namespace, ev.Service)] = true
+		}
+	}
+	f.mu.Unlock()
+	f.nudge()
+}
+
+func (f *Feed) markAll() {
+	f.mu.Lock()
+	f.all = true
+	f.mu.Unlock()
+	f.nudge()
+}
+
+func (f *Feed) nudge() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run rebuilds what commits touched until ctx ends.
+func (f *Feed) Run(ctx context.Context) {
+	f.nudge()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.wake:
+		}
+		if err := f.sync(); err != nil {
+			f.log.Error("xds: rebuilding resources (the previous ones stay)", "err", err)
+		}
+	}
+}
+
+// sync rebuilds the marked services (all of them after a start or a
+// restore) from one read of the store.
+func (f *Feed) sync() error {
+	f.mu.Lock()
+	dirty, all := f.dirty, f.all
+	f.dirty, f.all = map[string]bool{}, false
+	f.mu.Unlock()
+	r := f.st.Read()
+	if all {
+		for key := range f.have {
+			dirty[key] = true // gone ones are deleted below
+		}
+		if err := eachService(r, func(key string) { dirty[key] = true }); err != nil {
+			f.markAll()
+			return err
+		}
+	}
+	changes := map[string]*change{}
+	for key := range dirty {
+		built, err := f.build(r, key)
+		if err != nil {
+			f.mu.Lock()
+			f.dirty[key] = true // tried again at the next commit
+			f.mu.Unlock()
+			return err
+		}
+		diff(changes, f.have[key], built)
+		if len(built.listeners)+len(built.clusters) == 0 {
+			delete(f.have, key)
+		} else {
+			f.have[key] = built
+		}
+	}
+	for typ, c := range changes {
+		if err := f.caches[typ].UpdateResources(c.update, c.remove); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func eachService(r *store.ReadTxn, f func(key string)) error {
+	q := store.ListQuery{Namespace: meta.AllNamespaces, Limit: 1000}
+	for {
+		page, err := r.ListServices(q)
+		if err != nil {
+			return err
+		}
+		for _, svc := range page.Items {
+			f(meta.Key(svc.GetNamespace(), svc.GetName()))
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.After = page.Next
+	}
+}
+
+func (f *Feed) build(r *store.ReadTxn, key string) (serviceResources, error) {
+	ns, name := meta.SplitKey(key)
+	svc, err := r.Service(ns, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return serviceResources{}, nil
+	}
+	if err != nil {
+		return serviceResources{}, err
+	}
+	eps, err := r.Endpoints(ns, name)
+	if err != nil {
+		return serviceResources{}, err
+	}
+	return buildService(svc, eps), nil
+}
+
+// change is one type's resources to update and delete.
+type change struct {
+	update map[string]types.Resource
+	remove []string
+}
+
+// diff adds to changes what differs between a service's old and new
+// resources: only those are pushed (a changed endpoint re-sends its
+// ClusterLoadAssignment, not the Listener and Cluster beside it).
+func diff(changes map[string]*change, old, cur serviceResources) {
+	diffType(changes, resourcev3.ListenerType, old.listeners, cur.listeners)
+	diffType(changes, resourcev3.ClusterType, old.clusters, cur.clusters)
+	diffType(changes, resourcev3.EndpointType, old.assignments, cur.assignments)
+}
+
+func diffType[M proto.Message](changes map[string]*change, typ string, old, cur map[string]M) {
+	c := changes[typ]
+	if c == nil {
+		c = &change{update: map[string]types.Resource{}}
+		changes[typ] = c
+	}
+	for name, res := range cur {
+		if prev, ok := old[name]; !ok || !proto.Equal(prev, res) {
+			c.update[name] = res
+		}
+	}
+	for name := range old {
+		if _, ok := cur[name]; !ok {
+			c.remove = append(c.remove, name)
+		}
+	}
+}
+
+// quietLog drops go-control-plane's per-request debug and info lines;
+// its warnings and errors are rare and carried by the server's callbacks.
+type quietLog struct{}
+
+func (quietLog) Debugf(string, ...any) {}
+func (quietLog) Infof(string, ...any)  {}
+func (quietLog) Warnf(string, ...any)  {}
+func (quietLog) Errorf(string, ...any) {}

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	xdsserver "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/svcreg/svcreg/internal/xds"
+)
+
+// The xDS surface (docs/xds.md): the aggregated discovery service on the
+// client port, served from this server's own store by an xds.Feed, so
+// every server answers, leader or not. Its rule (rules.go) is a reader of
+// every namespace.
+
+// registerXDS builds the feed (its commit hook must be in before the
+// first write) and serves ADS on g; the feed runs from Serve.
+func (s *Server) registerXDS(g *grpc.Server) {
+	s.xds = xds.NewFeed(s.store, s.log)
+	s.xdsCtx, s.stopXDS = context.WithCancel(context.Background())
+	sotw := xdsserver.NewServer(s.xdsCtx, s.xds.Cache(), xdsserver.CallbackFuncs{StreamRequestFunc: checkDiscoveryRequest})
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, ads{sotw: sotw})
+}
+
+// runXDS publishes the resources once this server has caught up with the
+// cluster (before that a client's request waits: no view rather than an
+// empty one), then follows every commit.
+func (s *Server) runXDS(ctx context.Context) {
+	if err := s.node.WaitCaughtUp(ctx); err != nil {
+		return
+	}
+	s.xds.Run(ctx)
+}
+
+// ads is state-of-the-world ADS: no gRPC client speaks delta xDS.
+type ads struct{ sotw xdsserver.Server }
+
+func (a ads) StreamAggregatedResources(stream discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
+	return a.sotw.StreamAggregatedResources(stream)
+}
+
+func (ads) DeltaAggregatedResources(discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
+	return status.Error(codes.Unimplemented, "svcreg serves state-of-the-world xDS (StreamAggregatedResources); delta xDS is not served")
+}
+
+// servedTypes are the resource types the feed has.
+var servedTypes = map[string]bool{resourcev3.ListenerType: true, resourcev3.ClusterType: true, resourcev3.EndpointType: true}
+
+// checkDiscoveryRequest refuses a request for a type the registry does
+// not serve, naming the field, before the cache sees it.
+func checkDiscoveryRequest(_ int64, req *discoveryv3.DiscoveryRequest) error {
+	if !servedTypes[req.GetTypeUrl()] {
+		return status.Errorf(codes.InvalidArgument, "type_url %.128q: svcreg serves %s, %s and %s",
+			req.GetTypeUrl(), resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType)
+	}
+	return nil
+}
