@@ -315,6 +315,10 @@ func rpcCases() []rpcCase {
 		{method: "DeltaAggregatedResources", action: auth.Read, everyNamespace: true, call: func(ctx context.Context, as *authServer, _ string) error {
 			return adsRound(ctx, as, true)
 		}},
+		{method: "ListXDSClients", action: auth.Read, everyNamespace: true, call: func(ctx context.Context, as *authServer, _ string) error {
+			_, err := svcregv1.NewXDSServiceClient(as.conn).ListXDSClients(ctx, &svcregv1.ListXDSClientsRequest{})
+			return err
+		}, rest: func(string) (string, string, string) { return "GET", "/v1/xds/clients", "" }},
 		{method: "WhoAmI", call: func(ctx context.Context, as *authServer, _ string) error {
 			_, err := tok(as).WhoAmI(ctx, &svcregv1.WhoAmIRequest{})
 			return err

@@ -414,7 +414,18 @@ func TestClusterLeases(t *testing.T) {
 	}
 
 	// 10k renewals through a follower (forwarded to the leader) over one
-	// KeepAlive stream: no Raft entry, no revision.
+	// KeepAlive stream: no Raft entry, no revision. Each server records its
+	// addresses with a command of its own, once, soon after it starts (on
+	// a busy machine, late): wait for all three, so that the entries
+	// counted are the renewals' alone.
+	waitFor(t, "every server to record its addresses", 30*time.Second, func() bool {
+		for _, m := range c.members {
+			if _, err := leader.Store().Read().Node(m.Node().ID()); err != nil {
+				return false
+			}
+		}
+		return true
+	})
 	index, rev := leader.Node().Raft().LastIndex(), leader.Store().Revision()
 	ka, err := f.client.KeepAlive(context.Background())
 	if err != nil {

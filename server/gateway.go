@@ -97,6 +97,9 @@ func (h httpHandler) build() (http.Handler, error) {
 	if err := gateway.RegisterRegistryServiceHandlerClient(context.Background(), gw, svcregv1.NewRegistryServiceClient(h.conn)); err != nil {
 		return nil, err
 	}
+	if err := gateway.RegisterXDSServiceHandlerClient(context.Background(), gw, svcregv1.NewXDSServiceClient(h.conn)); err != nil {
+		return nil, err
+	}
 	if err := gateway.RegisterTokenServiceHandlerClient(context.Background(), gw, svcregv1.NewTokenServiceClient(h.conn)); err != nil {
 		return nil, err
 	}

@@ -122,6 +122,7 @@ var rules = map[string]rule{
 	// of every one.
 	discoveryv3.AggregatedDiscoveryService_StreamAggregatedResources_FullMethodName: {action: auth.Read, scope: everyNamespace, atOpen: true},
 	discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResources_FullMethodName:  {action: auth.Read, scope: everyNamespace, atOpen: true},
+	svcregv1.XDSService_ListXDSClients_FullMethodName:                               {action: auth.Read, scope: everyNamespace},
 
 	"/grpc.health.v1.Health/Check":                                   {public: true},
 	"/grpc.health.v1.Health/Watch":                                   {public: true},

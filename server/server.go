@@ -189,7 +189,7 @@ func (s *Server) buildServices() error {
 	svcregv1.RegisterTokenServiceServer(s.grpc, toks)
 	healthpb.RegisterHealthServer(s.grpc, s.ready.health)
 	reflection.Register(s.grpc) // v1 and v1alpha
-	s.registerXDS(s.grpc)
+	xdsSvc := s.registerXDS(s.grpc)
 	if s.node.PeerListener() != nil {
 		// The peer port: the servers' own protocol, and the registry's
 		// services for what followers pass to the leader.
@@ -203,6 +203,7 @@ func (s *Server) buildServices() error {
 		s.rest, err = newRESTGateway(func(g *grpc.Server) {
 			svcregv1.RegisterRegistryServiceServer(g, reg)
 			svcregv1.RegisterTokenServiceServer(g, toks)
+			svcregv1.RegisterXDSServiceServer(g, xdsSvc)
 		}, &interceptors{log: s.log, guard: gate{s.guard, portGateway}, watches: limiter}, uint32(cfg.Limits.Watches+cfg.Limits.Connections))
 		return err
 	}

@@ -33,7 +33,7 @@ func TestClientPortServesNoPeerMethod(t *testing.T) {
 	}
 	slices.Sort(served)
 	want := []string{"envoy.service.discovery.v3.AggregatedDiscoveryService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
-		"svcreg.v1.OperatorService", "svcreg.v1.RegistryService", "svcreg.v1.TokenService"}
+		"svcreg.v1.OperatorService", "svcreg.v1.RegistryService", "svcreg.v1.TokenService", "svcreg.v1.XDSService"}
 	if !slices.Equal(served, want) {
 		t.Errorf("the client port serves %v, want %v", served, want)
 	}

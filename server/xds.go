@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/xds"
 )
 
@@ -20,11 +21,35 @@ import (
 
 // registerXDS builds the feed (its commit hook must be in before the
 // first write) and serves ADS on g; the feed runs from Serve.
-func (s *Server) registerXDS(g *grpc.Server) {
+func (s *Server) registerXDS(g *grpc.Server) *xdsClients {
 	s.xds = xds.NewFeed(s.store, s.log)
 	s.xdsCtx, s.stopXDS = context.WithCancel(context.Background())
-	sotw := xdsserver.NewServer(s.xdsCtx, s.xds.Cache(), xdsserver.CallbackFuncs{StreamRequestFunc: checkDiscoveryRequest})
+	clients := xds.NewClients()
+	sotw := xdsserver.NewServer(s.xdsCtx, s.xds.Cache(), xdsserver.CallbackFuncs{
+		StreamOpenFunc:   clients.OnStreamOpen,
+		StreamClosedFunc: clients.OnStreamClosed,
+		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
+			if err := checkDiscoveryRequest(req); err != nil {
+				return err
+			}
+			return clients.OnStreamRequest(id, req)
+		},
+		StreamResponseFunc: clients.OnStreamResponse,
+	})
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, ads{sotw: sotw})
+	svc := &xdsClients{clients: clients}
+	svcregv1.RegisterXDSServiceServer(g, svc)
+	return svc
+}
+
+// xdsClients is XDSService: the xDS streams open on this server.
+type xdsClients struct {
+	svcregv1.UnimplementedXDSServiceServer
+	clients *xds.Clients
+}
+
+func (x *xdsClients) ListXDSClients(context.Context, *svcregv1.ListXDSClientsRequest) (*svcregv1.ListXDSClientsResponse, error) {
+	return &svcregv1.ListXDSClientsResponse{Clients: x.clients.List()}, nil
 }
 
 // runXDS publishes the resources once this server has caught up with the
@@ -53,7 +78,7 @@ var servedTypes = map[string]bool{resourcev3.ListenerType: true, resourcev3.Clus
 
 // checkDiscoveryRequest refuses a request for a type the registry does
 // not serve, naming the field, before the cache sees it.
-func checkDiscoveryRequest(_ int64, req *discoveryv3.DiscoveryRequest) error {
+func checkDiscoveryRequest(req *discoveryv3.DiscoveryRequest) error {
 	if !servedTypes[req.GetTypeUrl()] {
 		return status.Errorf(codes.InvalidArgument, "type_url %.128q: svcreg serves %s, %s and %s",
 			req.GetTypeUrl(), resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType)

@@ -261,13 +261,15 @@ func TestDiskFull(t *testing.T) {
 	}
 }
 
-// writeUntilError writes instances until one fails (bounded).
+// writeUntilError writes instances until one fails other than by its
+// timeout (bounded).
 func writeUntilError(p *proc, prefix string) {
 	for i := range 100_000 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_, err := p.registry().CreateInstance(ctx, &svcregv1.CreateInstanceRequest{Instance: webInstance(fmt.Sprintf("%s-%d", prefix, i))})
 		cancel()
-		if err != nil {
+		// A write that timed out on a busy machine is no verdict: go on.
+		if err != nil && status.Code(err) != codes.DeadlineExceeded {
 			return
 		}
 	}

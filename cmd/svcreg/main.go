@@ -24,6 +24,7 @@ Usage:
   svcreg token create|list|revoke|whoami|generate   manage access tokens
   svcreg cert ca|issue        make a CA and certificates for TLS
   svcreg xds bootstrap [--server ADDR]  the bootstrap JSON of proxyless gRPC clients (xds:///)
+  svcreg xds clients          the xDS clients of a server: what each accepted, what it rejected and why
   svcreg version              the version, commit and Go toolchain (also --version)
 
 Every command that talks to a registry takes --addr, --token (or
@@ -64,7 +65,7 @@ func run(ctx context.Context, args []string) int {
 	case "cert":
 		err = certCmd(args[1:])
 	case "xds":
-		err = xdsCmd(args[1:])
+		err = xdsCmd(ctx, args[1:])
 	case "version", "--version":
 		err = versionCmd()
 	case "help", "-h", "--help":

@@ -1,13 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/meta"
 )
 
@@ -15,9 +22,13 @@ import (
 // of any language reads (GRPC_XDS_BOOTSTRAP names a file holding it,
 // GRPC_XDS_BOOTSTRAP_CONFIG holds it) to use the registry as its xDS
 // server (gRFC A27).
-func xdsCmd(args []string) error {
-	if len(args) == 0 || args[0] != "bootstrap" {
-		return errors.New("usage: svcreg xds bootstrap [--server ADDR] [--node-id ID] [--zone ZONE] [--cacert FILE [--cert FILE --key FILE]]")
+func xdsCmd(ctx context.Context, args []string) error {
+	switch {
+	case len(args) > 0 && args[0] == "clients":
+		return xdsClientsCmd(ctx, args[1:])
+	case len(args) == 0 || args[0] != "bootstrap":
+		return errors.New("usage: svcreg xds bootstrap [--server ADDR] [--node-id ID] [--zone ZONE] [--cacert FILE [--cert FILE --key FILE]]\n" +
+			"       svcreg xds clients [--addr ADDR] [--json]")
 	}
 	fs := flag.NewFlagSet("xds bootstrap", flag.ContinueOnError)
 	server := fs.String("server", "", "the registry's gRPC address (default $SVCREG_ADDR or 127.0.0.1:7400)")
@@ -44,6 +55,61 @@ func xdsCmd(args []string) error {
 	return nil
 }
 
+// xdsClientsCmd is `svcreg xds clients`: the xDS streams open on the
+// server asked, one line per client and resource type, with what it last
+// accepted and, when it rejected a response, why.
+func xdsClientsCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("xds clients", flag.ContinueOnError)
+	conn := addConnFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	c, err := conn.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	resp, err := svcregv1.NewXDSServiceClient(c.Conn()).ListXDSClients(ctx, &svcregv1.ListXDSClientsRequest{})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		js, err := protojson.Marshal(resp)
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(js))
+		return nil
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tPEER\tUSER AGENT\tTYPE\tRESOURCES\tACKED\tSENT\tNACK")
+	for _, cl := range resp.GetClients() {
+		for _, t := range cl.GetTypes() {
+			nack := "-"
+			if t.GetNackReason() != "" {
+				nack = fmt.Sprintf("version %s: %s", t.GetNackedVersion(), t.GetNackReason())
+			}
+			names := strings.Join(t.GetResourceNames(), ",")
+			if names == "" {
+				names = "*"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.GetNodeId(), cl.GetPeer(), cl.GetUserAgent(),
+				t.GetTypeUrl()[strings.LastIndex(t.GetTypeUrl(), ".")+1:], names, orDash(t.GetAckedVersion()), orDash(t.GetSentVersion()), nack)
+		}
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 // xdsBootstrap builds the bootstrap JSON: the registry as the one xDS
 // server, insecure or TLS (gRFC A65's file-based certificates, paths made
 // absolute so the client may run elsewhere), and the node.
@@ -68,10 +134,12 @@ func xdsBootstrap(server, nodeID, zone, caCert, cert, key string) ([]byte, error
 	if (cert == "") != (key == "") {
 		return nil, errors.New("--cert and --key go together")
 	}
-	node := map[string]any{"id": nodeID}
+	// grpc-js-xds refuses a node without a locality, even an empty one.
+	locality := map[string]string{}
 	if zone != "" {
-		node["locality"] = map[string]string{"zone": zone}
+		locality["zone"] = zone
 	}
+	node := map[string]any{"id": nodeID, "locality": locality}
 	return json.MarshalIndent(map[string]any{
 		"xds_servers": []map[string]any{{"server_uri": server, "channel_creds": []any{creds}, "server_features": []string{"xds_v3"}}},
 		"node":        node,

@@ -90,8 +90,10 @@ func Prepare(cmd *storev1.Command, lim Limits) error {
 		}
 	case *storev1.Command_ExpireInstances, *storev1.Command_SetNode:
 		// The servers' own commands.
+	case nil:
+		return validation.ErrorList{validation.Required("op", "a command names what it does")}
 	default:
-		return fmt.Errorf("store: unknown command %T", cmd.GetOp())
+		return validation.ErrorList{validation.Invalid("op", fmt.Sprintf("%T", cmd.GetOp()), "not a command this server knows")}
 	}
 	return nil
 }

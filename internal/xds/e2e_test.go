@@ -11,7 +11,12 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	grpcxds "google.golang.org/grpc/xds" // the xDS resolver and policies, as any xds:/// client has them
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -24,8 +29,9 @@ import (
 
 // registry is a real server on loopback and a client of it.
 type registry struct {
-	srv *server.Server
-	reg *client.Client
+	srv  *server.Server
+	reg  *client.Client
+	stop func() // stops the server (once)
 }
 
 func startRegistry(t *testing.T) *registry {
@@ -38,13 +44,15 @@ func startRegistry(t *testing.T) *registry {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	go func() { srv.Serve(ctx); close(served) }()
-	t.Cleanup(func() { cancel(); <-served })
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-served }) }
+	t.Cleanup(stop)
 	reg, err := client.New(ctx, srv.GRPCAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	return &registry{srv: srv, reg: reg}
+	return &registry{srv: srv, reg: reg, stop: stop}
 }
 
 // dialXDS is a gRPC client of target through an xDS resolver whose
@@ -208,6 +216,24 @@ func TestXDSClient(t *testing.T) {
 	}
 }
 
+// TestXDSClientOutlivesTheRegistry: with the registry gone, a client goes
+// on with the resources it has: every RPC still succeeds, spread as
+// before.
+func TestXDSClientOutlivesTheRegistry(t *testing.T) {
+	r := startRegistry(t)
+	r.createService(t, "steady", "rr")
+	for _, name := range []string{"steady-1", "steady-2"} {
+		r.register(t, "steady", startBackend(t, name), 1)
+	}
+	c := r.dialXDS(t, "xds:///steady.shop:50051")
+	until(t, c, "both backends", func(got map[string]int) bool { return len(got) == 2 })
+	r.stop()
+	got := spread(t, c, 200) // fails the test on any failed RPC
+	if len(got) != 2 {
+		t.Errorf("with the registry gone, 200 RPCs went %v, want both backends", got)
+	}
+}
+
 // TestXDSWeights: wrr's 3:1 weights reach a client that has only gRPC's
 // own policies, within 5%.
 func TestXDSWeights(t *testing.T) {
@@ -224,4 +250,96 @@ func TestXDSWeights(t *testing.T) {
 	if share := float64(got["heavy"]) / n; share < 0.7125 || share > 0.7875 {
 		t.Errorf("weights 3:1 over %d RPCs went %v (%.3f to the heavy one), want 0.75 within 5%%", n, got, share)
 	}
+}
+
+// TestXDSNACK: a client that rejects a response is not sent the same
+// resources again in a loop, gets the next version when the resource
+// changes, and ListXDSClients shows its node, what it accepted, and what
+// it rejected and why.
+func TestXDSNACK(t *testing.T) {
+	r := startRegistry(t)
+	r.createService(t, "nacked", "rr")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cc, err := grpc.NewClient(r.srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(cc).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "nacked.shop:50051"
+	node := &corev3.Node{Id: "picky-client", UserAgentName: "test"}
+	ask := func(version, nonce string, nack bool) {
+		t.Helper()
+		req := &discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType, ResourceNames: []string{name}, VersionInfo: version, ResponseNonce: nonce}
+		if nack {
+			req.ErrorDetail = &statuspb.Status{Code: int32(codes.InvalidArgument), Message: "no policy in the list is supported"}
+		}
+		if err := st.Send(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask("", "", false)
+	first, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask("", first.GetNonce(), true) // rejects its very first response
+	// The next response comes only with a change, and is that change.
+	if _, err := r.reg.UpdateService(ctx, &svcregv1.UpdateServiceRequest{Service: &svcregv1.Service{Namespace: "shop", Name: "nacked", Scheduler: "lc"},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"scheduler"}}}); err != nil {
+		t.Fatal(err)
+	}
+	next, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.GetVersionInfo() == first.GetVersionInfo() {
+		t.Fatalf("the rejected version %s was sent again", first.GetVersionInfo())
+	}
+	clients, err := svcregv1.NewXDSServiceClient(cc).ListXDSClients(ctx, &svcregv1.ListXDSClientsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, c := range clients.GetClients() {
+		if c.GetNodeId() != "picky-client" {
+			continue
+		}
+		found = true
+		for _, ty := range c.GetTypes() {
+			if ty.GetTypeUrl() == resourcev3.ClusterType && (ty.GetNackReason() != "no policy in the list is supported" || ty.GetNackedVersion() != first.GetVersionInfo() || ty.GetSentVersion() != next.GetVersionInfo()) {
+				t.Errorf("the client's cluster state: %v", ty)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("ListXDSClients does not show the client: %v", clients)
+	}
+	ask(next.GetVersionInfo(), next.GetNonce(), false) // and accepts the next
+	waitAcked(t, cc, next.GetVersionInfo())
+}
+
+// waitAcked waits until the server has the client's ACK of version.
+func waitAcked(t *testing.T, cc *grpc.ClientConn, version string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		clients, err := svcregv1.NewXDSServiceClient(cc).ListXDSClients(context.Background(), &svcregv1.ListXDSClientsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range clients.GetClients() {
+			for _, ty := range c.GetTypes() {
+				if c.GetNodeId() == "picky-client" && ty.GetAckedVersion() == version && ty.GetNackReason() == "" {
+					return
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the ACK of %s never showed", version)
 }

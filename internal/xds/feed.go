@@ -59,7 +59,7 @@ func NewFeed(st *store.Store, log *slog.Logger) *Feed {
 }
 
 // Cache is what the ADS server serves from.
-func (f *Feed) Cache() cache.Cache { return f.mux }
+func (f *Feed) Cache() cache.Cache { return nackWaits{f.mux} }
 
 func (f *Feed) committed(events []store.Event) {
 	f.mu.Lock()
