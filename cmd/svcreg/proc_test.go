@@ -19,6 +19,7 @@ import (
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/certs"
 	"github.com/svcreg/svcreg/internal/clientauth"
+	"github.com/svcreg/svcreg/internal/reservedports"
 	"google.golang.org/grpc"
 )
 
@@ -113,7 +114,7 @@ func startProc(t testing.TB, name string, args ...string) *proc {
 	})
 	p.start()
 	p.awaitListening()
-	reservePorts(t, p.grpc, p.http, p.dns, p.peer) // a restart binds them again
+	reservedports.Reserve(t, p.grpc, p.http, p.dns, p.peer) // a restart binds them again
 	p.redial()
 	return p
 }

@@ -18,12 +18,14 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	grpcxds "google.golang.org/grpc/xds" // the xDS resolver and policies, as any xds:/// client has them
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/svcreg/svcreg/client"
 	greeterv1 "github.com/svcreg/svcreg/gen/greeter/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/reservedports"
 	"github.com/svcreg/svcreg/server"
 )
 
@@ -36,8 +38,14 @@ type registry struct {
 
 func startRegistry(t *testing.T) *registry {
 	t.Helper()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-", Logger: quiet})
+	return startRegistryWith(t, server.Config{GRPCAddr: "127.0.0.1:0"})
+}
+
+// startRegistryWith starts a server with cfg (no REST, no DNS, quiet).
+func startRegistryWith(t *testing.T, cfg server.Config) *registry {
+	t.Helper()
+	cfg.HTTPAddr, cfg.DNSAddr, cfg.Logger = "-", "-", slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,6 +240,81 @@ func TestXDSClientOutlivesTheRegistry(t *testing.T) {
 	if len(got) != 2 {
 		t.Errorf("with the registry gone, 200 RPCs went %v, want both backends", got)
 	}
+}
+
+// TestXDSHashStickiness: sh with a hash_key sends every RPC of one key to
+// one backend, and different keys to different backends.
+func TestXDSHashStickiness(t *testing.T) {
+	r := startRegistry(t)
+	if _, err := r.reg.CreateService(context.Background(), &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{
+		Name: "sticky", Namespace: "shop", Selector: map[string]string{"app": "sticky"}, Scheduler: "sh",
+		SchedulerOptions: &svcregv1.SchedulerOptions{HashKey: "x-user"},
+		Ports:            []*svcregv1.ServicePort{{Name: "grpc", Port: 50051, TargetPort: "grpc"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"sticky-1", "sticky-2", "sticky-3"} {
+		r.register(t, "sticky", startBackend(t, name), 1)
+	}
+	c := r.dialXDS(t, "xds:///sticky.shop:50051")
+	until(t, c, "a first answer", func(got map[string]int) bool { return len(got) > 0 })
+	// Wait until all three backends are in the client's picker: a key's
+	// backend may change while they arrive.
+	users := func(n int) map[string]string {
+		owner := map[string]string{}
+		for u := range n {
+			ctx := metadata.AppendToOutgoingContext(context.Background(), "x-user", fmt.Sprint("user-", u))
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			resp, err := c.Greet(ctx, &greeterv1.GreetRequest{})
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			owner[fmt.Sprint("user-", u)] = resp.GetInstance()
+		}
+		return owner
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		seen := map[string]bool{}
+		for _, inst := range users(60) {
+			seen[inst] = true
+		}
+		if len(seen) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("60 keys went to %v, want all three backends", seen)
+		}
+	}
+	first := users(60)
+	for range 3 {
+		for u, inst := range users(60) {
+			if first[u] != inst {
+				t.Fatalf("%s went to %s, then to %s", u, first[u], inst)
+			}
+		}
+	}
+}
+
+// TestXDSClientAcrossARestart: a durable registry restarted on its
+// address: the client keeps answering from what it has meanwhile, then
+// resubscribes, and a change made after the restart reaches it.
+func TestXDSClientAcrossARestart(t *testing.T) {
+	cfg := server.Config{GRPCAddr: "127.0.0.1:0", DataDir: t.TempDir(), NodeID: "n1",
+		Security: server.Security{Auth: server.AuthOff}}
+	r := startRegistryWith(t, cfg)
+	reservedports.Reserve(t, r.srv.GRPCAddr()) // the restart binds it again
+	r.createService(t, "durable", "rr")
+	r.register(t, "durable", startBackend(t, "durable-1"), 1)
+	c := r.dialXDS(t, "xds:///durable.shop:50051")
+	until(t, c, "the first backend", func(got map[string]int) bool { return got["durable-1"] > 0 })
+	r.stop()
+	spread(t, c, 50) // while the registry is down: fails the test on any failed RPC
+	// The same address again.
+	cfg.GRPCAddr = r.srv.GRPCAddr()
+	r2 := startRegistryWith(t, cfg)
+	r2.register(t, "durable", startBackend(t, "durable-2"), 1)
+	until(t, c, "an instance registered after the restart", func(got map[string]int) bool { return got["durable-2"] > 0 })
 }
 
 // TestXDSWeights: wrr's 3:1 weights reach a client that has only gRPC's

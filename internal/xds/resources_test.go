@@ -1,8 +1,14 @@
 package xds
 
 import (
+	"fmt"
 	"slices"
 	"testing"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 )
@@ -128,5 +134,35 @@ func TestExternalNameCluster(t *testing.T) {
 	}
 	if _, ok := r.listeners["db.shop:5432"]; !ok {
 		t.Error("no listener")
+	}
+}
+
+// BenchmarkAssignmentBytes: what one endpoint change costs on the wire to
+// each client of the service (state of the world resends the whole
+// ClusterLoadAssignment), and to build and encode it once.
+//
+//	go test -run '^$' -bench BenchmarkAssignmentBytes ./internal/xds/
+func BenchmarkAssignmentBytes(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
+			sp := &svcregv1.ServicePort{Name: "grpc", Port: 50051}
+			eps := make([]*svcregv1.Endpoint, n)
+			for i := range eps {
+				eps[i] = endpoint(fmt.Sprintf("web-%d", i), int32(8000+i), 1, true, true, false)
+				eps[i].Ip = fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)
+			}
+			var size int
+			for b.Loop() {
+				cla := assignment("web.shop:50051", sp, eps)
+				resp := &discoveryv3.DiscoveryResponse{VersionInfo: "12345", TypeUrl: resourcev3.EndpointType, Nonce: "67",
+					Resources: []*anypb.Any{mustAny(cla)}}
+				out, err := proto.Marshal(resp)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(out)
+			}
+			b.ReportMetric(float64(size), "bytes/change")
+		})
 	}
 }

@@ -1,4 +1,6 @@
-package main
+// Package reservedports keeps a test server's ports its own across a
+// restart (test support; it imports testing).
+package reservedports
 
 import (
 	"net"
@@ -24,9 +26,9 @@ const reservedPorts = "/proc/sys/net/ipv4/ip_local_reserved_ports"
 
 var reserveMu sync.Mutex // this process's read-modify-writes of the list
 
-// reservePorts reserves the ports of addrs until the test ends (a no-op
-// when not root).
-func reservePorts(t testing.TB, addrs ...string) {
+// Reserve reserves the ports of addrs until the test ends (a no-op when
+// not root).
+func Reserve(t testing.TB, addrs ...string) {
 	var ports []string
 	for _, a := range addrs {
 		if _, port, err := net.SplitHostPort(a); err == nil && port != "0" {

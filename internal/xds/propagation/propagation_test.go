@@ -1,0 +1,277 @@
+// Package propagation measures how fast an endpoint change reaches gRPC
+// clients through svcreg's xDS server, beside the svcreg:/// resolver in
+// the same run (docs/benchmarks.md). It is a package of its own because
+// it replaces the ipvs policy with a recorder, which the xds package's
+// own tests must not see.
+package propagation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/serviceconfig"
+	grpcxds "google.golang.org/grpc/xds"
+
+	ipvsbalancer "github.com/svcreg/svcreg/balancer"
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcresolver "github.com/svcreg/svcreg/resolver"
+	"github.com/svcreg/svcreg/server"
+)
+
+// recorder stands in for the ipvs policy (registered under its name, so
+// that xDS clients pick it first from the Cluster's policy list and the
+// svcreg:/// resolver's service config names it too): it notes when each
+// address first reaches its ClientConn, the end of either path.
+type recorder struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+type recorderBuilder struct {
+	mu   sync.Mutex
+	recs []*recorder
+}
+
+func (*recorderBuilder) Name() string { return ipvsbalancer.Name }
+
+func (rb *recorderBuilder) Build(balancer.ClientConn, balancer.BuildOptions) balancer.Balancer {
+	r := &recorder{seen: map[string]time.Time{}}
+	rb.mu.Lock()
+	rb.recs = append(rb.recs, r)
+	rb.mu.Unlock()
+	return r
+}
+
+type anyConfig struct {
+	serviceconfig.LoadBalancingConfig
+}
+
+func (*recorderBuilder) ParseConfig(json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
+	return anyConfig{}, nil
+}
+
+func (r *recorder) UpdateClientConnState(s balancer.ClientConnState) error {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen[""] = now // any update at all
+	for _, ep := range s.ResolverState.Endpoints {
+		if _, ok := r.seen[ep.Addresses[0].Addr]; !ok {
+			r.seen[ep.Addresses[0].Addr] = now
+		}
+	}
+	return nil
+}
+func (r *recorder) ResolverError(error)                                        {}
+func (r *recorder) UpdateSubConnState(balancer.SubConn, balancer.SubConnState) {}
+func (r *recorder) Close()                                                     {}
+func (r *recorder) ExitIdle()                                                  {}
+
+func (r *recorder) at(addr string) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.seen[addr]
+	return t, ok
+}
+
+var recorders = &recorderBuilder{}
+
+func init() { balancer.Register(recorders) } // after the ipvs policy's own init: this one wins
+
+// BenchmarkPropagation: the time from CreateInstance returning to the new
+// endpoint reaching every ClientConn's LB policy, for N ClientConns each
+// with its own xDS client (its own ADS stream) and for N svcreg:///
+// ClientConns, in one run; "endpoints" is how many the service has
+// already (a SotW ClusterLoadAssignment carries them all at every change).
+//
+//	go test -run '^$' -bench BenchmarkPropagation -benchtime 20x ./internal/xds/propagation/
+func BenchmarkPropagation(b *testing.B) {
+	for _, c := range []struct{ conns, endpoints int }{{1, 0}, {100, 0}, {1000, 0}, {100, 100}} {
+		for _, path := range []string{"xds", "svcreg"} {
+			b.Run(fmt.Sprintf("path=%s/conns=%d/endpoints=%d", path, c.conns, c.endpoints), func(b *testing.B) {
+				benchPropagation(b, path, c.conns, c.endpoints)
+			})
+		}
+	}
+}
+
+func startServer(b *testing.B) (*server.Server, svcregv1.RegistryServiceClient) {
+	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	admin, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { admin.Close() })
+	reg := svcregv1.NewRegistryServiceClient(admin)
+	if _, err := reg.CreateService(ctx, &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{Name: "web", Namespace: "shop",
+		Selector: map[string]string{"app": "web"}, Ports: []*svcregv1.ServicePort{{Name: "grpc", Port: 443, TargetPort: "grpc"}}}}); err != nil {
+		b.Fatal(err)
+	}
+	return srv, reg
+}
+
+func createInstance(b *testing.B, reg svcregv1.RegistryServiceClient, name string, port int32) {
+	if _, err := reg.CreateInstance(context.Background(), &svcregv1.CreateInstanceRequest{Instance: &svcregv1.Instance{
+		Name: name, Namespace: "shop", Ip: "127.0.0.1", Labels: map[string]string{"app": "web"},
+		Ports: []*svcregv1.InstancePort{{Name: "grpc", Port: port}}}}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func benchPropagation(b *testing.B, path string, conns, endpoints int) {
+	srv, reg := startServer(b)
+	for i := range endpoints {
+		createInstance(b, reg, fmt.Sprint("base-", i), int32(10000+i))
+	}
+	// One endpoint before the clients: an xDS client reports no assignment
+	// without one.
+	createInstance(b, reg, "first", 9999)
+	recorders.mu.Lock()
+	first := len(recorders.recs)
+	recorders.mu.Unlock()
+	target, opts := fmt.Sprintf("svcreg://%s/web.shop:grpc", srv.GRPCAddr()), []grpc.DialOption{
+		grpc.WithResolvers(svcresolver.NewBuilder()), grpc.WithDisableServiceConfig(),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"` + ipvsbalancer.Name + `":{}}]}`)}
+	if path == "xds" {
+		builder, err := grpcxds.NewXDSResolverWithConfigForTesting([]byte(fmt.Sprintf(
+			`{"xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}], "node": {"id": "bench", "locality": {}}}`,
+			srv.GRPCAddr())))
+		if err != nil {
+			b.Fatal(err)
+		}
+		target, opts = "xds:///web.shop:443", []grpc.DialOption{grpc.WithResolvers(builder)}
+	}
+	for range conns {
+		cc, err := grpc.NewClient(target, append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cc.Close() })
+		cc.Connect()
+	}
+	recs := waitRecorders(b, first, conns)
+	waitAll(b, recs, "127.0.0.1:9999")
+
+	var lat []float64
+	for i := 0; b.Loop(); i++ {
+		port := int32(20000 + i)
+		createInstance(b, reg, fmt.Sprint("i", i), port)
+		acked := time.Now()
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		waitAll(b, recs, addr)
+		for _, r := range recs {
+			at, _ := r.at(addr)
+			lat = append(lat, float64(at.Sub(acked))/1e6)
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(lat[len(lat)/2], "p50-ms")
+	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
+	b.ReportMetric(lat[len(lat)-1], "max-ms")
+}
+
+// waitRecorders waits for the conns recorders built after the first ones.
+func waitRecorders(b *testing.B, first, conns int) []*recorder {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		recorders.mu.Lock()
+		n := len(recorders.recs) - first
+		recs := slices.Clone(recorders.recs[first:])
+		recorders.mu.Unlock()
+		if n >= conns {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d ClientConns built their policy", n, conns)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func waitAll(b *testing.B, recs []*recorder, addr string) {
+	deadline := time.Now().Add(60 * time.Second)
+	for _, r := range recs {
+		for {
+			if _, ok := r.at(addr); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("address %q did not reach every ClientConn", addr)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+}
+
+// BenchmarkStreamMemory: the heap one ADS stream costs, both ends in this
+// process over one shared connection, each subscribed to one service's
+// Listener, Cluster and ClusterLoadAssignment.
+//
+//	go test -run '^$' -bench BenchmarkStreamMemory -benchtime 1x ./internal/xds/propagation/
+func BenchmarkStreamMemory(b *testing.B) {
+	const streams = 1000
+	srv, reg := startServer(b)
+	for i := range 10 {
+		createInstance(b, reg, fmt.Sprint("e", i), int32(10000+i))
+	}
+	cc, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cc.Close()
+	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(cc)
+	before := heap()
+	for b.Loop() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		for range streams {
+			st, err := ads.StreamAggregatedResources(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, typ := range []string{resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType} {
+				if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: typ, ResourceNames: []string{"web.shop:443"}}); err != nil {
+					b.Fatal(err)
+				}
+				resp, err := st.Recv()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: typ, ResourceNames: []string{"web.shop:443"},
+					VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(heap()-before)/streams/1024, "KiB/stream")
+	}
+}
+
+func heap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
