@@ -25,7 +25,7 @@ type nodeClient struct {
 	ok    bool
 }
 
-func startNodeClient(t *testing.T, r *registry, target string) *nodeClient {
+func startNodeClient(t *testing.T, r *registry, target string, args ...string) *nodeClient {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -41,7 +41,7 @@ func startNodeClient(t *testing.T, r *registry, target string) *nodeClient {
 		t.Fatal(err)
 	}
 	proto, _ := filepath.Abs("../../proto/greeter/v1/greeter.proto")
-	cmd := exec.Command(node, "client.js", target, proto)
+	cmd := exec.Command(node, append([]string{"client.js", target, proto}, args...)...)
 	cmd.Dir, cmd.Env = dir, append(os.Environ(), "GRPC_XDS_BOOTSTRAP="+bootstrap)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -85,6 +85,16 @@ func startNodeClient(t *testing.T, r *registry, target string) *nodeClient {
 func (c *nodeClient) window(t *testing.T, n int) map[string]int {
 	t.Helper()
 	got := map[string]int{}
+	for _, a := range c.answers(t, n) {
+		got[a[0]]++
+	}
+	return got
+}
+
+// answers reads the next n answers: instance and key of each success.
+func (c *nodeClient) answers(t *testing.T, n int) [][2]string {
+	t.Helper()
+	var got [][2]string
 	timeout := time.After(30 * time.Second)
 	for range n {
 		select {
@@ -92,9 +102,10 @@ func (c *nodeClient) window(t *testing.T, n int) map[string]int {
 			if !open {
 				t.Fatal("the Node client exited")
 			}
-			if inst, ok := strings.CutPrefix(line, "ok "); ok {
+			if rest, ok := strings.CutPrefix(line, "ok "); ok {
 				c.ok = true
-				got[inst]++
+				inst, key, _ := strings.Cut(rest, " ")
+				got = append(got, [2]string{inst, key})
 			} else if !c.ok && c.errs == 0 {
 				c.errs = -1 // log the first failure only
 				t.Logf("the Node client, before its first success: %s", line)
@@ -113,12 +124,12 @@ func (c *nodeClient) until(t *testing.T, what string, ok func(map[string]int) bo
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got := c.window(t, 30)
+		got := c.window(t, 60)
 		if ok(got) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: the Node client's last 30 RPCs went %v", what, got)
+			t.Fatalf("%s: the Node client's last 60 RPCs went %v", what, got)
 		}
 	}
 }
@@ -152,5 +163,37 @@ func TestNodeXDSClient(t *testing.T) {
 	})
 	if c.errs != 0 {
 		t.Errorf("%d of the Node client's RPCs failed while instances came and went", c.errs)
+	}
+}
+
+// TestNodeXDSHashStickiness: for sh with a hash_key, Node's client takes
+// ring_hash from the policy list (it has no ipvs policy) and hashes the
+// header: each key stays on one backend, and the keys spread.
+func TestNodeXDSHashStickiness(t *testing.T) {
+	r := startRegistry(t)
+	if _, err := r.reg.CreateService(context.Background(), &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{
+		Name: "sticky", Namespace: "shop", Selector: map[string]string{"app": "sticky"}, Scheduler: "sh",
+		SchedulerOptions: &svcregv1.SchedulerOptions{HashKey: "x-user"},
+		Ports:            []*svcregv1.ServicePort{{Name: "grpc", Port: 50051, TargetPort: "grpc"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"sticky-1", "sticky-2", "sticky-3"} {
+		r.register(t, "sticky", startBackend(t, name), 1)
+	}
+	c := startNodeClient(t, r, "xds:///sticky.shop:50051", "x-user")
+	// ring_hash connects to backends as keys need them: wait until the
+	// 60 keys reach all three (60 keys all missing one of three backends:
+	// 3 * (2/3)^60, about 1e-10), then every key must keep its backend.
+	c.until(t, "the keys on all three backends", func(got map[string]int) bool { return len(got) == 3 })
+	owner := map[string]string{}
+	for _, a := range c.answers(t, 300) {
+		inst, key := a[0], a[1]
+		if prev, ok := owner[key]; ok && prev != inst {
+			t.Fatalf("key %s went to %s, then to %s", key, prev, inst)
+		}
+		owner[key] = inst
+	}
+	if c.errs != 0 {
+		t.Errorf("%d of the Node client's RPCs failed", c.errs)
 	}
 }

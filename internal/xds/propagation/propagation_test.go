@@ -94,7 +94,7 @@ func init() { balancer.Register(recorders) } // after the ipvs policy's own init
 // BenchmarkPropagation: the time from CreateInstance returning to the new
 // endpoint reaching every ClientConn's LB policy, for N ClientConns each
 // with its own xDS client (its own ADS stream) and for N svcreg:///
-// ClientConns, in one run; "endpoints" is how many the service has
+// ClientConns each with its own watch, in one run; "endpoints" is how many the service has
 // already (a SotW ClusterLoadAssignment carries them all at every change).
 //
 //	go test -run '^$' -bench BenchmarkPropagation -benchtime 20x ./internal/xds/propagation/
@@ -150,9 +150,14 @@ func benchPropagation(b *testing.B, path string, conns, endpoints int) {
 	recorders.mu.Lock()
 	first := len(recorders.recs)
 	recorders.mu.Unlock()
-	target, opts := fmt.Sprintf("svcreg://%s/web.shop:grpc", srv.GRPCAddr()), []grpc.DialOption{
-		grpc.WithResolvers(svcresolver.NewBuilder()), grpc.WithDisableServiceConfig(),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"` + ipvsbalancer.Name + `":{}}]}`)}
+	// Each ClientConn has a stream of its own on either path, as clients in
+	// separate processes would: an xDS client per ClientConn (grpc-go's
+	// xDS resolver makes one per channel), a resolver builder (its own
+	// registry connection and watch) per svcreg:/// ClientConn.
+	target, opts := fmt.Sprintf("svcreg://%s/web.shop:grpc", srv.GRPCAddr()), func() []grpc.DialOption {
+		return []grpc.DialOption{grpc.WithResolvers(svcresolver.NewBuilder()), grpc.WithDisableServiceConfig(),
+			grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"` + ipvsbalancer.Name + `":{}}]}`)}
+	}
 	if path == "xds" {
 		builder, err := grpcxds.NewXDSResolverWithConfigForTesting([]byte(fmt.Sprintf(
 			`{"xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}], "node": {"id": "bench", "locality": {}}}`,
@@ -160,10 +165,10 @@ func benchPropagation(b *testing.B, path string, conns, endpoints int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		target, opts = "xds:///web.shop:443", []grpc.DialOption{grpc.WithResolvers(builder)}
+		target, opts = "xds:///web.shop:443", func() []grpc.DialOption { return []grpc.DialOption{grpc.WithResolvers(builder)} }
 	}
 	for range conns {
-		cc, err := grpc.NewClient(target, append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		cc, err := grpc.NewClient(target, append(opts(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -222,6 +227,76 @@ func waitAll(b *testing.B, recs []*recorder, addr string) {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
+}
+
+// BenchmarkFanOut: the server's part alone: the time from CreateInstance
+// returning to each of N bare ADS streams (one shared connection, no
+// gRPC client behind them, so no client-side parsing or policy) receiving
+// the new ClusterLoadAssignment.
+//
+//	go test -run '^$' -bench BenchmarkFanOut -benchtime 20x ./internal/xds/propagation/
+func BenchmarkFanOut(b *testing.B) {
+	for _, c := range []struct{ streams, endpoints int }{{1, 0}, {100, 0}, {1000, 0}, {100, 100}, {1000, 1000}} {
+		b.Run(fmt.Sprintf("streams=%d/endpoints=%d", c.streams, c.endpoints), func(b *testing.B) {
+			benchFanOut(b, c.streams, c.endpoints)
+		})
+	}
+}
+
+func benchFanOut(b *testing.B, streams, endpoints int) {
+	srv, reg := startServer(b)
+	for i := range endpoints {
+		createInstance(b, reg, fmt.Sprint("base-", i), int32(10000+i))
+	}
+	createInstance(b, reg, "first", 9999)
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	got := make(chan time.Time, streams*4)
+	for range streams {
+		st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: []string{"web.shop:443"}}); err != nil {
+			b.Fatal(err)
+		}
+		go func() {
+			for {
+				resp, err := st.Recv()
+				if err != nil {
+					return
+				}
+				got <- time.Now()
+				st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: []string{"web.shop:443"},
+					VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()})
+			}
+		}()
+	}
+	for range streams { // the first response of each
+		<-got
+	}
+	var lat []float64
+	for i := 0; b.Loop(); i++ {
+		createInstance(b, reg, fmt.Sprint("i", i), int32(20000+i))
+		acked := time.Now()
+		for range streams {
+			select {
+			case at := <-got:
+				lat = append(lat, float64(at.Sub(acked))/1e6)
+			case <-time.After(60 * time.Second):
+				b.Fatal("a stream never got the change")
+			}
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(lat[len(lat)/2], "p50-ms")
+	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
+	b.ReportMetric(lat[len(lat)-1], "max-ms")
 }
 
 // BenchmarkStreamMemory: the heap one ADS stream costs, both ends in this
