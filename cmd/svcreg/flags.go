@@ -104,3 +104,29 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
+
+// flagsFromEnv gives every flag of fs not set on the command line the
+// value of its environment variable, when set: SVCREG_ and the flag's
+// name in upper case with '-' as '_' (--grpc-addr: SVCREG_GRPC_ADDR), as
+// a container's environment configures a server. The command line wins.
+func flagsFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		name := envName(f.Name)
+		if v, ok := lookup(name); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%.128q (for --%s): %v", name, v, f.Name, e)
+			}
+		}
+	})
+	return err
+}
+
+func envName(flagName string) string {
+	return "SVCREG_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"flag"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseBytes(t *testing.T) {
@@ -74,6 +76,42 @@ func TestNewLogger(t *testing.T) {
 			log.Warn("disk")
 			if !strings.Contains(buf.String(), tt.wantLine) {
 				t.Errorf("logged %q, want %q in it", buf.String(), tt.wantLine)
+			}
+		})
+	}
+}
+
+func TestFlagsFromEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    string // --grpc-addr after both
+		wantTTL string
+		wantErr string
+	}{
+		{"the environment fills an unset flag", nil, map[string]string{"SVCREG_GRPC_ADDR": "0.0.0.0:7400", "SVCREG_DNS_TTL": "9s"}, "0.0.0.0:7400", "9s", ""},
+		{"the command line wins", []string{"--grpc-addr", "127.0.0.1:1"}, map[string]string{"SVCREG_GRPC_ADDR": "0.0.0.0:7400"}, "127.0.0.1:1", "5s", ""},
+		{"nothing set: the defaults", nil, nil, "127.0.0.1:7400", "5s", ""},
+		{"a bad value names the variable", nil, map[string]string{"SVCREG_DNS_TTL": "soon"}, "", "", "SVCREG_DNS_TTL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			addr := fs.String("grpc-addr", "127.0.0.1:7400", "")
+			ttl := fs.Duration("dns-ttl", 5*time.Second, "")
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			err := flagsFromEnv(fs, func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || *addr != tt.want || ttl.String() != tt.wantTTL {
+				t.Errorf("grpc-addr %q dns-ttl %v err %v; want %q %s", *addr, *ttl, err, tt.want, tt.wantTTL)
 			}
 		})
 	}

@@ -119,13 +119,16 @@ func (f *Feed) sync() error {
 		}
 	}
 	changes := map[string]*change{}
+	var failed error
 	for key := range dirty {
 		built, err := f.build(r, key)
 		if err != nil {
+			// Kept as it was, and tried again at the next commit.
 			f.mu.Lock()
-			f.dirty[key] = true // tried again at the next commit
+			f.dirty[key] = true
 			f.mu.Unlock()
-			return err
+			failed = err
+			continue
 		}
 		diff(changes, f.have[key], built)
 		if len(built.listeners)+len(built.clusters) == 0 {
@@ -136,10 +139,14 @@ func (f *Feed) sync() error {
 	}
 	for typ, c := range changes {
 		if err := f.caches[typ].UpdateResources(c.update, c.remove); err != nil {
+			// What the caches hold is no longer what have says: push
+			// everything again.
+			f.have = map[string]serviceResources{}
+			f.markAll()
 			return err
 		}
 	}
-	return nil
+	return failed
 }
 
 func eachService(r *store.ReadTxn, f func(key string)) error {
