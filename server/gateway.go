@@ -104,7 +104,7 @@ func (h httpHandler) build() (http.Handler, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", h.limitBody(gw))
+	mux.Handle("/v1/", h.limitBody(h.spellings(gw)))
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(svcreg.OpenAPI)

@@ -140,7 +140,7 @@ func TestRESTStatusCodes(t *testing.T) {
 		field                    string // a field violation the body must name
 	}{
 		{"malformed JSON", "POST", "/v1/namespaces/shop/services", `{"name":"x",`, 400, ""},
-		{"unknown enum value", "POST", "/v1/namespaces/shop/services", `{"name":"x","type":"BOGUS","ports":[{"port":80}]}`, 400, ""},
+		{"unknown enum value: a field error listing the accepted ones", "POST", "/v1/namespaces/shop/services", `{"name":"x","type":"BOGUS","ports":[{"port":80}]}`, 422, "service.type"},
 		{"unknown field", "POST", "/v1/namespaces/shop/services", `{"name":"x","bogus":1,"ports":[{"port":80}]}`, 400, ""},
 		{"300 character name", "POST", "/v1/namespaces/shop/services", `{"name":"` + bigName + `","ports":[{"port":80}]}`, 422, "service.name"},
 		{"port 0", "POST", "/v1/namespaces/shop/services", `{"name":"x","ports":[{"port":0}]}`, 422, "service.ports[0].port"},
