@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -72,8 +73,12 @@ func runServer(t testing.TB, cfg Config) (ts *testServer, stop func()) {
 				if err != nil {
 					t.Errorf("Serve: %v", err)
 				}
-			case <-time.After(15 * time.Second):
-				t.Errorf("server did not stop")
+			case <-time.After(30 * time.Second):
+				// Shutdown may take its 10 s grace and then Raft's close on
+				// a starved machine; past 30 s something hangs: show it.
+				var stacks strings.Builder
+				pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+				t.Errorf("server did not stop in 30 s; goroutines:\n%s", stacks.String())
 			}
 		})
 	}

@@ -80,7 +80,7 @@ func (f *fixture) register(t *testing.T, name string, ttl int32) {
 // advance moves the fake clock once the lease loop sleeps on its timer.
 func (f *fixture) advance(t *testing.T, d time.Duration) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := f.clock.BlockUntilContext(ctx, 1); err != nil {
 		t.Fatalf("lease loop not waiting on a timer: %v", err)
@@ -92,7 +92,7 @@ func (f *fixture) advance(t *testing.T, d time.Duration) {
 // sleeps on its next timer.
 func (f *fixture) idle(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := f.clock.BlockUntilContext(ctx, 1); err != nil {
 		t.Fatalf("lease loop not back on a timer: %v", err)
@@ -104,7 +104,7 @@ func (f *fixture) waitExpired(t *testing.T) []*storev1.InstanceRef {
 	select {
 	case refs := <-f.expired:
 		return refs
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second): // a bound on a starved machine, not a wait
 		t.Fatal("no expiry")
 		return nil
 	}
