@@ -6,69 +6,22 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/credentials/insecure"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/lbrecorder"
 	svcresolver "github.com/svcreg/svcreg/resolver"
 	"github.com/svcreg/svcreg/server"
 )
 
-// recorder is an LB policy that notes when each address first reaches its
-// ClientConn: the end of the resolver's path (registry -> watch -> resolver
+// recorders note when each address first reaches each ClientConn's LB
+// policy: the end of the resolver's path (registry -> watch -> resolver
 // -> ClientConn -> balancer).
-type recorder struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-type recorderBuilder struct {
-	mu   sync.Mutex
-	recs []*recorder
-}
-
-func (*recorderBuilder) Name() string { return "svcreg_propagation_recorder" }
-
-func (rb *recorderBuilder) Build(balancer.ClientConn, balancer.BuildOptions) balancer.Balancer {
-	r := &recorder{seen: map[string]time.Time{}}
-	rb.mu.Lock()
-	rb.recs = append(rb.recs, r)
-	rb.mu.Unlock()
-	return r
-}
-
-func (r *recorder) UpdateClientConnState(s balancer.ClientConnState) error {
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen[""] = now // any update at all
-	for _, ep := range s.ResolverState.Endpoints {
-		if _, ok := r.seen[ep.Addresses[0].Addr]; !ok {
-			r.seen[ep.Addresses[0].Addr] = now
-		}
-	}
-	return nil
-}
-func (r *recorder) ResolverError(error)                                        {}
-func (r *recorder) UpdateSubConnState(balancer.SubConn, balancer.SubConnState) {}
-func (r *recorder) Close()                                                     {}
-func (r *recorder) ExitIdle()                                                  {}
-
-func (r *recorder) at(addr string) (time.Time, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	t, ok := r.seen[addr]
-	return t, ok
-}
-
-var recorders = &recorderBuilder{}
-
-func init() { balancer.Register(recorders) }
+var recorders = lbrecorder.Register("svcreg_propagation_recorder")
 
 // BenchmarkPropagation measures the time from CreateInstance returning to
 // the new endpoint reaching every ClientConn's LB policy, with 1, 100 and
@@ -97,9 +50,7 @@ func BenchmarkPropagation(b *testing.B) {
 				b.Fatal(err)
 			}
 
-			recorders.mu.Lock()
-			first := len(recorders.recs)
-			recorders.mu.Unlock()
+			first := recorders.Built()
 			builder := svcresolver.NewBuilder()
 			for range conns {
 				cc, err := grpc.NewClient(fmt.Sprintf("svcreg://%s/web.shop:grpc", srv.GRPCAddr()),
@@ -111,15 +62,8 @@ func BenchmarkPropagation(b *testing.B) {
 				defer cc.Close()
 				cc.Connect()
 			}
-			recorders.mu.Lock()
-			for len(recorders.recs) < first+conns {
-				recorders.mu.Unlock()
-				time.Sleep(time.Millisecond)
-				recorders.mu.Lock()
-			}
-			recs := slices.Clone(recorders.recs[first:])
-			recorders.mu.Unlock()
-			waitAll(b, recs, "")
+			recs := recorders.Wait(b, first, conns)
+			lbrecorder.WaitAll(b, recs, "")
 
 			var lat []float64
 			for i := 0; b.Loop(); i++ {
@@ -131,9 +75,9 @@ func BenchmarkPropagation(b *testing.B) {
 				}
 				acked := time.Now()
 				addr := fmt.Sprintf("127.0.0.1:%d", port)
-				waitAll(b, recs, addr)
+				lbrecorder.WaitAll(b, recs, addr)
 				for _, r := range recs {
-					at, _ := r.at(addr)
+					at, _ := r.At(addr)
 					lat = append(lat, float64(at.Sub(acked))/1e6)
 				}
 			}
@@ -142,20 +86,5 @@ func BenchmarkPropagation(b *testing.B) {
 			b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
 			b.ReportMetric(lat[len(lat)-1], "max-ms")
 		})
-	}
-}
-
-func waitAll(b *testing.B, recs []*recorder, addr string) {
-	deadline := time.Now().Add(30 * time.Second)
-	for _, r := range recs {
-		for {
-			if _, ok := r.at(addr); ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("address %q did not reach every ClientConn", addr)
-			}
-			time.Sleep(100 * time.Microsecond)
-		}
 	}
 }

@@ -7,89 +7,33 @@ package propagation
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/serviceconfig"
 	grpcxds "google.golang.org/grpc/xds"
 
 	ipvsbalancer "github.com/svcreg/svcreg/balancer"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/lbrecorder"
 	svcresolver "github.com/svcreg/svcreg/resolver"
 	"github.com/svcreg/svcreg/server"
 )
 
-// recorder stands in for the ipvs policy (registered under its name, so
-// that xDS clients pick it first from the Cluster's policy list and the
-// svcreg:/// resolver's service config names it too): it notes when each
-// address first reaches its ClientConn, the end of either path.
-type recorder struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-type recorderBuilder struct {
-	mu   sync.Mutex
-	recs []*recorder
-}
-
-func (*recorderBuilder) Name() string { return ipvsbalancer.Name }
-
-func (rb *recorderBuilder) Build(balancer.ClientConn, balancer.BuildOptions) balancer.Balancer {
-	r := &recorder{seen: map[string]time.Time{}}
-	rb.mu.Lock()
-	rb.recs = append(rb.recs, r)
-	rb.mu.Unlock()
-	return r
-}
-
-type anyConfig struct {
-	serviceconfig.LoadBalancingConfig
-}
-
-func (*recorderBuilder) ParseConfig(json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
-	return anyConfig{}, nil
-}
-
-func (r *recorder) UpdateClientConnState(s balancer.ClientConnState) error {
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen[""] = now // any update at all
-	for _, ep := range s.ResolverState.Endpoints {
-		if _, ok := r.seen[ep.Addresses[0].Addr]; !ok {
-			r.seen[ep.Addresses[0].Addr] = now
-		}
-	}
-	return nil
-}
-func (r *recorder) ResolverError(error)                                        {}
-func (r *recorder) UpdateSubConnState(balancer.SubConn, balancer.SubConnState) {}
-func (r *recorder) Close()                                                     {}
-func (r *recorder) ExitIdle()                                                  {}
-
-func (r *recorder) at(addr string) (time.Time, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	t, ok := r.seen[addr]
-	return t, ok
-}
-
-var recorders = &recorderBuilder{}
-
-func init() { balancer.Register(recorders) } // after the ipvs policy's own init: this one wins
+// recorders stand in for the ipvs policy (registered under its name,
+// after its own init, so that xDS clients pick them first from the
+// Cluster's policy list and the svcreg:/// resolver's service config
+// names them too): each notes when each address first reaches its
+// ClientConn, the end of either path.
+var recorders = lbrecorder.Register(ipvsbalancer.Name)
 
 // BenchmarkPropagation: the time from CreateInstance returning to the new
 // endpoint reaching every ClientConn's LB policy, for N ClientConns each
@@ -147,9 +91,7 @@ func benchPropagation(b *testing.B, path string, conns, endpoints int) {
 	// One endpoint before the clients: an xDS client reports no assignment
 	// without one.
 	createInstance(b, reg, "first", 9999)
-	recorders.mu.Lock()
-	first := len(recorders.recs)
-	recorders.mu.Unlock()
+	first := recorders.Built()
 	// Each ClientConn has a stream of its own on either path, as clients in
 	// separate processes would: an xDS client per ClientConn (grpc-go's
 	// xDS resolver makes one per channel), a resolver builder (its own
@@ -175,8 +117,8 @@ func benchPropagation(b *testing.B, path string, conns, endpoints int) {
 		b.Cleanup(func() { cc.Close() })
 		cc.Connect()
 	}
-	recs := waitRecorders(b, first, conns)
-	waitAll(b, recs, "127.0.0.1:9999")
+	recs := recorders.Wait(b, first, conns)
+	lbrecorder.WaitAll(b, recs, "127.0.0.1:9999")
 
 	var lat []float64
 	for i := 0; b.Loop(); i++ {
@@ -184,9 +126,9 @@ func benchPropagation(b *testing.B, path string, conns, endpoints int) {
 		createInstance(b, reg, fmt.Sprint("i", i), port)
 		acked := time.Now()
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		waitAll(b, recs, addr)
+		lbrecorder.WaitAll(b, recs, addr)
 		for _, r := range recs {
-			at, _ := r.at(addr)
+			at, _ := r.At(addr)
 			lat = append(lat, float64(at.Sub(acked))/1e6)
 		}
 	}
@@ -194,39 +136,6 @@ func benchPropagation(b *testing.B, path string, conns, endpoints int) {
 	b.ReportMetric(lat[len(lat)/2], "p50-ms")
 	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
 	b.ReportMetric(lat[len(lat)-1], "max-ms")
-}
-
-// waitRecorders waits for the conns recorders built after the first ones.
-func waitRecorders(b *testing.B, first, conns int) []*recorder {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		recorders.mu.Lock()
-		n := len(recorders.recs) - first
-		recs := slices.Clone(recorders.recs[first:])
-		recorders.mu.Unlock()
-		if n >= conns {
-			return recs
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d ClientConns built their policy", n, conns)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func waitAll(b *testing.B, recs []*recorder, addr string) {
-	deadline := time.Now().Add(60 * time.Second)
-	for _, r := range recs {
-		for {
-			if _, ok := r.at(addr); ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("address %q did not reach every ClientConn", addr)
-			}
-			time.Sleep(100 * time.Microsecond)
-		}
-	}
 }
 
 // BenchmarkFanOut: the server's part alone: the time from CreateInstance
