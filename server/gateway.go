@@ -197,6 +197,7 @@ func writeHTTPError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler,
 	switch {
 	case st.Code() == codes.InvalidArgument && hasFieldViolations(st):
 		code = http.StatusUnprocessableEntity
+		st = jsonFieldPaths(st)
 	case st.Code() == codes.InvalidArgument && strings.Contains(st.Message(), "request body too large"):
 		code = http.StatusRequestEntityTooLarge
 	case st.Code() == codes.InvalidArgument && reason.Of(err) == "":

@@ -8,10 +8,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/validation"
@@ -218,4 +222,58 @@ func (h httpHandler) spellings(next http.Handler) http.Handler {
 		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// jsonFieldPaths renames the field paths of a REST error's field
+// violations, and in its messages, to the JSON names a REST client sent
+// (service.cluster_ip -> service.clusterIp): protojson's names are the
+// lower camel case of the proto names.
+func jsonFieldPaths(st *status.Status) *status.Status {
+	p := st.Proto()
+	changed := false
+	msg := p.GetMessage()
+	for i, d := range p.GetDetails() {
+		var br errdetails.BadRequest
+		if d.MessageIs(&br) && d.UnmarshalTo(&br) == nil {
+			for _, v := range br.GetFieldViolations() {
+				js := jsonPath(v.GetField())
+				if js == v.GetField() {
+					continue
+				}
+				msg = strings.ReplaceAll(msg, v.GetField()+":", js+":")
+				v.Description = strings.ReplaceAll(v.GetDescription(), v.GetField()+":", js+":")
+				v.Field, changed = js, true
+			}
+			if a, err := anypb.New(&br); err == nil {
+				p.Details[i] = a
+			}
+		}
+	}
+	if !changed {
+		return st
+	}
+	p.Message = msg
+	return status.FromProto(p)
+}
+
+// jsonPath is a field path with each snake_case name in lower camel case
+// (indexes and map keys in brackets are kept).
+func jsonPath(path string) string {
+	var b strings.Builder
+	upper, inBracket := false, false
+	for _, r := range path {
+		switch {
+		case r == '[':
+			inBracket = true
+		case r == ']':
+			inBracket = false
+		case r == '_' && !inBracket:
+			upper = true
+			continue
+		case upper:
+			r, upper = unicode.ToUpper(r), false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

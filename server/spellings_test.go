@@ -36,6 +36,8 @@ func TestRESTKubernetesSpellings(t *testing.T) {
 			`{"name":"moved","namespace":"other","ports":[{"port":80}]}`, 400, `service.namespace \"other\" contradicts the path's \"shop\"`},
 		{"a body naming another object than its path", "PATCH", "/v1/namespaces/shop/services/k8s",
 			`{"name":"else","labels":{"a":"b"}}`, 400, `service.name \"else\" contradicts`},
+		{"error paths in the JSON names sent", "POST", "/v1/namespaces/shop/services",
+			`{"name":"badip","clusterIp":"300.1.1.1","ports":[{"port":80}]}`, 422, `"field":"service.clusterIp"`},
 		{"a misspelt query parameter", "GET", "/v1/namespaces/shop/services?labelselector=app%3Dx", "", 400, `unknown query parameter \"labelselector\"`},
 		{"the right one", "GET", "/v1/namespaces/shop/services?labelSelector=app%3Dx", "", 200, ""},
 		{"a renewal's body is not an object's: it reaches the handler", "POST", "/v1/namespaces/shop/instances/i-1:renew", `{}`, 400, "has no lease"},
@@ -87,4 +89,18 @@ func FuzzRespellBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestJSONPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"service.cluster_ip":                 "service.clusterIp",
+		"service.ports[0].target_port":       "service.ports[0].targetPort",
+		"service.labels[my_key]":             "service.labels[my_key]",
+		"instance.name":                      "instance.name",
+		"service.scheduler_options.hash_key": "service.schedulerOptions.hashKey",
+	} {
+		if got := jsonPath(in); got != want {
+			t.Errorf("jsonPath(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
