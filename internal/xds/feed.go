@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -43,7 +44,7 @@ func NewFeed(st *store.Store, log *slog.Logger) *Feed {
 	f := &Feed{st: st, log: log, caches: map[string]*cache.LinearCache{}, dirty: map[string]bool{}, all: true,
 		wake: make(chan struct{}, 1), have: map[string]serviceResources{}}
 	for _, typ := range []string{resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType} {
-		f.caches[typ] = cache.NewLinearCache(typ, cache.WithLogger(quietLog{}))
+		f.caches[typ] = cache.NewLinearCache(typ, cache.WithLogger(cacheLog{log}))
 	}
 	f.mux = &cache.MuxCache{
 		Classify:      func(r *cache.Request) string { return r.GetTypeUrl() },
@@ -215,11 +216,15 @@ func diffType[M proto.Message](changes map[string]*change, typ string, old, cur 
 	}
 }
 
-// quietLog drops go-control-plane's per-request debug and info lines;
-// its warnings and errors are rare and carried by the server's callbacks.
-type quietLog struct{}
+// cacheLog drops go-control-plane's per-request debug and info lines and
+// passes its warnings and errors on.
+type cacheLog struct{ log *slog.Logger }
 
-func (quietLog) Debugf(string, ...any) {}
-func (quietLog) Infof(string, ...any)  {}
-func (quietLog) Warnf(string, ...any)  {}
-func (quietLog) Errorf(string, ...any) {}
+func (cacheLog) Debugf(string, ...any) {}
+func (cacheLog) Infof(string, ...any)  {}
+func (c cacheLog) Warnf(format string, args ...any) {
+	c.log.Warn("xds cache: " + fmt.Sprintf(format, args...))
+}
+func (c cacheLog) Errorf(format string, args ...any) {
+	c.log.Error("xds cache: " + fmt.Sprintf(format, args...))
+}
