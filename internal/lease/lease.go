@@ -36,7 +36,12 @@ type Manager struct {
 	mu     sync.Mutex
 	leases map[string]*lease
 	queue  leaseHeap
-	wake   chan struct{}
+	// timer is armed, under mu, by whichever call moves the earliest
+	// deadline, so the loop never sleeps on a stale one. expected is when
+	// it should fire (zero while stopped): firing much later is a pause.
+	timer    clockwork.Timer
+	expected time.Time
+	stopped  bool // Run returned: the timer stays stopped
 	// active: this server may expire leases (it is the Raft leader). Every
 	// server tracks them, so a new leader has them all.
 	active bool
@@ -61,7 +66,9 @@ func New(clock clockwork.Clock, expire Expirer, log *slog.Logger) *Manager {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Manager{clock: clock, expire: expire, log: log, leases: map[string]*lease{}, wake: make(chan struct{}, 1), active: true}
+	timer := clock.NewTimer(time.Hour)
+	timer.Stop()
+	return &Manager{clock: clock, expire: expire, log: log, leases: map[string]*lease{}, timer: timer, active: true}
 }
 
 // SetActive starts or stops expiring. A server that becomes leader
@@ -78,8 +85,8 @@ func (m *Manager) SetActive(active bool, grace time.Duration) {
 		}
 		heap.Init(&m.queue)
 	}
+	m.armLocked()
 	m.mu.Unlock()
-	m.nudge()
 }
 
 // Reset forgets every lease and tracks the given instances' (after the
@@ -98,8 +105,8 @@ func (m *Manager) Reset(instances []*svcregv1.Instance) {
 		m.leases[meta.Key(l.namespace, l.name)] = l
 		heap.Push(&m.queue, l)
 	}
+	m.armLocked()
 	m.mu.Unlock()
-	m.nudge()
 }
 
 // Observe is a store commit hook: instances with a TTL get a lease when
@@ -137,10 +144,10 @@ func (m *Manager) Observe(events []store.Event) {
 		}
 		changed = true
 	}
-	m.mu.Unlock()
 	if changed {
-		m.nudge()
+		m.armLocked()
 	}
+	m.mu.Unlock()
 }
 
 func (m *Manager) dropLocked(l *lease) {
@@ -148,11 +155,20 @@ func (m *Manager) dropLocked(l *lease) {
 	delete(m.leases, meta.Key(l.namespace, l.name))
 }
 
-func (m *Manager) nudge() {
-	select {
-	case m.wake <- struct{}{}:
-	default:
+// armLocked points the timer at the earliest deadline, or stops it when
+// nothing may expire. A deadline already past fires at once.
+func (m *Manager) armLocked() {
+	if !m.active || m.stopped || len(m.queue) == 0 {
+		m.timer.Stop()
+		m.expected = time.Time{}
+		return
 	}
+	now := m.clock.Now()
+	m.expected = m.queue[0].deadline
+	if m.expected.Before(now) {
+		m.expected = now
+	}
+	m.timer.Reset(m.expected.Sub(now))
 }
 
 // Renew extends an instance's lease by its TTL. ok is false when the
@@ -160,7 +176,6 @@ func (m *Manager) nudge() {
 func (m *Manager) Renew(namespace, name string) (deadline time.Time, ttl time.Duration, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	// (nudge only does a non-blocking send: safe under m.mu.)
 	l := m.leases[meta.Key(namespace, name)]
 	if l == nil {
 		return time.Time{}, 0, false
@@ -169,9 +184,10 @@ func (m *Manager) Renew(namespace, name string) (deadline time.Time, ttl time.Du
 	l.deadline = m.clock.Now().Add(l.ttl)
 	heap.Fix(&m.queue, l.index)
 	if wasFirst {
-		// The loop sleeps until this lease's old deadline: let it sleep
-		// until the new first one instead of waking for nothing.
-		m.nudge()
+		// The timer is set for this lease's old deadline: move it to the
+		// new first one instead of waking for nothing. Renewing any other
+		// lease leaves the timer alone, the common case.
+		m.armLocked()
 	}
 	return l.deadline, l.ttl, true
 }
@@ -196,75 +212,66 @@ func (m *Manager) Len() int {
 // maxBatch bounds one ExpireInstances command.
 const maxBatch = 512
 
-// Run expires lapsed leases until ctx ends: it sleeps until the earliest
-// deadline and expires every lease past due in batched commands, while
-// active.
+// Run expires lapsed leases until ctx ends: each time the timer fires it
+// expires every lease past due (at most maxBatch per command; the timer is
+// re-armed at once for the rest), while active.
 func (m *Manager) Run(ctx context.Context) {
-	var expected time.Time // when the last timer should have fired
 	for {
-		m.mu.Lock()
-		var wait time.Duration = -1
-		var due []*storev1.InstanceRef
-		now := m.clock.Now()
-		if !expected.IsZero() {
-			if late := now.Sub(expected); late > pauseThreshold {
-				// We were paused: renewals sent meanwhile are still in our
-				// sockets. Leases that fell due give them one renewal
-				// interval (a third of the TTL) before expiring.
-				extended := 0
-				for _, l := range m.leases {
-					if !l.deadline.After(now) {
-						l.deadline = now.Add(max(l.ttl/3, pauseThreshold))
-						extended++
-					}
-				}
-				heap.Init(&m.queue)
-				if extended > 0 {
-					m.log.Warn("lease timer fired late: the process was paused; leases that fell due get a renewal interval", "pause", late, "leases", extended)
-				}
-			}
-			expected = time.Time{}
-		}
-		for m.active && len(m.queue) > 0 && len(due) < maxBatch {
-			l := m.queue[0]
-			if l.deadline.After(now) {
-				wait = l.deadline.Sub(now)
-				break
-			}
-			m.dropLocked(l)
-			due = append(due, &storev1.InstanceRef{Namespace: l.namespace, Name: l.name, ResourceVersion: l.rev})
-		}
-		m.mu.Unlock()
-		if len(due) > 0 {
-			names := make([]string, len(due))
-			for i, r := range due {
-				names[i] = meta.Key(r.GetNamespace(), r.GetName())
-			}
-			if err := m.expire(due); err != nil {
-				m.log.Error("expiring leases failed", "instances", names, "err", err)
-			} else {
-				m.log.Info("leases lapsed: instances deleted", "instances", names)
-			}
-			continue
-		}
-		var timer clockwork.Timer
-		var fired <-chan time.Time
-		if wait >= 0 {
-			timer = m.clock.NewTimer(wait)
-			fired = timer.Chan()
-		}
 		select {
 		case <-ctx.Done():
-		case <-m.wake:
-		case <-fired:
-			expected = now.Add(wait)
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-		if ctx.Err() != nil {
+			m.mu.Lock()
+			m.stopped = true
+			m.armLocked()
+			m.mu.Unlock()
 			return
+		case <-m.timer.Chan():
 		}
+		m.expireDue()
+	}
+}
+
+func (m *Manager) expireDue() {
+	m.mu.Lock()
+	now := m.clock.Now()
+	if late := now.Sub(m.expected); !m.expected.IsZero() && late > pauseThreshold {
+		m.extendDueLocked(now, late)
+	}
+	var due []*storev1.InstanceRef
+	for m.active && len(m.queue) > 0 && len(due) < maxBatch && !m.queue[0].deadline.After(now) {
+		l := m.queue[0]
+		m.dropLocked(l)
+		due = append(due, &storev1.InstanceRef{Namespace: l.namespace, Name: l.name, ResourceVersion: l.rev})
+	}
+	m.armLocked()
+	m.mu.Unlock()
+	if len(due) == 0 {
+		return // a timer that fired before it was moved or stopped
+	}
+	names := make([]string, len(due))
+	for i, r := range due {
+		names[i] = meta.Key(r.GetNamespace(), r.GetName())
+	}
+	if err := m.expire(due); err != nil {
+		m.log.Error("expiring leases failed", "instances", names, "err", err)
+		return
+	}
+	m.log.Info("leases lapsed: instances deleted", "instances", names)
+}
+
+// extendDueLocked: we were paused, and renewals sent meanwhile are still
+// in our sockets. Leases that fell due get one renewal interval (a third
+// of the TTL) before they expire.
+func (m *Manager) extendDueLocked(now time.Time, late time.Duration) {
+	extended := 0
+	for _, l := range m.leases {
+		if !l.deadline.After(now) {
+			l.deadline = now.Add(max(l.ttl/3, pauseThreshold))
+			extended++
+		}
+	}
+	heap.Init(&m.queue)
+	if extended > 0 {
+		m.log.Warn("lease timer fired late: the process was paused; leases that fell due get a renewal interval", "pause", late, "leases", extended)
 	}
 }
 

@@ -252,3 +252,26 @@ func TestInactiveManagerNeverExpires(t *testing.T) {
 		t.Errorf("re-armed deadline %v, want now + grace", d)
 	}
 }
+
+// TestStoppedLoopLeavesNoTimer: once Run returns, its timer is stopped and
+// stays stopped (a fake clock shared by servers in a test counts it).
+func TestStoppedLoopLeavesNoTimer(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	m := New(clock, func([]*storev1.InstanceRef) error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m.Reset([]*svcregv1.Instance{{Namespace: "ns", Name: "a", TtlSeconds: 10}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	cancel()
+	<-done
+	m.Reset([]*svcregv1.Instance{{Namespace: "ns", Name: "b", TtlSeconds: 10}})
+	m.SetActive(true, time.Second)
+	// Nothing runs any more, so the count of armed timers is final:
+	// BlockUntil(1) returns at once if one is, and runs out its short
+	// context (a wait that can only pass, never flake) if none is.
+	wait, cancelWait := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelWait()
+	if err := clock.BlockUntilContext(wait, 1); err == nil {
+		t.Fatal("a timer is armed after Run returned")
+	}
+}
