@@ -143,6 +143,9 @@ func (o *objects) ListInstances(ctx context.Context, req *svcregv1.ListInstances
 	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.ListInstances,
 		func(tx *store.ReadTxn) (*svcregv1.ListInstancesResponse, error) {
 			page, err := tx.ListInstances(q)
+			for i, inst := range page.Items {
+				page.Items[i] = o.leases.withLease(inst)
+			}
 			return &svcregv1.ListInstancesResponse{Instances: page.Items, ResourceVersion: tx.Revision(),
 				NextPageToken: encodePageToken(page.Next, q.Namespace, q.Selector.String())}, err
 		})

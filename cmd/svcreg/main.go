@@ -15,6 +15,13 @@ const usage = `svcreg: a service registry and client-side load balancer for gRPC
 
 Usage:
   svcreg serve [flags]     run the registry (svcreg serve -h for flags)
+  svcreg get services|instances|endpoints [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]
+  svcreg describe service|instance NAME [-n NS]
+  svcreg apply -f FILE|DIR|- [--dry-run]   create or update (svcreg and Kubernetes manifests)
+  svcreg delete -f FILE | service|instance NAME...  [--ignore-not-found]
+  svcreg watch [services|instances|endpoints] [-n NS | -A]   a live table
+  svcreg drain|undrain INSTANCE...   mark instances terminating, or serving again
+  svcreg completion bash|zsh|fish    shell completion
   svcreg bench [flags]     measure watch propagation under load (svcreg bench -h)
   svcreg resolve NAME [TYPE]  ask the registry's DNS view (A, AAAA, SRV, PTR, TXT)
   svcreg env [-n NAMESPACE]   print the services' environment variables (KEY=value)
@@ -44,6 +51,9 @@ func run(ctx context.Context, args []string) int {
 		fmt.Fprint(os.Stderr, usage)
 		return 2
 	}
+	if cmd, ok := consoleCommands[args[0]]; ok && cmd != nil {
+		return runConsole(ctx, args[0], args[1:], os.Stdout, os.Stderr)
+	}
 	var err error
 	switch args[0] {
 	case "serve":
@@ -66,6 +76,8 @@ func run(ctx context.Context, args []string) int {
 		err = certCmd(args[1:])
 	case "xds":
 		err = xdsCmd(ctx, args[1:])
+	case "completion":
+		err = completionCmd(args[1:], os.Stdout)
 	case "version", "--version":
 		err = versionCmd()
 	case "help", "-h", "--help":

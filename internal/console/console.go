@@ -1,0 +1,131 @@
+// Package console is the operator's console: the kubectl-like commands of
+// `svcreg` (get, describe, apply, delete, watch, drain, undrain) against a
+// registry's public API. Output follows kubectl's habits: aligned tables
+// on stdout, warnings and errors on stderr ("Error from server (NotFound):
+// ..."), exit status 1 on any failure.
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
+)
+
+// Console runs commands against one registry.
+type Console struct {
+	API svcregv1.RegistryServiceClient
+	Out io.Writer // tables and documents
+	Err io.Writer // warnings and progress
+	Now func() time.Time
+}
+
+// Resource kinds as the commands name them, with kubectl's short names.
+const (
+	Services  = "services"
+	Instances = "instances"
+	Endpoints = "endpoints"
+)
+
+// ParseKind reads a kind as a person types it: singular, plural or short.
+func ParseKind(s string) (string, error) {
+	switch strings.ToLower(s) {
+	case "service", "services", "svc":
+		return Services, nil
+	case "instance", "instances", "inst":
+		return Instances, nil
+	case "endpoints", "endpoint", "ep":
+		return Endpoints, nil
+	}
+	return "", fmt.Errorf("the server doesn't have a resource type %q (services, instances, endpoints)", s)
+}
+
+// singular is a kind in "service/web".
+func singular(kind string) string {
+	switch kind {
+	case Services:
+		return "service"
+	case Instances:
+		return "instance"
+	}
+	return "endpoints"
+}
+
+// Scope is where a command looks: one namespace, or all of them.
+type Scope struct {
+	Namespace     string
+	AllNamespaces bool
+	Selector      string
+}
+
+func (s Scope) namespace() string {
+	if s.AllNamespaces {
+		return meta.AllNamespaces
+	}
+	return meta.Namespace(s.Namespace)
+}
+
+// ErrorText renders an error as kubectl does: the server's with its
+// reason ("Error from server (NotFound): ..."), any other as "error: ...".
+func ErrorText(err error) string {
+	st, ok := status.FromError(err)
+	if !ok || errors.Is(err, context.Canceled) {
+		return "error: " + err.Error()
+	}
+	reason := st.Code().String()
+	switch st.Code() {
+	case codes.InvalidArgument:
+		reason = "BadRequest"
+	case codes.AlreadyExists:
+		reason = "AlreadyExists"
+	case codes.FailedPrecondition, codes.Aborted:
+		reason = "Conflict"
+	case codes.PermissionDenied:
+		reason = "Forbidden"
+	case codes.Unauthenticated:
+		reason = "Unauthorized"
+	case codes.Unavailable:
+		return "error: the registry is unavailable: " + st.Message()
+	}
+	msg := st.Message()
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				if !strings.Contains(msg, v.GetField()) {
+					msg += "; " + v.GetField() + ": " + v.GetDescription()
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("Error from server (%s): %s", reason, msg)
+}
+
+func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }
+
+// age is kubectl's short age: 45s, 12m, 5h, 3d.
+func age(now time.Time, t time.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "0s"
+	case d < 2*time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < 3*time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}

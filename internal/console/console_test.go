@@ -1,0 +1,57 @@
+package console
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func TestAge(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		ago  time.Duration
+		want string
+	}{{0, "0s"}, {-time.Second, "0s"}, {119 * time.Second, "119s"}, {2 * time.Minute, "2m"}, {179 * time.Minute, "179m"},
+		{3 * time.Hour, "3h"}, {47 * time.Hour, "47h"}, {49 * time.Hour, "2d"}}
+	for _, tt := range tests {
+		if got := age(now, now.Add(-tt.ago)); got != tt.want {
+			t.Errorf("age(%v) = %q, want %q", tt.ago, got, tt.want)
+		}
+	}
+	if got := age(now, time.Time{}); got != "<unknown>" {
+		t.Errorf("age of no time = %q", got)
+	}
+}
+
+func TestParseKind(t *testing.T) {
+	for in, want := range map[string]string{"svc": Services, "Service": Services, "services": Services, "inst": Instances,
+		"instance": Instances, "ep": Endpoints, "endpoints": Endpoints} {
+		if got, err := ParseKind(in); err != nil || got != want {
+			t.Errorf("ParseKind(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseKind("pods"); err == nil {
+		t.Error("pods parsed")
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{status.Error(codes.NotFound, `services "web" not found`), `Error from server (NotFound): services "web" not found`},
+		{status.Error(codes.InvalidArgument, "name: bad"), "Error from server (BadRequest): name: bad"},
+		{status.Error(codes.PermissionDenied, "no"), "Error from server (Forbidden): no"},
+		{status.Error(codes.Unavailable, "down"), "error: the registry is unavailable: down"},
+		{errors.New("the path \"x\" does not exist"), `error: the path "x" does not exist`},
+	}
+	for _, tt := range tests {
+		if got := ErrorText(tt.err); got != tt.want {
+			t.Errorf("ErrorText(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}

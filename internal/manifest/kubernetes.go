@@ -1,0 +1,261 @@
+package manifest
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+)
+
+// The Kubernetes spellings of svcreg's enums.
+var (
+	kubeServiceTypes = map[string]svcregv1.ServiceType{
+		"ClusterIP": svcregv1.ServiceType_SERVICE_TYPE_CLUSTER_IP, "NodePort": svcregv1.ServiceType_SERVICE_TYPE_NODE_PORT,
+		"LoadBalancer": svcregv1.ServiceType_SERVICE_TYPE_LOAD_BALANCER, "ExternalName": svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME}
+	kubeAffinities = map[string]svcregv1.SessionAffinity{
+		"None": svcregv1.SessionAffinity_SESSION_AFFINITY_NONE, "ClientIP": svcregv1.SessionAffinity_SESSION_AFFINITY_CLIENT_IP}
+	kubeProtocols = map[string]svcregv1.Protocol{
+		"TCP": svcregv1.Protocol_PROTOCOL_TCP, "UDP": svcregv1.Protocol_PROTOCOL_UDP, "SCTP": svcregv1.Protocol_PROTOCOL_SCTP}
+)
+
+// lastApplied is kubectl's copy of the Kubernetes object: it describes
+// that object, not svcreg's, and is often larger than all the rest.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// serviceNameLabel ties an EndpointSlice to its service (KEP-752).
+const serviceNameLabel = "kubernetes.io/service-name"
+
+func enum[T any](f *fields, key string, values map[string]T) (T, bool) {
+	var zero T
+	s := f.str(key)
+	if s == "" {
+		return zero, false
+	}
+	v, ok := values[s]
+	if !ok {
+		names := make([]string, 0, len(values))
+		for k := range values {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		if f.r.err == nil {
+			f.r.err = fmt.Errorf("%s: %q is not one of %s", f.at(key), s, strings.Join(names, ", "))
+		}
+	}
+	return v, ok
+}
+
+// objectMeta reads metadata: name, namespace, labels and annotations;
+// everything else there is Kubernetes' own bookkeeping.
+func objectMeta(f *fields) (name, namespace string, labels, annotations map[string]string) {
+	md, _ := f.child("metadata")
+	name, namespace = md.str("name"), md.str("namespace")
+	labels = md.strMap("labels")
+	annotations = md.strMap("annotations")
+	if _, ok := annotations[lastApplied]; ok {
+		delete(annotations, lastApplied)
+		md.r.ignored = append(md.r.ignored, "metadata.annotations["+lastApplied+"] (it describes the Kubernetes object)")
+	}
+	if len(annotations) == 0 {
+		annotations = nil
+	}
+	md.done()
+	return name, namespace, labels, annotations
+}
+
+// ignoreMetadata names the labels and annotations of endpoints (which
+// svcreg does not keep) but the one that names the service.
+func ignoreMetadata(r *report, labels, annotations map[string]string, keep string) {
+	var names []string
+	for k := range labels {
+		if k != keep {
+			names = append(names, "metadata.labels["+k+"]")
+		}
+	}
+	for k := range annotations {
+		names = append(names, "metadata.annotations["+k+"]")
+	}
+	sort.Strings(names)
+	r.ignored = append(r.ignored, names...)
+}
+
+// finish turns a document's report into the object's warnings or error.
+func finish(obj Object, kind string, r *report) (Object, error) {
+	if r.err != nil {
+		return Object{}, fmt.Errorf("%s: %s: %w", obj.Source, kind, r.err)
+	}
+	if len(r.ignored) > 0 {
+		obj.Warnings = append(obj.Warnings, fmt.Sprintf("%s %s/%s: svcreg ignored %s", kind, obj.Namespace(), obj.Name(), joinFields(r.ignored)))
+	}
+	return obj, nil
+}
+
+// kubeService maps a v1 Service (docs/console.md, "Coming from Kubernetes").
+func kubeService(source string, m map[string]any) (Object, error) {
+	f, r := newFields(m)
+	f.take("apiVersion")
+	f.take("kind")
+	svc := &svcregv1.Service{}
+	svc.Name, svc.Namespace, svc.Labels, svc.Annotations = objectMeta(&f)
+	spec, _ := f.child("spec")
+	svc.Selector = spec.strMap("selector")
+	svc.ClusterIp = spec.str("clusterIP")
+	if ips := spec.strList("clusterIPs"); len(ips) > 1 {
+		spec.r.ignored = append(spec.r.ignored, spec.at("clusterIPs")+"[1:] (a svcreg service has one cluster IP)")
+	} else if len(ips) == 1 && svc.ClusterIp == "" {
+		svc.ClusterIp = ips[0]
+	}
+	svc.Type, _ = enum(&spec, "type", kubeServiceTypes)
+	svc.SessionAffinity, _ = enum(&spec, "sessionAffinity", kubeAffinities)
+	if cfg, ok := spec.child("sessionAffinityConfig"); ok {
+		if ip, ok := cfg.child("clientIP"); ok {
+			if t, ok := ip.integer("timeoutSeconds"); ok {
+				svc.SessionAffinityTimeoutSeconds = proto.Int32(t)
+			}
+			ip.done()
+		}
+		cfg.done()
+	}
+	svc.ExternalName = spec.str("externalName")
+	svc.PublishNotReadyAddresses, _ = spec.boolean("publishNotReadyAddresses")
+	for _, p := range spec.list("ports") {
+		port := &svcregv1.ServicePort{Name: p.str("name"), TargetPort: p.intOrString("targetPort"), AppProtocol: p.str("appProtocol")}
+		port.Protocol, _ = enum(&p, "protocol", kubeProtocols)
+		port.Port, _ = p.integer("port")
+		port.NodePort, _ = p.integer("nodePort")
+		p.done()
+		svc.Ports = append(svc.Ports, port)
+	}
+	// Fields that describe how Kubernetes' own machinery handles the
+	// service, with no svcreg counterpart.
+	spec.ignore("ipFamilies", "svcreg picks the family from the cluster IP")
+	spec.ignore("ipFamilyPolicy", "svcreg picks the family from the cluster IP")
+	spec.done()
+	f.ignore("status", "")
+	f.done()
+	return finish(Object{Source: source, Service: svc}, KindService, r)
+}
+
+// kubeEndpoints maps a v1 Endpoints: every address of every subset is an
+// endpoint with that subset's ports; notReadyAddresses are not ready.
+func kubeEndpoints(source string, m map[string]any) (Object, error) {
+	f, r := newFields(m)
+	f.take("apiVersion")
+	f.take("kind")
+	eps := &Endpoints{}
+	var labels, annotations map[string]string
+	eps.Service, eps.Namespace, labels, annotations = objectMeta(&f)
+	ignoreMetadata(r, labels, annotations, "")
+	for _, sub := range f.list("subsets") {
+		var ports []*svcregv1.EndpointPort
+		for _, p := range sub.list("ports") {
+			ports = append(ports, endpointPort(&p))
+		}
+		for _, list := range []struct {
+			key   string
+			ready bool
+		}{{"addresses", true}, {"notReadyAddresses", false}} {
+			for _, a := range sub.list(list.key) {
+				ep := &svcregv1.Endpoint{Ip: a.str("ip"), Hostname: a.str("hostname"), Node: a.str("nodeName"),
+					Ready: proto.Bool(list.ready), Serving: proto.Bool(list.ready), Ports: ports}
+				ep.Instance = instanceName(&a, ep)
+				a.done()
+				eps.Endpoints = append(eps.Endpoints, ep)
+			}
+		}
+		sub.done()
+	}
+	f.done()
+	return finish(Object{Source: source, Endpoints: eps}, KindEndpoints, r)
+}
+
+// kubeEndpointSlice maps a discovery.k8s.io/v1 EndpointSlice (KEP-752):
+// its conditions are svcreg's (KEP-1672: ready, serving, terminating).
+func kubeEndpointSlice(source string, m map[string]any) (Object, error) {
+	f, r := newFields(m)
+	f.take("apiVersion")
+	f.take("kind")
+	eps := &Endpoints{}
+	var labels, annotations map[string]string
+	_, eps.Namespace, labels, annotations = objectMeta(&f)
+	eps.Service = labels[serviceNameLabel]
+	ignoreMetadata(r, labels, annotations, serviceNameLabel)
+	if eps.Service == "" && r.err == nil {
+		r.err = fmt.Errorf("metadata.labels: the label %s names the slice's service, and is required", serviceNameLabel)
+	}
+	if t := f.str("addressType"); t == "FQDN" && r.err == nil {
+		r.err = fmt.Errorf("addressType: FQDN endpoints are not supported (svcreg endpoints are IP addresses; use an ExternalName service)")
+	}
+	var ports []*svcregv1.EndpointPort
+	for _, p := range f.list("ports") {
+		ports = append(ports, endpointPort(&p))
+	}
+	for _, e := range f.list("endpoints") {
+		addrs := e.strList("addresses")
+		ep := &svcregv1.Endpoint{Hostname: e.str("hostname"), Node: e.str("nodeName"), Zone: e.str("zone"), Ports: ports}
+		if len(addrs) > 0 {
+			ep.Ip = addrs[0]
+		}
+		if len(addrs) > 1 {
+			e.r.ignored = append(e.r.ignored, e.at("addresses")+"[1:] (an endpoint has one address)")
+		}
+		conditions(&e, ep)
+		ep.Instance = instanceName(&e, ep)
+		e.ignore("hints", "svcreg routes by zone through its schedulers")
+		e.done()
+		eps.Endpoints = append(eps.Endpoints, ep)
+	}
+	f.done()
+	return finish(Object{Source: source, Endpoints: eps}, KindEndpoints, r)
+}
+
+// conditions reads an EndpointSlice endpoint's conditions. An unset ready
+// means ready and an unset serving means as ready (KEP-1672).
+func conditions(e *fields, ep *svcregv1.Endpoint) {
+	c, _ := e.child("conditions")
+	ready, set := c.boolean("ready")
+	if !set {
+		ready = true
+	}
+	serving, set := c.boolean("serving")
+	if !set {
+		serving = ready
+	}
+	ep.Terminating, _ = c.boolean("terminating")
+	ep.Ready, ep.Serving = proto.Bool(ready), proto.Bool(serving)
+	c.done()
+}
+
+func endpointPort(p *fields) *svcregv1.EndpointPort {
+	port := &svcregv1.EndpointPort{Name: p.str("name"), AppProtocol: p.str("appProtocol")}
+	port.Protocol, _ = enum(p, "protocol", kubeProtocols)
+	port.Port, _ = p.integer("port")
+	p.done()
+	return port
+}
+
+// instanceName names an endpoint: its target Pod's name, else its
+// hostname, else its address ("10.0.0.1" is "ip-10-0-0-1").
+func instanceName(a *fields, ep *svcregv1.Endpoint) string {
+	name := ""
+	if ref, ok := a.child("targetRef"); ok {
+		name = ref.str("name")
+		for _, k := range []string{"kind", "namespace", "uid", "resourceVersion", "apiVersion", "fieldPath"} {
+			ref.take(k) // they say which Pod: its name is what svcreg keeps
+		}
+		ref.done()
+	}
+	if name == "" {
+		name = ep.GetHostname()
+	}
+	if name == "" {
+		if ip, err := netip.ParseAddr(ep.GetIp()); err == nil {
+			name = "ip-" + strings.NewReplacer(".", "-", ":", "-").Replace(ip.StringExpanded())
+		}
+	}
+	return name
+}
