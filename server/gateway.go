@@ -73,7 +73,7 @@ func (g *restGateway) close() {
 // httpHandler is everything the HTTP port serves.
 type httpHandler struct {
 	conn     *grpc.ClientConn
-	metrics  http.HandlerFunc
+	metrics  *serverMetrics
 	readyz   http.HandlerFunc
 	pprof    bool
 	bodyTime time.Duration
@@ -90,6 +90,7 @@ func (h httpHandler) build() (http.Handler, error) {
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}}),
 		runtime.WithErrorHandler(writeHTTPError),
+		runtime.WithMiddlewares(h.metrics.restMiddleware),
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		// Never forward gRPC response metadata as Grpc-Metadata-* headers.
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
@@ -109,7 +110,7 @@ func (h httpHandler) build() (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(svcreg.OpenAPI)
 	})
-	mux.HandleFunc("GET /metrics", h.metrics)
+	mux.Handle("GET /metrics", h.metrics.handler())
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -62,6 +62,7 @@ type Server struct {
 	dns     *dnsServers
 	guard   *guard
 	xds     *xds.Feed
+	metrics *serverMetrics
 	xdsCtx  context.Context // the ADS server's; cancelled at shutdown
 	stopXDS context.CancelFunc
 }
@@ -95,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 	if s.grpcLis, err = s.listen("gRPC", cfg.GRPCAddr); err != nil {
 		return nil, err
 	}
+	startRaftMetrics() // before Raft starts reporting
 	if s.node, err = cluster.Open(s.clusterConfig(), st); err != nil {
 		return nil, err
 	}
@@ -108,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.DNSAddr != "-" {
-		if s.dns, err = listenDNS(cfg.DNSAddr, s.dnsView); err != nil {
+		if s.dns, err = listenDNS(cfg.DNSAddr, s.metrics.dnsHandler(s.dnsView)); err != nil {
 			return nil, err
 		}
 	}
@@ -152,6 +154,7 @@ func (s *Server) listen(what, addr string) (net.Listener, error) {
 // buildServices wires the services to the client and peer ports.
 func (s *Server) buildServices() error {
 	cfg := s.cfg
+	s.metrics = newServerMetrics(s)
 	rt := &router{node: s.node, store: s.store, hold: 7 * time.Second}
 	wr := &writer{node: s.node, clock: cfg.Clock}
 	ls := &leases{router: rt, writer: wr}
@@ -183,7 +186,7 @@ func (s *Server) buildServices() error {
 	if s.plan.tls != nil {
 		creds = append(creds, grpc.Creds(credentials.NewTLS(s.plan.tls.ServerConfig("h2"))))
 	}
-	s.grpc = newGRPCServer(client, creds...)
+	s.grpc = newGRPCServer(client, append(s.metrics.serverOptions(), creds...)...)
 	svcregv1.RegisterRegistryServiceServer(s.grpc, reg)
 	svcregv1.RegisterOperatorServiceServer(s.grpc, op)
 	svcregv1.RegisterTokenServiceServer(s.grpc, toks)
@@ -226,8 +229,10 @@ func hiddenNamespaces(patterns []string) func(string) bool {
 	}
 }
 
+// newGRPCServer: extra's interceptors run outside ic's (metrics see the
+// final status).
 func newGRPCServer(ic *interceptors, extra ...grpc.ServerOption) *grpc.Server {
-	return grpc.NewServer(append(append(ic.serverOptions(), extra...),
+	return grpc.NewServer(append(append(extra, ic.serverOptions()...),
 		grpc.MaxRecvMsgSize(maxRequestBytes),
 		grpc.MaxConcurrentStreams(1024),
 		// Watches are long and often idle: let clients keep them alive with
@@ -416,6 +421,7 @@ func (s *Server) followLeadership(ctx context.Context, changes <-chan bool, bg *
 		case <-ctx.Done():
 			return
 		case leader := <-changes:
+			s.metrics.leaderChanges.Inc()
 			s.leases.SetActive(leader, s.cfg.LeaseGrace)
 			if leader {
 				bg.Go(func() { s.bootstrapTokens(ctx) })

@@ -14,6 +14,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -42,6 +43,8 @@ type Manager struct {
 	timer    clockwork.Timer
 	expected time.Time
 	stopped  bool // Run returned: the timer stays stopped
+
+	renewals, expirations atomic.Int64 // since start, for metrics
 	// active: this server may expire leases (it is the Raft leader). Every
 	// server tracks them, so a new leader has them all.
 	active bool
@@ -180,6 +183,7 @@ func (m *Manager) Renew(namespace, name string) (deadline time.Time, ttl time.Du
 	if l == nil {
 		return time.Time{}, 0, false
 	}
+	m.renewals.Add(1)
 	wasFirst := l.index == 0
 	l.deadline = m.clock.Now().Add(l.ttl)
 	heap.Fix(&m.queue, l.index)
@@ -255,7 +259,13 @@ func (m *Manager) expireDue() {
 		m.log.Error("expiring leases failed", "instances", names, "err", err)
 		return
 	}
+	m.expirations.Add(int64(len(due)))
 	m.log.Info("leases lapsed: instances deleted", "instances", names)
+}
+
+// Stats are the renewals and the expirations since the manager started.
+func (m *Manager) Stats() (renewals, expirations int64) {
+	return m.renewals.Load(), m.expirations.Load()
 }
 
 // extendDueLocked: we were paused, and renewals sent meanwhile are still

@@ -125,6 +125,8 @@ type Hub struct {
 	cursor     uint64     // next sequence number to dispatch
 	subs       map[Key]map[*Subscriber]struct{}
 	dispatched atomic.Int64 // every event of revisions <= dispatched is in subscribers' queues
+	fannedOut  atomic.Int64 // events queued to subscribers, ever
+	cut        atomic.Int64 // subscribers cut off for falling behind, ever
 }
 
 // NewHub returns a hub whose history starts at revision rev (the store's
@@ -228,15 +230,19 @@ func (h *Hub) dispatch() {
 			h.log.Warn("watch dispatcher fell behind the history; closing every watch")
 			h.cutAllLocked(ErrOverflow)
 		}
+		queued := int64(0)
 		for i := range batch {
 			ev := &batch[i]
 			keys = keysOf(&ev.Event, keys[:0])
 			for _, k := range keys {
 				for sub := range h.subs[k] {
-					sub.offer(ev)
+					if sub.offer(ev) {
+						queued++
+					}
 				}
 			}
 		}
+		h.fannedOut.Add(queued)
 		if len(batch) > 0 {
 			h.dispatched.Store(batch[len(batch)-1].Revision)
 		}
@@ -336,6 +342,27 @@ func (h *Hub) cutAllLocked(err error) {
 		}
 	}
 	clear(h.subs)
+}
+
+// Stats are the hub's counters since it started: events queued to
+// subscribers, and subscribers cut off for falling behind.
+func (h *Hub) Stats() (fannedOut, cut int64) { return h.fannedOut.Load(), h.cut.Load() }
+
+// QueueDepths are the total and the longest of the subscribers' queues.
+func (h *Hub) QueueDepths() (total, longest int) {
+	h.dmu.Lock()
+	defer h.dmu.Unlock()
+	seen := map[*Subscriber]bool{}
+	for _, subs := range h.subs {
+		for sub := range subs {
+			if !seen[sub] {
+				seen[sub] = true
+				n := sub.queued()
+				total, longest = total+n, max(longest, n)
+			}
+		}
+	}
+	return total, longest
 }
 
 // Subscribers is the number of registered subscribers (for tests and

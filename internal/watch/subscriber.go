@@ -33,27 +33,36 @@ type Subscriber struct {
 // it does not run the filter: a filter's cost (a label selector with many
 // requirements) is paid by its own watcher's goroutine, in Next, never by
 // the dispatcher that serves every watcher. Called by the dispatcher (or
-// Subscribe) with h.dmu held.
-func (s *Subscriber) offer(ev *Event) {
+// Subscribe) with h.dmu held. It reports whether ev was queued.
+func (s *Subscriber) offer(ev *Event) bool {
 	typ := ev.Type
 	s.mu.Lock()
 	if s.err != nil {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	if len(s.queue) >= s.limit {
 		s.err = ErrOverflow
 		s.queue = nil
 		s.mu.Unlock()
 		s.hub.log.Warn("watcher fell behind; closing its stream", "queue", s.limit, "keys", s.keys)
+		s.hub.cut.Add(1)
 		s.hub.unsubscribeLocked(s)
 		s.wakeUp()
-		return
+		return false
 	}
 	// ev is immutable and shared by every subscriber of this dispatch.
 	s.queue = append(s.queue, Item{Type: typ, Event: ev})
 	s.mu.Unlock()
 	s.wakeUp()
+	return true
+}
+
+// queued is the length of the subscriber's queue.
+func (s *Subscriber) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
 }
 
 func (s *Subscriber) requestBookmark(rev int64) {
