@@ -104,6 +104,10 @@ func (h httpHandler) build() (http.Handler, error) {
 	if err := gateway.RegisterTokenServiceHandlerClient(context.Background(), gw, svcregv1.NewTokenServiceClient(h.conn)); err != nil {
 		return nil, err
 	}
+	// Only ListPeers has a REST route (the web view's cluster page).
+	if err := gateway.RegisterOperatorServiceHandlerClient(context.Background(), gw, svcregv1.NewOperatorServiceClient(h.conn)); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", h.limitBody(h.spellings(gw)))
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
@@ -111,6 +115,8 @@ func (h httpHandler) build() (http.Handler, error) {
 		w.Write(svcreg.OpenAPI)
 	})
 	mux.Handle("GET /metrics", h.metrics.handler())
+	mux.Handle("GET /ui/", webView())
+	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -207,6 +207,7 @@ func (s *Server) buildServices() error {
 			svcregv1.RegisterRegistryServiceServer(g, reg)
 			svcregv1.RegisterTokenServiceServer(g, toks)
 			svcregv1.RegisterXDSServiceServer(g, xdsSvc)
+			svcregv1.RegisterOperatorServiceServer(g, op)
 		}, &interceptors{log: s.log, guard: gate{s.guard, portGateway}, watches: limiter}, uint32(cfg.Limits.Watches+cfg.Limits.Connections))
 		return err
 	}

@@ -7,6 +7,7 @@
 package svcregv1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -578,7 +579,7 @@ var File_svcreg_v1_operator_service_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_operator_service_proto_rawDesc = "" +
 	"\n" +
-	" svcreg/v1/operator_service.proto\x12\tsvcreg.v1\"\xf2\x01\n" +
+	" svcreg/v1/operator_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\"\xf2\x01\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
@@ -605,9 +606,9 @@ const file_svcreg_v1_operator_service_proto_rawDesc = "" +
 	"\x16RestoreSnapshotRequest\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"5\n" +
 	"\x17RestoreSnapshotResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision2\xaa\x03\n" +
-	"\x0fOperatorService\x12F\n" +
-	"\tListPeers\x12\x1b.svcreg.v1.ListPeersRequest\x1a\x1c.svcreg.v1.ListPeersResponse\x12I\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision2\xcb\x03\n" +
+	"\x0fOperatorService\x12g\n" +
+	"\tListPeers\x12\x1b.svcreg.v1.ListPeersRequest\x1a\x1c.svcreg.v1.ListPeersResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/operator/raft/peers\x12I\n" +
 	"\n" +
 	"RemovePeer\x12\x1c.svcreg.v1.RemovePeerRequest\x1a\x1d.svcreg.v1.RemovePeerResponse\x12U\n" +
 	"\x0eTransferLeader\x12 .svcreg.v1.TransferLeaderRequest\x1a!.svcreg.v1.TransferLeaderResponse\x12Q\n" +

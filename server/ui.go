@@ -1,0 +1,30 @@
+package server
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+)
+
+// The web view (docs/console.md): hand-written HTML, CSS and JavaScript,
+// embedded, with no build step and no network fetch. It reads the REST
+// API of the server that serves it, with the token the person gives it,
+// and follows the watch stream for live updates.
+//
+//go:embed ui
+var uiFiles embed.FS
+
+func webView() http.Handler {
+	sub, err := fs.Sub(uiFiles, "ui")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	files := http.StripPrefix("/ui/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Nothing but this origin: no CDN, no inline script from elsewhere.
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	})
+}
