@@ -122,6 +122,11 @@ func TestWebViewInBrowser(t *testing.T) {
 	if !strings.Contains(row, "1/1") || !strings.Contains(row, "wlc") {
 		t.Errorf("services row %q, want 1/1 endpoints and the wlc scheduler", row)
 	}
+	// First paint, as the page measured it (reported, not asserted: it
+	// is the browser's time on a shared machine; docs/benchmarks.md).
+	if fcp, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1`)); err == nil {
+		t.Logf("first contentful paint of /ui/: %.0f ms", fcp)
+	}
 	screenshot(t, ctx, "webview-services")
 
 	// The service page; a marker on window survives only if nothing reloads.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -247,5 +248,26 @@ func TestCompletionScripts(t *testing.T) {
 	}
 	if err := completionCmd([]string{"tcsh"}, io.Discard); err == nil {
 		t.Error("an unknown shell was accepted")
+	}
+}
+
+// TestApplyProgress: a long apply says how far it got, on stderr.
+func TestApplyProgress(t *testing.T) {
+	addr, _ := startConsoleRegistry(t)
+	var docs strings.Builder
+	for i := range 250 {
+		fmt.Fprintf(&docs, "---\napiVersion: svcreg.io/v1\nkind: Service\nname: s%d\nnamespace: many\nports: [{port: 80}]\n", i)
+	}
+	stdin = strings.NewReader(docs.String())
+	defer func() { stdin = os.Stdin }()
+	var out, errOut bytes.Buffer
+	if code := runConsole(context.Background(), "apply", []string{"-f", "-", "--addr", addr}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if got := strings.Count(out.String(), " created\n"); got != 250 {
+		t.Errorf("%d objects created, want 250", got)
+	}
+	if want := "applied 100 of 250 objects\napplied 200 of 250 objects\n"; errOut.String() != want {
+		t.Errorf("progress %q, want %q", errOut.String(), want)
 	}
 }

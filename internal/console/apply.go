@@ -18,6 +18,10 @@ import (
 // ErrFailed: some objects failed; each failure was printed on stderr.
 var ErrFailed = errors.New("some objects failed")
 
+// progressEvery: a long apply says how far it got on stderr every this
+// many objects.
+const progressEvery = 100
+
 // order applies services before what lives in them.
 func order(objs []manifest.Object) {
 	rank := map[string]int{manifest.KindService: 0, manifest.KindInstance: 1, manifest.KindEndpoints: 2}
@@ -56,6 +60,9 @@ func (c *Console) Apply(ctx context.Context, objs []manifest.Object, dryRun bool
 			continue
 		}
 		fmt.Fprintf(c.Out, "%s/%s %s%s\n", singular(kindOf(obj)), obj.Name(), verb, suffix)
+		if n := i + 1; len(objs) >= progressEvery*2 && n%progressEvery == 0 && n < len(objs) {
+			fmt.Fprintf(c.Err, "applied %d of %d objects\n", n, len(objs)) // stdout may be a pipe or a file
+		}
 	}
 	if failed > 0 {
 		return fmt.Errorf("%w: %d of %d", ErrFailed, failed, len(objs))
