@@ -83,7 +83,7 @@ func (c *Console) describeService(w *tabwriter.Writer, svc *svcregv1.Service, ep
 	if svc.GetPublishNotReadyAddresses() {
 		field("Publish Not Ready", "true")
 	}
-	field("Created", created(c.Now(), svc.GetCreateTime().AsTime()))
+	field("Created", created(c.Now(), timeOf(svc.GetCreateTime())))
 	field("Resource Version", fmt.Sprint(svc.GetResourceVersion()))
 	if len(eps) == 0 {
 		field("Endpoints", "<none>")
@@ -139,11 +139,14 @@ func (c *Console) describeInstance(w io.Writer, inst *svcregv1.Instance) {
 		field("Lease", "<none>")
 	}
 	field("Owner", orNone(inst.GetOwner()))
-	field("Created", created(now, inst.GetCreateTime().AsTime()))
+	field("Created", created(now, timeOf(inst.GetCreateTime())))
 	field("Resource Version", fmt.Sprint(inst.GetResourceVersion()))
 }
 
 func created(now, t time.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
 	return fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339), age(now, t))
 }
 

@@ -173,7 +173,7 @@ func (c *Console) table(w io.Writer, snap *snapshot, allNamespaces, wide bool) {
 		row(head...)
 		for i, svc := range snap.services {
 			cols := ns(svc.GetNamespace(), svc.GetName(), serviceType(svc.GetType()), orNone(svc.GetClusterIp()), servicePorts(svc),
-				readyOfTotal(snap.endpoints[i]), svc.GetScheduler(), age(now, svc.GetCreateTime().AsTime()))
+				readyOfTotal(snap.endpoints[i]), svc.GetScheduler(), age(now, timeOf(svc.GetCreateTime())))
 			if wide {
 				cols = append(cols, orNone(labelsText(svc.GetSelector())), orNone(svc.GetExternalName()))
 			}
@@ -192,7 +192,7 @@ func (c *Console) table(w io.Writer, snap *snapshot, allNamespaces, wide bool) {
 		row(head...)
 		for _, inst := range snap.instances {
 			cols := ns(inst.GetNamespace(), inst.GetName(), inst.GetIp(), instancePorts(inst), instanceStatus(inst),
-				weight(inst.Weight), leaseLeft(now, inst), age(now, inst.GetCreateTime().AsTime()))
+				weight(inst.Weight), leaseLeft(now, inst), age(now, timeOf(inst.GetCreateTime())))
 			if wide {
 				cols = append(cols, orNone(inst.GetZone()), orNone(inst.GetNode()), orNone(labelsText(inst.GetLabels())))
 			}
