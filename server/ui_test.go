@@ -183,3 +183,36 @@ func TestWebViewInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, "webview-service")
 }
+
+// TestWebViewWithToken: with tokens required, the web view shows what its
+// token may read, and offers Drain only to a token that may write there.
+func TestWebViewWithToken(t *testing.T) {
+	ctx := browser(t)
+	as := startAuthServer(t, Config{})
+	useToken := func(token string) {
+		t.Helper()
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(as.base+"/ui/#/services"),
+			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`sessionStorage.setItem('svcreg-token', %q); location.reload(); true`, token)),
+			chromedp.WaitVisible(`tr[data-service="own/web"]`),
+		); err != nil {
+			t.Fatal(err)
+		}
+	}
+	useToken(as.bearer["reader"])
+	others, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('tr[data-service="other/web"]').length`))
+	if err != nil || others != 0 {
+		t.Errorf("a reader of own sees other's service (%d rows, %v)", others, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(as.base+"/ui/#/services/own/web"), chromedp.WaitVisible(`tr[data-endpoint="web-1"]`)); err != nil {
+		t.Fatal(err)
+	}
+	buttons, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('button[aria-label^="Drain"]').length`))
+	if err != nil || buttons != 0 {
+		t.Errorf("a reader is offered %d Drain buttons (%v)", buttons, err)
+	}
+	useToken(as.bearer["admin"])
+	if err := chromedp.Do(ctx, chromedp.Navigate(as.base+"/ui/#/services/own/web"), chromedp.WaitVisible(`button[aria-label="Drain web-1"]`)); err != nil {
+		t.Fatalf("an admin of own is not offered Drain: %v", err)
+	}
+}
