@@ -81,12 +81,14 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func newConsole(ctx context.Context, conn connFlags, out, errOut io.Writer) (*console.Console, func(), error) {
+// withConsole runs f with a console on the registry conn names.
+func withConsole(ctx context.Context, conn connFlags, out, errOut io.Writer, f func(*console.Console) error) error {
 	c, err := conn.dial(ctx)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	return &console.Console{API: c.RegistryServiceClient, Out: out, Err: errOut, Now: consoleNow}, func() { c.Close() }, nil
+	defer c.Close()
+	return f(&console.Console{API: c.RegistryServiceClient, Out: out, Err: errOut, Now: consoleNow})
 }
 
 // consoleNow is the console's clock, for ages and lease countdowns (tests
@@ -125,20 +127,17 @@ func getCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if output, err = console.ParseOutput(output); err != nil {
 		return err
 	}
-	c, done, err := newConsole(ctx, conn, out, errOut)
-	if err != nil {
-		return err
-	}
-	defer done()
-	if len(pos) == 1 {
-		return c.Get(ctx, kind, "", scope.scope(), output)
-	}
-	for _, name := range pos[1:] {
-		if err := c.Get(ctx, kind, name, scope.scope(), output); err != nil {
-			return err
+	return withConsole(ctx, conn, out, errOut, func(c *console.Console) error {
+		if len(pos) == 1 {
+			return c.Get(ctx, kind, "", scope.scope(), output)
 		}
-	}
-	return nil
+		for _, name := range pos[1:] {
+			if err := c.Get(ctx, kind, name, scope.scope(), output); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func describeCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -156,12 +155,9 @@ func describeCmd(ctx context.Context, args []string, out, errOut io.Writer) erro
 	if err != nil {
 		return err
 	}
-	c, done, err := newConsole(ctx, conn, out, errOut)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return c.Describe(ctx, kind, pos[1], scope.scope())
+	return withConsole(ctx, conn, out, errOut, func(c *console.Console) error {
+		return c.Describe(ctx, kind, pos[1], scope.scope())
+	})
 }
 
 // fileFlags is -f, repeatable: files, directories (their .yaml, .yml and
@@ -240,12 +236,9 @@ func applyCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, done, err := newConsole(ctx, conn, out, errOut)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return c.Apply(ctx, objs, *dryRun)
+	return withConsole(ctx, conn, out, errOut, func(c *console.Console) error {
+		return c.Apply(ctx, objs, *dryRun)
+	})
 }
 
 func deleteCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -277,15 +270,12 @@ func deleteCmd(ctx context.Context, args []string, out, errOut io.Writer) error 
 			return err
 		}
 	}
-	c, done, err := newConsole(ctx, conn, out, errOut)
-	if err != nil {
-		return err
-	}
-	defer done()
-	if objs != nil {
-		return c.DeleteObjects(ctx, objs, *ignore)
-	}
-	return c.Delete(ctx, kind, pos[1:], scope.scope(), *ignore)
+	return withConsole(ctx, conn, out, errOut, func(c *console.Console) error {
+		if objs != nil {
+			return c.DeleteObjects(ctx, objs, *ignore)
+		}
+		return c.Delete(ctx, kind, pos[1:], scope.scope(), *ignore)
+	})
 }
 
 func watchCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -304,12 +294,9 @@ func watchCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
 			return err
 		}
 	}
-	c, done, err := newConsole(ctx, conn, out, errOut)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return c.Watch(ctx, kind, scope.scope(), isTerminal(out))
+	return withConsole(ctx, conn, out, errOut, func(c *console.Console) error {
+		return c.Watch(ctx, kind, scope.scope(), isTerminal(out))
+	})
 }
 
 // isTerminal: out is a character device (a terminal), where watch redraws
@@ -336,11 +323,6 @@ func drainCmd(drain bool) func(ctx context.Context, args []string, out, errOut i
 		if len(pos) == 0 {
 			return fmt.Errorf("%s takes the names of instances", name)
 		}
-		c, done, err := newConsole(ctx, conn, out, errOut)
-		if err != nil {
-			return err
-		}
-		defer done()
-		return c.Drain(ctx, pos, scope.scope(), drain)
+		return withConsole(ctx, conn, out, errOut, func(c *console.Console) error { return c.Drain(ctx, pos, scope.scope(), drain) })
 	}
 }
