@@ -182,6 +182,23 @@ func TestWebViewInBrowser(t *testing.T) {
 		t.Errorf("the Drain button did not drain web-1: %v %v", inst, err)
 	}
 	screenshot(t, ctx, "webview-service")
+
+	// The services page follows too: a third instance moves its count.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.base+"/ui/#/services"),
+		chromedp.WaitVisible(`tr[data-service="shop/web"]`),
+		chromedp.Evaluate[chromedp.Void](`window.counted = new Promise((done) => {
+			const ok = () => document.querySelector('tr[data-service="shop/web"]')?.textContent.includes('2/3');
+			if (ok()) return done(true);
+			new MutationObserver(() => { if (ok()) done(true); }).observe(document.body, {childList: true, subtree: true, characterData: true});
+		}); true`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	ts.mustCreateInstance(t, &svcregv1.Instance{Name: "web-3", Namespace: "shop", Ip: "10.0.0.3", Labels: map[string]string{"app": "web"}})
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.counted`, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatalf("the services page did not count the new instance: %v", err)
+	}
 }
 
 // TestWebViewWithToken: with tokens required, the web view shows what its

@@ -193,15 +193,41 @@ async function servicesView(signal) {
       h('td', { class: 'num' }, s.type === 'SERVICE_TYPE_EXTERNAL_NAME' ? '—' : readyCount(state.endpoints.get(key(s)) || [])),
       h('td', {}, s.scheduler || '')))));
   render();
-  follow(`/v1/namespaces/${encodeURIComponent(ns)}:watch`, signal, async (ev) => {
-    if (ev.service) {
-      state.services = await listAll(`/v1/namespaces/${encodeURIComponent(ns)}/services`, 'services', { labelSelector: f.selector });
-      await refreshEndpoints(ev.service);
-    } else if (ev.instance) {
-      const touched = state.services.filter((s) => s.namespace === ev.instance.namespace && matches(s.selector, ev.instance.labels));
-      await Promise.all(touched.map(refreshEndpoints));
+  // A burst of events makes one refresh: the list again if a service
+  // changed, and the endpoints of the services the changes touched.
+  let relist = false;
+  let refreshing = null;
+  const touched = new Map();
+  const refresh = async () => {
+    try {
+      while (relist || touched.size > 0) {
+        const list = relist;
+        const svcs = [...touched.values()];
+        relist = false;
+        touched.clear();
+        if (list) state.services = await listAll(`/v1/namespaces/${encodeURIComponent(ns)}/services`, 'services', { labelSelector: f.selector });
+        await Promise.all(svcs.map(refreshEndpoints));
+      }
+    } finally {
+      refreshing = null;
     }
-    if (!signal.aborted) schedule(render);
+    if (!signal.aborted) render();
+  };
+  // An instance whose labels change leaves the services it matched before.
+  const seenLabels = new Map();
+  follow(`/v1/namespaces/${encodeURIComponent(ns)}:watch`, signal, (ev) => {
+    if (ev.service) {
+      relist = true;
+      touched.set(key(ev.service), ev.service);
+    } else if (ev.instance) {
+      const k = key(ev.instance);
+      const before = seenLabels.get(k);
+      for (const s of state.services) {
+        if (s.namespace === ev.instance.namespace && (matches(s.selector, ev.instance.labels) || matches(s.selector, before))) touched.set(key(s), s);
+      }
+      if (ev.type === 'EVENT_TYPE_DELETED') seenLabels.delete(k); else seenLabels.set(k, ev.instance.labels);
+    }
+    if (!refreshing && (relist || touched.size > 0)) refreshing = refresh().catch(showError);
   });
 }
 
