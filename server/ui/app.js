@@ -114,12 +114,15 @@ function query(params) {
   return s ? '?' + s : '';
 }
 
+// listAll reads every page; out.revision is the first page's (the list is
+// a view at or after it).
 async function listAll(path, field, params) {
   const out = [];
   let pageToken = '';
   do {
     const page = await api(path + query({ ...params, pageSize: 1000, pageToken }));
     out.push(...(page[field] || []));
+    out.revision ??= BigInt(page.resourceVersion || 0);
     pageToken = page.nextPageToken || '';
   } while (pageToken);
   return out;
@@ -205,7 +208,10 @@ async function servicesView(signal) {
         const svcs = [...touched.values()];
         relist = false;
         touched.clear();
-        if (list) state.services = await listAll(`/v1/namespaces/${encodeURIComponent(ns)}/services`, 'services', { labelSelector: f.selector });
+        if (list) {
+          state.services = await listAll(`/v1/namespaces/${encodeURIComponent(ns)}/services`, 'services', { labelSelector: f.selector });
+          svcs.push(...state.services.filter((s) => !state.endpoints.has(key(s)))); // new ones
+        }
         await Promise.all(svcs.map(refreshEndpoints));
       }
     } finally {
@@ -215,17 +221,29 @@ async function servicesView(signal) {
   };
   // An instance whose labels change leaves the services it matched before.
   const seenLabels = new Map();
+  // The first stream's snapshot is what was just listed: it changes
+  // nothing unless its SYNCED revision is past the list's. A later stream
+  // (after a disconnect) replays everything, and everything is refreshed.
+  let synced = false;
+  const listed = state.services.revision;
   follow(`/v1/namespaces/${encodeURIComponent(ns)}:watch`, signal, (ev) => {
-    if (ev.service) {
+    const before = ev.instance && seenLabels.get(key(ev.instance));
+    if (ev.instance) {
+      if (ev.type === 'EVENT_TYPE_DELETED') seenLabels.delete(key(ev.instance)); else seenLabels.set(key(ev.instance), ev.instance.labels);
+    }
+    if (!synced) {
+      if (ev.type !== 'EVENT_TYPE_SYNCED') return;
+      synced = true;
+      if (BigInt(ev.resourceVersion || 0) <= listed) return;
+      relist = true;
+      for (const s of state.services) touched.set(key(s), s);
+    } else if (ev.service) {
       relist = true;
       touched.set(key(ev.service), ev.service);
     } else if (ev.instance) {
-      const k = key(ev.instance);
-      const before = seenLabels.get(k);
       for (const s of state.services) {
         if (s.namespace === ev.instance.namespace && (matches(s.selector, ev.instance.labels) || matches(s.selector, before))) touched.set(key(s), s);
       }
-      if (ev.type === 'EVENT_TYPE_DELETED') seenLabels.delete(k); else seenLabels.set(k, ev.instance.labels);
     }
     if (!refreshing && (relist || touched.size > 0)) refreshing = refresh().catch(showError);
   });
