@@ -212,11 +212,17 @@ func TestWebViewInBrowser(t *testing.T) {
 func TestWebViewWithToken(t *testing.T) {
 	ctx := browser(t)
 	as := startAuthServer(t, Config{})
+	loads := 0
 	useToken := func(token string) {
 		t.Helper()
+		// The token goes in first; then a URL of its own loads the page
+		// afresh (Navigate returns once it has loaded), so nothing below can
+		// match the page of the token before.
+		loads++
 		if err := chromedp.Do(ctx,
-			chromedp.Navigate(as.base+"/ui/#/services"),
-			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`sessionStorage.setItem('svcreg-token', %q); location.reload(); true`, token)),
+			chromedp.Navigate(as.base+"/ui/"),
+			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`sessionStorage.setItem('svcreg-token', %q); true`, token)),
+			chromedp.Navigate(fmt.Sprintf("%s/ui/?load=%d#/services", as.base, loads)),
 			chromedp.WaitVisible(`tr[data-service="own/web"]`),
 		); err != nil {
 			t.Fatal(err)
@@ -227,7 +233,7 @@ func TestWebViewWithToken(t *testing.T) {
 	if err != nil || others != 0 {
 		t.Errorf("a reader of own sees other's service (%d rows, %v)", others, err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(as.base+"/ui/#/services/own/web"), chromedp.WaitVisible(`tr[data-endpoint="web-1"]`)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(as.base+"/ui/?load=reader#/services/own/web"), chromedp.WaitVisible(`tr[data-endpoint="web-1"]`)); err != nil {
 		t.Fatal(err)
 	}
 	buttons, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('button[aria-label^="Drain"]').length`))
@@ -235,7 +241,7 @@ func TestWebViewWithToken(t *testing.T) {
 		t.Errorf("a reader is offered %d Drain buttons (%v)", buttons, err)
 	}
 	useToken(as.bearer["admin"])
-	if err := chromedp.Do(ctx, chromedp.Navigate(as.base+"/ui/#/services/own/web"), chromedp.WaitVisible(`button[aria-label="Drain web-1"]`)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(as.base+"/ui/?load=admin#/services/own/web"), chromedp.WaitVisible(`button[aria-label="Drain web-1"]`)); err != nil {
 		t.Fatalf("an admin of own is not offered Drain: %v", err)
 	}
 }
