@@ -18,6 +18,14 @@ import (
 // ErrFailed: some objects failed; each failure was printed on stderr.
 var ErrFailed = errors.New("some objects failed")
 
+// failures is a command's outcome after it went on past failed objects.
+func failures(failed, total int) error {
+	if failed > 0 {
+		return fmt.Errorf("%w: %d of %d", ErrFailed, failed, total)
+	}
+	return nil
+}
+
 // progressEvery: a long apply says how far it got on stderr every this
 // many objects.
 const progressEvery = 100
@@ -64,10 +72,7 @@ func (c *Console) Apply(ctx context.Context, objs []manifest.Object, dryRun bool
 			fmt.Fprintf(c.Err, "applied %d of %d objects\n", n, len(objs)) // stdout may be a pipe or a file
 		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("%w: %d of %d", ErrFailed, failed, len(objs))
-	}
-	return nil
+	return failures(failed, len(objs))
 }
 
 func kindOf(obj *manifest.Object) string {

@@ -21,10 +21,7 @@ func (c *Console) Delete(ctx context.Context, kind string, names []string, s Sco
 			fmt.Fprintln(c.Err, ErrorText(err))
 		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("%w: %d of %d", ErrFailed, failed, len(names))
-	}
-	return nil
+	return failures(failed, len(names))
 }
 
 // DeleteObjects deletes what a manifest declares. Endpoints of a
@@ -56,10 +53,7 @@ func (c *Console) DeleteObjects(ctx context.Context, objs []manifest.Object, ign
 			fmt.Fprintln(c.Err, ErrorText(err))
 		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("%w: %d of %d", ErrFailed, failed, len(objs))
-	}
-	return nil
+	return failures(failed, len(objs))
 }
 
 func (c *Console) deleteOne(ctx context.Context, kind, namespace, name string, ignoreNotFound bool) error {
@@ -101,8 +95,5 @@ func (c *Console) Drain(ctx context.Context, names []string, s Scope, drain bool
 		}
 		fmt.Fprintf(c.Out, "instance/%s %s\n", name, verb)
 	}
-	if failed > 0 {
-		return fmt.Errorf("%w: %d of %d", ErrFailed, failed, len(names))
-	}
-	return nil
+	return failures(failed, len(names))
 }

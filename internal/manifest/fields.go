@@ -24,9 +24,12 @@ type report struct {
 	err     error
 }
 
-func newFields(m map[string]any) (fields, *report) {
+// newDocument walks a Kubernetes document; apiVersion and kind, which
+// chose the mapping, count as read.
+func newDocument(m map[string]any) (fields, *report) {
 	r := &report{}
-	return fields{m: m, r: r}, r
+	f := fields{m: m, r: r, read: []string{"apiVersion", "kind"}}
+	return f, r
 }
 
 func (f *fields) at(key string) string {

@@ -96,9 +96,7 @@ func finish(obj Object, kind string, r *report) (Object, error) {
 
 // kubeService maps a v1 Service (docs/console.md, "Coming from Kubernetes").
 func kubeService(source string, m map[string]any) (Object, error) {
-	f, r := newFields(m)
-	f.take("apiVersion")
-	f.take("kind")
+	f, r := newDocument(m)
 	svc := &svcregv1.Service{}
 	svc.Name, svc.Namespace, svc.Labels, svc.Annotations = objectMeta(&f)
 	spec, _ := f.child("spec")
@@ -143,9 +141,7 @@ func kubeService(source string, m map[string]any) (Object, error) {
 // kubeEndpoints maps a v1 Endpoints: every address of every subset is an
 // endpoint with that subset's ports; notReadyAddresses are not ready.
 func kubeEndpoints(source string, m map[string]any) (Object, error) {
-	f, r := newFields(m)
-	f.take("apiVersion")
-	f.take("kind")
+	f, r := newDocument(m)
 	eps := &Endpoints{}
 	var labels, annotations map[string]string
 	eps.Service, eps.Namespace, labels, annotations = objectMeta(&f)
@@ -176,9 +172,7 @@ func kubeEndpoints(source string, m map[string]any) (Object, error) {
 // kubeEndpointSlice maps a discovery.k8s.io/v1 EndpointSlice (KEP-752):
 // its conditions are svcreg's (KEP-1672: ready, serving, terminating).
 func kubeEndpointSlice(source string, m map[string]any) (Object, error) {
-	f, r := newFields(m)
-	f.take("apiVersion")
-	f.take("kind")
+	f, r := newDocument(m)
 	eps := &Endpoints{}
 	var labels, annotations map[string]string
 	_, eps.Namespace, labels, annotations = objectMeta(&f)
