@@ -20,6 +20,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -371,10 +372,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.node.IsLeader() {
 		bg.Go(func() { s.bootstrapTokens(bgCtx) })
 	}
-	defer func() {
-		stopBackground()
-		bg.Wait()
-	}()
 	errc := make(chan error, 8)
 	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
 	if s.peer != nil {
@@ -398,9 +395,36 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Error("server failed", "err", err)
 	case err = <-s.node.Failed():
 	}
-	s.shutdown()
+	// A server that says it stops, stops: whatever is stuck (a Raft
+	// shutdown waiting on a failed store, a handler that ignores its
+	// context), Serve returns within the grace and the process exits.
+	stopped := make(chan struct{})
+	go func() {
+		s.shutdown()
+		stopBackground()
+		bg.Wait()
+		close(stopped)
+	}()
+	bound := s.cfg.ShutdownTimeout + shutdownSlack
+	select {
+	case <-stopped:
+	case <-time.After(bound):
+		s.log.Error("the server did not stop within its shutdown grace: returning anyway, so that the process exits", "grace", bound)
+		err = errors.Join(err, fmt.Errorf("%w after %v", ErrStuckShutdown, bound))
+	}
 	return err
 }
+
+// shutdownSlack is what Raft's and the stores' closing may take beyond the
+// in-flight requests' ShutdownTimeout.
+var shutdownSlack = 5 * time.Second
+
+// ErrStuckShutdown: Serve returned before its shutdown finished.
+var ErrStuckShutdown = errors.New("the shutdown did not finish")
+
+// testHookShutdown, when set, runs at the start of the shutdown (tests
+// make it block, as a stuck dependency would).
+var testHookShutdown atomic.Pointer[func()]
 
 func (s *Server) logStart() {
 	s.log.Info("svcreg serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "dns", s.DNSAddr(), "peer", s.PeerAddr(),
@@ -433,6 +457,9 @@ func (s *Server) followLeadership(ctx context.Context, changes <-chan bool, bg *
 
 func (s *Server) shutdown() {
 	s.log.Info("svcreg stopping", "timeout", s.cfg.ShutdownTimeout)
+	if hook := testHookShutdown.Load(); hook != nil {
+		(*hook)()
+	}
 	s.ready.shutdown() // health checks now answer NOT_SERVING
 	s.hub.Close()      // watches end now (UNAVAILABLE); clients resume elsewhere
 	s.stopXDS()        // and xDS streams: clients reconnect to another server

@@ -43,6 +43,10 @@ and SVCREG_CACERT.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal ends the process at once (the default action)
+	}()
 	os.Exit(run(ctx, os.Args[1:]))
 }
 

@@ -172,6 +172,9 @@ type Node struct {
 	ready    readiness
 	members  *membership
 	diskFull atomic.Bool
+	// lostUpTo: this server's data dir lost entries up to this index, and
+	// it heals from its peers; it does not vote before its log reaches it.
+	lostUpTo uint64
 	failed   chan error // the server must stop: one error, then closed
 
 	stop chan struct{}
@@ -211,7 +214,6 @@ func Open(cfg Config, st *store.Store) (*Node, error) {
 	n.wg.Go(n.members.run)
 	n.wg.Go(n.watchCatchUp)
 	if cfg.DataDir != "" {
-		n.wg.Go(n.recordApplied)
 		n.wg.Go(n.watchDisk)
 	}
 	return n, nil
@@ -238,37 +240,26 @@ func (n *Node) raftConfig() *raft.Config {
 // Raft.
 func (n *Node) openRaft(rc *raft.Config) error {
 	cfg := &n.cfg
+	if cfg.PeerAddr != "" {
+		lis, err := net.Listen("tcp", cfg.PeerAddr)
+		if err != nil {
+			return fmt.Errorf("peer port: %w", err)
+		}
+		n.peer = newPeerNet(lis, cfg.Secret, cfg.TLS, n.log)
+		n.closers = append(n.closers, closerFunc(n.peer.close))
+	}
 	var logs raft.LogStore
 	var snaps raft.SnapshotStore
 	if cfg.DataDir == "" {
 		mem := raft.NewInmemStore()
 		logs, n.stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
 	} else {
-		if cfg.Rejoin {
-			aside, err := discardData(cfg.DataDir)
-			if err != nil {
-				return fmt.Errorf("--rejoin: %w", err)
-			}
-			n.log.Warn("--rejoin: this server's Raft data was moved aside; it starts empty and copies the state from the cluster", "moved_to", aside)
-		}
-		w, err := openLog(cfg.DataDir, cfg.SegmentSize)
-		if err != nil {
+		var err error
+		if logs, snaps, err = n.openDurable(rc); err != nil {
 			return err
 		}
-		n.closers = append(n.closers, w)
-		n.stable = w
-		fs, err := raft.NewFileSnapshotStoreWithLogger(raftDir(cfg.DataDir), 2, rc.Logger)
-		if err != nil {
-			return err
-		}
-		if err := checkLog(cfg.DataDir, w, w, fs); err != nil {
-			return err
-		}
-		logs, snaps = &guardedLog{LogStore: w, failed: n.fail}, fs
 	}
-	if err := n.openTransport(rc); err != nil {
-		return err
-	}
+	n.openTransport(rc)
 	existing, err := raft.HasExistingState(logs, n.stable, snaps)
 	if err != nil {
 		return err
@@ -294,30 +285,103 @@ func (n *Node) openRaft(rc *raft.Config) error {
 	return nil
 }
 
-// openTransport listens on the peer port and picks Raft's transport.
-func (n *Node) openTransport(rc *raft.Config) error {
+// openDurable opens the data dir's log, stable store and snapshots, and
+// checks that they hold everything this server acknowledged. A member
+// whose data dir lost entries heals from its peers when one of them leads
+// (heal.go); otherwise it refuses to start.
+func (n *Node) openDurable(rc *raft.Config) (raft.LogStore, raft.SnapshotStore, error) {
 	cfg := &n.cfg
-	if cfg.PeerAddr != "" {
-		lis, err := net.Listen("tcp", cfg.PeerAddr)
+	if cfg.Rejoin {
+		aside, err := discardData(cfg.DataDir)
 		if err != nil {
-			return fmt.Errorf("peer port: %w", err)
+			return nil, nil, fmt.Errorf("--rejoin: %w", err)
 		}
-		n.peer = newPeerNet(lis, cfg.Secret, cfg.TLS, n.log)
-		n.closers = append(n.closers, closerFunc(n.peer.close))
+		n.log.Warn("--rejoin: this server's Raft data was moved aside; it starts empty and copies the state from the cluster", "moved_to", aside)
 	}
+	logs, snaps, err := n.openChecked(rc)
+	var loss *lossError
+	if !errors.As(err, &loss) || cfg.Rejoin || n.peer == nil {
+		return logs, snaps, err
+	}
+	via, herr := n.healer(loss.peers)
+	if herr != nil {
+		return nil, nil, fmt.Errorf("%w (it heals by itself from its --join servers once one of them leads: %v)", err, herr)
+	}
+	aside, derr := discardData(cfg.DataDir)
+	if derr != nil {
+		return nil, nil, fmt.Errorf("%w (moving the damaged data aside failed: %v)", err, derr)
+	}
+	n.log.Error("this server's data dir lost entries it had acknowledged: it moved its data aside and copies the state from the cluster, and votes only once it has them all again",
+		"lost_first", loss.first, "lost_last", loss.last, "detail", loss.msg, "moved_to", aside, "via", via)
+	cfg.Rejoin = true
+	cfg.Join = append(cfg.Join, loss.peers...) // where it asks to join again
+	n.lostUpTo = loss.last
+	return n.openChecked(rc)
+}
+
+// openChecked opens the data dir's stores and runs checkLog.
+func (n *Node) openChecked(rc *raft.Config) (raft.LogStore, raft.SnapshotStore, error) {
+	cfg := &n.cfg
+	w, err := openLog(cfg.DataDir, cfg.SegmentSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeAll := func() { w.Close() }
+	fs, err := raft.NewFileSnapshotStoreWithLogger(raftDir(cfg.DataDir), 2, rc.Logger)
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	mark, claimed, err := openStoredMark(cfg.DataDir, w, w)
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	if err := checkLog(cfg.DataDir, w, fs, claimed); err != nil {
+		var loss *lossError
+		if errors.As(err, &loss) {
+			loss.peers = lastPeers(w, fs, cfg.NodeID)
+		}
+		if mark != nil {
+			mark.Close()
+		}
+		closeAll()
+		return nil, nil, err
+	}
+	if mark == nil {
+		last, err := w.LastIndex()
+		if err == nil {
+			mark, err = createMark(cfg.DataDir, last)
+		}
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("making the stored-index record %s: %w", markPath(cfg.DataDir), err)
+		}
+	}
+	n.closers = append(n.closers, w, mark)
+	n.stable = w
+	return &guardedLog{LogStore: w, failed: n.fail, mark: mark}, fs, nil
+}
+
+// openTransport picks Raft's transport.
+func (n *Node) openTransport(rc *raft.Config) {
+	cfg := &n.cfg
 	switch {
 	case cfg.Transport != nil:
 		n.transport = cfg.Transport
 	case cfg.RaftAddr == "":
 		_, n.transport = raft.NewInmemTransport(raft.ServerAddress(cfg.NodeID))
 	default:
-		n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		nt := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 			Stream: raftLayer{n.peer}, MaxPool: 3, Timeout: 10 * time.Second, Logger: rc.Logger})
+		n.transport = nt
+		if n.lostUpTo > 0 {
+			n.transport = newVoteGate(nt, rc.LocalID, n.voteHeld, n.stop)
+		}
 	}
 	if c, ok := n.transport.(io.Closer); ok {
 		n.closers = append(n.closers, c)
 	}
-	return nil
 }
 
 type closerFunc func() error
@@ -500,9 +564,6 @@ func (n *Node) Close() error {
 	<-n.members.ap.Stop()
 	err := n.raft.Shutdown().Error()
 	n.wg.Wait()
-	if n.cfg.DataDir != "" {
-		n.stable.SetUint64(appliedKey, n.raft.AppliedIndex())
-	}
 	n.mu.Lock()
 	for _, c := range n.conns {
 		c.Close()

@@ -147,29 +147,6 @@ func (n *Node) leaderInfo() (*clusterv1.GetNodeInfoResponse, error) {
 	return clusterv1.NewPeerServiceClient(conn).GetNodeInfo(ctx, &clusterv1.GetNodeInfoRequest{})
 }
 
-// recordApplied persists the applied-index watermark about once a second
-// (durability.go): a log that later ends before it is known to have lost
-// entries.
-func (n *Node) recordApplied() {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var recorded uint64
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-tick.C:
-		}
-		if applied := n.raft.AppliedIndex(); applied != recorded {
-			if err := n.stable.SetUint64(appliedKey, applied); err != nil {
-				n.log.Warn("recording the applied index", "err", err)
-				continue
-			}
-			recorded = applied
-		}
-	}
-}
-
 // watchDisk refuses writes while the data dir's file system is short of
 // space, and lets them through again once it is not.
 func (n *Node) watchDisk() {
