@@ -146,7 +146,9 @@ type lossError struct {
 	peers       []string // the other servers of the last configuration the data dir holds
 }
 
-func (e *lossError) Error() string { return fmt.Sprintf("%v: %s; %s", errDataLoss, e.msg, recoveryHint) }
+func (e *lossError) Error() string {
+	return fmt.Sprintf("%v: %s; %s", errDataLoss, e.msg, recoveryHint)
+}
 func (e *lossError) Unwrap() error { return errDataLoss }
 
 // errDataLoss marks a refusal to start over lost data.
