@@ -19,8 +19,11 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	clusterv1 "github.com/svcreg/svcreg/gen/svcreg/cluster/v1"
+	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/certs"
+	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/store"
 )
 
@@ -263,7 +266,11 @@ func (g gate) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, ha
 		if err := g.unknownMethod(ctx, p, info.FullMethod); err != nil {
 			return nil, err
 		}
-		return handler(ctx, req) // the servers' own calls on the peer port
+		resp, err := handler(ctx, req) // the servers' own calls on the peer port
+		if object, ok := peerWrites[info.FullMethod]; ok && g.at == portPeer {
+			g.audit(ctx, &auth.Principal{Accessor: "peer:" + cluster.PeerOf(ctx)}, info.FullMethod, "", object(req), err)
+		}
+		return resp, err
 	}
 	grant, err := g.authorize(ctx, p, r, info.FullMethod, req)
 	if err != nil {
@@ -278,6 +285,26 @@ func (g gate) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, ha
 		g.audit(ctx, p, info.FullMethod, ns, object, err)
 	}
 	return resp, err
+}
+
+// peerWrites are the peer port's own methods that change the cluster:
+// every call is audited with the calling server's node ID (bound by the
+// peer handshake) and what it changed.
+var peerWrites = map[string]func(req any) string{
+	clusterv1.PeerService_ApplyCommand_FullMethodName: func(req any) string {
+		return commandName(req.(*clusterv1.ApplyCommandRequest).GetCommand())
+	},
+	clusterv1.PeerService_Join_FullMethodName: func(req any) string {
+		return "join " + req.(*clusterv1.JoinRequest).GetId()
+	},
+}
+
+// commandName is a command's operation, as audit lines name it.
+func commandName(cmd *storev1.Command) string {
+	if op := cmd.ProtoReflect().WhichOneof(cmd.ProtoReflect().Descriptor().Oneofs().ByName("op")); op != nil {
+		return string(op.Name())
+	}
+	return "(none)"
 }
 
 // unknownMethod denies a method the rules do not name, except to the

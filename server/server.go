@@ -197,7 +197,8 @@ func (s *Server) buildServices() error {
 	if s.node.PeerListener() != nil {
 		// The peer port: the servers' own protocol, and the registry's
 		// services for what followers pass to the leader.
-		s.peer = newGRPCServer(&interceptors{log: s.log, guard: gate{s.guard, portPeer}, watches: newWatchLimiter(cfg.Limits), perConn: true})
+		s.peer = newGRPCServer(&interceptors{log: s.log, guard: gate{s.guard, portPeer}, watches: newWatchLimiter(cfg.Limits), perConn: true},
+			grpc.Creds(cluster.PeerCredentials()))
 		clusterv1.RegisterPeerServiceServer(s.peer, s.node.PeerService())
 		svcregv1.RegisterRegistryServiceServer(s.peer, reg)
 		svcregv1.RegisterOperatorServiceServer(s.peer, op)

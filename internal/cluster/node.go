@@ -245,7 +245,10 @@ func (n *Node) openRaft(rc *raft.Config) error {
 		if err != nil {
 			return fmt.Errorf("peer port: %w", err)
 		}
-		n.peer = newPeerNet(lis, cfg.Secret, cfg.TLS, n.log)
+		if n.peer, err = newPeerNet(lis, cfg.NodeID, cfg.Secret, cfg.TLS, n.log); err != nil {
+			lis.Close()
+			return err
+		}
 		n.closers = append(n.closers, closerFunc(n.peer.close))
 	}
 	var logs raft.LogStore

@@ -23,20 +23,22 @@ import (
 // The peer port carries two protocols on one listener, as Consul's server
 // port does: Raft (hashicorp/raft's network transport) and the peer gRPC
 // surface (PeerService, and the registry's own services for forwarded
-// reads). Every connection opens with a handshake that names the protocol
-// and proves, both ways, that the two ends share the cluster secret:
+// reads). Every connection is mutual TLS 1.3 first: with --peer-tls-ca,
+// each end presents a certificate from the cluster CA naming
+// certs.PeerName; with a cluster secret alone, a key derived from the
+// secret (peertls.go). Inside it, a handshake names the protocol and the
+// dialer's node ID and proves, both ways, that the two ends share the
+// cluster secret:
 //
-//	dialer -> acceptor: "svcreg-peer/1" | protocol byte | 32-byte nonce Nd
-//	acceptor -> dialer: 32-byte nonce Na | HMAC-SHA256(secret, "acceptor" | protocol | Nd | Na)
-//	dialer -> acceptor: HMAC-SHA256(secret, "dialer" | protocol | Nd | Na)
+//	dialer -> acceptor: "svcreg-peer/2" | protocol byte | 32-byte nonce Nd | ID length (1 byte) | node ID
+//	acceptor -> dialer: 32-byte nonce Na | HMAC-SHA256(secret, "acceptor" | protocol | Nd | Na | ID)
+//	dialer -> acceptor: HMAC-SHA256(secret, "dialer" | protocol | Nd | Na | ID)
 //
-// Without a secret the MACs are keyed with nothing: anyone can complete
-// the handshake, and the server says so at start. A stranger that cannot
+// The node ID is what peer commands are audited with. Without a secret
+// or TLS the MACs are keyed with nothing: anyone can complete the
+// handshake, and the server says so at start. A stranger that cannot
 // complete it is dropped before it can speak Raft or call a peer method.
-// With TLS (--peer-tls-ca) the connection is mutual TLS 1.3 first: each
-// end presents a certificate from the cluster CA naming certs.PeerName,
-// and the handshake above then runs inside it.
-const peerMagic = "svcreg-peer/1"
+const peerMagic = "svcreg-peer/2"
 
 // Protocols of the peer port.
 const (
@@ -51,85 +53,133 @@ const handshakeTimeout = 5 * time.Second
 // maxHandshakes bounds the handshakes in progress at once.
 const maxHandshakes = 128
 
-func mac(secret []byte, role string, proto byte, nd, na []byte) []byte {
+// maxNodeID bounds a node ID in the handshake (one length byte).
+const maxNodeID = 255
+
+func mac(secret []byte, role string, proto byte, nd, na []byte, id string) []byte {
 	h := hmac.New(sha256.New, secret)
 	h.Write([]byte(role))
 	h.Write([]byte{proto})
 	h.Write(nd)
 	h.Write(na)
+	h.Write([]byte(id))
 	return h.Sum(nil)
 }
 
 // dialHandshake runs the dialer's side of the handshake on conn.
-func dialHandshake(conn net.Conn, secret []byte, proto byte) error {
+func dialHandshake(conn net.Conn, secret []byte, proto byte, id string) error {
+	if len(id) > maxNodeID {
+		return fmt.Errorf("peer handshake: the node ID is %d bytes, at most %d", len(id), maxNodeID)
+	}
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	defer conn.SetDeadline(time.Time{})
 	nd := make([]byte, 32)
 	rand.Read(nd)
-	if _, err := conn.Write(append(append([]byte(peerMagic), proto), nd...)); err != nil {
+	hello := append(append(append([]byte(peerMagic), proto), nd...), byte(len(id)))
+	if _, err := conn.Write(append(hello, id...)); err != nil {
 		return err
 	}
 	reply := make([]byte, 64)
 	if _, err := io.ReadFull(conn, reply); err != nil {
-		return fmt.Errorf("peer handshake: %w (is the other end a svcreg peer port?)", err)
+		return fmt.Errorf("peer handshake: %w (is the other end a svcreg peer port of this version?)", err)
 	}
 	na := reply[:32]
-	if !hmac.Equal(reply[32:], mac(secret, "acceptor", proto, nd, na)) {
+	if !hmac.Equal(reply[32:], mac(secret, "acceptor", proto, nd, na, id)) {
 		return errors.New("peer handshake: the other end does not know the cluster secret")
 	}
-	_, err := conn.Write(mac(secret, "dialer", proto, nd, na))
+	_, err := conn.Write(mac(secret, "dialer", proto, nd, na, id))
 	return err
 }
 
-// acceptHandshake runs the acceptor's side and returns the protocol.
-func acceptHandshake(conn net.Conn, secret []byte) (byte, error) {
+// acceptHandshake runs the acceptor's side and returns the protocol and
+// the dialer's node ID.
+func acceptHandshake(conn net.Conn, secret []byte) (byte, string, error) {
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	defer conn.SetDeadline(time.Time{})
-	hello := make([]byte, len(peerMagic)+1+32)
+	hello := make([]byte, len(peerMagic)+1+32+1)
 	if _, err := io.ReadFull(conn, hello); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if !bytes.Equal(hello[:len(peerMagic)], []byte(peerMagic)) {
-		return 0, errors.New("not a svcreg peer")
+		return 0, "", errors.New("not a svcreg peer of this version")
 	}
-	proto, nd := hello[len(peerMagic)], hello[len(peerMagic)+1:]
+	proto, nd := hello[len(peerMagic)], hello[len(peerMagic)+1:len(peerMagic)+33]
 	if proto != protoRaft && proto != protoGRPC {
-		return 0, fmt.Errorf("unknown peer protocol %q", proto)
+		return 0, "", fmt.Errorf("unknown peer protocol %q", proto)
 	}
+	idb := make([]byte, hello[len(hello)-1])
+	if _, err := io.ReadFull(conn, idb); err != nil {
+		return 0, "", err
+	}
+	id := string(idb)
 	na := make([]byte, 32)
 	rand.Read(na)
-	if _, err := conn.Write(append(na, mac(secret, "acceptor", proto, nd, na)...)); err != nil {
-		return 0, err
+	if _, err := conn.Write(append(na, mac(secret, "acceptor", proto, nd, na, id)...)); err != nil {
+		return 0, "", err
 	}
 	got := make([]byte, 32)
 	if _, err := io.ReadFull(conn, got); err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	if !hmac.Equal(got, mac(secret, "dialer", proto, nd, na)) {
-		return 0, errors.New("it does not know the cluster secret")
+	if !hmac.Equal(got, mac(secret, "dialer", proto, nd, na, id)) {
+		return 0, "", errors.New("it does not know the cluster secret")
 	}
-	return proto, nil
+	return proto, id, nil
 }
 
 // peerNet is the peer port: it accepts connections, runs their handshakes
 // and hands each to the Raft transport or to the peer gRPC server.
 type peerNet struct {
-	lis    net.Listener
-	secret []byte
-	tls    *certs.Reloader // nil: plaintext
-	log    *slog.Logger
+	lis     net.Listener
+	id      string // this server's node ID, sent when it dials
+	secret  []byte
+	tls     *certs.Reloader // the cluster CA's mutual TLS, or nil
+	derived *secretTLS      // else the secret's, or nil: plaintext
+	log     *slog.Logger
 
 	raft, grpc *chanListener
 	slots      chan struct{} // handshakes in progress
 	wg         sync.WaitGroup
 }
 
-func newPeerNet(lis net.Listener, secret []byte, tlsFiles *certs.Reloader, log *slog.Logger) *peerNet {
-	p := &peerNet{lis: lis, secret: secret, tls: tlsFiles, log: log, slots: make(chan struct{}, maxHandshakes)}
-	p.raft = newChanListener(lis.Addr())
-	p.grpc = newChanListener(lis.Addr())
+func newPeerNet(lis net.Listener, id string, secret []byte, tlsFiles *certs.Reloader, log *slog.Logger) (*peerNet, error) {
+	var derived *secretTLS
+	if tlsFiles == nil && len(secret) > 0 {
+		var err error
+		if derived, err = newSecretTLS(secret); err != nil {
+			return nil, err
+		}
+	}
+	return startPeerNet(&peerNet{lis: lis, id: id, secret: secret, tls: tlsFiles, derived: derived, log: log}), nil
+}
+
+func startPeerNet(p *peerNet) *peerNet {
+	p.slots = make(chan struct{}, maxHandshakes)
+	p.raft = newChanListener(p.lis.Addr())
+	p.grpc = newChanListener(p.lis.Addr())
 	p.wg.Go(p.acceptLoop)
 	return p
+}
+
+// serverTLS and clientTLS are the peer port's TLS, or nil for plaintext.
+func (p *peerNet) serverTLS() *tls.Config {
+	switch {
+	case p.tls != nil:
+		return p.tls.PeerServerConfig()
+	case p.derived != nil:
+		return p.derived.server()
+	}
+	return nil
+}
+
+func (p *peerNet) clientTLS() *tls.Config {
+	switch {
+	case p.tls != nil:
+		return p.tls.PeerClientConfig()
+	case p.derived != nil:
+		return p.derived.client()
+	}
+	return nil
 }
 
 func (p *peerNet) acceptLoop() {
@@ -160,20 +210,24 @@ func (p *peerNet) acceptLoop() {
 
 func (p *peerNet) admit(conn net.Conn) {
 	defer func() { <-p.slots }()
-	if p.tls != nil {
-		tc := tls.Server(conn, p.tls.PeerServerConfig())
+	if cfg := p.serverTLS(); cfg != nil {
+		tc := tls.Server(conn, cfg)
 		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
-			p.log.Warn("peer connection refused: its TLS handshake failed (a server of this cluster presents a certificate from the cluster CA naming "+certs.PeerName+")",
+			want := "a key derived from the cluster secret"
+			if p.tls != nil {
+				want = "a certificate from the cluster CA naming " + certs.PeerName
+			}
+			p.log.Warn("peer connection refused: its TLS handshake failed (a server of this cluster presents "+want+")",
 				"remote", conn.RemoteAddr().String(), "err", err)
 			conn.Close()
 			return
 		}
 		conn = tc
 	}
-	proto, err := acceptHandshake(conn, p.secret)
+	proto, id, err := acceptHandshake(conn, p.secret)
 	if err != nil {
 		p.log.Warn("peer connection refused: it did not complete the handshake", "remote", conn.RemoteAddr().String(), "err", err)
 		conn.Close()
@@ -183,7 +237,7 @@ func (p *peerNet) admit(conn net.Conn) {
 	if proto == protoRaft {
 		target = p.raft
 	}
-	if !target.deliver(conn) {
+	if !target.deliver(&identifiedConn{Conn: conn, id: id}) {
 		conn.Close()
 	}
 }
@@ -195,15 +249,15 @@ func (p *peerNet) dial(ctx context.Context, addr string, proto byte) (net.Conn, 
 	if err != nil {
 		return nil, err
 	}
-	if p.tls != nil {
-		tc := tls.Client(conn, p.tls.PeerClientConfig())
+	if cfg := p.clientTLS(); cfg != nil {
+		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("peer %s: TLS: %w", addr, err)
 		}
 		conn = tc
 	}
-	if err := dialHandshake(conn, p.secret, proto); err != nil {
+	if err := dialHandshake(conn, p.secret, proto, p.id); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("peer %s: %w", addr, err)
 	}
