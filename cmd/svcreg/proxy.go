@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"time"
 
 	"github.com/svcreg/svcreg/internal/proxy"
 )
@@ -14,10 +15,13 @@ func proxyCmd(ctx context.Context, args []string) error {
 	conn := addConnFlagsAs(fs, "registry")
 	var cfg proxy.Config
 	fs.StringVar(&cfg.Mode, "mode", proxy.ModeUserspace, "data plane: userspace (a listener per service port) or nftables (DNAT rules in the kernel)")
-	cleanup := fs.Bool("cleanup", false, "remove the nftables table a crashed agent left, and exit")
+	cleanup := fs.Bool("cleanup", false, "remove what a killed agent left (its nftables table, the cluster IPs it added), and exit")
 	fs.StringVar(&cfg.BindAddress, "bind-address", "0.0.0.0", `the node address node ports are served on; "" serves none`)
-	fs.StringVar(&cfg.VIPInterface, "vip-interface", "lo", `interface userspace mode puts the cluster IPs on; "-" leaves them to something else`)
-	fs.IntVar(&cfg.Limits.Conns, "max-conns", 20_000, "proxied TCP connections open at once (two descriptors each); more wait in the listen backlog")
+	fs.StringVar(&cfg.VIPInterface, "vip-interface", "lo", `interface the cluster IPs are put on (userspace mode binds them; in nftables mode they give the node a route to them); "-" leaves them to something else`)
+	fs.IntVar(&cfg.Limits.Conns, "max-conns", 20_000, "proxied TCP connections open at once (up to 6 descriptors each; lowered to fit the descriptor limit); more wait in the listen backlog")
+	fs.DurationVar(&cfg.Limits.Idle, "idle-timeout", 15*time.Minute, "end a proxied TCP connection that moved no byte for this long")
+	fs.DurationVar(&cfg.Limits.HalfClose, "half-close-timeout", time.Minute, "end a proxied TCP connection one side finished sending on when nothing moves for this long")
+	fs.DurationVar(&cfg.ResyncPeriod, "resync-period", 30*time.Second, "how often the agent checks the kernel against what it programmed")
 	fs.IntVar(&cfg.Limits.UDPFlows, "max-udp-flows", 10_000, "UDP clients followed at once per frontend")
 	fs.DurationVar(&cfg.Limits.UDPIdle, "udp-idle-timeout", 0, "end a UDP flow idle this long (default 30s)")
 	logger := logFlags(fs)

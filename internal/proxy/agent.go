@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -32,19 +34,35 @@ type Config struct {
 	VIPInterface string
 	// Limits bound the userspace data plane.
 	Limits Limits
+	// ResyncPeriod is how often a full sync checks the kernel against what
+	// the agent programmed; default 30s.
+	ResyncPeriod time.Duration
 	Logger *slog.Logger
 	// OnSync, when set, hears of every data plane update (metrics).
 	OnSync func(frontends int, err error)
 
 	// observe hears of every update with its plan (tests).
 	observe func(map[frontKey]*frontend, error)
+	// started is given the data plane before the first sync (tests).
+	started func(dataplane)
 }
 
-// dataplane is what a mode programs.
+// dataplane is what a mode programs. sync makes it serve exactly the
+// planned frontends; full first reads back what the kernel holds (an
+// nftables table someone changed, a socket someone closed) instead of
+// trusting the agent's memory. A failed sync leaves the memory of what is
+// programmed as it was: the next sync, a full one, tries again.
 type dataplane interface {
-	sync(map[frontKey]*frontend) error
+	sync(planned map[frontKey]*frontend, full bool) error
 	stop()
 }
+
+// Retries after a failed sync back off from retryMin to retryMax (tests
+// shorten them), as kube-proxy's BoundedFrequencyRunner retries.
+var (
+	retryMin = time.Second
+	retryMax = 30 * time.Second
+)
 
 // ErrCannotRun: the mode cannot run on this machine as this user (the
 // message names what is missing and the other mode).
@@ -53,6 +71,11 @@ var ErrCannotRun = errors.New("the proxy mode cannot run here")
 // Run programs the data plane from the registry until ctx ends, then
 // removes what it programmed. It fails at once, changing nothing, when
 // the mode cannot run here.
+//
+// Each change of the registry is one sync; a sync that fails is retried
+// with backoff as a full one, and every ResyncPeriod a full sync checks
+// the kernel against what the agent programmed (kube-proxy's
+// needFullSync and periodic sync).
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -60,28 +83,62 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.VIPInterface == "" {
 		cfg.VIPInterface = "lo"
 	}
-	dp, err := newDataplane(cfg)
+	if cfg.ResyncPeriod <= 0 {
+		cfg.ResyncPeriod = 30 * time.Second
+	}
+	cfg.Limits.setDefaults()
+	cfg.Limits.Conns = fitDescriptors(cfg.Limits.Conns, cfg.Logger)
+	dp, v, err := newDataplane(cfg)
 	if err != nil {
 		return err
 	}
-	defer dp.stop()
+	defer func() {
+		dp.stop()
+		if v != nil {
+			if err := v.clear(); err != nil {
+				cfg.Logger.Warn("removing the cluster IPs this agent added (svcreg proxy --cleanup removes them)", "err", err)
+			}
+		}
+	}()
+	if cfg.started != nil {
+		cfg.started(dp)
+	}
 	cat := newCatalog(cfg.Registry, cfg.Logger)
 	go cat.run(ctx)
-	cfg.Logger.Info("svcreg proxy running", "mode", cfg.Mode, "bind_address", cfg.BindAddress, "vip_interface", cfg.VIPInterface)
+	cfg.Logger.Info("svcreg proxy running", "mode", cfg.Mode, "bind_address", cfg.BindAddress, "vip_interface", cfg.VIPInterface,
+		"max_conns", cfg.Limits.Conns, "idle_timeout", cfg.Limits.Idle, "half_close_timeout", cfg.Limits.HalfClose)
+	resync := time.NewTicker(cfg.ResyncPeriod)
+	defer resync.Stop()
+	var retry <-chan time.Time
+	backoff := retryMin
+	full := true // the first sync reads the kernel: a killed agent may have left state
 	for {
 		select {
 		case <-ctx.Done():
 			cfg.Logger.Info("svcreg proxy stopping: removing what it programmed")
 			return nil
 		case <-cat.changed:
+		case <-retry:
+			full = true
+		case <-resync.C:
+			full = true
 		}
 		fronts, problems := plan(cat.snapshot(), cfg.BindAddress)
 		for _, p := range problems {
 			cfg.Logger.Warn("not proxied", "err", p)
 		}
-		err := dp.sync(fronts)
+		var errs []error
+		if v != nil {
+			errs = append(errs, v.ensure(clusterIPs(fronts), full))
+		}
+		errs = append(errs, dp.sync(fronts, full))
+		err := errors.Join(errs...)
 		if err != nil {
-			cfg.Logger.Error("programming the data plane (the rest is in place)", "err", err)
+			cfg.Logger.Error("programming the data plane failed; retrying", "err", err, "retry_in", backoff, "full", full)
+			retry = time.After(backoff)
+			backoff = min(2*backoff, retryMax)
+		} else {
+			retry, backoff, full = nil, retryMin, false
 		}
 		if cfg.OnSync != nil {
 			cfg.OnSync(len(fronts), err)
@@ -92,27 +149,51 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 }
 
-func newDataplane(cfg Config) (dataplane, error) {
-	switch cfg.Mode {
-	case ModeUserspace:
-		var v *vips
-		if cfg.VIPInterface != "-" {
-			if err := needNetAdmin("userspace mode puts the cluster IPs on "+cfg.VIPInterface, "--vip-interface -"); err != nil {
-				return nil, err
-			}
-			var err error
-			if v, err = newVIPs(cfg.VIPInterface); err != nil {
-				return nil, err
-			}
+// clusterIPs are the addresses the planned frontends need on the node
+// (node ports are served on the node's own addresses).
+func clusterIPs(planned map[frontKey]*frontend) map[string]bool {
+	want := map[string]bool{}
+	for k, f := range planned {
+		if !f.nodePort {
+			host, _, _ := net.SplitHostPort(k.addr)
+			want[host] = true
 		}
-		return newUserspace(cfg.Logger, v, cfg.Limits), nil
-	case ModeNFTables:
-		if err := needNetAdmin("nftables mode programs the kernel's NAT", "--mode userspace"); err != nil {
-			return nil, err
-		}
-		return newNFTables(cfg)
 	}
-	return nil, fmt.Errorf("--mode %q: want %s or %s", cfg.Mode, ModeUserspace, ModeNFTables)
+	return want
+}
+
+func newDataplane(cfg Config) (dataplane, *vips, error) {
+	var v *vips
+	switch cfg.Mode {
+	case ModeUserspace, ModeNFTables:
+	default:
+		return nil, nil, fmt.Errorf("--mode %q: want %s or %s", cfg.Mode, ModeUserspace, ModeNFTables)
+	}
+	if cfg.Mode == ModeNFTables {
+		if err := needNetAdmin("nftables mode programs the kernel's NAT", "--mode userspace"); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cfg.VIPInterface != "-" {
+		if err := needNetAdmin("the agent puts the cluster IPs on "+cfg.VIPInterface, "--vip-interface - with --mode userspace"); err != nil {
+			return nil, nil, err
+		}
+		var err error
+		if v, err = newVIPs(cfg.VIPInterface); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cfg.Mode == ModeUserspace {
+		return newUserspace(cfg.Logger, cfg.Limits), v, nil
+	}
+	dp, err := newNFTables(cfg)
+	return dp, v, err
+}
+
+// Cleanup removes what a killed agent left: its nftables table and the
+// addresses it marked as its own on any interface.
+func Cleanup() error {
+	return errors.Join(cleanupNFTables(), removeOwnedAddrs())
 }
 
 // needNetAdmin fails, naming the capability and what else to run, unless

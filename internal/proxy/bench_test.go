@@ -32,7 +32,6 @@ func BenchmarkProxy(b *testing.B) {
 	if !benchInsideNetns(b) {
 		return
 	}
-	routeServiceRange(b)
 	widenPortRange(b)
 	sink := startSink(b, "127.0.40.1")
 	echo := startEcho(b, "echo", "127.0.40.2", false)

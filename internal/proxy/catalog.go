@@ -29,6 +29,12 @@ type catalog struct {
 	views   map[string]endpointwatch.View // by namespace/name
 	follows map[string]context.CancelFunc
 	changed chan struct{} // 1-buffered: views changed
+	// listed: the first list of services arrived, and every service in it
+	// has its first view. Before, nothing is announced: a data plane
+	// programmed from part of the registry would drop frontends an agent
+	// restarted under running connections still serves.
+	listed   bool
+	complete bool // the first list of services was reconciled
 }
 
 func newCatalog(reg svcregv1.RegistryServiceClient, log *slog.Logger) *catalog {
@@ -51,6 +57,15 @@ func (c *catalog) snapshot() map[string]endpointwatch.View {
 }
 
 func (c *catalog) notify() {
+	c.mu.Lock()
+	if !c.listed {
+		c.listed = c.complete && len(c.views) == len(c.follows)
+		if !c.listed {
+			c.mu.Unlock()
+			return
+		}
+	}
+	c.mu.Unlock()
 	select {
 	case c.changed <- struct{}{}:
 	default:
@@ -137,6 +152,10 @@ func (c *catalog) reconcile(ctx context.Context, listed map[string]*svcregv1.Ser
 	for _, svc := range listed {
 		c.apply(ctx, svc)
 	}
+	c.mu.Lock()
+	c.complete = true
+	c.mu.Unlock()
+	c.notify()
 }
 
 // apply follows a service that is proxied, and stops following one that

@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -32,16 +35,27 @@ import (
 //	  chain nat-output     { type nat hook output priority dstnat;  the same }
 //	  chain nat-postrouting { type nat hook postrouting priority srcnat
 //	    oifname != "lo" meta mark & 0x4000 != 0 masquerade }
-//	  chain svc-<n>-<ns>/<name>/<proto>/<port> { [meta mark set 0x4000]
-//	    [ip saddr @aff-<m>-<backend> goto ep-<m>-<backend>, for each backend]
-//	    numgen random mod W vmap { 0 : goto ep-<m>-<backend>, ... } }
-//	  chain ep-<m>-<ip>/<port> { [update @aff-<m>-<ip>/<port> { ip saddr }] dnat to backend }
-//	  set aff-<m>-<ip>/<port> { type ipv4_addr; flags dynamic,timeout }   (ClientIP affinity)
+//	  chain svc-<h>-<ns>/<name>/<proto>/<port> { [meta mark set 0x4000]
+//	    [ip saddr @aff-<h'> goto ep-<h'>-<backend>, for each backend]
+//	    numgen random mod W vmap { 0 : goto ep-<h'>-<backend>, ... } }
+//	  chain ep-<h'>-<ip>/<port> { [update @aff-<h'> { ip saddr }] dnat to backend }
+//	  set aff-<h'> { type ipv4_addr; flags dynamic,timeout }   (ClientIP affinity)
+//
+// Names are stable: <h> hashes the frontend (protocol and address), <h'>
+// the frontend and the backend, so the same service port has the same
+// chains in every agent's life and a rewrite finds them again.
 //
 // A backend of weight w has w of the W slots (weights scaled to at most
-// 1,024 slots), which is the kernel's weighted random choice. Each sync is
-// one netlink batch (one transaction): only the frontends that changed
-// are rewritten, and the maps are edited element by element.
+// 1,024 slots), which is the kernel's weighted random choice.
+//
+// Each sync is one netlink batch, which the kernel applies whole or not
+// at all (an nf_tables transaction). What the agent remembers as
+// programmed (fronts) changes only once a batch was accepted; after a
+// refused one the next sync rewrites the whole table. A partial sync
+// rewrites the frontends that changed; a full one first compares the
+// kernel's table with that memory (its chains and the frontends map) and
+// rewrites everything when they differ, keeping the affinity sets'
+// contents (adding a set that exists leaves it as it is).
 //
 // Node ports on a bind address go in frontends like cluster IPs; on the
 // unspecified address (0.0.0.0, the default) they go in node-ports, which
@@ -53,24 +67,16 @@ type nftDataplane struct {
 	table     *nftables.Table
 	set       *nftables.Set // frontends
 	nodePorts *nftables.Set
+	// flush sends the pending batch (tests make it fail).
+	flush func() error
 
-	fronts map[frontKey]*nftFront
-	names  int // chains named so far
+	fronts  map[frontKey]*nftFront // what the kernel accepted
+	rewrite bool                   // the next sync rewrites everything
 }
 
 type nftFront struct {
 	front *frontend
-	chain *nftables.Chain
-	eps   map[string]*nftEndpoint // by backend address
-}
-
-// nftEndpoint is a backend's chain, named after its address so that it
-// (and the clients its affinity set remembers) outlives other backends'
-// changes.
-type nftEndpoint struct {
-	chain    *nftables.Chain
-	affinity *nftables.Set // with ClientIP affinity: the clients it has, each for the timeout
-	timeout  time.Duration
+	eps   map[string]time.Duration // backend address -> its affinity timeout (0: none)
 }
 
 const (
@@ -86,15 +92,26 @@ func newNFTables(cfg Config) (dataplane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: nftables mode: opening netlink: %v; try --mode userspace", ErrCannotRun, err)
 	}
-	d := &nftDataplane{log: cfg.Logger, conn: conn, fronts: map[frontKey]*nftFront{}}
-	if err := d.setup(); err != nil {
+	d := &nftDataplane{log: cfg.Logger, conn: conn, fronts: map[frontKey]*nftFront{}, rewrite: true}
+	d.flush = conn.Flush
+	d.table = &nftables.Table{Family: nftables.TableFamilyIPv4, Name: nftTable}
+	d.set = &nftables.Set{Table: d.table, Name: "frontends", IsMap: true, Concatenation: true,
+		KeyType:  nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
+		DataType: nftables.TypeVerdict}
+	d.nodePorts = &nftables.Set{Table: d.table, Name: "node-ports", IsMap: true, Concatenation: true,
+		KeyType:  nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService),
+		DataType: nftables.TypeVerdict}
+	// A table a killed agent left is rewritten by the first sync; check now
+	// that the kernel takes ours at all.
+	if err := d.writeAll(nil, nil); err != nil {
 		return nil, fmt.Errorf("%w: nftables mode: the kernel refused the table (is nf_tables with NAT available?): %v; try --mode userspace", ErrCannotRun, err)
 	}
 	return d, nil
 }
 
-// Cleanup removes the agent's table, if there is one (after a crash).
-func Cleanup() error {
+// cleanupNFTables removes the agent's table, if there is one (after a
+// crash).
+func cleanupNFTables() error {
 	conn, err := nftables.New()
 	if err != nil {
 		return err
@@ -112,71 +129,29 @@ func Cleanup() error {
 	return nil
 }
 
-// setup replaces any table of ours a crash left with a fresh one holding
-// the hooks and the empty frontends map, in one transaction.
-func (d *nftDataplane) setup() error {
-	d.table = &nftables.Table{Family: nftables.TableFamilyIPv4, Name: nftTable}
-	d.conn.AddTable(d.table)
-	d.conn.DelTable(d.table) // add-then-delete: no error when it did not exist
-	d.conn.AddTable(d.table)
-	d.set = &nftables.Set{Table: d.table, Name: "frontends", IsMap: true, Concatenation: true,
-		KeyType:  nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
-		DataType: nftables.TypeVerdict}
-	d.nodePorts = &nftables.Set{Table: d.table, Name: "node-ports", IsMap: true, Concatenation: true,
-		KeyType:  nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService),
-		DataType: nftables.TypeVerdict}
-	for _, set := range []*nftables.Set{d.set, d.nodePorts} {
-		if err := d.conn.AddSet(set, nil); err != nil {
-			return err
-		}
-	}
-	// Concatenated keys are built in consecutive 32-bit registers (9, 10
-	// follow 1's first word): nft(8)'s own register layout.
-	lookup := []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 9},
-		&expr.Payload{DestRegister: 10, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: 1, SetName: d.set.Name, SetID: d.set.ID, IsDestRegSet: true, DestRegister: 0},
-	}
-	nodePort := []expr.Any{
-		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: 1, SetName: d.nodePorts.Name, SetID: d.nodePorts.ID, IsDestRegSet: true, DestRegister: 0},
-	}
-	for _, hook := range []struct {
-		name string
-		hook *nftables.ChainHook
-	}{{"nat-prerouting", nftables.ChainHookPrerouting}, {"nat-output", nftables.ChainHookOutput}} {
-		c := d.conn.AddChain(&nftables.Chain{Name: hook.name, Table: d.table, Type: nftables.ChainTypeNAT,
-			Hooknum: hook.hook, Priority: nftables.ChainPriorityNATDest})
-		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: c, Exprs: lookup})
-		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: c, Exprs: nodePort})
-	}
-	post := d.conn.AddChain(&nftables.Chain{Name: "nat-postrouting", Table: d.table, Type: nftables.ChainTypeNAT,
-		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
-	lo := make([]byte, unix.IFNAMSIZ)
-	copy(lo, "lo")
-	d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: post, Exprs: []expr.Any{
-		// Not what stays on this node (a backend on loopback): only what
-		// leaves needs the node's address for its replies to come back.
-		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: lo},
-		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(markMasquerade), Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
-		&expr.Masq{},
-	}})
-	return d.conn.Flush()
+// hashName is 8 hex digits of SHA-256 of parts: the stable part of a
+// chain's or set's name.
+func hashName(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "|")))
+	return hex.EncodeToString(h[:4])
 }
 
-// chainName names a new chain: unique by a counter (the table is new at
-// each start), readable after it, as kube-proxy's chains are:
-// svc-3-shop/files/tcp/80, ep-4-127.0.0.1/8080.
-func (d *nftDataplane) chainName(kind, what string) string {
-	d.names++
-	return fmt.Sprintf("%s-%d-%s", kind, d.names, strings.ReplaceAll(what, ":", "/"))
+func svcChainName(k frontKey, p *frontend) string {
+	what := p.service + "/" + k.proto + "/" + p.port
+	if p.nodePort {
+		what += "/node-port"
+	}
+	return "svc-" + hashName(k.String()) + "-" + what
+}
+
+func epChainName(k frontKey, addr string) string {
+	return "ep-" + hashName(k.String(), addr) + "-" + strings.ReplaceAll(addr, ":", "/")
+}
+
+func affinitySetName(k frontKey, addr string) string { return "aff-" + hashName(k.String(), addr) }
+
+func (d *nftDataplane) chain(name string) *nftables.Chain {
+	return &nftables.Chain{Name: name, Table: d.table}
 }
 
 // element is a frontend's map and its key there: the address, the
@@ -210,103 +185,316 @@ func (d *nftDataplane) element(k frontKey) (*nftables.Set, []byte, bool) {
 	return d.set, key, true
 }
 
-func (d *nftDataplane) sync(planned map[frontKey]*frontend) error {
-	for k, f := range d.fronts {
-		if _, ok := planned[k]; !ok {
-			d.remove(k, f)
-		}
-	}
+// sync makes the kernel's table serve exactly the planned frontends; see
+// the top of this file.
+func (d *nftDataplane) sync(planned map[frontKey]*frontend, full bool) error {
+	wanted := map[frontKey]*frontend{}
 	for k, p := range planned {
-		set, key, ok := d.element(k)
-		if !ok {
+		if _, _, ok := d.element(k); !ok {
 			d.log.Warn("nftables mode programs IPv4 frontends only; not proxied", "frontend", k.String(), "service", p.service)
 			continue
 		}
-		if f, ok := d.fronts[k]; ok && sameBackends(f.front, p) {
-			continue
+		wanted[k] = p
+		if s := p.config.Scheduler; s != "rr" && s != "wrr" && d.fronts[k] == nil {
+			d.log.Info("nftables mode schedules by weighted random: the service's scheduler applies in userspace mode only",
+				"service", p.service, "port", p.port, "scheduler", s)
 		}
-		d.program(k, set, key, p)
 	}
-	return d.conn.Flush()
+	if full && !d.rewrite {
+		if drift, err := d.drift(); err != nil {
+			return fmt.Errorf("reading the nftables table back: %w", err)
+		} else if drift != "" {
+			d.log.Warn("the kernel's nftables table differs from what this agent programmed: rewriting it", "difference", drift)
+			d.rewrite = true
+		}
+	}
+	var err error
+	if d.rewrite {
+		err = d.writeAll(wanted, d.fronts)
+	} else {
+		err = d.writeChanged(wanted)
+	}
+	if err != nil {
+		d.rewrite = true // the batch was refused whole: the memory still holds
+	}
+	return err
 }
 
-// program writes a frontend's chains and its map element, in the pending
-// batch: its service chain anew, and the chains of backends that came,
-// went or changed affinity.
-func (d *nftDataplane) program(k frontKey, set *nftables.Set, key []byte, p *frontend) {
-	f, existed := d.fronts[k]
-	if !existed {
-		what := p.service + "/" + k.proto + "/" + p.port
-		if p.nodePort {
-			what += "/node-port"
+// drift compares the kernel's table with what the agent remembers: its
+// chains and the frontends maps' elements.
+func (d *nftDataplane) drift() (string, error) {
+	want := map[string]bool{"nat-prerouting": true, "nat-output": true, "nat-postrouting": true}
+	elements := map[*nftables.Set]int{d.set: 0, d.nodePorts: 0}
+	for k, f := range d.fronts {
+		want[svcChainName(k, f.front)] = true
+		for addr := range f.eps {
+			want[epChainName(k, addr)] = true
 		}
-		f = &nftFront{chain: d.conn.AddChain(&nftables.Chain{Name: d.chainName("svc", what), Table: d.table}), eps: map[string]*nftEndpoint{}}
-	} else {
-		d.conn.FlushChain(f.chain) // first: its rules refer to the chains and sets dropped below
+		set, _, _ := d.element(k)
+		elements[set]++
 	}
+	chains, err := d.conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return "", err
+	}
+	var missing, extra []string
+	have := map[string]bool{}
+	for _, c := range chains {
+		if c.Table.Name == nftTable {
+			have[c.Name] = true
+			if !want[c.Name] {
+				extra = append(extra, c.Name)
+			}
+		}
+	}
+	for name := range want {
+		if !have[name] {
+			missing = append(missing, name)
+		}
+	}
+	var diffs []string
+	if len(missing) > 0 {
+		diffs = append(diffs, fmt.Sprintf("%d chains missing (%s)", len(missing), firstNames(missing)))
+	}
+	if len(extra) > 0 {
+		diffs = append(diffs, fmt.Sprintf("%d chains not the agent's (%s)", len(extra), firstNames(extra)))
+	}
+	if len(missing) == 0 {
+		for set, n := range elements {
+			got, err := d.conn.GetSetElements(set)
+			if err != nil {
+				return "", err
+			}
+			if len(got) != n {
+				diffs = append(diffs, fmt.Sprintf("map %s has %d elements, want %d", set.Name, len(got), n))
+			}
+		}
+	}
+	return strings.Join(diffs, "; "), nil
+}
+
+func firstNames(names []string) string {
+	slices.Sort(names)
+	if len(names) > 3 {
+		return strings.Join(names[:3], ", ") + ", ..."
+	}
+	return strings.Join(names, ", ")
+}
+
+// writeAll rewrites the whole table in one batch: the hooks, every wanted
+// frontend, and the removal of every chain and set it does not want
+// (known: what the agent believes is there; the kernel's own list too).
+func (d *nftDataplane) writeAll(wanted map[frontKey]*frontend, known map[frontKey]*nftFront) error {
+	d.conn.AddTable(d.table)
+	for _, set := range []*nftables.Set{d.set, d.nodePorts} {
+		if err := d.conn.AddSet(set, nil); err != nil {
+			return err
+		}
+		d.conn.FlushSet(set) // no element jumps to a chain below while it is rewritten
+	}
+	d.writeHooks()
+	next := map[frontKey]*nftFront{}
+	keepChains := map[string]bool{"nat-prerouting": true, "nat-output": true, "nat-postrouting": true}
+	keepSets := map[string]bool{d.set.Name: true, d.nodePorts.Name: true}
+	for k, p := range wanted {
+		f := d.writeFront(k, p, nil)
+		next[k] = f
+		keepChains[svcChainName(k, p)] = true
+		for addr, timeout := range f.eps {
+			keepChains[epChainName(k, addr)] = true
+			if timeout > 0 {
+				keepSets[affinitySetName(k, addr)] = true
+			}
+		}
+	}
+	// Whatever else is in the table goes: what a killed agent or a failed
+	// batch left, and what someone added.
+	stale := map[string]bool{}
+	for k, f := range known {
+		stale[svcChainName(k, f.front)] = true
+		for addr := range f.eps {
+			stale[epChainName(k, addr)] = true
+		}
+	}
+	if chains, err := d.conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4); err == nil {
+		for _, c := range chains {
+			if c.Table.Name == nftTable {
+				stale[c.Name] = true
+			}
+		}
+	}
+	var drop []string
+	for name := range stale {
+		if !keepChains[name] {
+			drop = append(drop, name)
+		}
+	}
+	for _, name := range drop { // flushed first: one may jump to another
+		d.conn.AddChain(d.chain(name))
+		d.conn.FlushChain(d.chain(name))
+	}
+	for _, name := range drop {
+		d.conn.DelChain(d.chain(name))
+	}
+	if sets, err := d.conn.GetSets(d.table); err == nil {
+		for _, set := range sets {
+			if !set.Anonymous && !keepSets[set.Name] {
+				d.conn.DelSet(set)
+			}
+		}
+	}
+	for k, p := range wanted {
+		set, key, _ := d.element(k)
+		d.conn.SetAddElements(set, []nftables.SetElement{{Key: key, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: svcChainName(k, p)}}})
+	}
+	if err := d.flush(); err != nil {
+		return err
+	}
+	d.fronts, d.rewrite = next, false
+	return nil
+}
+
+// writeChanged rewrites, in one batch, the frontends that came, went or
+// changed since the last accepted batch.
+func (d *nftDataplane) writeChanged(wanted map[frontKey]*frontend) error {
+	next := maps.Clone(d.fronts)
+	for k, f := range d.fronts {
+		if _, ok := wanted[k]; !ok {
+			d.removeFront(k, f)
+			delete(next, k)
+		}
+	}
+	for k, p := range wanted {
+		old := d.fronts[k]
+		if old != nil && sameBackends(old.front, p) {
+			continue
+		}
+		if old != nil && svcChainName(k, old.front) != svcChainName(k, p) {
+			d.removeFront(k, old) // renamed (its port's name changed): anew
+			old = nil
+		}
+		next[k] = d.writeFront(k, p, old)
+		if old == nil {
+			set, key, _ := d.element(k)
+			d.conn.SetAddElements(set, []nftables.SetElement{{Key: key, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: svcChainName(k, p)}}})
+		}
+	}
+	if err := d.flush(); err != nil {
+		return err
+	}
+	d.fronts = next
+	return nil
+}
+
+// writeHooks (re)writes the base chains.
+func (d *nftDataplane) writeHooks() {
+	// Concatenated keys are built in consecutive 32-bit registers (9, 10
+	// follow 1's first word): nft(8)'s own register layout.
+	lookup := []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 9},
+		&expr.Payload{DestRegister: 10, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: d.set.Name, SetID: d.set.ID, IsDestRegSet: true, DestRegister: 0},
+	}
+	nodePort := []expr.Any{
+		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: d.nodePorts.Name, SetID: d.nodePorts.ID, IsDestRegSet: true, DestRegister: 0},
+	}
+	for _, hook := range []struct {
+		name string
+		hook *nftables.ChainHook
+	}{{"nat-prerouting", nftables.ChainHookPrerouting}, {"nat-output", nftables.ChainHookOutput}} {
+		c := d.conn.AddChain(&nftables.Chain{Name: hook.name, Table: d.table, Type: nftables.ChainTypeNAT,
+			Hooknum: hook.hook, Priority: nftables.ChainPriorityNATDest})
+		d.conn.FlushChain(c)
+		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: c, Exprs: lookup})
+		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: c, Exprs: nodePort})
+	}
+	post := d.conn.AddChain(&nftables.Chain{Name: "nat-postrouting", Table: d.table, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
+	d.conn.FlushChain(post)
+	lo := make([]byte, unix.IFNAMSIZ)
+	copy(lo, "lo")
+	d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: post, Exprs: []expr.Any{
+		// Not what stays on this node (a backend on loopback): only what
+		// leaves needs the node's address for its replies to come back.
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: lo},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(markMasquerade), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+		&expr.Masq{},
+	}})
+}
+
+// writeFront writes a frontend's chains in the pending batch: its service
+// chain anew, the chains of its backends, and the removal of the chains
+// of backends it no longer has (old: what was programmed, or nil). It
+// returns what it will be once the batch is accepted.
+func (d *nftDataplane) writeFront(k frontKey, p *frontend, old *nftFront) *nftFront {
+	svc := d.conn.AddChain(d.chain(svcChainName(k, p)))
+	d.conn.FlushChain(svc) // first: its rules refer to the chains and sets dropped below
 	timeout := time.Duration(p.config.PersistenceTimeout)
-	for addr, ep := range f.eps {
-		if !slices.ContainsFunc(p.backends, func(b balancer.ConnBackend) bool { return b.Addr == addr }) {
-			d.dropEndpoint(ep)
-			delete(f.eps, addr)
+	f := &nftFront{front: p, eps: map[string]time.Duration{}}
+	if old != nil {
+		for addr, was := range old.eps {
+			if !slices.ContainsFunc(p.backends, func(b balancer.ConnBackend) bool { return b.Addr == addr }) {
+				d.dropEndpoint(k, addr, was)
+			}
 		}
 	}
 	for _, b := range p.backends {
-		ep := f.eps[b.Addr]
-		switch {
-		case ep == nil:
-			ep = &nftEndpoint{chain: d.conn.AddChain(&nftables.Chain{Name: d.chainName("ep", b.Addr), Table: d.table})}
-			f.eps[b.Addr] = ep
-		case ep.timeout == timeout:
-			continue
-		default:
-			d.conn.FlushChain(ep.chain)
+		f.eps[b.Addr] = timeout
+		if old != nil {
+			if was, ok := old.eps[b.Addr]; ok && was == timeout {
+				continue // unchanged
+			}
 		}
-		d.endpointRule(ep, b.Addr, timeout)
+		d.writeEndpoint(k, b.Addr, timeout, old)
 	}
-	for _, exprs := range d.serviceRules(p, f) {
-		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: f.chain, Exprs: exprs})
+	for _, exprs := range d.serviceRules(k, p) {
+		d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: svc, Exprs: exprs})
 	}
-	if !existed {
-		d.conn.SetAddElements(set, []nftables.SetElement{{Key: key, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: f.chain.Name}}})
-	}
-	if s := p.config.Scheduler; s != "rr" && s != "wrr" {
-		d.log.Info("nftables mode schedules by weighted random: the service's scheduler applies in userspace mode only",
-			"service", p.service, "port", p.port, "scheduler", s)
-	}
-	f.front = p
-	d.fronts[k] = f
+	return f
 }
 
-// endpointRule fills a backend's chain: with affinity, remember the
+// writeEndpoint fills a backend's chain: with affinity, remember the
 // client (kube-proxy's nftables mode: `update @set { ip saddr }`), then
 // DNAT to the backend.
-func (d *nftDataplane) endpointRule(ep *nftEndpoint, addr string, timeout time.Duration) {
-	if ep.affinity != nil && timeout == 0 {
-		d.conn.DelSet(ep.affinity)
-		ep.affinity = nil
+func (d *nftDataplane) writeEndpoint(k frontKey, addr string, timeout time.Duration, old *nftFront) {
+	ep := d.conn.AddChain(d.chain(epChainName(k, addr)))
+	d.conn.FlushChain(ep)
+	aff := &nftables.Set{Table: d.table, Name: affinitySetName(k, addr), KeyType: nftables.TypeIPAddr, HasTimeout: true, Dynamic: true}
+	if was, ok := old.endpoint(addr); ok && was > 0 && timeout == 0 {
+		d.conn.DelSet(aff)
 	}
 	var exprs []expr.Any
 	if timeout > 0 {
-		if ep.affinity == nil {
-			ep.affinity = &nftables.Set{Table: d.table, Name: "aff-" + strings.TrimPrefix(ep.chain.Name, "ep-"),
-				KeyType: nftables.TypeIPAddr, HasTimeout: true, Dynamic: true}
-			if err := d.conn.AddSet(ep.affinity, nil); err != nil {
-				d.log.Error("nftables: an affinity set", "backend", addr, "err", err)
-			}
+		if err := d.conn.AddSet(aff, nil); err != nil { // an existing one keeps its clients
+			d.log.Error("nftables: an affinity set", "backend", addr, "err", err)
 		}
 		exprs = append(exprs,
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-			&expr.Dynset{SrcRegKey: 1, SetName: ep.affinity.Name, SetID: ep.affinity.ID, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: timeout})
+			&expr.Dynset{SrcRegKey: 1, SetName: aff.Name, SetID: aff.ID, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: timeout})
 	}
-	ep.timeout = timeout
-	d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: ep.chain, Exprs: append(exprs, dnatTo(addr)...)})
+	d.conn.AddRule(&nftables.Rule{Table: d.table, Chain: ep, Exprs: append(exprs, dnatTo(addr)...)})
 }
 
-func (d *nftDataplane) dropEndpoint(ep *nftEndpoint) {
-	d.conn.DelChain(ep.chain)
-	if ep.affinity != nil {
-		d.conn.DelSet(ep.affinity)
+func (f *nftFront) endpoint(addr string) (time.Duration, bool) {
+	if f == nil {
+		return 0, false
+	}
+	t, ok := f.eps[addr]
+	return t, ok
+}
+
+func (d *nftDataplane) dropEndpoint(k frontKey, addr string, timeout time.Duration) {
+	d.conn.DelChain(d.chain(epChainName(k, addr)))
+	if timeout > 0 {
+		d.conn.DelSet(&nftables.Set{Table: d.table, Name: affinitySetName(k, addr)})
 	}
 }
 
@@ -314,7 +502,7 @@ func (d *nftDataplane) dropEndpoint(ep *nftEndpoint) {
 // affinity, a client one of the backends remembers goes back to it; the
 // others get weighted random. With no backend the chain is empty: the
 // packet goes on untranslated and is refused where it lands.
-func (d *nftDataplane) serviceRules(p *frontend, f *nftFront) [][]expr.Any {
+func (d *nftDataplane) serviceRules(k frontKey, p *frontend) [][]expr.Any {
 	slots := weightSlots(p)
 	if len(slots) == 0 {
 		return nil
@@ -327,15 +515,16 @@ func (d *nftDataplane) serviceRules(p *frontend, f *nftFront) [][]expr.Any {
 	vmap := &nftables.Set{Table: d.table, Anonymous: true, Constant: true, IsMap: true,
 		KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian}
 	var elems []nftables.SetElement
+	affinity := p.config.PersistenceTimeout > 0
 	for slot, i := range slots {
-		ep := f.eps[p.backends[i].Addr]
+		addr := p.backends[i].Addr
 		elems = append(elems, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(slot)),
-			VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: ep.chain.Name}})
-		if ep.affinity != nil && (slot == 0 || slots[slot-1] != i) {
+			VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: epChainName(k, addr)}})
+		if affinity && (slot == 0 || slots[slot-1] != i) {
 			rules = append(rules, []expr.Any{
 				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-				&expr.Lookup{SourceRegister: 1, SetName: ep.affinity.Name, SetID: ep.affinity.ID},
-				&expr.Verdict{Kind: expr.VerdictGoto, Chain: ep.chain.Name}})
+				&expr.Lookup{SourceRegister: 1, SetName: affinitySetName(k, addr)},
+				&expr.Verdict{Kind: expr.VerdictGoto, Chain: epChainName(k, addr)}})
 		}
 	}
 	if err := d.conn.AddSet(vmap, elems); err != nil {
@@ -388,24 +577,24 @@ func dnatTo(addr string) []expr.Any {
 	}
 }
 
-// remove takes a frontend out (its map element first, so no packet jumps
-// to a chain being deleted), in the pending batch.
-func (d *nftDataplane) remove(k frontKey, f *nftFront) {
+// removeFront takes a frontend out (its map element first, so no packet
+// jumps to a chain being deleted), in the pending batch.
+func (d *nftDataplane) removeFront(k frontKey, f *nftFront) {
 	if set, key, ok := d.element(k); ok {
 		d.conn.SetDeleteElements(set, []nftables.SetElement{{Key: key}})
 	}
-	d.conn.FlushChain(f.chain)
-	for _, ep := range f.eps {
-		d.dropEndpoint(ep)
+	svc := d.chain(svcChainName(k, f.front))
+	d.conn.FlushChain(svc)
+	for addr, timeout := range f.eps {
+		d.dropEndpoint(k, addr, timeout)
 	}
-	d.conn.DelChain(f.chain)
-	delete(d.fronts, k)
+	d.conn.DelChain(svc)
 }
 
 // stop removes the table: nothing of the agent's stays in the kernel.
 func (d *nftDataplane) stop() {
 	d.conn.DelTable(d.table)
-	if err := d.conn.Flush(); err != nil {
+	if err := d.flush(); err != nil {
 		d.log.Warn("removing the nftables table (svcreg proxy --cleanup removes it)", "err", err)
 	}
 }

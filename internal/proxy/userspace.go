@@ -20,7 +20,6 @@ import (
 // ways by the kernel (splice) until each side closes.
 type userspace struct {
 	log    *slog.Logger
-	vips   *vips // nil: cluster IPs are not put on an interface
 	limits Limits
 	slots  chan struct{} // one per open proxied connection (file descriptors)
 
@@ -31,9 +30,18 @@ type userspace struct {
 
 // Limits bound what the userspace data plane holds.
 type Limits struct {
-	// Conns is the most proxied TCP connections open at once (each holds
-	// two descriptors); more wait in the listen backlog. Default 20,000.
+	// Conns is the most proxied TCP connections open at once; more wait in
+	// the listen backlog. Each holds up to descriptorsPerConn descriptors;
+	// the agent lowers the bound (and says so) when the process's
+	// descriptor limit cannot hold that many. Default 20,000.
 	Conns int
+	// Idle ends a proxied TCP connection that moved no byte either way for
+	// this long; default 15m (IPVS's TCP timeout, ipvsadm --set).
+	Idle time.Duration
+	// HalfClose ends a proxied TCP connection this long after one side
+	// finished sending while the other has not (a client gone, a backend
+	// that never closes); default 60s (conntrack's CLOSE_WAIT).
+	HalfClose time.Duration
 	// UDPFlows is the most UDP clients followed at once per frontend;
 	// default 10,000.
 	UDPFlows int
@@ -47,6 +55,12 @@ type Limits struct {
 func (l *Limits) setDefaults() {
 	if l.Conns == 0 {
 		l.Conns = 20_000
+	}
+	if l.Idle == 0 {
+		l.Idle = 15 * time.Minute
+	}
+	if l.HalfClose == 0 {
+		l.HalfClose = time.Minute
 	}
 	if l.UDPFlows == 0 {
 		l.UDPFlows = 10_000
@@ -75,30 +89,21 @@ type usFront struct {
 	down map[string]time.Time // backends refused lately, left out until then
 }
 
-func newUserspace(log *slog.Logger, v *vips, limits Limits) *userspace {
+func newUserspace(log *slog.Logger, limits Limits) *userspace {
 	limits.setDefaults()
-	return &userspace{log: log, vips: v, limits: limits, slots: make(chan struct{}, limits.Conns), fronts: map[frontKey]*usFront{}}
+	return &userspace{log: log, limits: limits, slots: make(chan struct{}, limits.Conns), fronts: map[frontKey]*usFront{}}
 }
 
 // sync serves exactly the planned frontends: new ones get a listener,
 // changed ones new backends (open connections are left to finish),
 // removed ones lose their listener.
-func (u *userspace) sync(planned map[frontKey]*frontend) error {
+//
+// Its memory is the listeners it holds, which it checks itself: a full
+// sync has nothing more to read back from the kernel.
+func (u *userspace) sync(planned map[frontKey]*frontend, _ bool) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	var errs []error
-	if u.vips != nil {
-		want := map[string]bool{}
-		for k, f := range planned {
-			if !f.nodePort {
-				host, _, _ := net.SplitHostPort(k.addr)
-				want[host] = true
-			}
-		}
-		if err := u.vips.ensure(want); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	for k, f := range u.fronts {
 		if _, ok := planned[k]; !ok {
 			f.close()
@@ -205,11 +210,6 @@ func (u *userspace) stop() {
 	}
 	u.mu.Unlock()
 	u.wg.Wait()
-	if u.vips != nil {
-		if err := u.vips.clear(); err != nil {
-			u.log.Warn("removing the cluster IPs this agent added", "err", err)
-		}
-	}
 }
 
 // clientHost is a connection's source address without its port: the key
