@@ -37,7 +37,7 @@ type Config struct {
 	// ResyncPeriod is how often a full sync checks the kernel against what
 	// the agent programmed; default 30s.
 	ResyncPeriod time.Duration
-	Logger *slog.Logger
+	Logger       *slog.Logger
 	// OnSync, when set, hears of every data plane update (metrics).
 	OnSync func(frontends int, err error)
 
