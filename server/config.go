@@ -106,10 +106,17 @@ type Limits struct {
 	// WatchesPerConn is the most one gRPC connection may open; default
 	// 1,000.
 	WatchesPerConn int
-	// Connections is the most connections each listener (gRPC, HTTP,
-	// peer) holds at once; more wait in the kernel's backlog. Default
-	// 10,000.
+	// Connections is the most connections the gRPC and the HTTP listener
+	// each hold at once; 64 more are kept for health checks, and past
+	// those new connections are closed. Default 10,000.
 	Connections int
+	// ConnectionsPerClient is the most connections one client address
+	// holds on each of those listeners; default 1,000.
+	ConnectionsPerClient int
+	// RequestsPerClient is the most unary gRPC calls and REST requests one
+	// client address has in flight (watches have their own bounds);
+	// default 1,000.
+	RequestsPerClient int
 	// HTTPBodyTimeout bounds how long a REST request body may take to
 	// arrive (slow-body clients); default 30s.
 	HTTPBodyTimeout time.Duration
@@ -142,6 +149,8 @@ var DefaultLimits = Limits{
 	Watches:              100_000,
 	WatchesPerConn:       1000,
 	Connections:          10_000,
+	ConnectionsPerClient: 1000,
+	RequestsPerClient:    1000,
 	HTTPBodyTimeout:      30 * time.Second,
 	HTTPIdleTimeout:      2 * time.Minute,
 	SnapshotBytes:        1 << 30,
@@ -202,6 +211,7 @@ func (l *Limits) setDefaults() {
 	for _, f := range []struct{ v, def *int }{
 		{&l.SelectorRequirements, &d.SelectorRequirements}, {&l.Watches, &d.Watches},
 		{&l.WatchesPerConn, &d.WatchesPerConn}, {&l.Connections, &d.Connections}, {&l.DNSUDPSize, &d.DNSUDPSize},
+		{&l.ConnectionsPerClient, &d.ConnectionsPerClient}, {&l.RequestsPerClient, &d.RequestsPerClient},
 	} {
 		if *f.v == 0 {
 			*f.v = *f.def

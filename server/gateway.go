@@ -26,6 +26,7 @@ import (
 	"github.com/svcreg/svcreg"
 	gateway "github.com/svcreg/svcreg/gen/gw/svcreg/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/admission"
 	"github.com/svcreg/svcreg/reason"
 )
 
@@ -78,6 +79,7 @@ type httpHandler struct {
 	pprof    bool
 	bodyTime time.Duration
 	log      *slog.Logger
+	inFlight *admission.InFlight // nil: no per-client bound
 }
 
 func (h httpHandler) build() (http.Handler, error) {
@@ -128,7 +130,7 @@ func (h httpHandler) build() (http.Handler, error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return h.recover(mux), nil
+	return h.admitHTTP(h.recover(mux)), nil
 }
 
 // recover turns a panic in a handler into a 500, logged once with its

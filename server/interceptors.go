@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/admission"
 	"github.com/svcreg/svcreg/internal/validation"
 	"github.com/svcreg/svcreg/reason"
 )
@@ -24,6 +25,9 @@ import (
 // The interceptor chain every gRPC server of the registry runs (client
 // port, the REST gateway's in-process server, peer port), outermost first:
 //
+//	admit     the client port's fair share: a connection from the health
+//	          reserve serves health checks only, and a client's unary
+//	          calls in flight are bounded (admission.go)
 //	recover   a panic becomes INTERNAL, logged once with its stack; the
 //	          server keeps serving
 //	errors    domain errors become status (errors.go)
@@ -38,12 +42,15 @@ type interceptors struct {
 	// perConn applies the per-connection watch limit (not on the gateway's
 	// in-process connection, which carries every REST client).
 	perConn bool
+	// inFlight bounds each client's unary calls in flight (the client port
+	// only; nil elsewhere).
+	inFlight *admission.InFlight
 }
 
 func (ic *interceptors) serverOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(ic.recoverUnary, unaryErrors, ic.logUnary, ic.guard.unary, unknownFieldsUnary),
-		grpc.ChainStreamInterceptor(ic.recoverStream, streamErrors, ic.guard.stream, unknownFieldsStream, ic.limitWatches),
+		grpc.ChainUnaryInterceptor(ic.admitUnary, ic.recoverUnary, unaryErrors, ic.logUnary, ic.guard.unary, unknownFieldsUnary),
+		grpc.ChainStreamInterceptor(ic.admitStream, ic.recoverStream, streamErrors, ic.guard.stream, unknownFieldsStream, ic.limitWatches),
 	}
 }
 

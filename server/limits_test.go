@@ -367,7 +367,8 @@ func openRESTWatches(tb testing.TB, ts *testServer, n int) {
 // connection's stream limit (1,024) are open, and REST requests are still
 // served: the gateway has no shared choke point.
 func TestRESTWatchesDoNotBlockRequests(t *testing.T) {
-	ts := startServer(t, Config{})
+	// All from one address: past the default share of connections.
+	ts := startServer(t, Config{Limits: Limits{ConnectionsPerClient: 2000}})
 	ts.mustCreateService(t, webSvc())
 	openRESTWatches(t, ts, 1100)
 	if n := ts.Watchers(); n < 1100 {

@@ -23,7 +23,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -32,6 +31,7 @@ import (
 
 	clusterv1 "github.com/svcreg/svcreg/gen/svcreg/cluster/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/admission"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/kubedns"
@@ -45,27 +45,28 @@ import (
 
 // Server is a running registry.
 type Server struct {
-	cfg     Config
-	plan    *plan // TLS and auth, as decided at start
-	log     *slog.Logger
-	store   *store.Store
-	node    *cluster.Node
-	hub     *watch.Hub
-	leases  *lease.Manager
-	ready   *readiness
-	grpc    *grpc.Server // the client port
-	grpcLis net.Listener
-	peer    *grpc.Server // the peer port's gRPC surface (nil alone)
-	dnsView *kubedns.Resolver
-	rest    *restGateway
-	http    *http.Server
-	httpLis net.Listener
-	dns     *dnsServers
-	guard   *guard
-	xds     *xds.Feed
-	metrics *serverMetrics
-	xdsCtx  context.Context // the ADS server's; cancelled at shutdown
-	stopXDS context.CancelFunc
+	cfg      Config
+	plan     *plan // TLS and auth, as decided at start
+	log      *slog.Logger
+	store    *store.Store
+	node     *cluster.Node
+	hub      *watch.Hub
+	leases   *lease.Manager
+	ready    *readiness
+	grpc     *grpc.Server // the client port
+	grpcLis  net.Listener
+	peer     *grpc.Server // the peer port's gRPC surface (nil alone)
+	dnsView  *kubedns.Resolver
+	rest     *restGateway
+	http     *http.Server
+	httpLis  net.Listener
+	dns      *dnsServers
+	guard    *guard
+	xds      *xds.Feed
+	metrics  *serverMetrics
+	inFlight *admission.InFlight // each client's requests in flight, gRPC and REST
+	xdsCtx   context.Context     // the ADS server's; cancelled at shutdown
+	stopXDS  context.CancelFunc
 }
 
 // New builds a server and binds its listeners, so that the bound addresses
@@ -143,15 +144,6 @@ func (s *Server) clusterConfig() cluster.Config {
 	}
 }
 
-// listen binds a TCP listener that holds at most the connection limit.
-func (s *Server) listen(what, addr string) (net.Listener, error) {
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("%s listener: %w", what, err)
-	}
-	return netutil.LimitListener(lis, s.cfg.Limits.Connections), nil
-}
-
 // buildServices wires the services to the client and peer ports.
 func (s *Server) buildServices() error {
 	cfg := s.cfg
@@ -182,7 +174,8 @@ func (s *Server) buildServices() error {
 	op := &operator{router: rt, node: s.node, store: s.store, spool: spool, limits: cfg.Limits}
 	toks := &tokens{router: rt, writer: wr, enabled: s.plan.auth}
 	limiter := newWatchLimiter(cfg.Limits)
-	client := &interceptors{log: s.log, guard: gate{s.guard, portClient}, watches: limiter, perConn: true}
+	s.inFlight = admission.NewInFlight(cfg.Limits.RequestsPerClient, "--max-requests-per-client", s.log)
+	client := &interceptors{log: s.log, guard: gate{s.guard, portClient}, watches: limiter, perConn: true, inFlight: s.inFlight}
 	var creds []grpc.ServerOption
 	if s.plan.tls != nil {
 		creds = append(creds, grpc.Creds(credentials.NewTLS(s.plan.tls.ServerConfig("h2"))))
@@ -259,7 +252,7 @@ func (s *Server) dnsSource() (kubedns.Snapshot, error) {
 
 func (s *Server) listenHTTP() error {
 	handler, err := httpHandler{conn: s.rest.conn, metrics: s.metrics, readyz: s.ready.serveReadyz, pprof: s.cfg.Pprof,
-		bodyTime: s.cfg.Limits.HTTPBodyTimeout, log: s.log}.build()
+		bodyTime: s.cfg.Limits.HTTPBodyTimeout, log: s.log, inFlight: s.inFlight}.build()
 	if err != nil {
 		return err
 	}
@@ -269,7 +262,7 @@ func (s *Server) listenHTTP() error {
 	if s.plan.tls != nil {
 		s.httpLis = tls.NewListener(s.httpLis, s.plan.tls.ServerConfig("http/1.1"))
 	}
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: s.cfg.Limits.HTTPIdleTimeout,
+	s.http = &http.Server{Handler: handler, ConnContext: connContext, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: s.cfg.Limits.HTTPIdleTimeout,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	return nil
 }

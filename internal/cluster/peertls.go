@@ -130,7 +130,7 @@ func (peerCredentials) Info() credentials.ProtocolInfo {
 	return credentials.ProtocolInfo{SecurityProtocol: "svcreg-peer"}
 }
 func (c peerCredentials) Clone() credentials.TransportCredentials { return c }
-func (peerCredentials) OverrideServerName(string) error         { return nil }
+func (peerCredentials) OverrideServerName(string) error           { return nil }
 
 // PeerOf is the node ID of the server that made a peer-port call, or "".
 func PeerOf(ctx context.Context) string {

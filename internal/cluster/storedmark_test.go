@@ -112,4 +112,3 @@ func FuzzParseMark(f *testing.F) {
 		}
 	})
 }
-
