@@ -89,7 +89,7 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 
 // admitHTTP is the REST port's admission: a connection from the health
 // reserve answers /healthz and /readyz only (503 otherwise), and the API
-// under /v1/ bounds each client's requests in flight (429).
+// under /v1/ bounds each client's requests in flight (429), watches aside.
 func (h httpHandler) admitHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		health := r.URL.Path == "/healthz" || r.URL.Path == "/readyz"
@@ -99,7 +99,8 @@ func (h httpHandler) admitHTTP(next http.Handler) http.Handler {
 			http.Error(w, "the server holds --max-connections connections: this connection serves /healthz and /readyz only; retry on a new one", http.StatusServiceUnavailable)
 			return
 		}
-		if h.inFlight != nil && strings.HasPrefix(r.URL.Path, "/v1/") {
+		// Watches (the paths ending in ":watch") have their own bounds.
+		if h.inFlight != nil && strings.HasPrefix(r.URL.Path, "/v1/") && !strings.HasSuffix(r.URL.Path, ":watch") {
 			client := clientOf(r.RemoteAddr)
 			if !h.inFlight.Acquire(client) {
 				w.Header().Set("Retry-After", "1")
