@@ -117,6 +117,12 @@ type Limits struct {
 	// client address has in flight (watches have their own bounds);
 	// default 1,000.
 	RequestsPerClient int
+	// XDSNamesPerRequest bounds the resource names of one xDS request;
+	// default 10,000.
+	XDSNamesPerRequest int
+	// XDSNamesPerStream bounds the names one xDS stream subscribes to, all
+	// types together; default 30,000.
+	XDSNamesPerStream int
 	// HTTPBodyTimeout bounds how long a REST request body may take to
 	// arrive (slow-body clients); default 30s.
 	HTTPBodyTimeout time.Duration
@@ -151,6 +157,8 @@ var DefaultLimits = Limits{
 	Connections:          10_000,
 	ConnectionsPerClient: 1000,
 	RequestsPerClient:    1000,
+	XDSNamesPerRequest:   10_000,
+	XDSNamesPerStream:    30_000,
 	HTTPBodyTimeout:      30 * time.Second,
 	HTTPIdleTimeout:      2 * time.Minute,
 	SnapshotBytes:        1 << 30,
@@ -212,6 +220,7 @@ func (l *Limits) setDefaults() {
 		{&l.SelectorRequirements, &d.SelectorRequirements}, {&l.Watches, &d.Watches},
 		{&l.WatchesPerConn, &d.WatchesPerConn}, {&l.Connections, &d.Connections}, {&l.DNSUDPSize, &d.DNSUDPSize},
 		{&l.ConnectionsPerClient, &d.ConnectionsPerClient}, {&l.RequestsPerClient, &d.RequestsPerClient},
+		{&l.XDSNamesPerRequest, &d.XDSNamesPerRequest}, {&l.XDSNamesPerStream, &d.XDSNamesPerStream},
 	} {
 		if *f.v == 0 {
 			*f.v = *f.def

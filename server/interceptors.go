@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
@@ -195,8 +196,11 @@ func newWatchLimiter(l Limits) *watchLimiter {
 	return &watchLimiter{total: l.Watches, perConn: l.WatchesPerConn, byConn: map[string]int{}}
 }
 
+// isWatch: the registry's watches and xDS streams, which share the
+// watch limits.
 func isWatch(method string) bool {
-	return strings.HasPrefix(method, "/"+svcregv1.RegistryService_ServiceDesc.ServiceName+"/Watch")
+	return strings.HasPrefix(method, "/"+svcregv1.RegistryService_ServiceDesc.ServiceName+"/Watch") ||
+		method == discoveryv3.AggregatedDiscoveryService_StreamAggregatedResources_FullMethodName
 }
 
 func (ic *interceptors) limitWatches(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

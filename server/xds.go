@@ -24,15 +24,18 @@ import (
 func (s *Server) registerXDS(g *grpc.Server) *xdsClients {
 	s.xds = xds.NewFeed(s.store, s.log)
 	s.xdsCtx, s.stopXDS = context.WithCancel(context.Background())
-	clients := xds.NewClients()
+	clients := xds.NewClients(s.cfg.Limits.XDSNamesPerStream)
 	sotw := xdsserver.NewServer(s.xdsCtx, s.xds.Cache(), xdsserver.CallbackFuncs{
 		StreamOpenFunc:   clients.OnStreamOpen,
 		StreamClosedFunc: clients.OnStreamClosed,
 		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
-			if err := checkDiscoveryRequest(req); err != nil {
+			if err := checkDiscoveryRequest(req, s.cfg.Limits.XDSNamesPerRequest); err != nil {
 				return err
 			}
-			return clients.OnStreamRequest(id, req)
+			if err := clients.OnStreamRequest(id, req); err != nil {
+				return status.Error(codes.ResourceExhausted, err.Error())
+			}
+			return nil
 		},
 		StreamResponseFunc: clients.OnStreamResponse,
 	})
@@ -76,12 +79,25 @@ func (ads) DeltaAggregatedResources(discoveryv3.AggregatedDiscoveryService_Delta
 // servedTypes are the resource types the feed has.
 var servedTypes = map[string]bool{resourcev3.ListenerType: true, resourcev3.ClusterType: true, resourcev3.EndpointType: true}
 
+// maxResourceName bounds one resource name: svcreg's are
+// "<service>.<namespace>:<port>", under 140 bytes.
+const maxResourceName = 512
+
 // checkDiscoveryRequest refuses a request for a type the registry does
-// not serve, naming the field, before the cache sees it.
-func checkDiscoveryRequest(req *discoveryv3.DiscoveryRequest) error {
+// not serve, or with more names (or longer ones) than a request may
+// carry, naming the field and the limit, before the cache sees it.
+func checkDiscoveryRequest(req *discoveryv3.DiscoveryRequest, maxNames int) error {
 	if !servedTypes[req.GetTypeUrl()] {
 		return status.Errorf(codes.InvalidArgument, "type_url %.128q: svcreg serves %s, %s and %s",
 			req.GetTypeUrl(), resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType)
+	}
+	if n := len(req.GetResourceNames()); n > maxNames {
+		return status.Errorf(codes.ResourceExhausted, "resource_names: %d names, at most %d per request (--max-xds-names)", n, maxNames)
+	}
+	for i, name := range req.GetResourceNames() {
+		if len(name) > maxResourceName {
+			return status.Errorf(codes.InvalidArgument, "resource_names[%d]: %d bytes, at most %d", i, len(name), maxResourceName)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package xds
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +26,9 @@ import (
 // server callbacks.
 type Clients struct {
 	now func() time.Time
+	// maxNames bounds the names one stream subscribes to, all types
+	// together (0: no bound).
+	maxNames int
 
 	mu      sync.Mutex
 	streams map[int64]*clientState
@@ -37,10 +42,14 @@ type clientState struct {
 // maxReason bounds a NACK's reason as kept and shown.
 const maxReason = 1024
 
-// NewClients returns an empty tracker.
-func NewClients() *Clients {
-	return &Clients{now: time.Now, streams: map[int64]*clientState{}}
+// NewClients returns an empty tracker; a stream that subscribes to more
+// than maxNamesPerStream names (all types together; 0: no bound) is ended.
+func NewClients(maxNamesPerStream int) *Clients {
+	return &Clients{now: time.Now, maxNames: maxNamesPerStream, streams: map[int64]*clientState{}}
 }
+
+// ErrTooManyNames: a stream subscribed to more names than its bound.
+var ErrTooManyNames = errors.New("too many resource names on one xDS stream")
 
 // OnStreamOpen records a new stream and its peer.
 func (c *Clients) OnStreamOpen(ctx context.Context, id int64, _ string) error {
@@ -73,6 +82,17 @@ func (c *Clients) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) e
 	if n := req.GetNode(); n != nil {
 		s.info.NodeId, s.info.Zone = clip(n.GetId()), clip(n.GetLocality().GetZone())
 		s.info.UserAgent = clip(strings.TrimSpace(n.GetUserAgentName() + " " + n.GetUserAgentVersion()))
+	}
+	if c.maxNames > 0 {
+		total := len(req.GetResourceNames())
+		for url, other := range s.types {
+			if url != req.GetTypeUrl() {
+				total += len(other.GetResourceNames())
+			}
+		}
+		if total > c.maxNames {
+			return fmt.Errorf("%w: this stream would subscribe to %d resource names, at most %d (--max-xds-names-per-stream)", ErrTooManyNames, total, c.maxNames)
+		}
 	}
 	t := s.types[req.GetTypeUrl()]
 	if t == nil {
