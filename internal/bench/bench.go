@@ -472,6 +472,19 @@ func processHeap() (uint64, error) {
 }
 
 // scrapeHeap reads go_memstats_heap_alloc_bytes from a server's /metrics.
+// parseSample reads a Prometheus sample value as a count of bytes: the
+// text format writes floats (5.88996e+06), never only integers.
+func parseSample(v string) (uint64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil {
+		return 0, err
+	}
+	if f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("sample %q is not a byte count", v)
+	}
+	return uint64(f), nil
+}
+
 func scrapeHeap(ctx context.Context, url string) (uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
@@ -485,7 +498,7 @@ func scrapeHeap(ctx context.Context, url string) (uint64, error) {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_alloc_bytes "); ok {
-			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return parseSample(v)
 		}
 	}
 	return 0, fmt.Errorf("%s: no go_memstats_heap_alloc_bytes", url)

@@ -33,3 +33,36 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestParseSample: the Prometheus text format writes sample values as
+// floats; a byte count in exponent form (what the Go client writes past
+// 10^6) was refused before.
+func TestParseSample(t *testing.T) {
+	for _, tt := range []struct {
+		in      string
+		want    uint64
+		wantErr bool
+	}{
+		{"5.88996e+06", 5889960, false},
+		{"1234", 1234, false},
+		{" 7.5e+08\n", 750000000, false},
+		{"NaN", 0, true},
+		{"-1", 0, true},
+		{"+Inf", 0, true},
+		{"lots", 0, true},
+	} {
+		got, err := parseSample(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseSample(%q) = %d, %v; want %d (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func FuzzParseSample(f *testing.F) {
+	for _, s := range []string{"5.88996e+06", "0", "NaN", "1e400", "-0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		parseSample(s) // never panics
+	})
+}

@@ -187,6 +187,9 @@ type Node struct {
 // lost.
 func Open(cfg Config, st *store.Store) (*Node, error) {
 	cfg.setDefaults()
+	if len(cfg.NodeID) == 0 || len(cfg.NodeID) > maxNodeID || strings.ContainsFunc(cfg.NodeID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return nil, fmt.Errorf("--node-id %q: want 1 to %d printable characters without spaces", cfg.NodeID, maxNodeID)
+	}
 	if cfg.RaftAddr != "" {
 		if host, _, err := net.SplitHostPort(cfg.RaftAddr); err != nil || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
 			return nil, fmt.Errorf("--raft-addr %q: want the host:port other servers reach this one at (not a wildcard address)", cfg.RaftAddr)

@@ -2,6 +2,9 @@ package store
 
 import (
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
@@ -88,14 +91,90 @@ func Prepare(cmd *storev1.Command, lim Limits) error {
 		if a := op.DeleteToken.GetAccessor(); !auth.ValidAccessor(a) {
 			return validation.ErrorList{validation.Invalid("accessor", a, "must be a token's accessor: 1 to 64 lower-case letters, digits and '-'")}
 		}
-	case *storev1.Command_ExpireInstances, *storev1.Command_SetNode:
-		// The servers' own commands.
+	case *storev1.Command_SetNode:
+		return prepareSetNode(op.SetNode).Err()
+	case *storev1.Command_ExpireInstances:
+		return prepareExpire(op.ExpireInstances, lim).Err()
 	case nil:
 		return validation.ErrorList{validation.Required("op", "a command names what it does")}
 	default:
 		return validation.ErrorList{validation.Invalid("op", fmt.Sprintf("%T", cmd.GetOp()), "not a command this server knows")}
 	}
 	return nil
+}
+
+// The servers' own commands are checked as a client's are: a peer is
+// trusted to be a server of the cluster, not to send only sound commands.
+
+// maxNodeID is the longest server ID (the peer handshake carries it in
+// one length byte).
+const maxNodeID = 255
+
+// prepareSetNode checks a server's address record: an ID, a Raft address
+// (host:port, or a name for an in-memory transport), and the peer and
+// client addresses to dial when it has them (a server alone has no peer
+// port).
+func prepareSetNode(n *storev1.SetNode) validation.ErrorList {
+	errs := checkToken("set_node.id", n.GetId(), "a server's Raft ID")
+	errs = append(errs, checkToken("set_node.raft_address", n.GetRaftAddress(), "its Raft address")...)
+	for _, a := range []struct {
+		field validation.Path
+		value string
+	}{{"set_node.peer_address", n.GetPeerAddress()}, {"set_node.grpc_address", n.GetGrpcAddress()}} {
+		if a.value == "" {
+			continue
+		}
+		if msg := checkHostPort(a.value); msg != "" {
+			errs = append(errs, validation.Invalid(a.field, a.value, msg))
+		}
+	}
+	return errs
+}
+
+// checkToken requires a printable word of at most maxNodeID bytes.
+func checkToken(field validation.Path, v, what string) validation.ErrorList {
+	switch {
+	case v == "":
+		return validation.ErrorList{validation.Required(field, what)}
+	case len(v) > maxNodeID:
+		return validation.ErrorList{validation.TooLong(field, maxNodeID)}
+	case strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return validation.ErrorList{validation.Invalid(field, v, "must not contain spaces or control characters")}
+	}
+	return nil
+}
+
+// checkHostPort is "" for a host:port a server can dial.
+func checkHostPort(s string) string {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "must be host:port"
+	}
+	if host == "" || len(host) > 253 {
+		return "must name a host"
+	}
+	if n, err := strconv.Atoi(port); err != nil || len(validation.IsValidPortNum(int64(n))) > 0 {
+		return "the port must be a number between 1 and 65535"
+	}
+	return ""
+}
+
+// maxExpire bounds the instances one expiry command deletes (the lease
+// manager sends far fewer at once).
+const maxExpire = 10_000
+
+// prepareExpire checks an expiry: a bounded list of instance references.
+func prepareExpire(e *storev1.ExpireInstances, _ Limits) validation.ErrorList {
+	var errs validation.ErrorList
+	if n := len(e.GetInstances()); n > maxExpire {
+		return validation.ErrorList{validation.TooMany("expire_instances.instances", n, maxExpire)}
+	}
+	for i, ref := range e.GetInstances() {
+		f := validation.Path("expire_instances.instances").Index(i)
+		ref.Namespace = meta.Namespace(ref.Namespace)
+		errs = append(errs, ObjectRef(KindInstance, ref.GetNamespace(), ref.GetName(), f.Child("namespace"), f.Child("name"))...)
+	}
+	return errs
 }
 
 // ObjectRef checks the namespace (already defaulted) and name that
