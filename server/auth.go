@@ -103,6 +103,21 @@ type guard struct {
 	log      *slog.Logger
 	sessions *sessions
 	known    principalCache
+	// caughtUp is nil once this server has caught up with the cluster:
+	// before, a token it does not know may be one it has not applied yet,
+	// so the answer is NOT_READY (retry), not UNAUTHENTICATED (a client
+	// would throw a valid credential away).
+	caughtUp func() error
+}
+
+// unknown is the error for a credential this server does not know.
+func (g *guard) unknown(err error) error {
+	if g.caughtUp != nil {
+		if notReady := g.caughtUp(); notReady != nil {
+			return fmt.Errorf("%w (it cannot tell whether the credential is valid yet: retry)", notReady)
+		}
+	}
+	return err
 }
 
 // principalCache remembers the principals of secrets seen, by the
@@ -171,7 +186,7 @@ func (g *guard) bySecret(secret string) (*auth.Principal, error) {
 	}
 	t, err := g.store.Read().TokenByHash(hex.EncodeToString(sum[:]))
 	if err != nil || subtle.ConstantTimeCompare(sum[:], t.GetSecretSha256()) != 1 {
-		return nil, fmt.Errorf("%w: the token is not known here (revoked, or never created)", auth.ErrUnauthenticated)
+		return nil, g.unknown(fmt.Errorf("%w: the token is not known here (revoked, or never created)", auth.ErrUnauthenticated))
 	}
 	p := auth.FromToken(t.GetToken())
 	g.known.m.Store(sum, cachedPrincipal{gen, p})
@@ -185,7 +200,7 @@ func (g *guard) byCertificate(cert *x509.Certificate) (*auth.Principal, error) {
 	}
 	t, err := g.store.Read().TokenByIdentity(id)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the client certificate's identity %q is bound to no role", auth.ErrUnauthenticated, id)
+		return nil, g.unknown(fmt.Errorf("%w: the client certificate's identity %q is bound to no role", auth.ErrUnauthenticated, id))
 	}
 	return g.valid(auth.FromToken(t.GetToken()))
 }
@@ -193,7 +208,7 @@ func (g *guard) byCertificate(cert *x509.Certificate) (*auth.Principal, error) {
 func (g *guard) byAccessor(accessor string) (*auth.Principal, error) {
 	t, err := g.store.Read().Token(accessor)
 	if err != nil {
-		return nil, fmt.Errorf("%w: token %s is not known here (revoked meanwhile?)", auth.ErrUnauthenticated, accessor)
+		return nil, g.unknown(fmt.Errorf("%w: token %s is not known here (revoked meanwhile?)", auth.ErrUnauthenticated, accessor))
 	}
 	return g.valid(auth.FromToken(t.GetToken()))
 }

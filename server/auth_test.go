@@ -7,6 +7,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -25,6 +26,7 @@ import (
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/auth"
+	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/reason"
 )
 
@@ -658,5 +660,30 @@ func TestExpiredTokenEndsItsWatch(t *testing.T) {
 	endsUnauthenticated(t, st, "expired", func() { clock.Advance(time.Hour) })
 	if _, err := as.client.GetService(as.as(resp.GetSecret()), &svcregv1.GetServiceRequest{Namespace: "own", Name: "web"}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("a request with the expired token: %v, want UNAUTHENTICATED", err)
+	}
+}
+
+// TestUnknownTokenBeforeCaughtUp: a server that has not caught up with
+// the cluster cannot tell an unknown token from one it has not applied
+// yet: it answers NOT_READY (UNAVAILABLE, REST 503, retry), and
+// UNAUTHENTICATED only once it has caught up. Before, a script got 401
+// from a lagging server and threw its valid credential away.
+func TestUnknownTokenBeforeCaughtUp(t *testing.T) {
+	st, err := newStore(Config{ServiceCIDR: DefaultServiceCIDR, NodePortRange: DefaultNodePortRange})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caughtUp := error(cluster.ErrNotReady)
+	g := &guard{enabled: true, store: st, clock: clockwork.NewRealClock(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		caughtUp: func() error { return caughtUp }}
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer svcr_not-applied-here-yet-0123456789"))
+	_, err = g.authenticate(ctx, portClient)
+	if s := toStatus(err); status.Code(s) != codes.Unavailable || reason.Of(s) != reason.NotReady {
+		t.Errorf("an unknown token before catching up: %v, want UNAVAILABLE NOT_READY", s)
+	}
+	caughtUp = nil
+	_, err = g.authenticate(ctx, portClient)
+	if s := toStatus(err); status.Code(s) != codes.Unauthenticated {
+		t.Errorf("an unknown token once caught up: %v, want UNAUTHENTICATED", s)
 	}
 }

@@ -103,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.ready = newReadiness(s.node)
+	s.guard.caughtUp = s.node.CheckCaughtUp
 	if err := s.buildServices(); err != nil {
 		return nil, err
 	}
