@@ -437,6 +437,9 @@ func (as *authServer) restAs(t testing.TB, token, method, path, body string) (in
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -80,6 +80,10 @@ type httpHandler struct {
 	bodyTime time.Duration
 	log      *slog.Logger
 	inFlight *admission.InFlight // nil: no per-client bound
+	// allowedHosts and certNames are the names the Host header may carry
+	// beside IP addresses and localhost (browser.go).
+	allowedHosts []string
+	certNames    func() []string
 }
 
 func (h httpHandler) build() (http.Handler, error) {
@@ -130,7 +134,7 @@ func (h httpHandler) build() (http.Handler, error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return h.admitHTTP(h.recover(mux)), nil
+	return h.admitHTTP(h.recover(h.browserGuard(mux))), nil
 }
 
 // recover turns a panic in a handler into a 500, logged once with its

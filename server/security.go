@@ -55,6 +55,10 @@ type Security struct {
 	// InsecureExpose allows ports that are not loopback without TLS or
 	// without auth (a warning at every start).
 	InsecureExpose bool
+	// HTTPAllowedHosts are the host names the REST port answers to, beside
+	// IP addresses, "localhost" and the TLS certificate's names: a request
+	// naming another host (a DNS rebinding page) is refused.
+	HTTPAllowedHosts []string
 	// DNSHiddenNamespaces are namespace patterns ("team-*", "*") DNS does
 	// not answer for: DNS carries no credential.
 	DNSHiddenNamespaces []string

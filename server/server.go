@@ -252,8 +252,12 @@ func (s *Server) dnsSource() (kubedns.Snapshot, error) {
 }
 
 func (s *Server) listenHTTP() error {
-	handler, err := httpHandler{conn: s.rest.conn, metrics: s.metrics, readyz: s.ready.serveReadyz, pprof: s.cfg.Pprof,
-		bodyTime: s.cfg.Limits.HTTPBodyTimeout, log: s.log, inFlight: s.inFlight}.build()
+	h := httpHandler{conn: s.rest.conn, metrics: s.metrics, readyz: s.ready.serveReadyz, pprof: s.cfg.Pprof,
+		bodyTime: s.cfg.Limits.HTTPBodyTimeout, log: s.log, inFlight: s.inFlight, allowedHosts: s.cfg.Security.HTTPAllowedHosts}
+	if s.plan.tls != nil {
+		h.certNames = s.plan.tls.Names
+	}
+	handler, err := h.build()
 	if err != nil {
 		return err
 	}

@@ -103,6 +103,9 @@ func (ts *testServer) do(t testing.TB, method, path, body string) (int, map[stri
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -83,8 +83,11 @@ func TestXDSBounds(t *testing.T) {
 			if err != nil {
 				t.Fatalf("stream %d: %v", i, err)
 			}
+			_, err = st.Recv() // the stream is open on the server (or refused)
+			if i < 3 && err != nil {
+				t.Fatalf("stream %d: %v", i, err)
+			}
 			if i == 3 {
-				_, err = st.Recv()
 				if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "--max-watches") {
 					t.Errorf("a stream past --max-watches: %v", err)
 				}

@@ -101,6 +101,10 @@ func securityFlags(fs *flag.FlagSet, sec *server.Security) *string {
 		return fmt.Errorf("want on or off")
 	})
 	fs.BoolVar(&sec.InsecureExpose, "insecure-expose", false, "allow ports that are not loopback without TLS or without auth (warned at every start)")
+	fs.Func("http-allowed-host", `a host name the REST port answers to, beside IP addresses, localhost and the TLS certificate's names (DNS rebinding protection); repeatable`, func(v string) error {
+		sec.HTTPAllowedHosts = append(sec.HTTPAllowedHosts, strings.ToLower(strings.TrimSuffix(v, ".")))
+		return nil
+	})
 	fs.Func("dns-hide-namespace", `namespace (or "prefix-*", or "*") DNS does not answer for; repeatable`, func(v string) error {
 		sec.DNSHiddenNamespaces = append(sec.DNSHiddenNamespaces, v)
 		return nil

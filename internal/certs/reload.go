@@ -43,6 +43,19 @@ type Reloader struct {
 	mu    sync.Mutex // one Check at a time
 }
 
+// Names are the DNS names of the current certificate.
+func (r *Reloader) Names() []string {
+	m := r.cur.Load()
+	if m == nil || len(m.cert.Certificate) == 0 {
+		return nil
+	}
+	leaf, err := x509.ParseCertificate(m.cert.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf.DNSNames
+}
+
 // NewReloader loads files, failing when they do not load now.
 func NewReloader(files Files, log *slog.Logger) (*Reloader, error) {
 	r := &Reloader{files: files, log: log}
