@@ -69,6 +69,9 @@ const (
 	// DiskFull: the server cannot append to its log for lack of disk space
 	// (RESOURCE_EXHAUSTED): writes resume once space is freed.
 	DiskFull = "DISK_FULL"
+	// NodeIDInUse: a server asked to join the cluster under the node ID of
+	// a live member (ALREADY_EXISTS): give it another --node-id.
+	NodeIDInUse = "NODE_ID_IN_USE"
 	// Unauthenticated: no credential, or one the registry does not know
 	// (revoked, expired, never created). UNAUTHENTICATED, REST 401.
 	Unauthenticated = "UNAUTHENTICATED"

@@ -45,6 +45,7 @@ var sentinels = []struct {
 	{cluster.ErrDiskFull, codes.ResourceExhausted, reason.DiskFull},
 	{cluster.ErrTooLarge, codes.ResourceExhausted, reason.LimitExceeded},
 	{cluster.ErrUnknownServer, codes.NotFound, reason.NotFound},
+	{cluster.ErrNodeIDInUse, codes.AlreadyExists, reason.NodeIDInUse},
 	{cluster.ErrMembership, codes.Unavailable, reason.ClusterChange},
 	{errBehind, codes.Unavailable, reason.Behind},
 	{errLimit, codes.ResourceExhausted, reason.LimitExceeded},

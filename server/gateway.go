@@ -84,6 +84,8 @@ type httpHandler struct {
 	// beside IP addresses and localhost (browser.go).
 	allowedHosts []string
 	certNames    func() []string
+	// metricsGuard, when set, guards /metrics (--metrics-auth).
+	metricsGuard func(http.Handler) http.Handler
 }
 
 func (h httpHandler) build() (http.Handler, error) {
@@ -120,7 +122,11 @@ func (h httpHandler) build() (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(svcreg.OpenAPI)
 	})
-	mux.Handle("GET /metrics", h.metrics.handler())
+	metrics := h.metrics.handler()
+	if h.metricsGuard != nil {
+		metrics = h.metricsGuard(metrics)
+	}
+	mux.Handle("GET /metrics", metrics)
 	mux.Handle("GET /ui/", webView())
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	mux.HandleFunc("GET /readyz", h.readyz)

@@ -18,7 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/svcreg/svcreg/internal/auth"
 )
 
 // serverMetrics are one server's Prometheus metrics (docs/metrics.md). The
@@ -132,6 +135,32 @@ func startRaftMetrics() {
 
 func (m *serverMetrics) handler() http.Handler {
 	return promhttp.HandlerFor(prometheus.Gatherers{m.registry, raftMetrics}, promhttp.HandlerOpts{})
+}
+
+// readersOfAll lets through a request whose bearer token may read every
+// namespace (a reader bound to "*"): what --metrics-auth asks of /metrics,
+// which names namespaces, services and methods.
+func (g *guard) readersOfAll(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if h := r.Header.Get("Authorization"); h != "" {
+			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("authorization", h))
+		}
+		p, err := g.authenticate(ctx, portGateway)
+		if err == nil {
+			_, err = auth.Authorize(p, auth.Read, "*")
+		}
+		if err != nil {
+			st := status.Convert(toStatus(err))
+			code := runtime.HTTPStatusFromCode(st.Code())
+			if code == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="svcreg"`)
+			}
+			writeStatus(w, r, code, status.New(st.Code(), st.Message()+" (--metrics-auth: /metrics takes a token that may read every namespace)"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // splitMethod turns /svcreg.v1.RegistryService/ListServices into its

@@ -184,3 +184,30 @@ func TestDashboardFamilies(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsAuth: with --metrics-auth, /metrics answers only a token that
+// may read every namespace; without it (the default) it answers anyone.
+func TestMetricsAuth(t *testing.T) {
+	as := startAuthServer(t, Config{Security: Security{MetricsAuth: true}})
+	all := as.createToken(t, as.as(as.bearer["bootstrap"]), svcregv1.Role_ROLE_READER, "*")
+	for _, tt := range []struct {
+		token string
+		want  int
+	}{
+		{"", http.StatusUnauthorized},
+		{as.bearer["bad"], http.StatusUnauthorized},
+		{as.bearer["reader"], http.StatusForbidden}, // a reader of "own" only
+		{all, http.StatusOK},
+		{as.bearer["operator"], http.StatusOK}, // an operator reads everything
+		{as.bearer["bootstrap"], http.StatusOK},
+	} {
+		code, _ := as.restAs(t, tt.token, "GET", "/metrics", "")
+		if code != tt.want {
+			t.Errorf("/metrics with %q: %d, want %d", tt.token, code, tt.want)
+		}
+	}
+	plain := startServer(t, Config{})
+	if resp, err := http.Get(plain.base + "/metrics"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("/metrics without --metrics-auth: %v, %v", resp, err)
+	}
+}

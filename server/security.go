@@ -55,6 +55,9 @@ type Security struct {
 	// InsecureExpose allows ports that are not loopback without TLS or
 	// without auth (a warning at every start).
 	InsecureExpose bool
+	// MetricsAuth makes /metrics require a token that may read every
+	// namespace (a reader bound to "*"); it needs auth on.
+	MetricsAuth bool
 	// HTTPAllowedHosts are the host names the REST port answers to, beside
 	// IP addresses, "localhost" and the TLS certificate's names: a request
 	// naming another host (a DNS rebinding page) is refused.
@@ -134,6 +137,9 @@ func (s *Server) securityPlan() (*plan, error) {
 	if p.auth && c.DataDir == "" && sec.BootstrapToken == "" {
 		return nil, errors.New("auth is on and this server keeps no data dir to write a bootstrap token to: " +
 			"add --bootstrap-token-file FILE (its one line becomes the operator token), or --data-dir DIR")
+	}
+	if sec.MetricsAuth && !p.auth {
+		return nil, errors.New("--metrics-auth checks tokens, and auth is off: turn it on (a data dir, TLS, --bootstrap-token-file or --auth on)")
 	}
 	if err := s.loadTLS(p); err != nil {
 		return nil, err

@@ -257,6 +257,9 @@ func (s *Server) listenHTTP() error {
 	if s.plan.tls != nil {
 		h.certNames = s.plan.tls.Names
 	}
+	if s.cfg.Security.MetricsAuth {
+		h.metricsGuard = s.guard.readersOfAll
+	}
 	handler, err := h.build()
 	if err != nil {
 		return err

@@ -298,3 +298,68 @@ func freeSpace(dir string) (int64, error) {
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
 }
+
+// TestFullLeaderHandsOver: a leader whose disk is below its reserve
+// refuses writes; it hands leadership to a server with room, so the
+// cluster's writes go on. Before, it stayed leader and refused every
+// write of the cluster.
+func TestFullLeaderHandsOver(t *testing.T) {
+	procs := startThree(t, "--raft-timeout-scale", "0.3")
+	var full *proc
+	for _, p := range procs {
+		if p != leaderOf(t, procs) {
+			full = p
+			break
+		}
+	}
+	full.term()
+	full.args = append(full.args, "--min-free-disk", "1000TiB") // never has room
+	full.restart()
+	full.waitReady(60 * time.Second)
+	cli(t, full, "operator", "raft", "transfer-leader", full.name)
+	poll(t, "the full server to hand leadership on", 30*time.Second, func() bool {
+		l := leaderOf(t, procs)
+		return l != full
+	})
+	ctx := context.Background()
+	if _, err := leaderOf(t, procs).registry().CreateService(ctx, &svcregv1.CreateServiceRequest{Service: webService()}); err != nil {
+		t.Fatalf("a write after the hand-over: %v", err)
+	}
+	b, _ := os.ReadFile(full.log)
+	if !strings.Contains(string(b), "handing leadership to a server with room") {
+		t.Errorf("the full leader did not say it handed leadership on:\n%s", lastLines(string(b), 15))
+	}
+}
+
+// TestDuplicateNodeID: a second process started with the node ID of a
+// live member is refused when it asks to join, and stops saying why; the
+// member keeps its place. Before, the leader replaced the member with
+// the newcomer, and the two took turns at being removed every ~10 s
+// without a log line.
+func TestDuplicateNodeID(t *testing.T) {
+	procs := startThree(t, "--raft-timeout-scale", "0.3")
+	leader := leaderOf(t, procs)
+	var member *proc
+	for _, p := range procs {
+		if p != leader {
+			member = p
+			break
+		}
+	}
+	dup := startProc(t, member.name, "--data-dir", t.TempDir(), "--raft-addr", "127.0.0.1:0", "--join", leader.peer, "--raft-timeout-scale", "0.3")
+	log, exited := dup.exited(60 * time.Second)
+	if !exited {
+		t.Fatal("the process with a duplicate node ID kept running")
+	}
+	if !strings.Contains(log, "give this server another --node-id") {
+		t.Errorf("the duplicate stopped without saying why:\n%s", lastLines(log, 10))
+	}
+	b, _ := os.ReadFile(leader.log)
+	if !strings.Contains(string(b), "refused a join: another server of the cluster, alive, has that node ID") {
+		t.Errorf("the leader did not say it refused the join")
+	}
+	peer, err := member.self(context.Background())
+	if err != nil || !peer.GetVoter() || peer.GetRaftAddress() != member.peer {
+		t.Errorf("the member lost its place: %v, %v", peer, err)
+	}
+}

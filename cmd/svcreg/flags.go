@@ -54,7 +54,7 @@ func (b byteSize[T]) Set(s string) error {
 var byteUnits = []struct {
 	suffix string
 	shift  uint
-}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
 
 // parseBytes reads a size such as 64MiB (binary units; a bare number is
 // bytes).

@@ -101,6 +101,7 @@ func securityFlags(fs *flag.FlagSet, sec *server.Security) *string {
 		return fmt.Errorf("want on or off")
 	})
 	fs.BoolVar(&sec.InsecureExpose, "insecure-expose", false, "allow ports that are not loopback without TLS or without auth (warned at every start)")
+	fs.BoolVar(&sec.MetricsAuth, "metrics-auth", false, `/metrics takes a token that may read every namespace (a reader bound to "*"); needs auth on`)
 	fs.Func("http-allowed-host", `a host name the REST port answers to, beside IP addresses, localhost and the TLS certificate's names (DNS rebinding protection); repeatable`, func(v string) error {
 		sec.HTTPAllowedHosts = append(sec.HTTPAllowedHosts, strings.ToLower(strings.TrimSuffix(v, ".")))
 		return nil

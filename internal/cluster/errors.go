@@ -25,6 +25,10 @@ var (
 	ErrTooLarge = errors.New("command too large")
 	// ErrUnknownServer: no server with that ID is in the cluster.
 	ErrUnknownServer = errors.New("unknown server")
+	// ErrNodeIDInUse: a server asked to join under the node ID of another
+	// server of the cluster that is alive (two processes started with the
+	// same --node-id).
+	ErrNodeIDInUse = errors.New("node ID in use")
 	// ErrMembership: a membership change or leadership transfer did not
 	// complete (a change in progress, a target that did not catch up in
 	// time): retry.

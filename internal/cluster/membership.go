@@ -14,6 +14,9 @@ import (
 	"github.com/hashicorp/raft"
 	autopilot "github.com/hashicorp/raft-autopilot"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	clusterv1 "github.com/svcreg/svcreg/gen/svcreg/cluster/v1"
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 )
@@ -270,6 +273,10 @@ func (m *membership) joinVia(addr string) bool {
 	defer cancel()
 	_, err = clusterv1.NewPeerServiceClient(conn).Join(ctx, &clusterv1.JoinRequest{
 		Id: n.cfg.NodeID, PeerAddress: n.RaftAddr(), GrpcAddress: n.cfg.GRPCAddr, Empty: n.raft.LastIndex() == 0})
+	if status.Code(err) == codes.AlreadyExists {
+		n.fail(fmt.Errorf("joining the cluster through %s: %w", addr, err))
+		return false
+	}
 	if err != nil {
 		n.log.Warn("join failed", "via", addr, "err", err)
 		return false
@@ -303,6 +310,12 @@ func (n *Node) join(req *clusterv1.JoinRequest) error {
 		if s.ID == id && s.Address == addr && !req.GetEmpty() {
 			return nil // a member already (asking again after a pause)
 		}
+		if s.ID == id && s.Address != addr && n.alive(string(s.ID), string(s.Address)) {
+			// Two processes with one --node-id: replacing the live one would
+			// make the two take turns at being removed, forever.
+			n.log.Warn("refused a join: another server of the cluster, alive, has that node ID", "id", id, "asked_from", addr, "member_at", s.Address)
+			return fmt.Errorf("%w: %q is the node ID of a live server of the cluster at %s; give this server another --node-id", ErrNodeIDInUse, id, s.Address)
+		}
 		if s.ID == id {
 			if err := n.RemoveServer(req.GetId()); err != nil {
 				return err
@@ -311,6 +324,18 @@ func (n *Node) join(req *clusterv1.JoinRequest) error {
 	}
 	n.log.Info("adding a server as a non-voter; autopilot promotes it once it is caught up and stable", "id", id, "address", addr)
 	return raftError(n.raft.AddNonvoter(id, addr, 0, n.cfg.HoldTimeout).Error())
+}
+
+// alive reports whether the server with that ID answers at its address
+// (and says it is that ID).
+func (n *Node) alive(id, addr string) bool {
+	if id == n.cfg.NodeID {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	info, err := n.nodeInfo(ctx, n.peerAddrOf(id, addr))
+	return err == nil && info.GetId() == id
 }
 
 // RemoveServer removes a server (leader only).

@@ -366,7 +366,7 @@ func (n *Node) openChecked(rc *raft.Config) (raft.LogStore, raft.SnapshotStore, 
 	}
 	n.closers = append(n.closers, w, mark)
 	n.stable = w
-	return &guardedLog{LogStore: w, failed: n.fail, mark: mark}, fs, nil
+	return &guardedLog{LogStore: w, failed: n.failLog, mark: mark}, fs, nil
 }
 
 // openTransport picks Raft's transport.
@@ -394,18 +394,29 @@ type closerFunc func() error
 
 func (f closerFunc) Close() error { return f() }
 
-// fail records that the server must stop (its log store failed a write).
-func (n *Node) fail(err error) {
+// failLog records that the server must stop: its log store failed a
+// write.
+func (n *Node) failLog(err error) {
 	n.log.Error("the Raft log store failed a write: svcreg stops so that a supervisor restarts it with a clean log (writes before this one are safe)",
 		"data_dir", n.cfg.DataDir, "err", err)
+	n.stopWith(fmt.Errorf("raft log in %s: %w", walDir(n.cfg.DataDir), err))
+}
+
+// fail records that the server must stop, with why.
+func (n *Node) fail(err error) {
+	n.log.Error("svcreg stops", "err", err)
+	n.stopWith(err)
+}
+
+func (n *Node) stopWith(err error) {
 	select {
-	case n.failed <- fmt.Errorf("raft log in %s: %w", walDir(n.cfg.DataDir), err):
+	case n.failed <- err:
 	default:
 	}
 }
 
 // Failed delivers an error when the server must stop: its log store failed
-// a write and it cannot go on safely.
+// a write, or the cluster refused it (its node ID is another server's).
 func (n *Node) Failed() <-chan error { return n.failed }
 
 // watchLeaders wakes held writes whenever the leader this server knows

@@ -74,7 +74,7 @@ func (n *Node) Info() *clusterv1.GetNodeInfoResponse {
 		Id: n.cfg.NodeID, RaftAddress: n.RaftAddr(), PeerAddress: n.PeerAddr(), GrpcAddress: n.cfg.GRPCAddr,
 		State: n.State(), Bootstrapped: n.Bootstrapped(), BootstrapExpect: int32(n.cfg.BootstrapExpect),
 		AppliedIndex: n.raft.AppliedIndex(), LastIndex: n.raft.LastIndex(), LastTerm: n.lastTerm(),
-		Revision: n.store.Revision(), CaughtUp: n.CaughtUp(),
+		Revision: n.store.Revision(), CaughtUp: n.CaughtUp(), DiskFull: n.diskFull.Load(),
 	}
 	if !n.IsLeader() {
 		if last := n.raft.LastContact(); !last.IsZero() {

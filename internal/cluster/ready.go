@@ -152,6 +152,7 @@ func (n *Node) leaderInfo() (*clusterv1.GetNodeInfoResponse, error) {
 func (n *Node) watchDisk() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var lastHandOff time.Time
 	for {
 		free, err := freeBytes(n.cfg.DataDir)
 		full := err == nil && free < n.cfg.MinFreeDisk
@@ -162,10 +163,40 @@ func (n *Node) watchDisk() {
 				n.log.Info("disk space is back: writes resume", "data_dir", n.cfg.DataDir, "free_bytes", free)
 			}
 		}
+		// A leader that cannot write would refuse every write of the
+		// cluster: it hands leadership to a server with room.
+		if full && n.IsLeader() && time.Since(lastHandOff) > n.cfg.scale(5*time.Second) {
+			lastHandOff = time.Now()
+			n.handOffLeadership(free)
+		}
 		select {
 		case <-n.stop:
 			return
 		case <-tick.C:
 		}
 	}
+}
+
+// handOffLeadership transfers leadership to a caught-up voter whose disk
+// has room, and says so; with none, it says that too.
+func (n *Node) handOffLeadership(free int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	peers, err := n.Peers(ctx)
+	cancel()
+	if err != nil {
+		return
+	}
+	for _, p := range peers {
+		if string(p.Server.ID) == n.cfg.NodeID || p.Server.Suffrage != raft.Voter || p.Info == nil || p.Info.GetDiskFull() || !p.Info.GetCaughtUp() {
+			continue
+		}
+		n.log.Warn("this leader's disk is below its reserve: handing leadership to a server with room", "to", p.Server.ID,
+			"free_bytes", free, "reserve_bytes", n.cfg.MinFreeDisk)
+		if err := n.raft.LeadershipTransferToServer(p.Server.ID, p.Server.Address).Error(); err != nil {
+			n.log.Warn("handing leadership over failed; trying again shortly", "to", p.Server.ID, "err", err)
+		}
+		return
+	}
+	n.log.Error("this leader's disk is below its reserve and no other server has room (or is caught up): writes are refused until space is freed",
+		"free_bytes", free, "reserve_bytes", n.cfg.MinFreeDisk)
 }

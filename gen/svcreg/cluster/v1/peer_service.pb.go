@@ -328,7 +328,10 @@ type GetNodeInfoResponse struct {
 	// Its store revision.
 	Revision int64 `protobuf:"varint,12,opt,name=revision,proto3" json:"revision,omitempty"`
 	// Whether it has caught up with the cluster since it started.
-	CaughtUp      bool `protobuf:"varint,13,opt,name=caught_up,json=caughtUp,proto3" json:"caught_up,omitempty"`
+	CaughtUp bool `protobuf:"varint,13,opt,name=caught_up,json=caughtUp,proto3" json:"caught_up,omitempty"`
+	// Whether its data dir's disk is below its reserve (--min-free-disk): it
+	// refuses writes, and should not lead.
+	DiskFull      bool `protobuf:"varint,14,opt,name=disk_full,json=diskFull,proto3" json:"disk_full,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -454,6 +457,13 @@ func (x *GetNodeInfoResponse) GetCaughtUp() bool {
 	return false
 }
 
+func (x *GetNodeInfoResponse) GetDiskFull() bool {
+	if x != nil {
+		return x.DiskFull
+	}
+	return false
+}
+
 var File_svcreg_cluster_v1_peer_service_proto protoreflect.FileDescriptor
 
 const file_svcreg_cluster_v1_peer_service_proto_rawDesc = "" +
@@ -473,7 +483,7 @@ const file_svcreg_cluster_v1_peer_service_proto_rawDesc = "" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x14\n" +
 	"\x05empty\x18\x04 \x01(\bR\x05empty\"\x0e\n" +
 	"\fJoinResponse\"\x14\n" +
-	"\x12GetNodeInfoRequest\"\xb5\x03\n" +
+	"\x12GetNodeInfoRequest\"\xd2\x03\n" +
 	"\x13GetNodeInfoResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
@@ -489,7 +499,8 @@ const file_svcreg_cluster_v1_peer_service_proto_rawDesc = "" +
 	" \x01(\x04R\blastTerm\x12&\n" +
 	"\x0flast_contact_ms\x18\v \x01(\x03R\rlastContactMs\x12\x1a\n" +
 	"\brevision\x18\f \x01(\x03R\brevision\x12\x1b\n" +
-	"\tcaught_up\x18\r \x01(\bR\bcaughtUp2\x95\x02\n" +
+	"\tcaught_up\x18\r \x01(\bR\bcaughtUp\x12\x1b\n" +
+	"\tdisk_full\x18\x0e \x01(\bR\bdiskFull2\x95\x02\n" +
 	"\vPeerService\x12_\n" +
 	"\fApplyCommand\x12&.svcreg.cluster.v1.ApplyCommandRequest\x1a'.svcreg.cluster.v1.ApplyCommandResponse\x12G\n" +
 	"\x04Join\x12\x1e.svcreg.cluster.v1.JoinRequest\x1a\x1f.svcreg.cluster.v1.JoinResponse\x12\\\n" +
