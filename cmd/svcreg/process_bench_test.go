@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,4 +164,67 @@ func benchFailover(b *testing.B, flags ...string) {
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/write-gap")
 	b.ReportMetric(worst.Seconds(), "s/worst-gap")
 	b.ReportMetric(electTotal.Seconds()/float64(b.N), "s/election-seen")
+}
+
+// BenchmarkRestore100k saves a snapshot of 100k instances, writes 10k
+// more, and restores the snapshot through `svcreg snapshot restore` on a
+// server with a data dir (one, and three): it reports the time from the
+// command's start until every server serves the restored state, and the
+// peak RSS of the server the restore went through (VmHWM).
+//
+//	go test -run XXX -bench Restore100k -benchtime 1x ./cmd/svcreg
+func BenchmarkRestore100k(b *testing.B) {
+	for _, servers := range []int{1, 3} {
+		b.Run(fmt.Sprintf("servers=%d", servers), func(b *testing.B) {
+			var procs []*proc
+			if servers == 1 {
+				procs = []*proc{startProc(b, "n1", "--data-dir", b.TempDir())}
+				procs[0].waitReady(60 * time.Second)
+			} else {
+				procs = startThree(b)
+			}
+			leader := leaderOf(b, procs)
+			load100k(b, leader)
+			backup := filepath.Join(b.TempDir(), "backup.snap")
+			cli(b, leader, "snapshot", "save", backup)
+			st, _ := os.Stat(backup)
+			b.Logf("snapshot: %d bytes", st.Size())
+			var total time.Duration
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				writeInstances(b, leader, fmt.Sprintf("later%d", i), 10_000)
+				b.StartTimer()
+				began := time.Now()
+				cli(b, leader, "snapshot", "restore", backup)
+				for _, p := range procs {
+					poll(b, p.name+" to serve the restored state", 120*time.Second, func() bool {
+						resp, err := p.registry().ListEndpoints(context.Background(), &svcregv1.ListEndpointsRequest{Namespace: "shop", Service: "web", Consistency: "stale"},
+							grpc.MaxCallRecvMsgSize(64<<20))
+						return err == nil && len(resp.GetEndpoints()) == 100_000
+					})
+				}
+				total += time.Since(began)
+			}
+			b.ReportMetric(total.Seconds()/float64(b.N), "s/restore")
+			b.ReportMetric(float64(peakRSS(b, leader))/(1<<20), "MiB-peak-rss")
+		})
+	}
+}
+
+// peakRSS is a server process's peak resident set (VmHWM).
+func peakRSS(t testing.TB, p *proc) int64 {
+	p.mu.Lock()
+	pid := p.cmd.Process.Pid
+	p.mu.Unlock()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
