@@ -120,7 +120,7 @@ func TestRestoreDurable(t *testing.T) {
 			// forwards to the leader).
 			cli(t, procs[len(procs)-1], "snapshot", "restore", backup)
 			want := names("saved", 40)
-			rev := converged(t, procs, want)
+			converged(t, procs, want)
 			for i, w := range watchers {
 				select {
 				case err := <-w.ended:
@@ -138,7 +138,7 @@ func TestRestoreDurable(t *testing.T) {
 			writeInstances(t, leaderOf(t, procs), "after", 5)
 			want = append(names("after", 5), want...)
 			slices.Sort(want)
-			rev = converged(t, procs, want)
+			rev := converged(t, procs, want)
 
 			// Every server restarted (graceful stop, then kill -9) comes back
 			// with the restored state.
