@@ -3,31 +3,19 @@ package balancer
 import (
 	"google.golang.org/grpc/experimental/balancer/weight"
 	"google.golang.org/grpc/resolver"
+
+	"github.com/svcreg/svcreg/internal/ipvs"
 )
 
 // EndpointInfo is what the policy reads from a resolver endpoint: the
 // registry endpoint's scheduling attributes (the svcreg resolver sets it;
 // any resolver may).
-type EndpointInfo struct {
-	// Weight is the scheduling weight, 0..65535; 0 quiesces the endpoint.
-	Weight uint32
-	// UpperThreshold (ipvsadm -x) is the outstanding-RPC count at which the
-	// endpoint is overloaded; 0 means no threshold.
-	UpperThreshold uint32
-	// LowerThreshold (ipvsadm -y) is the count below which an overloaded
-	// endpoint takes RPCs again; 0 means three quarters of the upper one.
-	LowerThreshold uint32
-	// Terminating marks a draining endpoint that still serves: it gets RPCs
-	// only when no other endpoint can take them (KEP-1669).
-	Terminating bool
-	// Zone, Node and Hostname describe the endpoint's topology and name.
-	Zone, Node, Hostname string
-}
+type EndpointInfo = ipvs.EndpointInfo
 
 type endpointInfoKey struct{}
 
 // DefaultEndpointInfo is assumed for endpoints without EndpointInfo.
-var DefaultEndpointInfo = EndpointInfo{Weight: 1}
+var DefaultEndpointInfo = ipvs.DefaultEndpointInfo
 
 // SetEndpointInfo returns ep with info attached as an endpoint attribute
 // (changing it does not re-dial the endpoint).
@@ -46,13 +34,10 @@ func GetEndpointInfo(ep resolver.Endpoint) (EndpointInfo, bool) {
 	return info, true
 }
 
-// maxWeight is the largest weight (ipvsadm's).
-const maxWeight = 65535
-
 // withXDSWeights gives endpoints from gRPC's xDS client, which carry no
 // EndpointInfo but the weight xDS assigned them (gRFC A52: locality weight
 // times endpoint weight, or their normalized fixed-point product), an
-// EndpointInfo with that weight scaled so that the largest is maxWeight:
+// EndpointInfo with that weight scaled so that the largest is ipvs.MaxWeight:
 // the ratios are what the control plane sent.
 func withXDSWeights(eps []resolver.Endpoint) []resolver.Endpoint {
 	var top uint32
@@ -69,8 +54,8 @@ func withXDSWeights(eps []resolver.Endpoint) []resolver.Endpoint {
 			continue
 		}
 		w := uint64(weight.FromEndpoint(ep).Weight)
-		if top > maxWeight {
-			w = max(1, w*maxWeight/uint64(top))
+		if top > ipvs.MaxWeight {
+			w = max(1, w*ipvs.MaxWeight/uint64(top))
 		}
 		eps[i] = SetEndpointInfo(ep, EndpointInfo{Weight: uint32(w)})
 	}

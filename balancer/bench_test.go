@@ -109,61 +109,6 @@ func BenchmarkPick(b *testing.B) {
 	}
 }
 
-// BenchmarkHashDisruption reports the share of 10^5 keys that move when
-// one of N backends leaves or joins, and the share that moves between
-// backends present before and after (docs/ipvs.md, "Hashing": at most 1/N + 2% and 2%).
-//
-//	go test -run XXX -bench BenchmarkHashDisruption -benchtime 1x ./balancer/
-func BenchmarkHashDisruption(b *testing.B) {
-	for _, sched := range []string{"dh", "sh", "mh"} {
-		for _, n := range []int{3, 10, 100} {
-			b.Run(fmt.Sprintf("%s/n=%d", sched, n), func(b *testing.B) {
-				t := &testing.T{}
-				all := equalWeights(n)
-				without := append(append([]spec(nil), all[:n/2]...), all[n/2+1:]...)
-				var leave, leaveBetween, join, joinBetween float64
-				for b.Loop() {
-					leave, leaveBetween = disruption(t, sched, all, without, 100000)
-					join, joinBetween = disruption(t, sched, without, all, 100000)
-				}
-				b.ReportMetric(100*leave, "%moved-leave")
-				b.ReportMetric(100*leaveBetween, "%between-leave")
-				b.ReportMetric(100*join, "%moved-join")
-				b.ReportMetric(100*joinBetween, "%between-join")
-				b.ReportMetric(100*(1/float64(n)+0.02), "%limit")
-			})
-		}
-	}
-}
-
-// BenchmarkWRRCycle builds wrr cycles and reports the largest prefix
-// deviation from the ideal share, in picks.
-//
-//	go test -run XXX -bench BenchmarkWRRCycle ./balancer/
-func BenchmarkWRRCycle(b *testing.B) {
-	skewed := []uint64{10}
-	for range 90 {
-		skewed = append(skewed, 1)
-	}
-	random := make([]uint64, 1000)
-	for i := range random {
-		random[i] = uint64(1 + (i*7919)%20)
-	}
-	for _, c := range []struct {
-		name    string
-		weights []uint64
-	}{{"10+1x90", skewed}, {"1000x1..20", random}} {
-		b.Run(c.name, func(b *testing.B) {
-			var seq []int32
-			for b.Loop() {
-				seq = smoothCycle(c.weights)
-			}
-			b.ReportMetric(checkCycle(&testing.T{}, c.weights, seq), "max-prefix-deviation")
-			b.ReportMetric(float64(len(seq)), "cycle-len")
-		})
-	}
-}
-
 // BenchmarkBalanceQuality: 8 gRPC backends on loopback, one 10x slower
 // (10 ms against 1 ms), 16 closed-loop clients making 2,000 RPCs through
 // each policy. It reports the RPC latency's p50 and p99 and the slow

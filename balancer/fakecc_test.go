@@ -149,7 +149,7 @@ func (bp *builtPolicy) picker(tb testing.TB) balancer.Picker {
 		p, state := bp.cc.picker, bp.cc.state
 		bp.cc.mu.Unlock()
 		if state == connectivity.Ready {
-			if ip, ok := p.(*picker); !ok || len(ip.cand) == bp.n && ip.cfg == bp.cfg {
+			if ip, ok := p.(*picker); !ok || ip.ip.Candidates() == bp.n && ip.cfg == &bp.cfg.(*Config).Config {
 				return p
 			}
 		}

@@ -4,23 +4,11 @@ import (
 	"context"
 	_ "unsafe" // go:linkname
 
-	"github.com/cespare/xxhash/v2"
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/svcreg/svcreg/internal/ipvs"
 )
-
-// hashString is the fixed-seed 64-bit hash every process agrees on
-// (xxHash64, seed 0; never hash/maphash, whose seed is random).
-func hashString(s string) uint64 { return xxhash.Sum64String(s) }
-
-// mix combines a secondary key into a hash (ipvsadm's sh-port, mh-port).
-func mix(h, h2 uint64) uint64 {
-	h ^= h2 + 0x9e3779b97f4a7c15 + h<<6 + h>>2
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	return h
-}
 
 type requestKeyCtx struct{}
 
@@ -33,14 +21,8 @@ type requestKeyHash struct{ h uint64 }
 // the context, where a metadata header is hashed per pick (neither
 // allocates).
 func WithRequestKey(ctx context.Context, key string) context.Context {
-	return context.WithValue(ctx, requestKeyCtx{}, requestKeyHash{hashString(key)})
+	return context.WithValue(ctx, requestKeyCtx{}, requestKeyHash{ipvs.Hash(key)})
 }
-
-// keyKind of a request: where the key comes from when none is given.
-const (
-	sourceKey = false // sh, mh, persistence: the client's identity
-	destKey   = true  // dh, lblc, lblcr: the RPC's method
-)
 
 // requestKey hashes an RPC's key: WithRequestKey's, else the hashKey
 // header, else the client identity (source) or the method (destination);
@@ -51,14 +33,14 @@ func (p *picker) requestKey(info balancer.PickInfo, dest bool) uint64 {
 	if k, ok := info.Ctx.Value(requestKeyCtx{}).(requestKeyHash); ok {
 		h = k.h
 	} else if v := headerValue(info.Ctx, cfg.HashKey); v != "" {
-		h = hashString(v)
+		h = ipvs.Hash(v)
 	} else if dest {
-		h = hashString(info.FullMethodName)
+		h = ipvs.Hash(info.FullMethodName)
 	} else {
 		h = p.clientKey
 	}
 	if v := headerValue(info.Ctx, cfg.SecondaryKey); v != "" {
-		h = mix(h, hashString(v))
+		h = ipvs.Mix(h, ipvs.Hash(v))
 	}
 	return h
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/svcreg/svcreg/internal/clock"
+	"github.com/svcreg/svcreg/internal/ipvs"
 )
 
 var logger = grpclog.Component("ipvs")
@@ -39,7 +40,7 @@ func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfi
 }
 
 func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
-	b := &ipvsBalancer{ClientConn: cc, stop: make(chan struct{})}
+	b := &ipvsBalancer{ClientConn: cc, clock: clock.Get()}
 	b.child = endpointsharding.NewBalancer(b, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
 	return b
 }
@@ -51,12 +52,14 @@ type ipvsBalancer struct {
 	balancer.ClientConn
 	child balancer.Balancer
 
+	// mu guards the fields below; it is taken before the engine's own lock
+	// (Engine.Update runs under it), never after.
 	mu        sync.Mutex
-	st        *state
+	engine    *ipvs.Engine
+	cfg       *Config
+	clock     clock.Clock
 	endpoints []resolver.Endpoint // the resolver's, in canonical order
 	last      balancer.State      // the children's last aggregate state
-	ticking   bool
-	stop      chan struct{}
 	closed    bool
 
 	// Rebuild coalescing: endpointsharding reports every child's state
@@ -78,13 +81,11 @@ func (b *ipvsBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error
 	}
 	endpoints := withXDSWeights(canonical(ccs.ResolverState.Endpoints))
 	b.mu.Lock()
-	if b.st == nil {
-		b.st = newState(cfg, clock.Get())
-	} else {
-		b.st.configure(cfg)
+	if b.engine == nil {
+		b.engine = ipvs.New(&cfg.Config, ipvs.Options{Clock: b.clock, Wrap: wrapDone})
 	}
+	b.cfg = cfg
 	b.endpoints = endpoints
-	b.startTickerLocked()
 	b.mu.Unlock()
 	// The children get the endpoints without our config; pick_first with
 	// the health listener, as the built-in policies do.
@@ -114,7 +115,7 @@ func canonical(eps []resolver.Endpoint) []resolver.Endpoint {
 func (b *ipvsBalancer) ResolverError(err error) {
 	b.child.ResolverError(err)
 	b.mu.Lock()
-	empty := b.st == nil || len(b.endpoints) == 0
+	empty := b.engine == nil || len(b.endpoints) == 0
 	var gen uint64
 	if empty {
 		gen = b.gen.Add(1)
@@ -135,7 +136,9 @@ func (b *ipvsBalancer) Close() {
 	b.mu.Lock()
 	if !b.closed {
 		b.closed = true
-		close(b.stop)
+		if b.engine != nil {
+			b.engine.Close()
+		}
 	}
 	b.mu.Unlock()
 	b.child.Close()
@@ -147,7 +150,7 @@ func (b *ipvsBalancer) Close() {
 // RPCs while connecting and fail them in TRANSIENT_FAILURE).
 func (b *ipvsBalancer) UpdateState(state balancer.State) {
 	b.mu.Lock()
-	if b.st == nil || b.closed {
+	if b.engine == nil || b.closed {
 		b.mu.Unlock()
 		return
 	}
@@ -157,9 +160,9 @@ func (b *ipvsBalancer) UpdateState(state balancer.State) {
 			b.mu.Unlock()
 			return // the scheduled build will use this state
 		}
-		if wait := b.nextBuild.Sub(b.st.clock.Now()); wait > 0 {
+		if wait := b.nextBuild.Sub(b.clock.Now()); wait > 0 {
 			b.pending = true
-			b.st.clock.AfterFunc(wait, b.flush)
+			b.clock.AfterFunc(wait, b.flush)
 			b.mu.Unlock()
 			return
 		}
@@ -206,24 +209,24 @@ func (b *ipvsBalancer) decideLocked() (balancer.State, uint64) {
 	if !ready {
 		return state, gen
 	}
-	start := b.st.clock.Now()
-	views := make([]endpointView, 0, len(b.endpoints))
+	start := b.clock.Now()
+	backends := make([]ipvs.Backend, 0, len(b.endpoints))
 	for _, ep := range b.endpoints {
 		addr := ep.Addresses[0].Addr
 		info, _ := GetEndpointInfo(ep)
-		v := endpointView{addr: addr, info: info}
+		v := ipvs.Backend{Addr: addr, Info: info, State: ipvs.Connecting}
 		if c, ok := children[addr]; ok {
 			switch c.State.ConnectivityState {
 			case connectivity.Ready:
-				v.ready, v.child = true, c.State.Picker
+				v.State, v.Value = ipvs.Ready, c.State.Picker
 			case connectivity.TransientFailure:
-				v.failed = true
+				v.State = ipvs.Failed
 			}
 		}
-		views = append(views, v)
+		backends = append(backends, v)
 	}
-	p := buildPicker(b.st, views)
-	now := b.st.clock.Now()
+	p := newPicker(b.engine.Update(&b.cfg.Config, backends))
+	now := b.clock.Now()
 	b.nextBuild = now.Add(min(10*now.Sub(start), 100*time.Millisecond))
 	return balancer.State{ConnectivityState: connectivity.Ready, Picker: p}, gen
 }
@@ -237,35 +240,4 @@ func (b *ipvsBalancer) publish(state balancer.State, gen uint64) {
 		return
 	}
 	b.ClientConn.UpdateState(state)
-}
-
-// startTickerLocked runs the ticker that rotates the inactive window and
-// ages the tables, when the configuration needs one.
-func (b *ipvsBalancer) startTickerLocked() {
-	if b.ticking || b.st.tickInterval() == 0 {
-		return
-	}
-	b.ticking = true
-	go tickLoop(&b.mu, b.st, b.stop)
-}
-
-// tickLoop rotates st's inactive window and ages its tables until stop is
-// closed; mu guards st's build-time fields.
-func tickLoop(mu *sync.Mutex, st *state, stop <-chan struct{}) {
-	mu.Lock()
-	interval := st.tickInterval()
-	mu.Unlock()
-	t := st.clock.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.Chan():
-			mu.Lock()
-			work := st.tickWork()
-			mu.Unlock()
-			st.tick(work)
-		}
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"unicode"
 
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/spelling"
 	"github.com/svcreg/svcreg/internal/validation"
 	"github.com/svcreg/svcreg/reason"
 )
@@ -29,21 +29,15 @@ import (
 // body that names another namespace or object than its path, and a query
 // parameter no method has, are refused rather than silently ignored.
 
-// enumField is an enum-valued field of a service or instance body, with
-// Kubernetes' spellings of its values.
-type enumField struct {
-	enum    protoreflect.EnumDescriptor
-	aliases map[string]string // Kubernetes spelling -> svcreg's
-}
+// enumField is an enum-valued field of a service or instance body; its
+// values' Kubernetes spellings come from their one table
+// (internal/spelling).
+type enumField struct{ enum protoreflect.EnumDescriptor }
 
 var (
-	serviceTypeField = enumField{svcregv1.ServiceType(0).Descriptor(), map[string]string{
-		"ClusterIP": "SERVICE_TYPE_CLUSTER_IP", "NodePort": "SERVICE_TYPE_NODE_PORT",
-		"LoadBalancer": "SERVICE_TYPE_LOAD_BALANCER", "ExternalName": "SERVICE_TYPE_EXTERNAL_NAME"}}
-	affinityField = enumField{svcregv1.SessionAffinity(0).Descriptor(), map[string]string{
-		"ClientIP": "SESSION_AFFINITY_CLIENT_IP", "None": "SESSION_AFFINITY_NONE"}}
-	protocolField = enumField{svcregv1.Protocol(0).Descriptor(), map[string]string{
-		"TCP": "PROTOCOL_TCP", "UDP": "PROTOCOL_UDP", "SCTP": "PROTOCOL_SCTP"}}
+	serviceTypeField = enumField{svcregv1.ServiceType(0).Descriptor()}
+	affinityField    = enumField{svcregv1.SessionAffinity(0).Descriptor()}
+	protocolField    = enumField{svcregv1.Protocol(0).Descriptor()}
 )
 
 // respell rewrites value in place to svcreg's spelling, or reports the
@@ -53,23 +47,11 @@ func (f enumField) respell(path string, obj map[string]any, key string) *validat
 	if !ok {
 		return nil // absent, or a number: protojson decides
 	}
-	if to, ok := f.aliases[v]; ok {
-		obj[key] = to
+	if n, ok := spelling.Parse(f.enum, v); ok {
+		obj[key] = string(f.enum.Values().ByNumber(n).Name())
 		return nil
 	}
-	if f.enum.Values().ByName(protoreflect.Name(v)) != nil {
-		return nil
-	}
-	var k8s, ours []string
-	for alias := range f.aliases {
-		k8s = append(k8s, alias)
-	}
-	slices.Sort(k8s)
-	for i := range f.enum.Values().Len() {
-		if name := string(f.enum.Values().Get(i).Name()); !strings.HasSuffix(name, "_UNSPECIFIED") {
-			ours = append(ours, name)
-		}
-	}
+	k8s, ours := spelling.Accepted(f.enum)
 	return validation.Invalid(validation.Path(path+"."+key), v,
 		fmt.Sprintf("want one of %s (or %s)", strings.Join(k8s, ", "), strings.Join(ours, ", ")))
 }

@@ -2,8 +2,11 @@ package server
 
 import (
 	"embed"
+	"encoding/json"
 	"io/fs"
 	"net/http"
+
+	"github.com/svcreg/svcreg/internal/spelling"
 )
 
 // The web view (docs/console.md): hand-written HTML, CSS and JavaScript,
@@ -20,11 +23,23 @@ func webView() http.Handler {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	files := http.StripPrefix("/ui/", http.FileServerFS(sub))
+	// The enums' Kubernetes spellings, from their one table
+	// (internal/spelling), as a script the page loads before its own.
+	table, err := json.Marshal(spelling.Table())
+	if err != nil {
+		panic(err)
+	}
+	spellings := []byte("window.SPELLINGS = " + string(table) + ";\n")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Nothing but this origin: no CDN, no inline script from elsewhere.
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-cache")
+		if r.URL.Path == "/ui/spellings.js" {
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			w.Write(spellings)
+			return
+		}
 		files.ServeHTTP(w, r)
 	})
 }

@@ -17,6 +17,7 @@ import (
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/manifest"
+	"github.com/svcreg/svcreg/internal/spelling"
 )
 
 // Output formats of get, as kubectl's -o.
@@ -208,26 +209,10 @@ func orNone(s string) string {
 	return s
 }
 
-var serviceTypeNames = map[svcregv1.ServiceType]string{
-	svcregv1.ServiceType_SERVICE_TYPE_CLUSTER_IP: "ClusterIP", svcregv1.ServiceType_SERVICE_TYPE_NODE_PORT: "NodePort",
-	svcregv1.ServiceType_SERVICE_TYPE_LOAD_BALANCER: "LoadBalancer", svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME: "ExternalName"}
+func serviceType(t svcregv1.ServiceType) string { return spelling.Of(t) }
 
-func serviceType(t svcregv1.ServiceType) string {
-	if n, ok := serviceTypeNames[t]; ok {
-		return n
-	}
-	return t.String()
-}
-
-func protocol(p svcregv1.Protocol) string {
-	switch p {
-	case svcregv1.Protocol_PROTOCOL_UDP:
-		return "UDP"
-	case svcregv1.Protocol_PROTOCOL_SCTP:
-		return "SCTP"
-	}
-	return "TCP"
-}
+// protocol is a port's protocol as kubectl prints it (TCP when unset).
+func protocol(p svcregv1.Protocol) string { return strings.ToUpper(spelling.Protocol(p)) }
 
 // servicePorts as kubectl: 80/TCP,443:30443/TCP.
 func servicePorts(svc *svcregv1.Service) string {

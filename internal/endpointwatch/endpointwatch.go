@@ -187,6 +187,16 @@ type View struct {
 	Endpoints map[string]*svcregv1.Endpoint
 }
 
+// List is the view's endpoints as a slice (in no particular order: the
+// service model puts backends in canonical order).
+func (v View) List() []*svcregv1.Endpoint {
+	out := make([]*svcregv1.Endpoint, 0, len(v.Endpoints))
+	for _, ep := range v.Endpoints {
+		out = append(out, ep)
+	}
+	return out
+}
+
 // Follow keeps a view of the service and its endpoints and calls onView
 // with each new one: after a snapshot and after each change, never a
 // half-applied one. onView runs on the watching goroutine. Connection

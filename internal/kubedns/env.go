@@ -6,6 +6,7 @@ import (
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/meta"
+	"github.com/svcreg/svcreg/internal/spelling"
 )
 
 // EnvVar is one variable.
@@ -42,9 +43,9 @@ func Environment(snap Snapshot, namespace string) ([]EnvVar, error) {
 			}
 			return ip + ":" + strconv.Itoa(int(p.GetPort()))
 		}
-		out = append(out, EnvVar{prefix + "_PORT", protoName(first.GetProtocol()) + "://" + hostPort(first)})
+		out = append(out, EnvVar{prefix + "_PORT", spelling.Protocol(first.GetProtocol()) + "://" + hostPort(first)})
 		for _, p := range svc.GetPorts() {
-			proto := protoName(p.GetProtocol())
+			proto := spelling.Protocol(p.GetProtocol())
 			base := prefix + "_PORT_" + strconv.Itoa(int(p.GetPort())) + "_" + strings.ToUpper(proto)
 			out = append(out,
 				EnvVar{base, proto + "://" + hostPort(p)},

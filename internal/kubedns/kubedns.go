@@ -29,7 +29,8 @@ import (
 	"github.com/miekg/dns"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
-	"github.com/svcreg/svcreg/internal/meta"
+	"github.com/svcreg/svcreg/internal/servicemodel"
+	"github.com/svcreg/svcreg/internal/spelling"
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/internal/validation"
 )
@@ -335,8 +336,6 @@ func (r *Resolver) soa(v *reads) dns.RR {
 		Serial: uint32(v.Revision()), Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: r.ttl}
 }
 
-func headless(svc *svcregv1.Service) bool { return svc.GetClusterIp() == meta.ClusterIPNone }
-
 func serviceFQDN(svc *svcregv1.Service, zone string) string {
 	return svc.GetName() + "." + svc.GetNamespace() + ".svc." + zone
 }
@@ -347,7 +346,7 @@ func (r *Resolver) serviceRecords(v *reads, q dns.Question, svc *svcregv1.Servic
 	if svc.GetType() == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME {
 		return Answer{Answer: []dns.RR{&dns.CNAME{Hdr: r.hdr(q.Name, dns.TypeCNAME), Target: dns.Fqdn(strings.ToLower(svc.GetExternalName()))}}}
 	}
-	if !headless(svc) {
+	if !servicemodel.Headless(svc) {
 		ip, err := netip.ParseAddr(svc.GetClusterIp())
 		if err != nil {
 			return Answer{}
@@ -360,7 +359,7 @@ func (r *Resolver) serviceRecords(v *reads, q dns.Question, svc *svcregv1.Servic
 	var out []dns.RR
 	anyReady, truncated, used := false, false, 0
 	v.EachEndpoint(svc.GetNamespace(), svc.GetName(), func(ep *svcregv1.Endpoint) bool {
-		if !ep.GetReady() {
+		if !servicemodel.Published(ep) {
 			return true
 		}
 		anyReady = true
@@ -401,12 +400,11 @@ func (r *Resolver) addressRR(name string, qtype uint16, ip netip.Addr) dns.RR {
 	return nil
 }
 
-// readyEndpoints are the endpoints DNS publishes: ready ones (which, with
-// publish_not_ready_addresses, is all of them).
-func readyEndpoints(eps []*svcregv1.Endpoint) []*svcregv1.Endpoint {
+// publishedEndpoints are the endpoints DNS names (servicemodel.Published).
+func publishedEndpoints(eps []*svcregv1.Endpoint) []*svcregv1.Endpoint {
 	out := eps[:0:0]
 	for _, ep := range eps {
-		if ep.GetReady() {
+		if servicemodel.Published(ep) {
 			out = append(out, ep)
 		}
 	}
@@ -433,12 +431,12 @@ func dashedIP(ip string) string {
 
 // endpointRecords: <host>.<svc>.<ns>.svc.<zone> of a headless service.
 func (r *Resolver) endpointRecords(v *reads, q dns.Question, svc *svcregv1.Service, label string) Answer {
-	if !headless(svc) {
+	if !servicemodel.Headless(svc) {
 		return Answer{Rcode: dns.RcodeNameError}
 	}
 	var out []dns.RR
 	found := false
-	for _, ep := range readyEndpoints(v.Endpoints(svc.GetNamespace(), svc.GetName())) {
+	for _, ep := range publishedEndpoints(v.Endpoints(svc.GetNamespace(), svc.GetName())) {
 		if endpointLabel(ep) != label {
 			continue
 		}
@@ -457,15 +455,11 @@ func (r *Resolver) endpointRecords(v *reads, q dns.Question, svc *svcregv1.Servi
 
 func portByProto(svc *svcregv1.Service, proto string) bool {
 	for _, p := range svc.GetPorts() {
-		if p.GetName() != "" && protoName(p.GetProtocol()) == proto {
+		if p.GetName() != "" && spelling.Protocol(p.GetProtocol()) == proto {
 			return true
 		}
 	}
 	return false
-}
-
-func protoName(p svcregv1.Protocol) string {
-	return strings.ToLower(strings.TrimPrefix(p.String(), "PROTOCOL_"))
 }
 
 // srvRecords: _<port>._<proto>.<svc>.<ns>.svc.<zone> for a named port.
@@ -475,7 +469,7 @@ func protoName(p svcregv1.Protocol) string {
 func (r *Resolver) srvRecords(v *reads, q dns.Question, svc *svcregv1.Service, portName, proto string, limit budget) Answer {
 	var sp *svcregv1.ServicePort
 	for _, p := range svc.GetPorts() {
-		if p.GetName() == portName && protoName(p.GetProtocol()) == proto {
+		if p.GetName() == portName && spelling.Protocol(p.GetProtocol()) == proto {
 			sp = p
 		}
 	}
@@ -486,7 +480,7 @@ func (r *Resolver) srvRecords(v *reads, q dns.Question, svc *svcregv1.Service, p
 		return Answer{}
 	}
 	target := serviceFQDN(svc, r.zone)
-	if !headless(svc) {
+	if !servicemodel.Headless(svc) {
 		srv := &dns.SRV{Hdr: r.hdr(q.Name, dns.TypeSRV), Priority: 0, Weight: 100, Port: uint16(sp.GetPort()), Target: target}
 		var extra []dns.RR
 		if ip, err := netip.ParseAddr(svc.GetClusterIp()); err == nil {
@@ -497,8 +491,8 @@ func (r *Resolver) srvRecords(v *reads, q dns.Question, svc *svcregv1.Service, p
 	var ans, extra []dns.RR
 	truncated, used := false, 0
 	v.EachEndpoint(svc.GetNamespace(), svc.GetName(), func(ep *svcregv1.Endpoint) bool {
-		port, ok := endpointPort(ep, sp.GetName())
-		if !ep.GetReady() || !ok {
+		port, ok := servicemodel.EndpointPort(ep, sp)
+		if !servicemodel.Published(ep) || !ok {
 			return true
 		}
 		if limit.full(used) {
@@ -534,15 +528,6 @@ func (r *Resolver) targetAddress(name string, ip netip.Addr) []dns.RR {
 	return nil
 }
 
-func endpointPort(ep *svcregv1.Endpoint, name string) (int32, bool) {
-	for _, p := range ep.GetPorts() {
-		if p.GetName() == name {
-			return p.GetPort(), true
-		}
-	}
-	return 0, false
-}
-
 // reverse answers PTR questions: cluster IPs, and headless endpoints with
 // a hostname. The service range is ours (NXDOMAIN when unassigned); other
 // addresses are answered when an endpoint has them, refused otherwise.
@@ -553,11 +538,11 @@ func (r *Resolver) reverse(v *reads, q dns.Question, ip netip.Addr) Answer {
 	}
 	known := len(out) > 0
 	for _, ep := range v.EndpointsByIP(ip.String()) {
-		if ep.GetHostname() == "" || !ep.GetReady() {
+		if ep.GetHostname() == "" || !servicemodel.Published(ep) {
 			continue
 		}
 		svc := v.Service(ep.GetNamespace(), ep.GetService())
-		if svc == nil || !headless(svc) {
+		if svc == nil || !servicemodel.Headless(svc) {
 			continue
 		}
 		known = true

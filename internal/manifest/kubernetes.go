@@ -7,19 +7,18 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/spelling"
 )
 
-// The Kubernetes spellings of svcreg's enums.
+// The enums a Kubernetes manifest spells its own way (internal/spelling
+// has the one table).
 var (
-	kubeServiceTypes = map[string]svcregv1.ServiceType{
-		"ClusterIP": svcregv1.ServiceType_SERVICE_TYPE_CLUSTER_IP, "NodePort": svcregv1.ServiceType_SERVICE_TYPE_NODE_PORT,
-		"LoadBalancer": svcregv1.ServiceType_SERVICE_TYPE_LOAD_BALANCER, "ExternalName": svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME}
-	kubeAffinities = map[string]svcregv1.SessionAffinity{
-		"None": svcregv1.SessionAffinity_SESSION_AFFINITY_NONE, "ClientIP": svcregv1.SessionAffinity_SESSION_AFFINITY_CLIENT_IP}
-	kubeProtocols = map[string]svcregv1.Protocol{
-		"TCP": svcregv1.Protocol_PROTOCOL_TCP, "UDP": svcregv1.Protocol_PROTOCOL_UDP, "SCTP": svcregv1.Protocol_PROTOCOL_SCTP}
+	kubeServiceTypes = svcregv1.ServiceType(0).Descriptor()
+	kubeAffinities   = svcregv1.SessionAffinity(0).Descriptor()
+	kubeProtocols    = svcregv1.Protocol(0).Descriptor()
 )
 
 // lastApplied is kubectl's copy of the Kubernetes object: it describes
@@ -29,24 +28,22 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // serviceNameLabel ties an EndpointSlice to its service (KEP-752).
 const serviceNameLabel = "kubernetes.io/service-name"
 
-func enum[T any](f *fields, key string, values map[string]T) (T, bool) {
-	var zero T
+func enum(f *fields, key string, e protoreflect.EnumDescriptor) (protoreflect.EnumNumber, bool) {
 	s := f.str(key)
 	if s == "" {
-		return zero, false
+		return 0, false
 	}
-	v, ok := values[s]
-	if !ok {
-		names := make([]string, 0, len(values))
-		for k := range values {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		if f.r.err == nil {
-			f.r.err = fmt.Errorf("%s: %q is not one of %s", f.at(key), s, strings.Join(names, ", "))
+	values := e.Values()
+	for i := range values.Len() {
+		if v := values.Get(i); spelling.Kubernetes(v) == s {
+			return v.Number(), true
 		}
 	}
-	return v, ok
+	names, _ := spelling.Accepted(e)
+	if f.r.err == nil {
+		f.r.err = fmt.Errorf("%s: %q is not one of %s", f.at(key), s, strings.Join(names, ", "))
+	}
+	return 0, false
 }
 
 // objectMeta reads metadata: name, namespace, labels and annotations;
@@ -107,8 +104,9 @@ func kubeService(source string, m map[string]any) (Object, error) {
 	} else if len(ips) == 1 && svc.ClusterIp == "" {
 		svc.ClusterIp = ips[0]
 	}
-	svc.Type, _ = enum(&spec, "type", kubeServiceTypes)
-	svc.SessionAffinity, _ = enum(&spec, "sessionAffinity", kubeAffinities)
+	t, _ := enum(&spec, "type", kubeServiceTypes)
+	a, _ := enum(&spec, "sessionAffinity", kubeAffinities)
+	svc.Type, svc.SessionAffinity = svcregv1.ServiceType(t), svcregv1.SessionAffinity(a)
 	if cfg, ok := spec.child("sessionAffinityConfig"); ok {
 		if ip, ok := cfg.child("clientIP"); ok {
 			if t, ok := ip.integer("timeoutSeconds"); ok {
@@ -122,7 +120,8 @@ func kubeService(source string, m map[string]any) (Object, error) {
 	svc.PublishNotReadyAddresses, _ = spec.boolean("publishNotReadyAddresses")
 	for _, p := range spec.list("ports") {
 		port := &svcregv1.ServicePort{Name: p.str("name"), TargetPort: p.intOrString("targetPort"), AppProtocol: p.str("appProtocol")}
-		port.Protocol, _ = enum(&p, "protocol", kubeProtocols)
+		proto, _ := enum(&p, "protocol", kubeProtocols)
+		port.Protocol = svcregv1.Protocol(proto)
 		port.Port, _ = p.integer("port")
 		port.NodePort, _ = p.integer("nodePort")
 		p.done()
@@ -226,7 +225,8 @@ func conditions(e *fields, ep *svcregv1.Endpoint) {
 
 func endpointPort(p *fields) *svcregv1.EndpointPort {
 	port := &svcregv1.EndpointPort{Name: p.str("name"), AppProtocol: p.str("appProtocol")}
-	port.Protocol, _ = enum(p, "protocol", kubeProtocols)
+	proto, _ := enum(p, "protocol", kubeProtocols)
+	port.Protocol = svcregv1.Protocol(proto)
 	port.Port, _ = p.integer("port")
 	p.done()
 	return port

@@ -15,6 +15,7 @@ import (
 	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/endpointwatch"
 	"github.com/svcreg/svcreg/internal/meta"
+	"github.com/svcreg/svcreg/internal/servicemodel"
 	"github.com/svcreg/svcreg/reason"
 )
 
@@ -40,13 +41,6 @@ type catalog struct {
 func newCatalog(reg svcregv1.RegistryServiceClient, log *slog.Logger) *catalog {
 	return &catalog{reg: reg, log: log, views: map[string]endpointwatch.View{}, follows: map[string]context.CancelFunc{},
 		changed: make(chan struct{}, 1)}
-}
-
-// proxied reports whether a data plane serves a service: it has a cluster
-// IP (not headless, not an external name).
-func proxied(svc *svcregv1.Service) bool {
-	ip := svc.GetClusterIp()
-	return ip != "" && ip != "None" && svc.GetType() != svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME
 }
 
 // snapshot is the current views, a copy.
@@ -141,7 +135,7 @@ func (c *catalog) reconcile(ctx context.Context, listed map[string]*svcregv1.Ser
 	c.mu.Lock()
 	var gone []string
 	for key := range c.follows {
-		if svc, ok := listed[key]; !ok || !proxied(svc) {
+		if svc, ok := listed[key]; !ok || !servicemodel.Proxied(svc) {
 			gone = append(gone, key)
 		}
 	}
@@ -162,7 +156,7 @@ func (c *catalog) reconcile(ctx context.Context, listed map[string]*svcregv1.Ser
 // no longer is.
 func (c *catalog) apply(ctx context.Context, svc *svcregv1.Service) {
 	key := meta.Key(svc.GetNamespace(), svc.GetName())
-	if !proxied(svc) {
+	if !servicemodel.Proxied(svc) {
 		c.unfollow(key)
 		return
 	}

@@ -17,8 +17,9 @@ import (
 
 	"github.com/google/nftables"
 
-	"github.com/svcreg/svcreg/balancer"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/ipvs"
+	"github.com/svcreg/svcreg/internal/servicemodel"
 )
 
 // tcpSockets counts this namespace's TCP sockets that a process still
@@ -199,10 +200,9 @@ func TestNoStateLeftBehind(t *testing.T) {
 	}
 }
 
-func mustConfig(t *testing.T, sched string) *balancer.Config {
+func mustConfig(t *testing.T, sched string) *ipvs.Config {
 	t.Helper()
-	svc := &svcregv1.Service{Scheduler: sched}
-	cfg, err := connConfig(svc)
+	cfg, err := ipvs.Complete(servicemodel.Policy(&svcregv1.Service{Scheduler: sched}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
-	"github.com/svcreg/svcreg/balancer"
+	"github.com/svcreg/svcreg/internal/ipvs"
 )
 
 // The nftables data plane is kube-proxy's nftables mode done with
@@ -441,7 +441,7 @@ func (d *nftDataplane) writeFront(k frontKey, p *frontend, old *nftFront) *nftFr
 	f := &nftFront{front: p, eps: map[string]time.Duration{}}
 	if old != nil {
 		for addr, was := range old.eps {
-			if !slices.ContainsFunc(p.backends, func(b balancer.ConnBackend) bool { return b.Addr == addr }) {
+			if !slices.ContainsFunc(p.backends, func(b ipvs.Backend) bool { return b.Addr == addr }) {
 				d.dropEndpoint(k, addr, was)
 			}
 		}

@@ -8,16 +8,19 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/svcreg/svcreg/balancer"
+	"github.com/svcreg/svcreg/internal/ipvs"
 )
 
 // userspace is the data plane of kube-proxy's userspace mode, done again:
 // a listener on every frontend address, and per accepted connection (or
-// UDP flow) a backend chosen by the service's scheduler at connection
-// level (balancer.Conns), dialled with retries, then bytes copied both
-// ways by the kernel (splice) until each side closes.
+// UDP flow) a backend chosen by the service's scheduler (the scheduler
+// engine, internal/ipvs: a connection is active from the pick until it
+// closes, as in the kernel's IPVS), keyed on the client's address, dialled
+// with retries, then bytes copied both ways by the kernel (splice) until
+// each side closes.
 type userspace struct {
 	log    *slog.Logger
 	limits Limits
@@ -75,11 +78,12 @@ func (l *Limits) setDefaults() {
 
 // usFront is one served address.
 type usFront struct {
-	front *frontend
-	conns *balancer.Conns
-	lis   net.Listener   // tcp
-	pc    net.PacketConn // udp
-	flows *udpFlows
+	front  *frontend
+	engine *ipvs.Engine
+	picker atomic.Pointer[ipvs.Picker]
+	lis    net.Listener   // tcp
+	pc     net.PacketConn // udp
+	flows  *udpFlows
 	// closed is closed with the frontend (an accept loop waiting for a
 	// connection slot gives up).
 	closed    chan struct{}
@@ -128,19 +132,19 @@ func (u *userspace) sync(planned map[frontKey]*frontend, _ bool) error {
 }
 
 func (u *userspace) open(p *frontend) (*usFront, error) {
-	f := &usFront{front: p, conns: balancer.NewConns(p.config), down: map[string]time.Time{}, closed: make(chan struct{})}
-	f.conns.Update(nil, p.backends)
+	f := &usFront{front: p, engine: ipvs.New(p.config, ipvs.Options{}), down: map[string]time.Time{}, closed: make(chan struct{})}
+	f.picker.Store(f.engine.Update(nil, p.backends))
 	var err error
 	switch p.key.proto {
 	case "tcp":
 		if f.lis, err = net.Listen("tcp", p.key.addr); err != nil {
-			f.conns.Close()
+			f.engine.Close()
 			return nil, err
 		}
 		u.wg.Go(func() { u.acceptLoop(f) })
 	case "udp":
 		if f.pc, err = net.ListenPacket("udp", p.key.addr); err != nil {
-			f.conns.Close()
+			f.engine.Close()
 			return nil, err
 		}
 		f.flows = newUDPFlows(u.limits, u.log)
@@ -154,13 +158,13 @@ func (f *usFront) update(p *frontend) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.front = p
-	f.conns.Update(p.config, f.upLocked())
+	f.picker.Store(f.engine.Update(p.config, f.upLocked()))
 }
 
 // upLocked is the frontend's backends without those refused lately.
-func (f *usFront) upLocked() []balancer.ConnBackend {
+func (f *usFront) upLocked() []ipvs.Backend {
 	now := time.Now()
-	out := make([]balancer.ConnBackend, 0, len(f.front.backends))
+	out := make([]ipvs.Backend, 0, len(f.front.backends))
 	for _, b := range f.front.backends {
 		if until, ok := f.down[b.Addr]; ok && now.Before(until) {
 			continue
@@ -181,11 +185,11 @@ func (f *usFront) refused(addr string) {
 		return
 	}
 	f.down[addr] = time.Now().Add(time.Second)
-	f.conns.Update(nil, f.upLocked())
+	f.picker.Store(f.engine.Update(nil, f.upLocked()))
 	time.AfterFunc(time.Second, func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.conns.Update(nil, f.upLocked())
+		f.picker.Store(f.engine.Update(nil, f.upLocked()))
 	})
 }
 
@@ -197,7 +201,7 @@ func (f *usFront) close() {
 	if f.pc != nil {
 		f.pc.Close()
 	}
-	f.conns.Close()
+	f.engine.Close()
 }
 
 // stop closes every frontend and waits for their loops; open TCP
@@ -230,19 +234,24 @@ func isClosed(err error) bool {
 // one try per dial timeout. It returns the connection and its done.
 func (u *userspace) dial(ctx context.Context, f *usFront, network, client string) (net.Conn, func(), error) {
 	var last error
+	key := ipvs.Hash(client)
 	for _, timeout := range u.limits.DialTimeouts {
-		addr, done, err := f.conns.Pick(client)
+		got, err := f.picker.Load().Pick(ipvs.Request{Source: key, Dest: key})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("%w: none is ready, or every one is quiesced or overloaded", err)
+		}
+		done := got.Release
+		if done == nil {
+			done = func() {}
 		}
 		d := net.Dialer{Timeout: timeout}
-		conn, err := d.DialContext(ctx, network, addr)
+		conn, err := d.DialContext(ctx, network, got.Addr)
 		if err == nil {
 			return conn, done, nil
 		}
 		done()
 		last = err
-		f.refused(addr)
+		f.refused(got.Addr)
 	}
 	return nil, nil, fmt.Errorf("%d tries: %w", len(u.limits.DialTimeouts), last)
 }

@@ -14,14 +14,14 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	ipvsbalancer "github.com/svcreg/svcreg/balancer"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
-	"github.com/svcreg/svcreg/resolver"
+	"github.com/svcreg/svcreg/internal/servicemodel"
 )
 
 // ipvsTypeURL names svcreg's policy in a TypedStruct: gRPC takes the
-// policy's name from the part after the last "/" (gRFC A52).
-const ipvsTypeURL = "svcreg.io/" + ipvsbalancer.Name
+// policy's name from the part after the last "/" (gRFC A52): "ipvs", the
+// name package balancer registers.
+const ipvsTypeURL = "svcreg.io/ipvs"
 
 // clientChannelID is the filter state gRPC hashes to keep one channel on
 // one backend (gRFC A42): the nearest thing to a client address.
@@ -44,7 +44,7 @@ type policy struct {
 //	sh, dh, mh, ClientIP       -> ring_hash on the hash_key header, else on
 //	                              the client's channel (one channel, one backend)
 func policyFor(svc *svcregv1.Service) policy {
-	cfg := resolver.PolicyConfig(svc)
+	cfg := servicemodel.Policy(svc)
 	js, _ := json.Marshal(cfg)
 	var fields map[string]any
 	json.Unmarshal(js, &fields)

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/servicemodel"
 )
 
 // resourceName is the name of a service port's Listener, Cluster and
@@ -99,57 +100,37 @@ func externalCluster(name, host string, port int32) *clusterv3.Cluster {
 	}
 }
 
-// assignment lists a service port's endpoints (KEP-1669): ready ones
-// HEALTHY; terminating ones that still serve DRAINING, which clients do
-// not use, unless no endpoint is ready, when they are what there is and
-// go HEALTHY. Each endpoint is a locality of its own whose weight is the
-// endpoint's (the zone label is the locality's zone): wrr_locality, the
-// policy gRPC clients of every language have, then balances by the
+// assignment lists a service port's backends (internal/servicemodel):
+// those that take new traffic (servicemodel.Active) HEALTHY, the others
+// (terminating, while a ready one can take requests) DRAINING, which
+// clients do not use. Quiesced ones (weight 0) are left out: an EDS weight
+// is at least 1. Each endpoint is a locality of its own whose weight is
+// the endpoint's (the zone label is the locality's zone): wrr_locality,
+// the policy gRPC clients of every language have, then balances by the
 // endpoints' weights, and ring_hash multiplies locality and endpoint
 // weight (the endpoint's is 1).
 func assignment(name string, sp *svcregv1.ServicePort, eps []*svcregv1.Endpoint) *endpointv3.ClusterLoadAssignment {
-	anyReady := false
-	for _, ep := range eps {
-		anyReady = anyReady || ep.GetReady() && ep.GetWeight() > 0
-	}
+	backends := servicemodel.Backends(eps, sp)
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: name}
-	for _, ep := range eps {
-		port, ok := endpointPort(ep, sp)
-		if !ok || ep.GetWeight() == 0 { // weight 0: quiesced, no new RPCs (an EDS weight is at least 1)
+	for _, b := range backends {
+		if b.Info.Weight == 0 {
 			continue
 		}
-		health := corev3.HealthStatus_HEALTHY
-		switch {
-		case ep.GetReady():
-		case ep.GetServing() && ep.GetTerminating():
-			if anyReady {
-				health = corev3.HealthStatus_DRAINING
-			}
-		default:
-			continue // not ready: left out
+		health := corev3.HealthStatus_DRAINING
+		if servicemodel.Active(backends, b) {
+			health = corev3.HealthStatus_HEALTHY
 		}
 		cla.Endpoints = append(cla.Endpoints, &endpointv3.LocalityLbEndpoints{
-			Locality:            &corev3.Locality{Zone: ep.GetZone(), SubZone: ep.GetInstance()},
-			LoadBalancingWeight: wrapperspb.UInt32(ep.GetWeight()),
+			Locality:            &corev3.Locality{Zone: b.Info.Zone, SubZone: b.Endpoint.GetInstance()},
+			LoadBalancingWeight: wrapperspb.UInt32(b.Info.Weight),
 			LbEndpoints: []*endpointv3.LbEndpoint{{
-				HostIdentifier:      &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(ep.GetIp(), port)}},
+				HostIdentifier:      &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(b.Endpoint.GetIp(), b.Port)}},
 				HealthStatus:        health,
 				LoadBalancingWeight: wrapperspb.UInt32(1),
 			}},
 		})
 	}
 	return cla
-}
-
-// endpointPort is the endpoint's port for a service port: endpoints name
-// their ports after the service's.
-func endpointPort(ep *svcregv1.Endpoint, sp *svcregv1.ServicePort) (int32, bool) {
-	for _, p := range ep.GetPorts() {
-		if p.GetName() == sp.GetName() {
-			return p.GetPort(), true
-		}
-	}
-	return 0, false
 }
 
 func socketAddress(host string, port int32) *corev3.Address {

@@ -128,9 +128,9 @@ async function listAll(path, field, params) {
   return out;
 }
 
-const typeNames = { SERVICE_TYPE_CLUSTER_IP: 'ClusterIP', SERVICE_TYPE_NODE_PORT: 'NodePort',
-  SERVICE_TYPE_LOAD_BALANCER: 'LoadBalancer', SERVICE_TYPE_EXTERNAL_NAME: 'ExternalName' };
-const proto = (p) => (p || 'PROTOCOL_TCP').replace('PROTOCOL_', '');
+// The enums' Kubernetes spellings: the server's one table (spellings.js).
+const typeNames = window.SPELLINGS.ServiceType;
+const proto = (p) => window.SPELLINGS.Protocol[p || 'PROTOCOL_TCP'] || p;
 const ports = (svc) => (svc.ports || []).map((p) => `${p.port}${p.nodePort ? ':' + p.nodePort : ''}/${proto(p.protocol)}`).join(', ') || '—';
 const labelText = (m) => Object.entries(m || {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—';
 const readyCount = (eps) => `${eps.filter((e) => e.ready).length}/${eps.length}`;

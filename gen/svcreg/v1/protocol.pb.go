@@ -83,12 +83,12 @@ var File_svcreg_v1_protocol_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_protocol_proto_rawDesc = "" +
 	"\n" +
-	"\x18svcreg/v1/protocol.proto\x12\tsvcreg.v1*[\n" +
+	"\x18svcreg/v1/protocol.proto\x12\tsvcreg.v1\x1a\x17svcreg/v1/options.proto*w\n" +
 	"\bProtocol\x12\x18\n" +
-	"\x14PROTOCOL_UNSPECIFIED\x10\x00\x12\x10\n" +
-	"\fPROTOCOL_TCP\x10\x01\x12\x10\n" +
-	"\fPROTOCOL_UDP\x10\x02\x12\x11\n" +
-	"\rPROTOCOL_SCTP\x10\x03B1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
+	"\x14PROTOCOL_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\fPROTOCOL_TCP\x10\x01\x1a\a\xca\xf3\x18\x03TCP\x12\x19\n" +
+	"\fPROTOCOL_UDP\x10\x02\x1a\a\xca\xf3\x18\x03UDP\x12\x1b\n" +
+	"\rPROTOCOL_SCTP\x10\x03\x1a\b\xca\xf3\x18\x04SCTPB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
 
 var (
 	file_svcreg_v1_protocol_proto_rawDescOnce sync.Once
@@ -119,6 +119,7 @@ func file_svcreg_v1_protocol_proto_init() {
 	if File_svcreg_v1_protocol_proto != nil {
 		return
 	}
+	file_svcreg_v1_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

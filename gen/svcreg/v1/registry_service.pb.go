@@ -2529,7 +2529,7 @@ var File_svcreg_v1_registry_service_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\n" +
-	" svcreg/v1/registry_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x17svcreg/v1/service.proto\"8\n" +
+	" svcreg/v1/registry_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x17svcreg/v1/options.proto\x1a\x17svcreg/v1/service.proto\"8\n" +
 	"\x0eResolveRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\"\xbf\x01\n" +
@@ -2680,14 +2680,14 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\tendpoints\x18\x03 \x03(\v2\x13.svcreg.v1.EndpointR\tendpoints\"x\n" +
 	"\x18ReplaceEndpointsResponse\x121\n" +
 	"\tendpoints\x18\x01 \x03(\v2\x13.svcreg.v1.EndpointR\tendpoints\x12)\n" +
-	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion*\x9e\x01\n" +
+	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion*\xd2\x01\n" +
 	"\tEventType\x12\x1a\n" +
-	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
-	"\x10EVENT_TYPE_ADDED\x10\x01\x12\x17\n" +
-	"\x13EVENT_TYPE_MODIFIED\x10\x02\x12\x16\n" +
-	"\x12EVENT_TYPE_DELETED\x10\x03\x12\x15\n" +
-	"\x11EVENT_TYPE_SYNCED\x10\x04\x12\x17\n" +
-	"\x13EVENT_TYPE_BOOKMARK\x10\x05*\\\n" +
+	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x10EVENT_TYPE_ADDED\x10\x01\x1a\t\xca\xf3\x18\x05ADDED\x12%\n" +
+	"\x13EVENT_TYPE_MODIFIED\x10\x02\x1a\f\xca\xf3\x18\bMODIFIED\x12#\n" +
+	"\x12EVENT_TYPE_DELETED\x10\x03\x1a\v\xca\xf3\x18\aDELETED\x12\x15\n" +
+	"\x11EVENT_TYPE_SYNCED\x10\x04\x12%\n" +
+	"\x13EVENT_TYPE_BOOKMARK\x10\x05\x1a\f\xca\xf3\x18\bBOOKMARK*\\\n" +
 	"\n" +
 	"ObjectKind\x12\x1b\n" +
 	"\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -2856,6 +2856,7 @@ func file_svcreg_v1_registry_service_proto_init() {
 	}
 	file_svcreg_v1_endpoint_proto_init()
 	file_svcreg_v1_instance_proto_init()
+	file_svcreg_v1_options_proto_init()
 	file_svcreg_v1_service_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -526,7 +526,7 @@ var File_svcreg_v1_service_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_service_proto_rawDesc = "" +
 	"\n" +
-	"\x17svcreg/v1/service.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/protocol.proto\"\xbd\b\n" +
+	"\x17svcreg/v1/service.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17svcreg/v1/options.proto\x1a\x18svcreg/v1/protocol.proto\"\xbd\b\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x126\n" +
@@ -571,17 +571,17 @@ const file_svcreg_v1_service_proto_rawDesc = "" +
 	"\bhash_key\x18\x01 \x01(\tR\ahashKey\x12#\n" +
 	"\rsecondary_key\x18\x02 \x01(\tR\fsecondaryKey\x12\x1a\n" +
 	"\bfallback\x18\x03 \x01(\bR\bfallback\x12>\n" +
-	"\x1bpersistence_timeout_seconds\x18\x04 \x01(\x05R\x19persistenceTimeoutSeconds*\xa4\x01\n" +
+	"\x1bpersistence_timeout_seconds\x18\x04 \x01(\x05R\x19persistenceTimeoutSeconds*\xe5\x01\n" +
 	"\vServiceType\x12\x1c\n" +
-	"\x18SERVICE_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
-	"\x17SERVICE_TYPE_CLUSTER_IP\x10\x01\x12\x1a\n" +
-	"\x16SERVICE_TYPE_NODE_PORT\x10\x02\x12\x1e\n" +
-	"\x1aSERVICE_TYPE_LOAD_BALANCER\x10\x03\x12\x1e\n" +
-	"\x1aSERVICE_TYPE_EXTERNAL_NAME\x10\x04*n\n" +
+	"\x18SERVICE_TYPE_UNSPECIFIED\x10\x00\x12*\n" +
+	"\x17SERVICE_TYPE_CLUSTER_IP\x10\x01\x1a\r\xca\xf3\x18\tClusterIP\x12(\n" +
+	"\x16SERVICE_TYPE_NODE_PORT\x10\x02\x1a\f\xca\xf3\x18\bNodePort\x120\n" +
+	"\x1aSERVICE_TYPE_LOAD_BALANCER\x10\x03\x1a\x10\xca\xf3\x18\fLoadBalancer\x120\n" +
+	"\x1aSERVICE_TYPE_EXTERNAL_NAME\x10\x04\x1a\x10\xca\xf3\x18\fExternalName*\x86\x01\n" +
 	"\x0fSessionAffinity\x12 \n" +
-	"\x1cSESSION_AFFINITY_UNSPECIFIED\x10\x00\x12\x19\n" +
-	"\x15SESSION_AFFINITY_NONE\x10\x01\x12\x1e\n" +
-	"\x1aSESSION_AFFINITY_CLIENT_IP\x10\x02B1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
+	"\x1cSESSION_AFFINITY_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x15SESSION_AFFINITY_NONE\x10\x01\x1a\b\xca\xf3\x18\x04None\x12,\n" +
+	"\x1aSESSION_AFFINITY_CLIENT_IP\x10\x02\x1a\f\xca\xf3\x18\bClientIPB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
 
 var (
 	file_svcreg_v1_service_proto_rawDescOnce sync.Once
@@ -631,6 +631,7 @@ func file_svcreg_v1_service_proto_init() {
 	if File_svcreg_v1_service_proto != nil {
 		return
 	}
+	file_svcreg_v1_options_proto_init()
 	file_svcreg_v1_protocol_proto_init()
 	file_svcreg_v1_service_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}

@@ -1,0 +1,58 @@
+package ipvs
+
+// pickPersistent adds persistence (ipvsadm -p, Kubernetes' ClientIP
+// session affinity) over any scheduler: a source key keeps its backend for
+// persistenceTimeout after its last use. A hit does not consult the
+// scheduler (an rr cursor does not move), and neither weight 0 nor
+// overload breaks it (unless expireQuiescent, for weight 0); a backend
+// that leaves, or stops being a ready candidate, does. An entry never
+// expires while RPCs pinned through it are in flight.
+func (p *picker) pickPersistent(req Request) (Picked, error) {
+	key := req.Source
+	now := p.now()
+	t := p.sticky
+	if e := t.get(key); e != nil {
+		if s := p.candAt(e.b.Load().candidate(p)); s != nil && !(p.cfg.ExpireQuiescent && s.weight == 0) {
+			e.lastUse.Store(now)
+			return p.usePinned(s, e), nil
+		}
+	}
+	s := p.sched.pick(p, req)
+	switch {
+	case s == connecting:
+		return Picked{}, ErrConnecting
+	case s == nil:
+		if s = p.pickTerminating(); s == nil {
+			return Picked{}, ErrNoDestination
+		}
+	}
+	e := &affinity{key: key}
+	e.b.Store(s.b)
+	e.lastUse.Store(now)
+	st := p.st
+	e.unpin = func() {
+		e.inflight.Add(-1)
+		e.lastUse.Store(st.now.Load())
+	}
+	b := s.b
+	e.done = func() {
+		e.unpin()
+		b.release()
+	}
+	e.wrappedUnpin, e.wrappedDone = st.wrap(e.unpin), st.wrap(e.done)
+	t.put(e)
+	return p.usePinned(s, e), nil
+}
+
+// usePinned sends a request through a persistence entry: the entry counts
+// it (it must not expire while the request runs) and so does the backend
+// when the picker counts load.
+func (p *picker) usePinned(s *slot, e *affinity) Picked {
+	e.inflight.Add(1)
+	got := Picked{Addr: s.addr, Value: s.value, Release: e.unpin, Wrapped: e.wrappedUnpin}
+	if p.count {
+		s.b.acquire()
+		got.Release, got.Wrapped = e.done, e.wrappedDone
+	}
+	return got
+}
