@@ -264,22 +264,26 @@ func (m *serverMetrics) dnsHandler(next dns.Handler) dns.Handler {
 		if len(r.Question) > 0 && dnsTypes[r.Question[0].Qtype] {
 			qtype = dns.TypeToString[r.Question[0].Qtype]
 		}
-		rw := &dnsRecorder{ResponseWriter: w, rcode: -1}
+		rw := &dnsRecorder{ResponseWriter: w, count: func(rcode string) { m.dnsQueries.WithLabelValues(qtype, rcode).Inc() }}
 		next.ServeDNS(rw, r)
-		rcode := "NONE"
-		if rw.rcode >= 0 {
-			rcode = dns.RcodeToString[rw.rcode]
+		if !rw.counted {
+			rw.count("NONE") // no answer was written
 		}
-		m.dnsQueries.WithLabelValues(qtype, rcode).Inc()
 	})
 }
 
+// dnsRecorder counts a query when its answer is written, before the
+// client can see it.
 type dnsRecorder struct {
 	dns.ResponseWriter
-	rcode int
+	count   func(rcode string)
+	counted bool
 }
 
 func (w *dnsRecorder) WriteMsg(m *dns.Msg) error {
-	w.rcode = m.Rcode
+	if !w.counted {
+		w.counted = true
+		w.count(dns.RcodeToString[m.Rcode])
+	}
 	return w.ResponseWriter.WriteMsg(m)
 }
