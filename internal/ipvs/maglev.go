@@ -85,12 +85,13 @@ func tableSize(size, n int) int {
 
 // hashMembers builds (or reuses from st) the table over p's endpoints
 // chosen by weightOf (0 leaves an endpoint out), and maps its members to
-// p's slots. Terminating endpoints are never members.
+// p's slots. Terminating endpoints are members only when they are the
+// candidates (no ready one has a weight: KEP-1669).
 func (p *picker) hashMembers(size int, weightOf func(*slot) uint32) (*hashTable, []*slot) {
 	var members []*slot
 	for i := range p.slots {
 		s := &p.slots[i]
-		if !s.terminating && weightOf(s) > 0 {
+		if (!s.terminating || p.fallback) && weightOf(s) > 0 {
 			members = append(members, s)
 		}
 	}

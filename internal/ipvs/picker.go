@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"errors"
+	"slices"
 	"sync/atomic"
 )
 
@@ -54,6 +55,9 @@ type picker struct {
 	slots []slot  // every endpoint, canonical order
 	cand  []*slot // READY and not terminating: the destinations
 	term  []*slot // READY and terminating: the last resort (KEP-1669)
+	// fallback: no ready, non-terminating slot has a weight, so the
+	// terminating ones are the candidates (and term is empty).
+	fallback bool
 	keys  []atomic.Uint64
 	tree  *minTree // over keys
 }
@@ -132,6 +136,21 @@ func buildPicker(st *state, views []Backend) *picker {
 			p.cand = append(p.cand, s)
 		case s.ready:
 			p.term = append(p.term, s)
+		}
+	}
+	// KEP-1669: with no ready endpoint that has a weight, the terminating
+	// ones that serve are the destinations, scheduled as ready ones are
+	// (servicemodel.Active says the same to xDS). With ready ones, they
+	// are only the last resort (pickTerminating).
+	if !slices.ContainsFunc(p.cand, func(s *slot) bool { return s.weight > 0 }) && len(p.term) > 0 {
+		p.fallback = true
+		p.cand, p.term = p.cand[:0], nil
+		for i := range p.slots {
+			refs[i].cand = -1
+			if s := &p.slots[i]; s.ready {
+				refs[i].cand = len(p.cand)
+				p.cand = append(p.cand, s)
+			}
 		}
 	}
 	p.count = p.thresholds || ReadsLoad(st.cfg.Scheduler)

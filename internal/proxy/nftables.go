@@ -18,7 +18,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
-	"github.com/svcreg/svcreg/internal/ipvs"
+	"github.com/svcreg/svcreg/internal/servicemodel"
 )
 
 // The nftables data plane is kube-proxy's nftables mode done with
@@ -441,7 +441,7 @@ func (d *nftDataplane) writeFront(k frontKey, p *frontend, old *nftFront) *nftFr
 	f := &nftFront{front: p, eps: map[string]time.Duration{}}
 	if old != nil {
 		for addr, was := range old.eps {
-			if !slices.ContainsFunc(p.backends, func(b ipvs.Backend) bool { return b.Addr == addr }) {
+			if !slices.ContainsFunc(p.backends, func(b servicemodel.Backend) bool { return b.Addr == addr }) {
 				d.dropEndpoint(k, addr, was)
 			}
 		}
@@ -536,23 +536,18 @@ func (d *nftDataplane) serviceRules(k frontKey, p *frontend) [][]expr.Any {
 		&expr.Lookup{SourceRegister: 1, SetName: vmap.Name, SetID: vmap.ID, IsDestRegSet: true, DestRegister: 0}})
 }
 
-// weightSlots gives each backend a number of slots proportional to its
-// weight (at least one for a non-zero weight), at most maxSlots in all
-// (or one each, when there are more backends than that);
-// slot i belongs to backend slots[i]. Terminating backends get slots only
-// when no ready one has any (KEP-1669), quiesced ones (weight 0) none.
+// weightSlots gives each backend that takes new traffic
+// (servicemodel.Active: quiesced ones none, terminating ones only when no
+// ready one has a weight) a number of slots proportional to its weight
+// (at least one), at most maxSlots in all (or one each, when there are
+// more backends than that); slot i belongs to backend slots[i].
 func weightSlots(p *frontend) []int {
-	pick := func(terminating bool) (idx []int, total uint64) {
-		for i, b := range p.backends {
-			if b.Info.Weight > 0 && b.Info.Terminating == terminating {
-				idx, total = append(idx, i), total+uint64(b.Info.Weight)
-			}
+	var idx []int
+	var total uint64
+	for i, b := range p.backends {
+		if servicemodel.Active(p.backends, b) {
+			idx, total = append(idx, i), total+uint64(b.Info.Weight)
 		}
-		return idx, total
-	}
-	idx, total := pick(false)
-	if len(idx) == 0 {
-		idx, total = pick(true)
 	}
 	var slots []int
 	for _, i := range idx {

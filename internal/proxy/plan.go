@@ -26,7 +26,17 @@ type frontend struct {
 	port     string // the service port's name, or its number
 	nodePort bool
 	config   *ipvs.Config
-	backends []ipvs.Backend // canonical (address) order, all Ready
+	backends []servicemodel.Backend // canonical (address) order
+}
+
+// engineBackends are a frontend's backends as the scheduler engine takes
+// them.
+func engineBackends(bs []servicemodel.Backend) []ipvs.Backend {
+	out := make([]ipvs.Backend, len(bs))
+	for i, b := range bs {
+		out[i] = ipvs.Backend{Addr: b.Addr, Info: b.Info}
+	}
+	return out
 }
 
 // plan computes every frontend the services call for: the service model's
@@ -55,12 +65,9 @@ func plan(views map[string]endpointwatch.View, bindAddr string) (map[frontKey]*f
 				}
 				continue
 			}
-			var backends []ipvs.Backend
-			for _, b := range servicemodel.Backends(eps, f.Port) {
-				backends = append(backends, ipvs.Backend{Addr: b.Addr, Info: b.Info})
-			}
 			k := frontKey{f.Protocol, f.Addr}
-			out[k] = &frontend{key: k, service: key, port: servicemodel.PortLabel(f.Port), nodePort: f.NodePort, config: cfg, backends: backends}
+			out[k] = &frontend{key: k, service: key, port: servicemodel.PortLabel(f.Port), nodePort: f.NodePort, config: cfg,
+				backends: servicemodel.Backends(eps, f.Port)}
 		}
 	}
 	return out, errs
@@ -69,6 +76,6 @@ func plan(views map[string]endpointwatch.View, bindAddr string) (map[frontKey]*f
 // sameBackends reports whether two frontends forward alike (an update
 // that changes nothing is skipped).
 func sameBackends(a, b *frontend) bool {
-	return slices.EqualFunc(a.backends, b.backends, func(x, y ipvs.Backend) bool { return x.Addr == y.Addr && x.Info == y.Info }) &&
+	return slices.EqualFunc(a.backends, b.backends, func(x, y servicemodel.Backend) bool { return x.Addr == y.Addr && x.Info == y.Info }) &&
 		*a.config == *b.config
 }

@@ -133,7 +133,7 @@ func (u *userspace) sync(planned map[frontKey]*frontend, _ bool) error {
 
 func (u *userspace) open(p *frontend) (*usFront, error) {
 	f := &usFront{front: p, engine: ipvs.New(p.config, ipvs.Options{}), down: map[string]time.Time{}, closed: make(chan struct{})}
-	f.picker.Store(f.engine.Update(nil, p.backends))
+	f.picker.Store(f.engine.Update(nil, engineBackends(p.backends)))
 	var err error
 	switch p.key.proto {
 	case "tcp":
@@ -165,7 +165,8 @@ func (f *usFront) update(p *frontend) {
 func (f *usFront) upLocked() []ipvs.Backend {
 	now := time.Now()
 	out := make([]ipvs.Backend, 0, len(f.front.backends))
-	for _, b := range f.front.backends {
+	all := engineBackends(f.front.backends)
+	for _, b := range all {
 		if until, ok := f.down[b.Addr]; ok && now.Before(until) {
 			continue
 		}
