@@ -58,8 +58,8 @@ type picker struct {
 	// fallback: no ready, non-terminating slot has a weight, so the
 	// terminating ones are the candidates (and term is empty).
 	fallback bool
-	keys  []atomic.Uint64
-	tree  *minTree // over keys
+	keys     []atomic.Uint64
+	tree     *minTree // over keys
 }
 
 // scheduler chooses among a picker's candidates.

@@ -38,7 +38,9 @@ func (o oneService) EachEndpoint(_, _ string, f func(*svcregv1.Endpoint) bool) e
 	}
 	return nil
 }
-func (o oneService) NamespaceHasServices(ns string) (bool, error) { return ns == o.svc.GetNamespace(), nil }
+func (o oneService) NamespaceHasServices(ns string) (bool, error) {
+	return ns == o.svc.GetNamespace(), nil
+}
 func (o oneService) ServiceByClusterIP(netip.Addr) (*svcregv1.Service, error) {
 	return nil, errors.New("none")
 }
