@@ -355,7 +355,7 @@ func TestClusterMinorityPartition(t *testing.T) {
 	go func() {
 		// Straight into the old leader's Raft: it appends the entry but
 		// can never commit it.
-		_, err := old.Node().ApplyLocal(&storev1.Command{Op: &storev1.Command_CreateInstance{
+		_, err := old.Node().ApplyLocal(context.Background(), &storev1.Command{Op: &storev1.Command_CreateInstance{
 			CreateInstance: &svcregv1.CreateInstanceRequest{Instance: webInst("lost")}}})
 		lost <- err
 	}()
@@ -614,4 +614,46 @@ func TestFakeJoinsLeaveTheClusterWritable(t *testing.T) {
 		servers, err := c.waitLeader().Node().Servers()
 		return err == nil && len(servers) == 3
 	})
+}
+
+// TestCancelledWriteReturnsAtOnce: a write whose caller gives up (a
+// cancelled or expired context) returns at once with the caller's error,
+// whether it waits on a commit that cannot happen (no quorum) or on a
+// leader that is not there; before, it held its handler for the whole
+// 7 s hold.
+func TestCancelledWriteReturnsAtOnce(t *testing.T) {
+	c := startCluster(t, 3, Config{})
+	leader := c.waitLeader()
+	for _, f := range c.followers(leader) {
+		c.partition(f) // no quorum: nothing commits, then no leader
+	}
+	for _, tt := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want codes.Code
+	}{
+		{"cancelled", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(100*time.Millisecond, cancel)
+			return ctx, cancel
+		}, codes.Canceled},
+		{"a deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 200*time.Millisecond)
+		}, codes.DeadlineExceeded},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := tt.ctx()
+			defer cancel()
+			began := time.Now()
+			_, err := leader.client.CreateService(ctx, &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{Name: "x", Namespace: "shop", Ports: []*svcregv1.ServicePort{{Port: 80}}}})
+			if status.Code(err) != tt.want {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+			// The handler returned too: the server has no write left waiting.
+			waitFor(t, "the handler to return", cluster.DefaultHold/2, func() bool { return leader.inFlight.Count("127.0.0.1") == 0 })
+			if took := time.Since(began); took >= cluster.DefaultHold {
+				t.Errorf("returned after %v, the whole hold", took)
+			}
+		})
+	}
 }

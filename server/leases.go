@@ -130,6 +130,8 @@ func (l *leases) expire(refs []*storev1.InstanceRef) error {
 	}
 	cmd := &storev1.Command{Time: timestamppb.New(l.writer.clock.Now()),
 		Op: &storev1.Command_ExpireInstances{ExpireInstances: &storev1.ExpireInstances{Instances: refs}}}
-	_, err := l.router.node.ApplyLocal(cmd)
+	ctx, cancel := context.WithTimeout(context.Background(), l.router.node.Hold())
+	defer cancel()
+	_, err := l.router.node.ApplyLocal(ctx, cmd)
 	return err
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -30,8 +29,9 @@ type node interface {
 	WaitCaughtUp(ctx context.Context) error
 	VerifyLeader() error
 	LeaderConn() (*grpc.ClientConn, error)
-	Apply(*storev1.Command) (*store.Result, error)
-	ApplyLocal(*storev1.Command) (*store.Result, error)
+	Apply(context.Context, *storev1.Command) (*store.Result, error)
+	ApplyLocal(context.Context, *storev1.Command) (*store.Result, error)
+	cluster.Leaders
 }
 
 // Read consistency modes (the requests' consistency field).
@@ -51,7 +51,6 @@ const maxCatchUp = 5 * time.Second
 type router struct {
 	node  node
 	store *store.Store
-	hold  time.Duration // how long a leader-only request waits for a leader
 }
 
 // readHere returns true when this server may answer a read (and has caught
@@ -135,13 +134,10 @@ func forward[Req, Resp any](ctx context.Context, r *router, req Req, call forwar
 
 // onLeader runs a leader-only request (a lease renewal, an operator
 // action): here when this server leads, else on the leader through
-// forwardTo; while there is no leader, or it moves, it retries until the
-// hold timeout, as writes do.
+// forwardTo; while there is no leader, or it moves, it retries as writes
+// do (cluster.WithLeader: until the caller's deadline or the hold).
 func onLeader[Resp any](ctx context.Context, r *router, here func() (Resp, error), forwardTo func(ctx context.Context, conn *grpc.ClientConn) (Resp, error)) (Resp, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.hold)
-	defer cancel()
-	delay := 10 * time.Millisecond
-	for {
+	return cluster.WithLeader(ctx, r.node, func(ctx context.Context) (Resp, error, bool) {
 		var resp Resp
 		var err error
 		if r.node.IsLeader() {
@@ -153,16 +149,8 @@ func onLeader[Resp any](ctx context.Context, r *router, here func() (Resp, error
 		} else {
 			resp, err = forwardTo(metadata.AppendToOutgoingContext(forwardedFor(ctx), forwardedKey, "1"), conn)
 		}
-		if !retryable(err) || ctx.Err() != nil {
-			return resp, err
-		}
-		select {
-		case <-ctx.Done():
-			return resp, err
-		case <-time.After(delay/2 + rand.N(delay/2+1)):
-		}
-		delay = min(2*delay, 200*time.Millisecond)
-	}
+		return resp, err, retryable(err)
+	})
 }
 
 // retryable: the request may succeed with another (or the next) leader.
@@ -193,7 +181,7 @@ func (w *writer) apply(ctx context.Context, op func(*storev1.Command)) (*store.R
 		cmd.Owner, cmd.RequireOwner = a.principal.Accessor, a.grant.OwnOnly
 	}
 	op(cmd)
-	return w.node.Apply(cmd)
+	return w.node.Apply(ctx, cmd)
 }
 
 // caughtUpTo waits (bounded) until this server's store has reached rev.

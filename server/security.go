@@ -271,7 +271,7 @@ func (s *Server) tryBootstrap(ctx context.Context) (bool, error) {
 		Token: &svcregv1.Token{Accessor: "bootstrap", Description: "the bootstrap operator token",
 			Roles: []*svcregv1.RoleBinding{{Role: svcregv1.Role_ROLE_OPERATOR}}},
 	}}}
-	if _, err := s.node.Apply(cmd); err != nil {
+	if _, err := s.node.Apply(ctx, cmd); err != nil {
 		if s.store.Read().TokensBootstrapped() {
 			return true, nil
 		}

@@ -149,7 +149,7 @@ func (s *Server) clusterConfig() cluster.Config {
 func (s *Server) buildServices() error {
 	cfg := s.cfg
 	s.metrics = newServerMetrics(s)
-	rt := &router{node: s.node, store: s.store, hold: 7 * time.Second}
+	rt := &router{node: s.node, store: s.store}
 	wr := &writer{node: s.node, clock: cfg.Clock}
 	ls := &leases{router: rt, writer: wr}
 	s.leases = lease.New(cfg.Clock, ls.expire, cfg.Logger)

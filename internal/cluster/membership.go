@@ -176,7 +176,9 @@ func (n *Node) announce() {
 	if n.Leader() == "" {
 		return
 	}
-	if _, err := n.Apply(&storev1.Command{Op: &storev1.Command_SetNode{SetNode: want}}); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HoldTimeout)
+	defer cancel()
+	if _, err := n.Apply(ctx, &storev1.Command{Op: &storev1.Command_SetNode{SetNode: want}}); err != nil {
 		n.log.Debug("announcing this server's addresses", "err", err)
 	}
 }

@@ -109,7 +109,7 @@ func (c *Config) setDefaults() {
 		c.TimeoutScale = 1
 	}
 	if c.HoldTimeout <= 0 {
-		c.HoldTimeout = 7 * time.Second
+		c.HoldTimeout = DefaultHold
 	}
 	if c.MaxStale <= 0 {
 		c.MaxStale = c.scale(10 * time.Second)

@@ -23,7 +23,7 @@ type peerService struct {
 
 // ApplyCommand checks a forwarded command again, as if it had arrived
 // here, and proposes it; it never forwards again.
-func (p peerService) ApplyCommand(_ context.Context, req *clusterv1.ApplyCommandRequest) (*clusterv1.ApplyCommandResponse, error) {
+func (p peerService) ApplyCommand(ctx context.Context, req *clusterv1.ApplyCommandRequest) (*clusterv1.ApplyCommandResponse, error) {
 	cmd := req.GetCommand()
 	if cmd == nil {
 		return nil, store.Required("command")
@@ -34,7 +34,7 @@ func (p peerService) ApplyCommand(_ context.Context, req *clusterv1.ApplyCommand
 	if err := store.Prepare(cmd, p.n.cfg.Limits); err != nil {
 		return nil, err
 	}
-	res, err := p.n.ApplyLocal(cmd)
+	res, err := p.n.ApplyLocal(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"time"
 
@@ -24,45 +23,26 @@ import (
 // Apply proposes a command from any server: it is checked (store.Prepare),
 // then the leader checks it against its state (store.Precheck) and appends
 // it; a follower forwards it to the leader over the peer port, where it is
-// checked again. While there is no leader it retries until the hold
-// timeout, then fails with ErrNoLeader. Every command gets a request id,
-// so retrying after an unknown outcome (a leader lost between commit and
-// answer) never applies it twice. What fails a check never becomes a log
-// entry.
-func (n *Node) Apply(cmd *storev1.Command) (*store.Result, error) {
+// checked again. While there is no leader it retries (WithLeader) until
+// ctx's deadline or the hold timeout, whichever comes first, then fails
+// with ErrNoLeader; a cancelled ctx returns at once. Every command gets a
+// request id, so retrying after an unknown outcome (a leader lost between
+// commit and answer, a caller that gave up) never applies it twice. What
+// fails a check never becomes a log entry.
+func (n *Node) Apply(ctx context.Context, cmd *storev1.Command) (*store.Result, error) {
 	if err := store.Prepare(cmd, n.cfg.Limits); err != nil {
 		return nil, err
 	}
 	if cmd.GetRequestId() == "" {
 		cmd.RequestId = newRequestID()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HoldTimeout)
-	defer cancel()
-	delay := 10 * time.Millisecond
-	var last error
-	for {
-		changed := n.leaderChange()
-		res, err, retry := n.applyOnce(ctx, cmd)
-		if !retry {
-			return res, err
-		}
-		last = err
-		// Back off with jitter, but retry as soon as a leader is seen.
-		sleep := delay/2 + rand.N(delay/2+1)
-		delay = min(2*delay, 200*time.Millisecond)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w answered within %v: %v", ErrNoLeader, n.cfg.HoldTimeout, last)
-		case <-changed:
-		case <-time.After(sleep):
-		}
-	}
+	return WithLeader(ctx, n, func(ctx context.Context) (*store.Result, error, bool) { return n.applyOnce(ctx, cmd) })
 }
 
 // applyOnce tries once; retry says whether another try may succeed.
 func (n *Node) applyOnce(ctx context.Context, cmd *storev1.Command) (*store.Result, error, bool) {
 	if n.IsLeader() {
-		res, err := n.ApplyLocal(cmd)
+		res, err := n.ApplyLocal(ctx, cmd)
 		return res, err, errors.Is(err, ErrNotLeader)
 	}
 	conn, err := n.LeaderConn()
@@ -88,8 +68,10 @@ func (n *Node) applyOnce(ctx context.Context, cmd *storev1.Command) (*store.Resu
 
 // ApplyLocal checks a prepared command against the state and appends it
 // through this server's Raft, which must be the leader (lease expiries,
-// forwarded writes).
-func (n *Node) ApplyLocal(cmd *storev1.Command) (*store.Result, error) {
+// forwarded writes). A ctx that ends first returns at once with its
+// error: the command may still be applied (its request id makes a retry
+// safe).
+func (n *Node) ApplyLocal(ctx context.Context, cmd *storev1.Command) (*store.Result, error) {
 	if cmd.GetRequestId() == "" {
 		cmd.RequestId = newRequestID()
 	}
@@ -124,10 +106,25 @@ func (n *Node) ApplyLocal(cmd *storev1.Command) (*store.Result, error) {
 	if len(b) > n.cfg.MaxEntryBytes {
 		return nil, fmt.Errorf("%w: the write is %d bytes, and a Raft entry may be at most %d", ErrTooLarge, len(b), n.cfg.MaxEntryBytes)
 	}
+	timeout := n.cfg.HoldTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	// The restore lock is held until the command is applied, even when the
+	// caller stops waiting: a restore must see it applied.
 	n.restoring.RLock()
-	defer n.restoring.RUnlock()
-	f := n.raft.Apply(b, n.cfg.HoldTimeout)
-	if err := f.Error(); err != nil {
+	f := n.raft.Apply(b, timeout)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- f.Error()
+		n.restoring.RUnlock()
+	}()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w (the write was proposed and may still be applied: retrying with its request id is safe)", ctx.Err())
+	}
+	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrEnqueueTimeout) {
 			return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
 		}
