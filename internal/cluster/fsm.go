@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -20,6 +21,9 @@ const (
 )
 
 func encodeCommand(cmd *storev1.Command) ([]byte, error) {
+	if store.ValidateOnly(cmd) {
+		return nil, errors.New("a validate-only (dry run) command must never become a log entry")
+	}
 	b, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, err

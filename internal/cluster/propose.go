@@ -88,6 +88,18 @@ func (n *Node) ApplyLocal(ctx context.Context, cmd *storev1.Command) (*store.Res
 	if !settled {
 		return nil, fmt.Errorf("%w: it has not yet applied what earlier leaders committed", ErrNotLeader)
 	}
+	if store.ValidateOnly(cmd) {
+		// A dry run (AIP-163) runs on the leader's state as the write
+		// would, and is never proposed; a refusal is confirmed as a
+		// precheck's is (below).
+		res, err := n.store.DryRun(cmd)
+		if err != nil {
+			if verr := n.VerifyLeader(); verr != nil {
+				return nil, verr
+			}
+		}
+		return res, err
+	}
 	if err := n.store.Precheck(cmd); err != nil {
 		// A refusal read from this server's state answers for the present
 		// only if this server still leads: a leader cut off and deposed

@@ -9,10 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/manifest"
-	"github.com/svcreg/svcreg/internal/store"
 )
 
 // ErrFailed: some objects failed; each failure was printed on stderr.
@@ -38,8 +36,9 @@ func order(objs []manifest.Object) {
 
 // Apply creates what does not exist and updates what differs, one line
 // per object (created, configured, unchanged) as kubectl apply. With
-// dryRun nothing is written: each object is checked with the server's own
-// validation and compared with what the registry holds.
+// dryRun nothing is written: each write is sent with validate_only, so the
+// server checks it exactly as it would the write (its ranges, conflicts,
+// the service's kind) and says what would change.
 func (c *Console) Apply(ctx context.Context, objs []manifest.Object, dryRun bool) error {
 	order(objs)
 	failed := 0
@@ -103,20 +102,14 @@ func (c *Console) applyService(ctx context.Context, svc *svcregv1.Service, dryRu
 	svc = declared(svc)
 	got, err := c.API.GetService(ctx, &svcregv1.GetServiceRequest{Namespace: svc.GetNamespace(), Name: svc.GetName()})
 	if isNotFound(err) {
-		if dryRun {
-			return "created", store.Prepare(&storev1.Command{Op: &storev1.Command_CreateService{CreateService: &svcregv1.CreateServiceRequest{Service: svc}}}, store.DefaultLimits)
-		}
-		_, err = c.API.CreateService(ctx, &svcregv1.CreateServiceRequest{Service: svc})
+		_, err = c.API.CreateService(ctx, &svcregv1.CreateServiceRequest{Service: svc, ValidateOnly: dryRun})
 		return "created", err
 	}
 	if err != nil {
 		return "", err
 	}
 	old := got.GetService()
-	if dryRun {
-		return serviceVerb(svc, old)
-	}
-	resp, err := c.API.UpdateService(ctx, &svcregv1.UpdateServiceRequest{Service: svc, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"*"}}})
+	resp, err := c.API.UpdateService(ctx, &svcregv1.UpdateServiceRequest{Service: svc, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"*"}}, ValidateOnly: dryRun})
 	if err != nil {
 		return "", err
 	}
@@ -130,51 +123,18 @@ func changedVerb(changed bool) string {
 	return "unchanged"
 }
 
-// serviceVerb is a dry run's answer for an existing service: the document
-// defaulted as the server defaults it, with what the server allocated
-// (cluster IP, node ports) where the document leaves it out, against the
-// stored service.
-func serviceVerb(svc, old *svcregv1.Service) (string, error) {
-	cmd := &storev1.Command{Op: &storev1.Command_CreateService{CreateService: &svcregv1.CreateServiceRequest{Service: proto.Clone(svc).(*svcregv1.Service)}}}
-	if err := store.Prepare(cmd, store.DefaultLimits); err != nil {
-		return "", err
-	}
-	want := cmd.GetCreateService().GetService()
-	if want.ClusterIp == "" {
-		want.ClusterIp = old.GetClusterIp()
-	}
-	for _, p := range want.GetPorts() {
-		for _, q := range old.GetPorts() {
-			if p.NodePort == 0 && p.GetPort() == q.GetPort() && p.GetProtocol() == q.GetProtocol() {
-				p.NodePort = q.GetNodePort()
-			}
-		}
-	}
-	return changedVerb(!proto.Equal(want, declared(old))), nil
-}
-
 func (c *Console) applyInstance(ctx context.Context, inst *svcregv1.Instance, dryRun bool) (string, error) {
 	inst = declared(inst)
 	got, err := c.API.GetInstance(ctx, &svcregv1.GetInstanceRequest{Namespace: inst.GetNamespace(), Name: inst.GetName()})
-	create := &storev1.Command{Op: &storev1.Command_CreateInstance{CreateInstance: &svcregv1.CreateInstanceRequest{Instance: proto.Clone(inst).(*svcregv1.Instance)}}}
 	if isNotFound(err) {
-		if dryRun {
-			return "created", store.Prepare(create, store.DefaultLimits)
-		}
-		_, err = c.API.CreateInstance(ctx, &svcregv1.CreateInstanceRequest{Instance: inst})
+		_, err = c.API.CreateInstance(ctx, &svcregv1.CreateInstanceRequest{Instance: inst, ValidateOnly: dryRun})
 		return "created", err
 	}
 	if err != nil {
 		return "", err
 	}
 	old := got.GetInstance()
-	if dryRun {
-		if err := store.Prepare(create, store.DefaultLimits); err != nil {
-			return "", err
-		}
-		return changedVerb(!proto.Equal(create.GetCreateInstance().GetInstance(), declared(old))), nil
-	}
-	resp, err := c.API.UpdateInstance(ctx, &svcregv1.UpdateInstanceRequest{Instance: inst, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"*"}}})
+	resp, err := c.API.UpdateInstance(ctx, &svcregv1.UpdateInstanceRequest{Instance: inst, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"*"}}, ValidateOnly: dryRun})
 	if err != nil {
 		return "", err
 	}
@@ -195,10 +155,7 @@ func (c *Console) applyEndpoints(ctx context.Context, eps *manifest.Endpoints, d
 	if len(got.GetEndpoints()) == 0 {
 		verb = "created"
 	}
-	if dryRun {
-		return verb, nil
-	}
-	_, err = c.API.ReplaceEndpoints(ctx, &svcregv1.ReplaceEndpointsRequest{Namespace: eps.Namespace, Service: eps.Service, Endpoints: eps.Endpoints})
+	_, err = c.API.ReplaceEndpoints(ctx, &svcregv1.ReplaceEndpointsRequest{Namespace: eps.Namespace, Service: eps.Service, Endpoints: eps.Endpoints, ValidateOnly: dryRun})
 	return verb, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-memdb"
+	"google.golang.org/protobuf/proto"
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
@@ -36,6 +37,9 @@ type applyCtx struct {
 // executes it at the next revision: the store's own write path when
 // nothing replicates it.
 func (s *Store) Apply(cmd *storev1.Command) (*Result, error) {
+	if ValidateOnly(cmd) {
+		return s.DryRun(cmd)
+	}
 	if err := Prepare(cmd, s.cfg.Limits); err != nil {
 		return nil, err
 	}
@@ -43,6 +47,42 @@ func (s *Store) Apply(cmd *storev1.Command) (*Result, error) {
 		return nil, err
 	}
 	return s.ApplyAt(s.Revision()+1, cmd)
+}
+
+// ValidateOnly reports whether a command is a dry run: its request says
+// validate_only (AIP-163). Such a command is never proposed: the leader
+// runs it through DryRun, and the log refuses it (encoding fails).
+func ValidateOnly(cmd *storev1.Command) bool {
+	op := cmd.ProtoReflect().WhichOneof(cmd.ProtoReflect().Descriptor().Oneofs().ByName("op"))
+	if op == nil || op.Message() == nil {
+		return false
+	}
+	req := cmd.ProtoReflect().Get(op).Message()
+	f := req.Descriptor().Fields().ByName("validate_only")
+	return f != nil && req.Get(f).Bool()
+}
+
+// DryRun runs a prepared command against the current state, as the next
+// revision, in a transaction it then abandons: every check the write
+// would meet (existence, etags, ownership, allocations, the merge of an
+// update) and the result it would produce (a new service's cluster IP and
+// node ports), without changing anything or recording its request id.
+func (s *Store) DryRun(cmd *storev1.Command) (*Result, error) {
+	if err := Prepare(cmd, s.cfg.Limits); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	txn := s.db.Load().Txn(true)
+	defer txn.Abort()
+	current, err := revisionTxn(txn)
+	if err != nil {
+		return nil, err
+	}
+	var discarded []appliedRequest
+	dry := proto.Clone(cmd).(*storev1.Command)
+	dry.RequestId = "" // a dry run is no request to remember, nor a retry of one
+	return s.applyOneTxn(&writeTxn{Txn: txn}, current, current+1, dry, &discarded)
 }
 
 // ApplyAt executes one command in one transaction, everything or nothing,

@@ -1102,7 +1102,12 @@ func (x *KeepAliveResponse) GetTtlSeconds() int32 {
 type CreateServiceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The service to create; its namespace and name identify it.
-	Service       *Service `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Service *Service `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// Check the request as the write would be checked (validation,
+	// admission, conflicts, the allocation of a cluster IP or node port) and
+	// answer what it would produce, without writing anything (AIP-163). REST:
+	// ?validateOnly=true.
+	ValidateOnly  bool `protobuf:"varint,10,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1142,6 +1147,13 @@ func (x *CreateServiceRequest) GetService() *Service {
 		return x.Service
 	}
 	return nil
+}
+
+func (x *CreateServiceRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 // Response of CreateService.
@@ -1480,7 +1492,12 @@ type UpdateServiceRequest struct {
 	Service *Service `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
 	// The fields to update (AIP-134). Absent or "*" replaces every writable
 	// field.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Check the request as the write would be checked (validation,
+	// admission, conflicts, the allocation of a cluster IP or node port) and
+	// answer what it would produce, without writing anything (AIP-163). REST:
+	// ?validateOnly=true.
+	ValidateOnly  bool `protobuf:"varint,10,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1527,6 +1544,13 @@ func (x *UpdateServiceRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 		return x.UpdateMask
 	}
 	return nil
+}
+
+func (x *UpdateServiceRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 // Response of UpdateService.
@@ -1584,7 +1608,12 @@ type DeleteServiceRequest struct {
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// When set, the delete fails with ABORTED unless it matches the service's
 	// current etag.
-	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Check the request as the write would be checked (validation,
+	// admission, conflicts, the allocation of a cluster IP or node port) and
+	// answer what it would produce, without writing anything (AIP-163). REST:
+	// ?validateOnly=true.
+	ValidateOnly  bool `protobuf:"varint,10,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1640,6 +1669,13 @@ func (x *DeleteServiceRequest) GetEtag() string {
 	return ""
 }
 
+func (x *DeleteServiceRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
 // Response of DeleteService.
 type DeleteServiceResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1690,7 +1726,12 @@ func (x *DeleteServiceResponse) GetResourceVersion() int64 {
 type CreateInstanceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The instance to create; its namespace and name identify it.
-	Instance      *Instance `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	Instance *Instance `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	// Check the request as the write would be checked (validation,
+	// admission, conflicts, the allocation of a cluster IP or node port) and
+	// answer what it would produce, without writing anything (AIP-163). REST:
+	// ?validateOnly=true.
+	ValidateOnly  bool `protobuf:"varint,10,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1730,6 +1771,13 @@ func (x *CreateInstanceRequest) GetInstance() *Instance {
 		return x.Instance
 	}
 	return nil
+}
+
+func (x *CreateInstanceRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 // Response of CreateInstance.
@@ -2067,7 +2115,12 @@ type UpdateInstanceRequest struct {
 	Instance *Instance `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
 	// The fields to update (AIP-134). Absent or "*" replaces every writable
 	// field.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Check the request as the write would be checked (validation,
+	// admission, conflicts, the allocation of a cluster IP or node port) and
+	// answer what it would produce, without writing anything (AIP-163). REST:
+	// ?validateOnly=true.
+	ValidateOnly  bool `protobuf:"varint,10,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2114,6 +2167,13 @@ func (x *UpdateInstanceRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 		return x.UpdateMask
 	}
 	return nil
+}
+
+func (x *UpdateInstanceRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 // Response of UpdateInstance.
@@ -2171,7 +2231,12 @@ type DeleteInstanceRequest struct {
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// When set, the delete fails with ABORTED unless it matches the
 	// instance's current etag.
-	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Check the request as the write would be checked (validation,
+	// admission, conflicts, the allocation of a cluster IP or node port) and
+	// answer what it would produce, without writing anything (AIP-163). REST:
+	// ?validateOnly=true.
+	ValidateOnly  bool `protobuf:"varint,10,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2225,6 +2290,13 @@ func (x *DeleteInstanceRequest) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *DeleteInstanceRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 // Response of DeleteInstance.
@@ -2414,7 +2486,12 @@ type ReplaceEndpointsRequest struct {
 	// The complete new set of endpoints. Each names itself in `instance`
 	// (unique, a DNS-1123 subdomain) and needs an ip; service and namespace
 	// may be left empty. Ports are given by service port name.
-	Endpoints     []*Endpoint `protobuf:"bytes,3,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	Endpoints []*Endpoint `protobuf:"bytes,3,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// Check the request as the write would be checked (validation,
+	// admission, conflicts, the allocation of a cluster IP or node port) and
+	// answer what it would produce, without writing anything (AIP-163). REST:
+	// ?validateOnly=true.
+	ValidateOnly  bool `protobuf:"varint,10,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2468,6 +2545,13 @@ func (x *ReplaceEndpointsRequest) GetEndpoints() []*Endpoint {
 		return x.Endpoints
 	}
 	return nil
+}
+
+func (x *ReplaceEndpointsRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 // Response of ReplaceEndpoints.
@@ -2595,9 +2679,11 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\x05found\x18\x03 \x01(\bR\x05found\x12F\n" +
 	"\x11lease_expire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x12\x1f\n" +
 	"\vttl_seconds\x18\x05 \x01(\x05R\n" +
-	"ttlSeconds\"D\n" +
+	"ttlSeconds\"i\n" +
 	"\x14CreateServiceRequest\x12,\n" +
-	"\aservice\x18\x01 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\"E\n" +
+	"\aservice\x18\x01 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\x12#\n" +
+	"\rvalidate_only\x18\n" +
+	" \x01(\bR\fvalidateOnly\"E\n" +
 	"\x15CreateServiceResponse\x12,\n" +
 	"\aservice\x18\x01 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\"\x8a\x01\n" +
 	"\x11GetServiceRequest\x12\x1c\n" +
@@ -2618,21 +2704,27 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\x14ListServicesResponse\x12.\n" +
 	"\bservices\x18\x01 \x03(\v2\x12.svcreg.v1.ServiceR\bservices\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12)\n" +
-	"\x10resource_version\x18\x03 \x01(\x03R\x0fresourceVersion\"\x81\x01\n" +
+	"\x10resource_version\x18\x03 \x01(\x03R\x0fresourceVersion\"\xa6\x01\n" +
 	"\x14UpdateServiceRequest\x12,\n" +
 	"\aservice\x18\x01 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"E\n" +
+	"updateMask\x12#\n" +
+	"\rvalidate_only\x18\n" +
+	" \x01(\bR\fvalidateOnly\"E\n" +
 	"\x15UpdateServiceResponse\x12,\n" +
-	"\aservice\x18\x01 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\"\\\n" +
+	"\aservice\x18\x01 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\"\x81\x01\n" +
 	"\x14DeleteServiceRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
-	"\x04etag\x18\x03 \x01(\tR\x04etag\"B\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\x12#\n" +
+	"\rvalidate_only\x18\n" +
+	" \x01(\bR\fvalidateOnly\"B\n" +
 	"\x15DeleteServiceResponse\x12)\n" +
-	"\x10resource_version\x18\x01 \x01(\x03R\x0fresourceVersion\"H\n" +
+	"\x10resource_version\x18\x01 \x01(\x03R\x0fresourceVersion\"m\n" +
 	"\x15CreateInstanceRequest\x12/\n" +
-	"\binstance\x18\x01 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\"I\n" +
+	"\binstance\x18\x01 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\x12#\n" +
+	"\rvalidate_only\x18\n" +
+	" \x01(\bR\fvalidateOnly\"I\n" +
 	"\x16CreateInstanceResponse\x12/\n" +
 	"\binstance\x18\x01 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\"\x8b\x01\n" +
 	"\x12GetInstanceRequest\x12\x1c\n" +
@@ -2653,17 +2745,21 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\x15ListInstancesResponse\x121\n" +
 	"\tinstances\x18\x01 \x03(\v2\x13.svcreg.v1.InstanceR\tinstances\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12)\n" +
-	"\x10resource_version\x18\x03 \x01(\x03R\x0fresourceVersion\"\x85\x01\n" +
+	"\x10resource_version\x18\x03 \x01(\x03R\x0fresourceVersion\"\xaa\x01\n" +
 	"\x15UpdateInstanceRequest\x12/\n" +
 	"\binstance\x18\x01 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"I\n" +
+	"updateMask\x12#\n" +
+	"\rvalidate_only\x18\n" +
+	" \x01(\bR\fvalidateOnly\"I\n" +
 	"\x16UpdateInstanceResponse\x12/\n" +
-	"\binstance\x18\x01 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\"]\n" +
+	"\binstance\x18\x01 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\"\x82\x01\n" +
 	"\x15DeleteInstanceRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
-	"\x04etag\x18\x03 \x01(\tR\x04etag\"C\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\x12#\n" +
+	"\rvalidate_only\x18\n" +
+	" \x01(\bR\fvalidateOnly\"C\n" +
 	"\x16DeleteInstanceResponse\x12)\n" +
 	"\x10resource_version\x18\x01 \x01(\x03R\x0fresourceVersion\"\x93\x01\n" +
 	"\x14ListEndpointsRequest\x12\x1c\n" +
@@ -2673,11 +2769,13 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\fmin_revision\x18\x04 \x01(\x03R\vminRevision\"u\n" +
 	"\x15ListEndpointsResponse\x121\n" +
 	"\tendpoints\x18\x01 \x03(\v2\x13.svcreg.v1.EndpointR\tendpoints\x12)\n" +
-	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion\"\x84\x01\n" +
+	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion\"\xa9\x01\n" +
 	"\x17ReplaceEndpointsRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x121\n" +
-	"\tendpoints\x18\x03 \x03(\v2\x13.svcreg.v1.EndpointR\tendpoints\"x\n" +
+	"\tendpoints\x18\x03 \x03(\v2\x13.svcreg.v1.EndpointR\tendpoints\x12#\n" +
+	"\rvalidate_only\x18\n" +
+	" \x01(\bR\fvalidateOnly\"x\n" +
 	"\x18ReplaceEndpointsResponse\x121\n" +
 	"\tendpoints\x18\x01 \x03(\v2\x13.svcreg.v1.EndpointR\tendpoints\x12)\n" +
 	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion*\xd2\x01\n" +

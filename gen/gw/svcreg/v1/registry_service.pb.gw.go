@@ -36,6 +36,8 @@ var (
 	_ = metadata.Join
 )
 
+var filter_RegistryService_CreateService_0 = &utilities.DoubleArray{Encoding: map[string]int{"service": 0, "namespace": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 2, 2, 3}}
+
 func request_RegistryService_CreateService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.CreateServiceRequest
@@ -52,6 +54,12 @@ func request_RegistryService_CreateService_0(ctx context.Context, marshaler runt
 	err = runtime.PopulateFieldFromPath(&protoReq, "service.namespace", val)
 	if err != nil {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "service.namespace", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RegistryService_CreateService_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
@@ -76,6 +84,12 @@ func local_request_RegistryService_CreateService_0(ctx context.Context, marshale
 	err = runtime.PopulateFieldFromPath(&protoReq, "service.namespace", val)
 	if err != nil {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "service.namespace", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RegistryService_CreateService_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	msg, err := server.CreateService(ctx, &protoReq)
 	return msg, metadata, err
@@ -444,6 +458,8 @@ func local_request_RegistryService_DeleteService_0(ctx context.Context, marshale
 	return msg, metadata, err
 }
 
+var filter_RegistryService_CreateInstance_0 = &utilities.DoubleArray{Encoding: map[string]int{"instance": 0, "namespace": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 2, 2, 3}}
+
 func request_RegistryService_CreateInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.CreateInstanceRequest
@@ -460,6 +476,12 @@ func request_RegistryService_CreateInstance_0(ctx context.Context, marshaler run
 	err = runtime.PopulateFieldFromPath(&protoReq, "instance.namespace", val)
 	if err != nil {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "instance.namespace", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RegistryService_CreateInstance_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
@@ -484,6 +506,12 @@ func local_request_RegistryService_CreateInstance_0(ctx context.Context, marshal
 	err = runtime.PopulateFieldFromPath(&protoReq, "instance.namespace", val)
 	if err != nil {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "instance.namespace", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RegistryService_CreateInstance_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	msg, err := server.CreateInstance(ctx, &protoReq)
 	return msg, metadata, err
