@@ -5,6 +5,7 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	sotw "github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	xdsserver "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -38,7 +39,7 @@ func (s *Server) registerXDS(g *grpc.Server) *xdsClients {
 			return nil
 		},
 		StreamResponseFunc: clients.OnStreamResponse,
-	})
+	}, sotw.WithOrderedADS()) // responses leave in the order the caches produced them: make before break (internal/xds/feed.go)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, ads{sotw: sotw})
 	svc := &xdsClients{clients: clients}
 	svcregv1.RegisterXDSServiceServer(g, svc)

@@ -138,8 +138,29 @@ func (f *Feed) sync() error {
 			f.have[key] = built
 		}
 	}
-	for typ, c := range changes {
-		if err := f.caches[typ].UpdateResources(c.update, c.remove); err != nil {
+	// Make before break: what a resource points at reaches the caches (and
+	// the clients subscribed, in this order on an ADS stream) before it
+	// does. New and changed endpoints and Clusters first, then the
+	// Listeners that route to them; removals the other way round, the
+	// Listener (no RPC routes there any more) before its Cluster and its
+	// endpoints.
+	for _, step := range []struct {
+		typ    string
+		remove bool
+	}{
+		{resourcev3.EndpointType, false}, {resourcev3.ClusterType, false}, {resourcev3.ListenerType, false},
+		{resourcev3.ListenerType, true}, {resourcev3.ClusterType, true}, {resourcev3.EndpointType, true},
+	} {
+		c := changes[step.typ]
+		var err error
+		switch {
+		case c == nil:
+		case !step.remove && len(c.update) > 0:
+			err = f.caches[step.typ].UpdateResources(c.update, nil)
+		case step.remove && len(c.remove) > 0:
+			err = f.caches[step.typ].UpdateResources(nil, c.remove)
+		}
+		if err != nil {
 			// What the caches hold is no longer what have says: push
 			// everything again.
 			f.have = map[string]serviceResources{}
