@@ -136,19 +136,25 @@ func (w *watches) Watch(req *svcregv1.WatchRequest, stream grpc.ServerStreamingS
 	if err != nil {
 		return err
 	}
-	services, instances, err := watchKinds(req.GetKinds())
+	kinds, err := watchKinds(req.GetKinds())
 	if err != nil {
 		return err
+	}
+	if kinds.endpoints && !q.Selector.Empty() {
+		return validation.ErrorList{validation.Invalid("label_selector", req.GetLabelSelector(), "does not apply to endpoints, which have no labels: watch them without one")}
 	}
 	if err := w.ready(stream.Context()); err != nil {
 		return err
 	}
 	var keys []watch.Key
-	if services {
+	if kinds.services {
 		keys = append(keys, watch.Key{Scope: watch.ScopeServices, Namespace: q.Namespace})
 	}
-	if instances {
+	if kinds.instances {
 		keys = append(keys, watch.Key{Scope: watch.ScopeInstances, Namespace: q.Namespace})
+	}
+	if kinds.endpoints {
+		keys = append(keys, watch.Key{Scope: watch.ScopeAllEndpoints, Namespace: q.Namespace})
 	}
 	filter := selectorFilter(q.Selector)
 	if q.Namespace == meta.AllNamespaces {
@@ -161,7 +167,7 @@ func (w *watches) Watch(req *svcregv1.WatchRequest, stream grpc.ServerStreamingS
 	}
 	defer sub.Close()
 	if req.GetResourceVersion() == 0 {
-		if from, err = w.objectsSnapshot(stream, q, services, instances); err != nil {
+		if from, err = w.objectsSnapshot(stream, q, kinds); err != nil {
 			return err
 		}
 	}
@@ -173,6 +179,8 @@ func (w *watches) Watch(req *svcregv1.WatchRequest, stream grpc.ServerStreamingS
 				resp.Service = obj
 			case *svcregv1.Instance:
 				resp.Instance = obj
+			case *svcregv1.Endpoint:
+				resp.Endpoint = obj
 			}
 			return stream.Send(resp)
 		},
@@ -181,31 +189,37 @@ func (w *watches) Watch(req *svcregv1.WatchRequest, stream grpc.ServerStreamingS
 		})
 }
 
-// watchKinds reads a Watch's kinds: none means both.
-func watchKinds(kinds []svcregv1.ObjectKind) (services, instances bool, err error) {
+// kindSet is what a Watch streams.
+type kindSet struct{ services, instances, endpoints bool }
+
+// watchKinds reads a Watch's kinds: none means services and instances.
+func watchKinds(kinds []svcregv1.ObjectKind) (kindSet, error) {
 	if len(kinds) == 0 {
-		return true, true, nil
+		return kindSet{services: true, instances: true}, nil
 	}
+	var set kindSet
 	for i, k := range kinds {
 		switch k {
 		case svcregv1.ObjectKind_OBJECT_KIND_SERVICE:
-			services = true
+			set.services = true
 		case svcregv1.ObjectKind_OBJECT_KIND_INSTANCE:
-			instances = true
+			set.instances = true
+		case svcregv1.ObjectKind_OBJECT_KIND_ENDPOINT:
+			set.endpoints = true
 		default:
-			return false, false, validation.ErrorList{validation.NotSupported(validation.Path("kinds").Index(i), k.String(),
-				[]string{"OBJECT_KIND_SERVICE", "OBJECT_KIND_INSTANCE"})}
+			return kindSet{}, validation.ErrorList{validation.NotSupported(validation.Path("kinds").Index(i), k.String(),
+				[]string{"OBJECT_KIND_SERVICE", "OBJECT_KIND_INSTANCE", "OBJECT_KIND_ENDPOINT"})}
 		}
 	}
-	return services, instances, nil
+	return set, nil
 }
 
-// objectsSnapshot sends the matching services and instances as ADDED
-// events and the SYNCED marker, from one transaction.
-func (w *watches) objectsSnapshot(stream grpc.ServerStreamingServer[svcregv1.WatchResponse], q store.ListQuery, services, instances bool) (int64, error) {
+// objectsSnapshot sends the matching objects as ADDED events and the
+// SYNCED marker, from one transaction.
+func (w *watches) objectsSnapshot(stream grpc.ServerStreamingServer[svcregv1.WatchResponse], q store.ListQuery, kinds kindSet) (int64, error) {
 	tx := w.store.Read()
 	q.Limit = 0
-	if services {
+	if kinds.services {
 		page, err := tx.ListServices(q)
 		if err != nil {
 			return 0, err
@@ -216,7 +230,7 @@ func (w *watches) objectsSnapshot(stream grpc.ServerStreamingServer[svcregv1.Wat
 			}
 		}
 	}
-	if instances {
+	if kinds.instances {
 		page, err := tx.ListInstances(q)
 		if err != nil {
 			return 0, err
@@ -225,6 +239,18 @@ func (w *watches) objectsSnapshot(stream grpc.ServerStreamingServer[svcregv1.Wat
 			if err := stream.Send(&svcregv1.WatchResponse{Type: svcregv1.EventType_EVENT_TYPE_ADDED, ResourceVersion: i.GetResourceVersion(), Instance: i}); err != nil {
 				return 0, err
 			}
+		}
+	}
+	if kinds.endpoints {
+		var sendErr error
+		if err := tx.EachEndpointIn(q.Namespace, q.Visible, func(ep *svcregv1.Endpoint) bool {
+			sendErr = stream.Send(&svcregv1.WatchResponse{Type: svcregv1.EventType_EVENT_TYPE_ADDED, ResourceVersion: ep.GetResourceVersion(), Endpoint: ep})
+			return sendErr == nil
+		}); err != nil {
+			return 0, err
+		}
+		if sendErr != nil {
+			return 0, sendErr
 		}
 	}
 	rev := tx.Revision()

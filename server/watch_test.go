@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -493,4 +494,61 @@ func TestWatchREST(t *testing.T) {
 		t.Errorf("resumed stream starts with %q", line)
 	}
 	io.Copy(io.Discard, io.LimitReader(r, 0))
+}
+
+// TestWatchEveryEndpoint: Watch with OBJECT_KIND_ENDPOINT streams the
+// endpoints of every service of a namespace (or of every namespace) on
+// one stream, with the services when asked, from one snapshot: what the
+// node agent follows instead of a stream per service.
+func TestWatchEveryEndpoint(t *testing.T) {
+	ts := startServer(t, Config{})
+	ts.mustCreateService(t, webSvc())
+	ts.mustCreateInstance(t, webInst("web-1"))
+	other := webSvc()
+	other.Namespace = "back"
+	ts.mustCreateService(t, other)
+	in := webInst("api-1")
+	in.Namespace = "back"
+	ts.mustCreateInstance(t, in)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := ts.client.Watch(ctx, &svcregv1.WatchRequest{Namespace: "-",
+		Kinds: []svcregv1.ObjectKind{svcregv1.ObjectKind_OBJECT_KIND_SERVICE, svcregv1.ObjectKind_OBJECT_KIND_ENDPOINT}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for {
+		ev, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetType() == svcregv1.EventType_EVENT_TYPE_SYNCED {
+			break
+		}
+		switch {
+		case ev.GetService() != nil:
+			got["service "+ev.GetService().GetNamespace()]++
+		case ev.GetEndpoint() != nil:
+			got["endpoint "+ev.GetEndpoint().GetNamespace()+"/"+ev.GetEndpoint().GetInstance()]++
+		}
+	}
+	want := map[string]int{"service shop": 1, "service back": 1, "endpoint shop/web-1": 1, "endpoint back/api-1": 1}
+	if !maps.Equal(got, want) {
+		t.Errorf("snapshot %v, want %v", got, want)
+	}
+	ts.mustCreateInstance(t, webInst("web-2"))
+	ev, err := st.Recv()
+	if err != nil || ev.GetEndpoint().GetInstance() != "web-2" || ev.GetType() != svcregv1.EventType_EVENT_TYPE_ADDED {
+		t.Errorf("a new endpoint: %v, %v", ev, err)
+	}
+	// A label selector does not apply to endpoints.
+	bad, err := ts.client.Watch(ctx, &svcregv1.WatchRequest{Namespace: "-", LabelSelector: "app=web",
+		Kinds: []svcregv1.ObjectKind{svcregv1.ObjectKind_OBJECT_KIND_ENDPOINT}})
+	if err == nil {
+		_, err = bad.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "label_selector") {
+		t.Errorf("endpoints with a label selector: %v", err)
+	}
 }

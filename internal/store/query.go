@@ -61,6 +61,30 @@ func (r *ReadTxn) EachEndpoint(namespace, service string, f func(*svcregv1.Endpo
 	return nil
 }
 
+// EachEndpointIn calls f with every endpoint of a namespace
+// (meta.AllNamespaces: of every namespace visible allows), in key order,
+// until f returns false.
+func (r *ReadTxn) EachEndpointIn(namespace string, visible func(string) bool, f func(*svcregv1.Endpoint) bool) error {
+	prefix := namespace + "/"
+	if namespace == meta.AllNamespaces {
+		prefix = ""
+	}
+	it, err := r.txn.Get(tableEndpoints, indexID+"_prefix", prefix)
+	if err != nil {
+		return err
+	}
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		ep := obj.(*svcregv1.Endpoint)
+		if visible != nil && !visible(ep.GetNamespace()) {
+			continue
+		}
+		if !f(ep) {
+			return nil
+		}
+	}
+	return nil
+}
+
 // ListQuery selects a page of a list.
 type ListQuery struct {
 	Namespace string          // meta.AllNamespaces for every namespace

@@ -48,6 +48,9 @@ const (
 	ScopeServices
 	// ScopeInstances: the instances of a namespace ("-": every namespace).
 	ScopeInstances
+	// ScopeAllEndpoints: the endpoints of every service of a namespace
+	// ("-": every namespace).
+	ScopeAllEndpoints
 )
 
 // Key indexes subscribers.
@@ -61,7 +64,8 @@ type Key struct {
 func keysOf(ev *store.Event, dst []Key) []Key {
 	switch ev.Kind {
 	case store.KindEndpoint:
-		return append(dst, Key{ScopeEndpoints, ev.Namespace, ev.Service})
+		return append(dst, Key{ScopeEndpoints, ev.Namespace, ev.Service},
+			Key{ScopeAllEndpoints, ev.Namespace, ""}, Key{ScopeAllEndpoints, meta.AllNamespaces, ""})
 	case store.KindService:
 		return append(dst, Key{ScopeEndpoints, ev.Namespace, ev.Service},
 			Key{ScopeServices, ev.Namespace, ""}, Key{ScopeServices, meta.AllNamespaces, ""})

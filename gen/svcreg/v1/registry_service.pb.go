@@ -103,6 +103,10 @@ const (
 	ObjectKind_OBJECT_KIND_SERVICE ObjectKind = 1
 	// Instances.
 	ObjectKind_OBJECT_KIND_INSTANCE ObjectKind = 2
+	// Endpoints (derived, or written by hand for a selectorless service): what
+	// a data plane follows, one stream for every service (not one per
+	// service). A label selector does not apply to them.
+	ObjectKind_OBJECT_KIND_ENDPOINT ObjectKind = 3
 )
 
 // Enum value maps for ObjectKind.
@@ -111,11 +115,13 @@ var (
 		0: "OBJECT_KIND_UNSPECIFIED",
 		1: "OBJECT_KIND_SERVICE",
 		2: "OBJECT_KIND_INSTANCE",
+		3: "OBJECT_KIND_ENDPOINT",
 	}
 	ObjectKind_value = map[string]int32{
 		"OBJECT_KIND_UNSPECIFIED": 0,
 		"OBJECT_KIND_SERVICE":     1,
 		"OBJECT_KIND_INSTANCE":    2,
+		"OBJECT_KIND_ENDPOINT":    3,
 	}
 )
 
@@ -787,7 +793,9 @@ type WatchResponse struct {
 	// The service, for service events.
 	Service *Service `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
 	// The instance, for instance events.
-	Instance      *Instance `protobuf:"bytes,4,opt,name=instance,proto3" json:"instance,omitempty"`
+	Instance *Instance `protobuf:"bytes,4,opt,name=instance,proto3" json:"instance,omitempty"`
+	// The endpoint, for endpoint events.
+	Endpoint      *Endpoint `protobuf:"bytes,5,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -846,6 +854,13 @@ func (x *WatchResponse) GetService() *Service {
 func (x *WatchResponse) GetInstance() *Instance {
 	if x != nil {
 		return x.Instance
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetEndpoint() *Endpoint {
+	if x != nil {
+		return x.Endpoint
 	}
 	return nil
 }
@@ -2657,12 +2672,13 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12%\n" +
 	"\x0elabel_selector\x18\x02 \x01(\tR\rlabelSelector\x12)\n" +
 	"\x10resource_version\x18\x03 \x01(\x03R\x0fresourceVersion\x12+\n" +
-	"\x05kinds\x18\x04 \x03(\x0e2\x15.svcreg.v1.ObjectKindR\x05kinds\"\xc3\x01\n" +
+	"\x05kinds\x18\x04 \x03(\x0e2\x15.svcreg.v1.ObjectKindR\x05kinds\"\xf4\x01\n" +
 	"\rWatchResponse\x12(\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x14.svcreg.v1.EventTypeR\x04type\x12)\n" +
 	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion\x12,\n" +
 	"\aservice\x18\x03 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\x12/\n" +
-	"\binstance\x18\x04 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\"M\n" +
+	"\binstance\x18\x04 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\x12/\n" +
+	"\bendpoint\x18\x05 \x01(\v2\x13.svcreg.v1.EndpointR\bendpoint\"M\n" +
 	"\x19RenewInstanceLeaseRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"\x85\x01\n" +
@@ -2785,12 +2801,13 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\x13EVENT_TYPE_MODIFIED\x10\x02\x1a\f\xca\xf3\x18\bMODIFIED\x12#\n" +
 	"\x12EVENT_TYPE_DELETED\x10\x03\x1a\v\xca\xf3\x18\aDELETED\x12\x15\n" +
 	"\x11EVENT_TYPE_SYNCED\x10\x04\x12%\n" +
-	"\x13EVENT_TYPE_BOOKMARK\x10\x05\x1a\f\xca\xf3\x18\bBOOKMARK*\\\n" +
+	"\x13EVENT_TYPE_BOOKMARK\x10\x05\x1a\f\xca\xf3\x18\bBOOKMARK*v\n" +
 	"\n" +
 	"ObjectKind\x12\x1b\n" +
 	"\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13OBJECT_KIND_SERVICE\x10\x01\x12\x18\n" +
-	"\x14OBJECT_KIND_INSTANCE\x10\x022\x93\x15\n" +
+	"\x14OBJECT_KIND_INSTANCE\x10\x02\x12\x18\n" +
+	"\x14OBJECT_KIND_ENDPOINT\x10\x032\x93\x15\n" +
 	"\x0fRegistryService\x12\x99\x01\n" +
 	"\rCreateService\x12\x1f.svcreg.v1.CreateServiceRequest\x1a .svcreg.v1.CreateServiceResponse\"E\x82\xd3\xe4\x93\x02?:\aserviceb\aservice\"+/v1/namespaces/{service.namespace}/services\x12\x86\x01\n" +
 	"\n" +
@@ -2885,66 +2902,67 @@ var file_svcreg_v1_registry_service_proto_depIdxs = []int32{
 	0,  // 8: svcreg.v1.WatchResponse.type:type_name -> svcreg.v1.EventType
 	41, // 9: svcreg.v1.WatchResponse.service:type_name -> svcreg.v1.Service
 	42, // 10: svcreg.v1.WatchResponse.instance:type_name -> svcreg.v1.Instance
-	43, // 11: svcreg.v1.RenewInstanceLeaseResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
-	43, // 12: svcreg.v1.KeepAliveResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
-	41, // 13: svcreg.v1.CreateServiceRequest.service:type_name -> svcreg.v1.Service
-	41, // 14: svcreg.v1.CreateServiceResponse.service:type_name -> svcreg.v1.Service
-	41, // 15: svcreg.v1.GetServiceResponse.service:type_name -> svcreg.v1.Service
-	41, // 16: svcreg.v1.ListServicesResponse.services:type_name -> svcreg.v1.Service
-	41, // 17: svcreg.v1.UpdateServiceRequest.service:type_name -> svcreg.v1.Service
-	44, // 18: svcreg.v1.UpdateServiceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	41, // 19: svcreg.v1.UpdateServiceResponse.service:type_name -> svcreg.v1.Service
-	42, // 20: svcreg.v1.CreateInstanceRequest.instance:type_name -> svcreg.v1.Instance
-	42, // 21: svcreg.v1.CreateInstanceResponse.instance:type_name -> svcreg.v1.Instance
-	42, // 22: svcreg.v1.GetInstanceResponse.instance:type_name -> svcreg.v1.Instance
-	42, // 23: svcreg.v1.ListInstancesResponse.instances:type_name -> svcreg.v1.Instance
-	42, // 24: svcreg.v1.UpdateInstanceRequest.instance:type_name -> svcreg.v1.Instance
-	44, // 25: svcreg.v1.UpdateInstanceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	42, // 26: svcreg.v1.UpdateInstanceResponse.instance:type_name -> svcreg.v1.Instance
-	40, // 27: svcreg.v1.ListEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
-	40, // 28: svcreg.v1.ReplaceEndpointsRequest.endpoints:type_name -> svcreg.v1.Endpoint
-	40, // 29: svcreg.v1.ReplaceEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
-	16, // 30: svcreg.v1.RegistryService.CreateService:input_type -> svcreg.v1.CreateServiceRequest
-	18, // 31: svcreg.v1.RegistryService.GetService:input_type -> svcreg.v1.GetServiceRequest
-	20, // 32: svcreg.v1.RegistryService.ListServices:input_type -> svcreg.v1.ListServicesRequest
-	22, // 33: svcreg.v1.RegistryService.UpdateService:input_type -> svcreg.v1.UpdateServiceRequest
-	24, // 34: svcreg.v1.RegistryService.DeleteService:input_type -> svcreg.v1.DeleteServiceRequest
-	26, // 35: svcreg.v1.RegistryService.CreateInstance:input_type -> svcreg.v1.CreateInstanceRequest
-	28, // 36: svcreg.v1.RegistryService.GetInstance:input_type -> svcreg.v1.GetInstanceRequest
-	30, // 37: svcreg.v1.RegistryService.ListInstances:input_type -> svcreg.v1.ListInstancesRequest
-	32, // 38: svcreg.v1.RegistryService.UpdateInstance:input_type -> svcreg.v1.UpdateInstanceRequest
-	34, // 39: svcreg.v1.RegistryService.DeleteInstance:input_type -> svcreg.v1.DeleteInstanceRequest
-	36, // 40: svcreg.v1.RegistryService.ListEndpoints:input_type -> svcreg.v1.ListEndpointsRequest
-	38, // 41: svcreg.v1.RegistryService.ReplaceEndpoints:input_type -> svcreg.v1.ReplaceEndpointsRequest
-	8,  // 42: svcreg.v1.RegistryService.WatchEndpoints:input_type -> svcreg.v1.WatchEndpointsRequest
-	10, // 43: svcreg.v1.RegistryService.Watch:input_type -> svcreg.v1.WatchRequest
-	12, // 44: svcreg.v1.RegistryService.RenewInstanceLease:input_type -> svcreg.v1.RenewInstanceLeaseRequest
-	14, // 45: svcreg.v1.RegistryService.KeepAlive:input_type -> svcreg.v1.KeepAliveRequest
-	2,  // 46: svcreg.v1.RegistryService.Resolve:input_type -> svcreg.v1.ResolveRequest
-	5,  // 47: svcreg.v1.RegistryService.GetEnvironment:input_type -> svcreg.v1.GetEnvironmentRequest
-	17, // 48: svcreg.v1.RegistryService.CreateService:output_type -> svcreg.v1.CreateServiceResponse
-	19, // 49: svcreg.v1.RegistryService.GetService:output_type -> svcreg.v1.GetServiceResponse
-	21, // 50: svcreg.v1.RegistryService.ListServices:output_type -> svcreg.v1.ListServicesResponse
-	23, // 51: svcreg.v1.RegistryService.UpdateService:output_type -> svcreg.v1.UpdateServiceResponse
-	25, // 52: svcreg.v1.RegistryService.DeleteService:output_type -> svcreg.v1.DeleteServiceResponse
-	27, // 53: svcreg.v1.RegistryService.CreateInstance:output_type -> svcreg.v1.CreateInstanceResponse
-	29, // 54: svcreg.v1.RegistryService.GetInstance:output_type -> svcreg.v1.GetInstanceResponse
-	31, // 55: svcreg.v1.RegistryService.ListInstances:output_type -> svcreg.v1.ListInstancesResponse
-	33, // 56: svcreg.v1.RegistryService.UpdateInstance:output_type -> svcreg.v1.UpdateInstanceResponse
-	35, // 57: svcreg.v1.RegistryService.DeleteInstance:output_type -> svcreg.v1.DeleteInstanceResponse
-	37, // 58: svcreg.v1.RegistryService.ListEndpoints:output_type -> svcreg.v1.ListEndpointsResponse
-	39, // 59: svcreg.v1.RegistryService.ReplaceEndpoints:output_type -> svcreg.v1.ReplaceEndpointsResponse
-	9,  // 60: svcreg.v1.RegistryService.WatchEndpoints:output_type -> svcreg.v1.WatchEndpointsResponse
-	11, // 61: svcreg.v1.RegistryService.Watch:output_type -> svcreg.v1.WatchResponse
-	13, // 62: svcreg.v1.RegistryService.RenewInstanceLease:output_type -> svcreg.v1.RenewInstanceLeaseResponse
-	15, // 63: svcreg.v1.RegistryService.KeepAlive:output_type -> svcreg.v1.KeepAliveResponse
-	3,  // 64: svcreg.v1.RegistryService.Resolve:output_type -> svcreg.v1.ResolveResponse
-	6,  // 65: svcreg.v1.RegistryService.GetEnvironment:output_type -> svcreg.v1.GetEnvironmentResponse
-	48, // [48:66] is the sub-list for method output_type
-	30, // [30:48] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	40, // 11: svcreg.v1.WatchResponse.endpoint:type_name -> svcreg.v1.Endpoint
+	43, // 12: svcreg.v1.RenewInstanceLeaseResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
+	43, // 13: svcreg.v1.KeepAliveResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
+	41, // 14: svcreg.v1.CreateServiceRequest.service:type_name -> svcreg.v1.Service
+	41, // 15: svcreg.v1.CreateServiceResponse.service:type_name -> svcreg.v1.Service
+	41, // 16: svcreg.v1.GetServiceResponse.service:type_name -> svcreg.v1.Service
+	41, // 17: svcreg.v1.ListServicesResponse.services:type_name -> svcreg.v1.Service
+	41, // 18: svcreg.v1.UpdateServiceRequest.service:type_name -> svcreg.v1.Service
+	44, // 19: svcreg.v1.UpdateServiceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	41, // 20: svcreg.v1.UpdateServiceResponse.service:type_name -> svcreg.v1.Service
+	42, // 21: svcreg.v1.CreateInstanceRequest.instance:type_name -> svcreg.v1.Instance
+	42, // 22: svcreg.v1.CreateInstanceResponse.instance:type_name -> svcreg.v1.Instance
+	42, // 23: svcreg.v1.GetInstanceResponse.instance:type_name -> svcreg.v1.Instance
+	42, // 24: svcreg.v1.ListInstancesResponse.instances:type_name -> svcreg.v1.Instance
+	42, // 25: svcreg.v1.UpdateInstanceRequest.instance:type_name -> svcreg.v1.Instance
+	44, // 26: svcreg.v1.UpdateInstanceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	42, // 27: svcreg.v1.UpdateInstanceResponse.instance:type_name -> svcreg.v1.Instance
+	40, // 28: svcreg.v1.ListEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
+	40, // 29: svcreg.v1.ReplaceEndpointsRequest.endpoints:type_name -> svcreg.v1.Endpoint
+	40, // 30: svcreg.v1.ReplaceEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
+	16, // 31: svcreg.v1.RegistryService.CreateService:input_type -> svcreg.v1.CreateServiceRequest
+	18, // 32: svcreg.v1.RegistryService.GetService:input_type -> svcreg.v1.GetServiceRequest
+	20, // 33: svcreg.v1.RegistryService.ListServices:input_type -> svcreg.v1.ListServicesRequest
+	22, // 34: svcreg.v1.RegistryService.UpdateService:input_type -> svcreg.v1.UpdateServiceRequest
+	24, // 35: svcreg.v1.RegistryService.DeleteService:input_type -> svcreg.v1.DeleteServiceRequest
+	26, // 36: svcreg.v1.RegistryService.CreateInstance:input_type -> svcreg.v1.CreateInstanceRequest
+	28, // 37: svcreg.v1.RegistryService.GetInstance:input_type -> svcreg.v1.GetInstanceRequest
+	30, // 38: svcreg.v1.RegistryService.ListInstances:input_type -> svcreg.v1.ListInstancesRequest
+	32, // 39: svcreg.v1.RegistryService.UpdateInstance:input_type -> svcreg.v1.UpdateInstanceRequest
+	34, // 40: svcreg.v1.RegistryService.DeleteInstance:input_type -> svcreg.v1.DeleteInstanceRequest
+	36, // 41: svcreg.v1.RegistryService.ListEndpoints:input_type -> svcreg.v1.ListEndpointsRequest
+	38, // 42: svcreg.v1.RegistryService.ReplaceEndpoints:input_type -> svcreg.v1.ReplaceEndpointsRequest
+	8,  // 43: svcreg.v1.RegistryService.WatchEndpoints:input_type -> svcreg.v1.WatchEndpointsRequest
+	10, // 44: svcreg.v1.RegistryService.Watch:input_type -> svcreg.v1.WatchRequest
+	12, // 45: svcreg.v1.RegistryService.RenewInstanceLease:input_type -> svcreg.v1.RenewInstanceLeaseRequest
+	14, // 46: svcreg.v1.RegistryService.KeepAlive:input_type -> svcreg.v1.KeepAliveRequest
+	2,  // 47: svcreg.v1.RegistryService.Resolve:input_type -> svcreg.v1.ResolveRequest
+	5,  // 48: svcreg.v1.RegistryService.GetEnvironment:input_type -> svcreg.v1.GetEnvironmentRequest
+	17, // 49: svcreg.v1.RegistryService.CreateService:output_type -> svcreg.v1.CreateServiceResponse
+	19, // 50: svcreg.v1.RegistryService.GetService:output_type -> svcreg.v1.GetServiceResponse
+	21, // 51: svcreg.v1.RegistryService.ListServices:output_type -> svcreg.v1.ListServicesResponse
+	23, // 52: svcreg.v1.RegistryService.UpdateService:output_type -> svcreg.v1.UpdateServiceResponse
+	25, // 53: svcreg.v1.RegistryService.DeleteService:output_type -> svcreg.v1.DeleteServiceResponse
+	27, // 54: svcreg.v1.RegistryService.CreateInstance:output_type -> svcreg.v1.CreateInstanceResponse
+	29, // 55: svcreg.v1.RegistryService.GetInstance:output_type -> svcreg.v1.GetInstanceResponse
+	31, // 56: svcreg.v1.RegistryService.ListInstances:output_type -> svcreg.v1.ListInstancesResponse
+	33, // 57: svcreg.v1.RegistryService.UpdateInstance:output_type -> svcreg.v1.UpdateInstanceResponse
+	35, // 58: svcreg.v1.RegistryService.DeleteInstance:output_type -> svcreg.v1.DeleteInstanceResponse
+	37, // 59: svcreg.v1.RegistryService.ListEndpoints:output_type -> svcreg.v1.ListEndpointsResponse
+	39, // 60: svcreg.v1.RegistryService.ReplaceEndpoints:output_type -> svcreg.v1.ReplaceEndpointsResponse
+	9,  // 61: svcreg.v1.RegistryService.WatchEndpoints:output_type -> svcreg.v1.WatchEndpointsResponse
+	11, // 62: svcreg.v1.RegistryService.Watch:output_type -> svcreg.v1.WatchResponse
+	13, // 63: svcreg.v1.RegistryService.RenewInstanceLease:output_type -> svcreg.v1.RenewInstanceLeaseResponse
+	15, // 64: svcreg.v1.RegistryService.KeepAlive:output_type -> svcreg.v1.KeepAliveResponse
+	3,  // 65: svcreg.v1.RegistryService.Resolve:output_type -> svcreg.v1.ResolveResponse
+	6,  // 66: svcreg.v1.RegistryService.GetEnvironment:output_type -> svcreg.v1.GetEnvironmentResponse
+	49, // [49:67] is the sub-list for method output_type
+	31, // [31:49] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_v1_registry_service_proto_init() }
