@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc"
 	grpcresolver "google.golang.org/grpc/resolver"
 
-	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/clientauth"
 	"github.com/svcreg/svcreg/internal/meta"
 )
@@ -29,7 +29,7 @@ func RegistryAddr(addr string) string { return meta.RegistryAddr(addr) }
 // Client talks to a registry. It embeds the generated client, so every RPC
 // (CreateService, ListEndpoints, Watch, ...) is a method.
 type Client struct {
-	svcregv1.RegistryServiceClient
+	svcregv1grpc.RegistryServiceClient
 	conn *grpc.ClientConn
 	addr string
 	opts options
@@ -94,7 +94,7 @@ func New(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{RegistryServiceClient: svcregv1.NewRegistryServiceClient(conn), conn: conn, addr: addr, opts: o}, nil
+	return &Client{RegistryServiceClient: svcregv1grpc.NewRegistryServiceClient(conn), conn: conn, addr: addr, opts: o}, nil
 }
 
 // Addr is the registry address.

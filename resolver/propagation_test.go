@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/lbrecorder"
 	svcresolver "github.com/svcreg/svcreg/resolver"
 	"github.com/svcreg/svcreg/server"
@@ -44,7 +45,7 @@ func BenchmarkPropagation(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer admin.Close()
-			reg := svcregv1.NewRegistryServiceClient(admin)
+			reg := svcregv1grpc.NewRegistryServiceClient(admin)
 			if _, err := reg.CreateService(ctx, &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{Name: "web", Namespace: "shop",
 				Selector: map[string]string{"app": "web"}, Ports: []*svcregv1.ServicePort{{Name: "grpc", Port: 443, TargetPort: "grpc"}}}}); err != nil {
 				b.Fatal(err)

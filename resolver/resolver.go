@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/clientauth"
 	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/endpointwatch"
@@ -235,7 +236,7 @@ type pool struct {
 type registryConn struct {
 	addr    string
 	conn    *grpc.ClientConn
-	client  svcregv1.RegistryServiceClient
+	client  svcregv1grpc.RegistryServiceClient
 	watches map[string]*serviceWatch // namespace/service
 }
 
@@ -308,7 +309,7 @@ func (p *pool) subscribe(addr, namespace, service string, notify chan struct{}) 
 		if err != nil {
 			return nil, err
 		}
-		rc = &registryConn{addr: addr, conn: conn, client: svcregv1.NewRegistryServiceClient(conn), watches: map[string]*serviceWatch{}}
+		rc = &registryConn{addr: addr, conn: conn, client: svcregv1grpc.NewRegistryServiceClient(conn), watches: map[string]*serviceWatch{}}
 		p.conns[addr] = rc
 	}
 	key := meta.Key(namespace, service)

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/clock/clocktest"
 	svcresolver "github.com/svcreg/svcreg/resolver"
 	"github.com/svcreg/svcreg/server"
@@ -127,18 +128,18 @@ func mustParse(t *testing.T, s string) *url.URL {
 	return u
 }
 
-func newRegistryClient(t *testing.T, srv *server.Server) svcregv1.RegistryServiceClient {
+func newRegistryClient(t *testing.T, srv *server.Server) svcregv1grpc.RegistryServiceClient {
 	t.Helper()
 	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return svcregv1.NewRegistryServiceClient(conn)
+	return svcregv1grpc.NewRegistryServiceClient(conn)
 }
 
 // createWeb makes service web.shop exist with instances web-1..web-n.
-func createWeb(t *testing.T, c svcregv1.RegistryServiceClient, n int) {
+func createWeb(t *testing.T, c svcregv1grpc.RegistryServiceClient, n int) {
 	t.Helper()
 	ctx := context.Background()
 	c.CreateService(ctx, &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{Name: "web", Namespace: "shop",

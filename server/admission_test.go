@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 )
 
 // dialFrom opens n raw TCP connections to addr from a loopback source
@@ -104,7 +105,7 @@ func TestOneClientCannotLockOthersOut(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	other := svcregv1.NewRegistryServiceClient(clientFrom(t, "127.0.0.3", ts.GRPCAddr()))
+	other := svcregv1grpc.NewRegistryServiceClient(clientFrom(t, "127.0.0.3", ts.GRPCAddr()))
 	if _, err := other.ListServices(ctx, &svcregv1.ListServicesRequest{}); err != nil {
 		t.Errorf("another client's call: %v", err)
 	}
@@ -140,7 +141,7 @@ func TestHealthChecksPastTheBound(t *testing.T) {
 	if resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Errorf("gRPC health past the bound: %v, %v", resp, err)
 	}
-	_, err := svcregv1.NewRegistryServiceClient(conn).ListServices(ctx, &svcregv1.ListServicesRequest{})
+	_, err := svcregv1grpc.NewRegistryServiceClient(conn).ListServices(ctx, &svcregv1.ListServicesRequest{})
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("the API on a reserved gRPC connection: %v, want RESOURCE_EXHAUSTED", err)
 	}
@@ -151,7 +152,7 @@ func TestHealthChecksPastTheBound(t *testing.T) {
 // not notice.
 func TestRequestsInFlightPerClient(t *testing.T) {
 	ts := startServer(t, Config{Limits: Limits{RequestsPerClient: 4}})
-	greedy := svcregv1.NewRegistryServiceClient(clientFrom(t, "127.0.0.4", ts.GRPCAddr()))
+	greedy := svcregv1grpc.NewRegistryServiceClient(clientFrom(t, "127.0.0.4", ts.GRPCAddr()))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// Reads that wait for a revision far ahead stay in flight (up to 5 s,
@@ -173,7 +174,7 @@ func TestRequestsInFlightPerClient(t *testing.T) {
 	if code != http.StatusTooManyRequests {
 		t.Errorf("a REST request from the same client: %d, want 429", code)
 	}
-	other := svcregv1.NewRegistryServiceClient(clientFrom(t, "127.0.0.5", ts.GRPCAddr()))
+	other := svcregv1grpc.NewRegistryServiceClient(clientFrom(t, "127.0.0.5", ts.GRPCAddr()))
 	if _, err := other.ListServices(context.Background(), &svcregv1.ListServicesRequest{}); err != nil {
 		t.Errorf("another client: %v", err)
 	}

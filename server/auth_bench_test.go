@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 )
 
 // BenchmarkGuard is what the guard adds to one unary RPC: with a token
@@ -16,7 +17,7 @@ import (
 func BenchmarkGuard(b *testing.B) {
 	as := startAuthServer(b, Config{})
 	req := &svcregv1.GetServiceRequest{Namespace: "own", Name: "web"}
-	info := &grpc.UnaryServerInfo{FullMethod: svcregv1.RegistryService_GetService_FullMethodName}
+	info := &grpc.UnaryServerInfo{FullMethod: svcregv1grpc.RegistryService_GetService_FullMethodName}
 	handler := func(context.Context, any) (any, error) { return nil, nil }
 	for _, tt := range []struct {
 		name    string

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/reason"
@@ -55,12 +56,12 @@ func startAuthServerWith(t testing.TB, cfg Config, dial func(*Server) *grpc.Clie
 	if dial != nil {
 		ts.conn = dial(ts.Server)
 		t.Cleanup(func() { ts.conn.Close() })
-		ts.client = svcregv1.NewRegistryServiceClient(ts.conn)
+		ts.client = svcregv1grpc.NewRegistryServiceClient(ts.conn)
 	}
 	as := &authServer{testServer: ts, bearer: map[string]string{"none": "", "bad": auth.NewSecret()}}
 	ctx := as.as(boot)
 	waitFor(t, "the bootstrap token", 10*time.Second, func() bool {
-		_, err := svcregv1.NewTokenServiceClient(as.conn).WhoAmI(ctx, &svcregv1.WhoAmIRequest{})
+		_, err := svcregv1grpc.NewTokenServiceClient(as.conn).WhoAmI(ctx, &svcregv1.WhoAmIRequest{})
 		return err == nil
 	})
 	for _, ns := range []string{"own", "other"} {
@@ -80,7 +81,7 @@ func startAuthServerWith(t testing.TB, cfg Config, dial func(*Server) *grpc.Clie
 		}
 		as.bearer[role] = as.createToken(t, ctx, r, "own")
 	}
-	if _, err := svcregv1.NewTokenServiceClient(as.conn).RevokeToken(ctx, &svcregv1.RevokeTokenRequest{Accessor: as.bearer["revoked"]}); err != nil {
+	if _, err := svcregv1grpc.NewTokenServiceClient(as.conn).RevokeToken(ctx, &svcregv1.RevokeTokenRequest{Accessor: as.bearer["revoked"]}); err != nil {
 		t.Fatal(err)
 	}
 	as.bearer["bootstrap"] = boot
@@ -96,7 +97,7 @@ func startAuthServerWith(t testing.TB, cfg Config, dial func(*Server) *grpc.Clie
 
 func (as *authServer) createToken(t testing.TB, ctx context.Context, role svcregv1.Role, namespaces ...string) string {
 	t.Helper()
-	resp, err := svcregv1.NewTokenServiceClient(as.conn).CreateToken(ctx, &svcregv1.CreateTokenRequest{Token: &svcregv1.Token{
+	resp, err := svcregv1grpc.NewTokenServiceClient(as.conn).CreateToken(ctx, &svcregv1.CreateTokenRequest{Token: &svcregv1.Token{
 		Roles: []*svcregv1.RoleBinding{{Role: role, Namespaces: namespaces}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -144,9 +145,13 @@ var unique atomic.Int64
 func uniqueName(prefix string) string { return fmt.Sprintf("%s-%d", prefix, unique.Add(1)) }
 
 func rpcCases() []rpcCase {
-	reg := func(as *authServer) svcregv1.RegistryServiceClient { return as.client }
-	op := func(as *authServer) svcregv1.OperatorServiceClient { return svcregv1.NewOperatorServiceClient(as.conn) }
-	tok := func(as *authServer) svcregv1.TokenServiceClient { return svcregv1.NewTokenServiceClient(as.conn) }
+	reg := func(as *authServer) svcregv1grpc.RegistryServiceClient { return as.client }
+	op := func(as *authServer) svcregv1grpc.OperatorServiceClient {
+		return svcregv1grpc.NewOperatorServiceClient(as.conn)
+	}
+	tok := func(as *authServer) svcregv1grpc.TokenServiceClient {
+		return svcregv1grpc.NewTokenServiceClient(as.conn)
+	}
 	return []rpcCase{
 		{method: "CreateService", action: auth.WriteService, call: func(ctx context.Context, as *authServer, ns string) error {
 			_, err := reg(as).CreateService(ctx, &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{Name: uniqueName("svc"), Namespace: ns}})
@@ -318,7 +323,7 @@ func rpcCases() []rpcCase {
 			return adsRound(ctx, as, true)
 		}},
 		{method: "ListXDSClients", action: auth.Read, everyNamespace: true, call: func(ctx context.Context, as *authServer, _ string) error {
-			_, err := svcregv1.NewXDSServiceClient(as.conn).ListXDSClients(ctx, &svcregv1.ListXDSClientsRequest{})
+			_, err := svcregv1grpc.NewXDSServiceClient(as.conn).ListXDSClients(ctx, &svcregv1.ListXDSClientsRequest{})
 			return err
 		}, rest: func(string) (string, string, string) { return "GET", "/v1/xds/clients", "" }},
 		{method: "WhoAmI", call: func(ctx context.Context, as *authServer, _ string) error {
@@ -607,7 +612,7 @@ func TestRevokedTokenEndsItsWatch(t *testing.T) {
 	recvUntil(t, st, svcregv1.EventType_EVENT_TYPE_SYNCED)
 	revoked := time.Now()
 	endsUnauthenticated(t, st, "revoked", func() {
-		if _, err := svcregv1.NewTokenServiceClient(as.conn).RevokeToken(boot, &svcregv1.RevokeTokenRequest{Accessor: secret}); err != nil {
+		if _, err := svcregv1grpc.NewTokenServiceClient(as.conn).RevokeToken(boot, &svcregv1.RevokeTokenRequest{Accessor: secret}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -647,7 +652,7 @@ func TestExpiredTokenEndsItsWatch(t *testing.T) {
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
 	as := startAuthServer(t, Config{Clock: clock})
 	boot := as.as(as.bearer["bootstrap"])
-	resp, err := svcregv1.NewTokenServiceClient(as.conn).CreateToken(boot, &svcregv1.CreateTokenRequest{Token: &svcregv1.Token{
+	resp, err := svcregv1grpc.NewTokenServiceClient(as.conn).CreateToken(boot, &svcregv1.CreateTokenRequest{Token: &svcregv1.Token{
 		ExpireTime: timestamppb.New(clock.Now().Add(time.Hour)),
 		Roles:      []*svcregv1.RoleBinding{{Role: svcregv1.Role_ROLE_READER, Namespaces: []string{"own"}}}}})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	clusterv1 "github.com/svcreg/svcreg/gen/svcreg/cluster/v1"
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/cluster"
 )
 
@@ -512,7 +513,9 @@ func TestClusterSnapshotRestore(t *testing.T) {
 	f.mustCreateService(t, webSvc())
 	f.mustCreateInstance(t, webInst("kept"))
 
-	op := func(m *member) svcregv1.OperatorServiceClient { return svcregv1.NewOperatorServiceClient(m.conn) }
+	op := func(m *member) svcregv1grpc.OperatorServiceClient {
+		return svcregv1grpc.NewOperatorServiceClient(m.conn)
+	}
 	save, err := op(leader).SaveSnapshot(context.Background(), &svcregv1.SaveSnapshotRequest{})
 	if err != nil {
 		t.Fatal(err)

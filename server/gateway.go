@@ -25,7 +25,7 @@ import (
 
 	"github.com/svcreg/svcreg"
 	gateway "github.com/svcreg/svcreg/gen/gw/svcreg/v1"
-	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/admission"
 	"github.com/svcreg/svcreg/reason"
 )
@@ -103,17 +103,17 @@ func (h httpHandler) build() (http.Handler, error) {
 		// Never forward gRPC response metadata as Grpc-Metadata-* headers.
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 	)
-	if err := gateway.RegisterRegistryServiceHandlerClient(context.Background(), gw, svcregv1.NewRegistryServiceClient(h.conn)); err != nil {
+	if err := gateway.RegisterRegistryServiceHandlerClient(context.Background(), gw, svcregv1grpc.NewRegistryServiceClient(h.conn)); err != nil {
 		return nil, err
 	}
-	if err := gateway.RegisterXDSServiceHandlerClient(context.Background(), gw, svcregv1.NewXDSServiceClient(h.conn)); err != nil {
+	if err := gateway.RegisterXDSServiceHandlerClient(context.Background(), gw, svcregv1grpc.NewXDSServiceClient(h.conn)); err != nil {
 		return nil, err
 	}
-	if err := gateway.RegisterTokenServiceHandlerClient(context.Background(), gw, svcregv1.NewTokenServiceClient(h.conn)); err != nil {
+	if err := gateway.RegisterTokenServiceHandlerClient(context.Background(), gw, svcregv1grpc.NewTokenServiceClient(h.conn)); err != nil {
 		return nil, err
 	}
 	// Only ListPeers has a REST route (the web view's cluster page).
-	if err := gateway.RegisterOperatorServiceHandlerClient(context.Background(), gw, svcregv1.NewOperatorServiceClient(h.conn)); err != nil {
+	if err := gateway.RegisterOperatorServiceHandlerClient(context.Background(), gw, svcregv1grpc.NewOperatorServiceClient(h.conn)); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()

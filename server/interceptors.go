@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/admission"
 	"github.com/svcreg/svcreg/internal/validation"
 	"github.com/svcreg/svcreg/reason"
@@ -199,7 +199,7 @@ func newWatchLimiter(l Limits) *watchLimiter {
 // isWatch: the registry's watches and xDS streams, which share the
 // watch limits.
 func isWatch(method string) bool {
-	return strings.HasPrefix(method, "/"+svcregv1.RegistryService_ServiceDesc.ServiceName+"/Watch") ||
+	return strings.HasPrefix(method, "/"+svcregv1grpc.RegistryService_ServiceDesc.ServiceName+"/Watch") ||
 		method == discoveryv3.AggregatedDiscoveryService_StreamAggregatedResources_FullMethodName
 }
 

@@ -12,6 +12,7 @@ import (
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/lease"
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/reason"
@@ -47,7 +48,7 @@ func (l *leases) renew(ctx context.Context, ns, name string) (*svcregv1.RenewIns
 			return &svcregv1.RenewInstanceLeaseResponse{LeaseExpireTime: timestamppb.New(deadline), TtlSeconds: int32(ttl.Seconds())}, nil
 		},
 		func(ctx context.Context, conn *grpc.ClientConn) (*svcregv1.RenewInstanceLeaseResponse, error) {
-			return svcregv1.NewRegistryServiceClient(conn).RenewInstanceLease(ctx, &svcregv1.RenewInstanceLeaseRequest{Namespace: ns, Name: name})
+			return svcregv1grpc.NewRegistryServiceClient(conn).RenewInstanceLease(ctx, &svcregv1.RenewInstanceLeaseRequest{Namespace: ns, Name: name})
 		})
 }
 

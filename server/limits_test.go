@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/reason"
 )
@@ -183,7 +184,7 @@ func TestWatchLimits(t *testing.T) {
 	open := func(conn *grpc.ClientConn) error {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
-		st, err := svcregv1.NewRegistryServiceClient(conn).WatchEndpoints(ctx, &svcregv1.WatchEndpointsRequest{Namespace: "shop", Service: "web"})
+		st, err := svcregv1grpc.NewRegistryServiceClient(conn).WatchEndpoints(ctx, &svcregv1.WatchEndpointsRequest{Namespace: "shop", Service: "web"})
 		if err != nil {
 			return err
 		}
@@ -297,7 +298,7 @@ func TestSnapshotUploadLimits(t *testing.T) {
 	ts := startServer(t, Config{Limits: smallLimits})
 	ts.mustCreateService(t, webSvc())
 	rev := ts.Store().Revision()
-	op := svcregv1.NewOperatorServiceClient(ts.conn)
+	op := svcregv1grpc.NewOperatorServiceClient(ts.conn)
 	upload := func(chunks ...[]byte) error {
 		st, err := op.RestoreSnapshot(context.Background())
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/store"
 )
@@ -20,7 +21,7 @@ import (
 // operator is the OperatorService: the cluster's servers, leadership and
 // snapshots. What only the leader can do runs there (onLeader).
 type operator struct {
-	svcregv1.UnimplementedOperatorServiceServer
+	svcregv1grpc.UnimplementedOperatorServiceServer
 	router *router
 	node   *cluster.Node
 	store  *store.Store
@@ -58,7 +59,7 @@ func (o *operator) RemovePeer(ctx context.Context, req *svcregv1.RemovePeerReque
 			return &svcregv1.RemovePeerResponse{}, o.node.RemoveServer(req.GetId())
 		},
 		func(ctx context.Context, conn *grpc.ClientConn) (*svcregv1.RemovePeerResponse, error) {
-			return svcregv1.NewOperatorServiceClient(conn).RemovePeer(ctx, req)
+			return svcregv1grpc.NewOperatorServiceClient(conn).RemovePeer(ctx, req)
 		})
 }
 
@@ -76,7 +77,7 @@ func (o *operator) TransferLeader(ctx context.Context, req *svcregv1.TransferLea
 			return &svcregv1.TransferLeaderResponse{Leader: o.node.Leader()}, nil
 		},
 		func(ctx context.Context, conn *grpc.ClientConn) (*svcregv1.TransferLeaderResponse, error) {
-			return svcregv1.NewOperatorServiceClient(conn).TransferLeader(ctx, req)
+			return svcregv1grpc.NewOperatorServiceClient(conn).TransferLeader(ctx, req)
 		})
 }
 
@@ -155,7 +156,7 @@ func forwardSnapshot(ctx context.Context, conn *grpc.ClientConn, f *os.File) (*s
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	up, err := svcregv1.NewOperatorServiceClient(conn).RestoreSnapshot(ctx)
+	up, err := svcregv1grpc.NewOperatorServiceClient(conn).RestoreSnapshot(ctx)
 	if err != nil {
 		return nil, err
 	}

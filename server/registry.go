@@ -7,6 +7,7 @@ import (
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/labels"
 	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/store"
@@ -27,7 +28,7 @@ type registryServer struct {
 // unimplemented answers methods added to the API and not served yet. It is
 // embedded one level deeper than the parts, so theirs win.
 type unimplemented struct {
-	svcregv1.UnimplementedRegistryServiceServer
+	svcregv1grpc.UnimplementedRegistryServiceServer
 }
 
 // objects serves the CRUD methods: reads through the router, writes as
@@ -70,7 +71,7 @@ func (o *objects) GetService(ctx context.Context, req *svcregv1.GetServiceReques
 	if err != nil {
 		return nil, err
 	}
-	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.GetService,
+	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1grpc.RegistryServiceClient.GetService,
 		func(tx *store.ReadTxn) (*svcregv1.GetServiceResponse, error) {
 			svc, err := tx.Service(ns, req.GetName())
 			return &svcregv1.GetServiceResponse{Service: svc}, err
@@ -85,7 +86,7 @@ func (o *objects) ListServices(ctx context.Context, req *svcregv1.ListServicesRe
 	if q.Namespace == meta.AllNamespaces {
 		q.Visible = visibleTo(ctx)
 	}
-	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.ListServices,
+	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1grpc.RegistryServiceClient.ListServices,
 		func(tx *store.ReadTxn) (*svcregv1.ListServicesResponse, error) {
 			page, err := tx.ListServices(q)
 			return &svcregv1.ListServicesResponse{Services: page.Items, ResourceVersion: tx.Revision(),
@@ -125,7 +126,7 @@ func (o *objects) GetInstance(ctx context.Context, req *svcregv1.GetInstanceRequ
 	if err != nil {
 		return nil, err
 	}
-	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.GetInstance,
+	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1grpc.RegistryServiceClient.GetInstance,
 		func(tx *store.ReadTxn) (*svcregv1.GetInstanceResponse, error) {
 			inst, err := tx.Instance(ns, req.GetName())
 			return &svcregv1.GetInstanceResponse{Instance: o.leases.withLease(inst)}, err
@@ -140,7 +141,7 @@ func (o *objects) ListInstances(ctx context.Context, req *svcregv1.ListInstances
 	if q.Namespace == meta.AllNamespaces {
 		q.Visible = visibleTo(ctx)
 	}
-	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.ListInstances,
+	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1grpc.RegistryServiceClient.ListInstances,
 		func(tx *store.ReadTxn) (*svcregv1.ListInstancesResponse, error) {
 			page, err := tx.ListInstances(q)
 			for i, inst := range page.Items {
@@ -172,7 +173,7 @@ func (o *objects) ListEndpoints(ctx context.Context, req *svcregv1.ListEndpoints
 	if err != nil {
 		return nil, err
 	}
-	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1.RegistryServiceClient.ListEndpoints,
+	return read(ctx, o.router, req, req.GetConsistency(), req.GetMinRevision(), svcregv1grpc.RegistryServiceClient.ListEndpoints,
 		func(tx *store.ReadTxn) (*svcregv1.ListEndpointsResponse, error) {
 			if _, err := tx.Service(ns, req.GetService()); err != nil {
 				return nil, err

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
-	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/internal/validation"
@@ -105,8 +105,8 @@ func forwarded(ctx context.Context) bool {
 }
 
 // forwardCall is a RegistryService method as its client has it, so that
-// method expressions (svcregv1.RegistryServiceClient.GetService) fit.
-type forwardCall[Req, Resp any] func(svcregv1.RegistryServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error)
+// method expressions (svcregv1grpc.RegistryServiceClient.GetService) fit.
+type forwardCall[Req, Resp any] func(svcregv1grpc.RegistryServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error)
 
 // read answers a read here or on the leader: every read handler is
 // "validate, then read(ctx, router, req, how, its method, the local read)".
@@ -129,7 +129,7 @@ func forward[Req, Resp any](ctx context.Context, r *router, req Req, call forwar
 		var zero Resp
 		return zero, err
 	}
-	return call(svcregv1.NewRegistryServiceClient(conn), metadata.AppendToOutgoingContext(forwardedFor(ctx), forwardedKey, "1"), req)
+	return call(svcregv1grpc.NewRegistryServiceClient(conn), metadata.AppendToOutgoingContext(forwardedFor(ctx), forwardedKey, "1"), req)
 }
 
 // onLeader runs a leader-only request (a lease renewal, an operator

@@ -4,6 +4,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/meta"
 )
@@ -50,79 +51,79 @@ func everyNamespace(any) (string, string) { return "*", "" }
 // service the registry serves, and nothing else (a method not here is
 // denied).
 var rules = map[string]rule{
-	svcregv1.RegistryService_CreateService_FullMethodName: {action: auth.WriteService, scope: in(func(r *svcregv1.CreateServiceRequest) (string, string) {
+	svcregv1grpc.RegistryService_CreateService_FullMethodName: {action: auth.WriteService, scope: in(func(r *svcregv1.CreateServiceRequest) (string, string) {
 		return r.GetService().GetNamespace(), r.GetService().GetName()
 	})},
-	svcregv1.RegistryService_GetService_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.GetServiceRequest) (string, string) {
+	svcregv1grpc.RegistryService_GetService_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.GetServiceRequest) (string, string) {
 		return r.GetNamespace(), r.GetName()
 	})},
-	svcregv1.RegistryService_ListServices_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.ListServicesRequest) (string, string) {
+	svcregv1grpc.RegistryService_ListServices_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.ListServicesRequest) (string, string) {
 		return r.GetNamespace(), ""
 	})},
-	svcregv1.RegistryService_UpdateService_FullMethodName: {action: auth.WriteService, scope: in(func(r *svcregv1.UpdateServiceRequest) (string, string) {
+	svcregv1grpc.RegistryService_UpdateService_FullMethodName: {action: auth.WriteService, scope: in(func(r *svcregv1.UpdateServiceRequest) (string, string) {
 		return r.GetService().GetNamespace(), r.GetService().GetName()
 	})},
-	svcregv1.RegistryService_DeleteService_FullMethodName: {action: auth.WriteService, scope: in(func(r *svcregv1.DeleteServiceRequest) (string, string) {
+	svcregv1grpc.RegistryService_DeleteService_FullMethodName: {action: auth.WriteService, scope: in(func(r *svcregv1.DeleteServiceRequest) (string, string) {
 		return r.GetNamespace(), r.GetName()
 	})},
-	svcregv1.RegistryService_CreateInstance_FullMethodName: {action: auth.WriteInstance, scope: in(func(r *svcregv1.CreateInstanceRequest) (string, string) {
+	svcregv1grpc.RegistryService_CreateInstance_FullMethodName: {action: auth.WriteInstance, scope: in(func(r *svcregv1.CreateInstanceRequest) (string, string) {
 		return r.GetInstance().GetNamespace(), r.GetInstance().GetName()
 	})},
-	svcregv1.RegistryService_GetInstance_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.GetInstanceRequest) (string, string) {
+	svcregv1grpc.RegistryService_GetInstance_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.GetInstanceRequest) (string, string) {
 		return r.GetNamespace(), r.GetName()
 	})},
-	svcregv1.RegistryService_ListInstances_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.ListInstancesRequest) (string, string) {
+	svcregv1grpc.RegistryService_ListInstances_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.ListInstancesRequest) (string, string) {
 		return r.GetNamespace(), ""
 	})},
-	svcregv1.RegistryService_UpdateInstance_FullMethodName: {action: auth.WriteInstance, scope: in(func(r *svcregv1.UpdateInstanceRequest) (string, string) {
+	svcregv1grpc.RegistryService_UpdateInstance_FullMethodName: {action: auth.WriteInstance, scope: in(func(r *svcregv1.UpdateInstanceRequest) (string, string) {
 		return r.GetInstance().GetNamespace(), r.GetInstance().GetName()
 	})},
-	svcregv1.RegistryService_DeleteInstance_FullMethodName: {action: auth.WriteInstance, scope: in(func(r *svcregv1.DeleteInstanceRequest) (string, string) {
+	svcregv1grpc.RegistryService_DeleteInstance_FullMethodName: {action: auth.WriteInstance, scope: in(func(r *svcregv1.DeleteInstanceRequest) (string, string) {
 		return r.GetNamespace(), r.GetName()
 	})},
-	svcregv1.RegistryService_ListEndpoints_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.ListEndpointsRequest) (string, string) {
+	svcregv1grpc.RegistryService_ListEndpoints_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.ListEndpointsRequest) (string, string) {
 		return r.GetNamespace(), r.GetService()
 	})},
-	svcregv1.RegistryService_ReplaceEndpoints_FullMethodName: {action: auth.WriteService, scope: in(func(r *svcregv1.ReplaceEndpointsRequest) (string, string) {
+	svcregv1grpc.RegistryService_ReplaceEndpoints_FullMethodName: {action: auth.WriteService, scope: in(func(r *svcregv1.ReplaceEndpointsRequest) (string, string) {
 		return r.GetNamespace(), r.GetService()
 	})},
-	svcregv1.RegistryService_WatchEndpoints_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.WatchEndpointsRequest) (string, string) {
+	svcregv1grpc.RegistryService_WatchEndpoints_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.WatchEndpointsRequest) (string, string) {
 		return r.GetNamespace(), r.GetService()
 	})},
-	svcregv1.RegistryService_Watch_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.WatchRequest) (string, string) {
+	svcregv1grpc.RegistryService_Watch_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.WatchRequest) (string, string) {
 		return r.GetNamespace(), ""
 	})},
-	svcregv1.RegistryService_RenewInstanceLease_FullMethodName: {action: auth.WriteInstance, quiet: true, scope: in(func(r *svcregv1.RenewInstanceLeaseRequest) (string, string) {
+	svcregv1grpc.RegistryService_RenewInstanceLease_FullMethodName: {action: auth.WriteInstance, quiet: true, scope: in(func(r *svcregv1.RenewInstanceLeaseRequest) (string, string) {
 		return r.GetNamespace(), r.GetName()
 	})},
-	svcregv1.RegistryService_KeepAlive_FullMethodName: {action: auth.WriteInstance, perMessage: true, scope: in(func(r *svcregv1.KeepAliveRequest) (string, string) {
+	svcregv1grpc.RegistryService_KeepAlive_FullMethodName: {action: auth.WriteInstance, perMessage: true, scope: in(func(r *svcregv1.KeepAliveRequest) (string, string) {
 		return r.GetNamespace(), r.GetName()
 	})},
 	// Resolve reads across namespaces; its answer shows only the readable
 	// ones.
-	svcregv1.RegistryService_Resolve_FullMethodName: {action: auth.Read, scope: func(req any) (string, string) {
+	svcregv1grpc.RegistryService_Resolve_FullMethodName: {action: auth.Read, scope: func(req any) (string, string) {
 		return meta.AllNamespaces, req.(*svcregv1.ResolveRequest).GetName()
 	}},
-	svcregv1.RegistryService_GetEnvironment_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.GetEnvironmentRequest) (string, string) {
+	svcregv1grpc.RegistryService_GetEnvironment_FullMethodName: {action: auth.Read, scope: in(func(r *svcregv1.GetEnvironmentRequest) (string, string) {
 		return r.GetNamespace(), ""
 	})},
 
-	svcregv1.OperatorService_ListPeers_FullMethodName:       {action: auth.Operate},
-	svcregv1.OperatorService_RemovePeer_FullMethodName:      {action: auth.Operate},
-	svcregv1.OperatorService_TransferLeader_FullMethodName:  {action: auth.Operate},
-	svcregv1.OperatorService_SaveSnapshot_FullMethodName:    {action: auth.Operate},
-	svcregv1.OperatorService_RestoreSnapshot_FullMethodName: {action: auth.Operate},
+	svcregv1grpc.OperatorService_ListPeers_FullMethodName:       {action: auth.Operate},
+	svcregv1grpc.OperatorService_RemovePeer_FullMethodName:      {action: auth.Operate},
+	svcregv1grpc.OperatorService_TransferLeader_FullMethodName:  {action: auth.Operate},
+	svcregv1grpc.OperatorService_SaveSnapshot_FullMethodName:    {action: auth.Operate},
+	svcregv1grpc.OperatorService_RestoreSnapshot_FullMethodName: {action: auth.Operate},
 
-	svcregv1.TokenService_CreateToken_FullMethodName: {action: auth.Operate},
-	svcregv1.TokenService_ListTokens_FullMethodName:  {action: auth.Operate},
-	svcregv1.TokenService_RevokeToken_FullMethodName: {action: auth.Operate},
-	svcregv1.TokenService_WhoAmI_FullMethodName:      {self: true},
+	svcregv1grpc.TokenService_CreateToken_FullMethodName: {action: auth.Operate},
+	svcregv1grpc.TokenService_ListTokens_FullMethodName:  {action: auth.Operate},
+	svcregv1grpc.TokenService_RevokeToken_FullMethodName: {action: auth.Operate},
+	svcregv1grpc.TokenService_WhoAmI_FullMethodName:      {self: true},
 
 	// xDS resources are not filtered by namespace: a client needs a reader
 	// of every one.
 	discoveryv3.AggregatedDiscoveryService_StreamAggregatedResources_FullMethodName: {action: auth.Read, scope: everyNamespace, atOpen: true},
 	discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResources_FullMethodName:  {action: auth.Read, scope: everyNamespace, atOpen: true},
-	svcregv1.XDSService_ListXDSClients_FullMethodName:                               {action: auth.Read, scope: everyNamespace},
+	svcregv1grpc.XDSService_ListXDSClients_FullMethodName:                           {action: auth.Read, scope: everyNamespace},
 
 	"/grpc.health.v1.Health/Check":                                   {public: true},
 	"/grpc.health.v1.Health/Watch":                                   {public: true},

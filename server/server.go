@@ -30,7 +30,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	clusterv1 "github.com/svcreg/svcreg/gen/svcreg/cluster/v1"
-	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/admission"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/cluster"
@@ -182,9 +182,9 @@ func (s *Server) buildServices() error {
 		creds = append(creds, grpc.Creds(credentials.NewTLS(s.plan.tls.ServerConfig("h2"))))
 	}
 	s.grpc = newGRPCServer(client, append(s.metrics.serverOptions(), creds...)...)
-	svcregv1.RegisterRegistryServiceServer(s.grpc, reg)
-	svcregv1.RegisterOperatorServiceServer(s.grpc, op)
-	svcregv1.RegisterTokenServiceServer(s.grpc, toks)
+	svcregv1grpc.RegisterRegistryServiceServer(s.grpc, reg)
+	svcregv1grpc.RegisterOperatorServiceServer(s.grpc, op)
+	svcregv1grpc.RegisterTokenServiceServer(s.grpc, toks)
 	healthpb.RegisterHealthServer(s.grpc, s.ready.health)
 	reflection.Register(s.grpc) // v1 and v1alpha
 	xdsSvc := s.registerXDS(s.grpc)
@@ -194,16 +194,16 @@ func (s *Server) buildServices() error {
 		s.peer = newGRPCServer(&interceptors{log: s.log, guard: gate{s.guard, portPeer}, watches: newWatchLimiter(cfg.Limits), perConn: true},
 			grpc.Creds(cluster.PeerCredentials()))
 		clusterv1.RegisterPeerServiceServer(s.peer, s.node.PeerService())
-		svcregv1.RegisterRegistryServiceServer(s.peer, reg)
-		svcregv1.RegisterOperatorServiceServer(s.peer, op)
+		svcregv1grpc.RegisterRegistryServiceServer(s.peer, reg)
+		svcregv1grpc.RegisterOperatorServiceServer(s.peer, op)
 	}
 	if cfg.HTTPAddr != "-" {
 		var err error
 		s.rest, err = newRESTGateway(func(g *grpc.Server) {
-			svcregv1.RegisterRegistryServiceServer(g, reg)
-			svcregv1.RegisterTokenServiceServer(g, toks)
-			svcregv1.RegisterXDSServiceServer(g, xdsSvc)
-			svcregv1.RegisterOperatorServiceServer(g, op)
+			svcregv1grpc.RegisterRegistryServiceServer(g, reg)
+			svcregv1grpc.RegisterTokenServiceServer(g, toks)
+			svcregv1grpc.RegisterXDSServiceServer(g, xdsSvc)
+			svcregv1grpc.RegisterOperatorServiceServer(g, op)
 		}, &interceptors{log: s.log, guard: gate{s.guard, portGateway}, watches: limiter}, uint32(cfg.Limits.Watches+cfg.Limits.Connections))
 		return err
 	}

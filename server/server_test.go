@@ -23,12 +23,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/reason"
 )
 
 type testServer struct {
 	*Server
-	client svcregv1.RegistryServiceClient
+	client svcregv1grpc.RegistryServiceClient
 	conn   *grpc.ClientConn
 	base   string // http://127.0.0.1:port
 }
@@ -83,7 +84,7 @@ func runServer(t testing.TB, cfg Config) (ts *testServer, stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return &testServer{Server: srv, client: svcregv1.NewRegistryServiceClient(conn), conn: conn, base: "http://" + srv.HTTPAddr()}, stop
+	return &testServer{Server: srv, client: svcregv1grpc.NewRegistryServiceClient(conn), conn: conn, base: "http://" + srv.HTTPAddr()}, stop
 }
 
 // waitCaughtUp waits until a server has caught up with its log: before,

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/certs"
 )
@@ -173,17 +174,17 @@ func TestClientCertificateIdentity(t *testing.T) {
 	p := newTestPKI(t)
 	as := startTLSServer(t, p, true)
 	boot := as.as(as.bearer["bootstrap"])
-	if _, err := svcregv1.NewTokenServiceClient(as.conn).CreateToken(boot, &svcregv1.CreateTokenRequest{Token: &svcregv1.Token{
+	if _, err := svcregv1grpc.NewTokenServiceClient(as.conn).CreateToken(boot, &svcregv1.CreateTokenRequest{Token: &svcregv1.Token{
 		Identity: "spiffe://test/reader", Roles: []*svcregv1.RoleBinding{{Role: svcregv1.Role_ROLE_READER, Namespaces: []string{"own"}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	dial := func(uri string) svcregv1.RegistryServiceClient {
+	dial := func(uri string) svcregv1grpc.RegistryServiceClient {
 		conn, err := grpc.NewClient(as.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(p.client(t, uri))))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		return svcregv1.NewRegistryServiceClient(conn)
+		return svcregv1grpc.NewRegistryServiceClient(conn)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/validation"
 )
@@ -15,7 +16,7 @@ import (
 // tokens is svcreg.v1.TokenService. Tokens are replicated state: created
 // and revoked as commands; read from this server's store.
 type tokens struct {
-	svcregv1.UnimplementedTokenServiceServer
+	svcregv1grpc.UnimplementedTokenServiceServer
 	router  *router
 	writer  *writer
 	enabled bool

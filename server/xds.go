@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/xds"
 )
 
@@ -42,13 +43,13 @@ func (s *Server) registerXDS(g *grpc.Server) *xdsClients {
 	}, sotw.WithOrderedADS()) // responses leave in the order the caches produced them: make before break (internal/xds/feed.go)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, ads{sotw: sotw})
 	svc := &xdsClients{clients: clients}
-	svcregv1.RegisterXDSServiceServer(g, svc)
+	svcregv1grpc.RegisterXDSServiceServer(g, svc)
 	return svc
 }
 
 // xdsClients is XDSService: the xDS streams open on this server.
 type xdsClients struct {
-	svcregv1.UnimplementedXDSServiceServer
+	svcregv1grpc.UnimplementedXDSServiceServer
 	clients *xds.Clients
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 )
 
 // operatorCmd is `svcreg operator raft list-peers|remove-peer ID|transfer-leader [ID]`.
@@ -32,7 +33,7 @@ func operatorCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	op := svcregv1.NewOperatorServiceClient(c.Conn())
+	op := svcregv1grpc.NewOperatorServiceClient(c.Conn())
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	switch args[1] {
@@ -93,7 +94,7 @@ func snapshotCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	op := svcregv1.NewOperatorServiceClient(c.Conn())
+	op := svcregv1grpc.NewOperatorServiceClient(c.Conn())
 	if args[0] == "save" {
 		return saveSnapshot(ctx, op, file)
 	}
@@ -103,7 +104,7 @@ func snapshotCmd(ctx context.Context, args []string) error {
 // saveSnapshot writes the registry's snapshot to file: written aside and
 // renamed, so a failed save never leaves a truncated snapshot under the
 // name.
-func saveSnapshot(ctx context.Context, op svcregv1.OperatorServiceClient, file string) error {
+func saveSnapshot(ctx context.Context, op svcregv1grpc.OperatorServiceClient, file string) error {
 	f, err := os.CreateTemp(filepath.Dir(file), filepath.Base(file)+".part-*")
 	if err != nil {
 		return err
@@ -142,7 +143,7 @@ func saveSnapshot(ctx context.Context, op svcregv1.OperatorServiceClient, file s
 }
 
 // restoreSnapshot uploads file, 1 MiB at a time, as it reads it.
-func restoreSnapshot(ctx context.Context, op svcregv1.OperatorServiceClient, file string) error {
+func restoreSnapshot(ctx context.Context, op svcregv1grpc.OperatorServiceClient, file string) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/certs"
 	"github.com/svcreg/svcreg/internal/clientauth"
 	"github.com/svcreg/svcreg/internal/reservedports"
@@ -278,8 +279,8 @@ func (p *proc) exited(timeout time.Duration) (string, bool) {
 	}
 }
 
-func (p *proc) registry() svcregv1.RegistryServiceClient {
-	return svcregv1.NewRegistryServiceClient(p.conn.Load())
+func (p *proc) registry() svcregv1grpc.RegistryServiceClient {
+	return svcregv1grpc.NewRegistryServiceClient(p.conn.Load())
 }
 
 // ready reports whether /readyz answers 200 and, for a server with auth
@@ -308,7 +309,7 @@ func (p *proc) ready() bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, err = svcregv1.NewTokenServiceClient(p.conn.Load()).WhoAmI(ctx, &svcregv1.WhoAmIRequest{})
+	_, err = svcregv1grpc.NewTokenServiceClient(p.conn.Load()).WhoAmI(ctx, &svcregv1.WhoAmIRequest{})
 	return err == nil
 }
 
@@ -321,7 +322,7 @@ func (p *proc) waitReady(timeout time.Duration) {
 func (p *proc) self(ctx context.Context) (*svcregv1.Peer, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	resp, err := svcregv1.NewOperatorServiceClient(p.conn.Load()).ListPeers(ctx, &svcregv1.ListPeersRequest{})
+	resp, err := svcregv1grpc.NewOperatorServiceClient(p.conn.Load()).ListPeers(ctx, &svcregv1.ListPeersRequest{})
 	if err != nil {
 		return nil, err
 	}

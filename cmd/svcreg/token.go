@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/auth"
 )
 
@@ -59,7 +60,7 @@ func tokenCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	tokens := svcregv1.NewTokenServiceClient(c.Conn())
+	tokens := svcregv1grpc.NewTokenServiceClient(c.Conn())
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	switch args[0] {
@@ -109,7 +110,7 @@ func tokenCmd(ctx context.Context, args []string) error {
 
 // createToken prints the new bearer token alone on stdout
 // (TOKEN=$(svcreg token create ...)), or an identity binding's accessor.
-func createToken(ctx context.Context, tokens svcregv1.TokenServiceClient, tok *svcregv1.Token) error {
+func createToken(ctx context.Context, tokens svcregv1grpc.TokenServiceClient, tok *svcregv1.Token) error {
 	resp, err := tokens.CreateToken(ctx, &svcregv1.CreateTokenRequest{Token: tok})
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/meta"
 )
 
@@ -72,7 +73,7 @@ func xdsClientsCmd(ctx context.Context, args []string) error {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	resp, err := svcregv1.NewXDSServiceClient(c.Conn()).ListXDSClients(ctx, &svcregv1.ListXDSClientsRequest{})
+	resp, err := svcregv1grpc.NewXDSServiceClient(c.Conn()).ListXDSClients(ctx, &svcregv1.ListXDSClientsRequest{})
 	if err != nil {
 		return err
 	}

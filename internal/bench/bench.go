@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/server"
 )
 
@@ -135,7 +136,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		defer conn.Close()
 		conns[i] = conn
 	}
-	client := svcregv1.NewRegistryServiceClient(conns[0])
+	client := svcregv1grpc.NewRegistryServiceClient(conns[0])
 
 	logf("creating %d services with %d instances each", cfg.Services, cfg.Endpoints)
 	if err := populate(ctx, client, cfg); err != nil {
@@ -257,7 +258,7 @@ func attach(ctx context.Context, cfg Config, conns []*grpc.ClientConn, epoch tim
 		w := &watcher{service: i % cfg.Services}
 		ws.all[i] = w
 		conn := conns[i%len(conns)]
-		ws.wg.Go(func() { w.run(ctx, svcregv1.NewRegistryServiceClient(conn), epoch, &synced, &ws.received) })
+		ws.wg.Go(func() { w.run(ctx, svcregv1grpc.NewRegistryServiceClient(conn), epoch, &synced, &ws.received) })
 	}
 	syncedCh := make(chan struct{})
 	go func() { synced.Wait(); close(syncedCh) }()
@@ -313,7 +314,7 @@ func (ws *watchers) summarize(res *Result, acks map[int64]int64) {
 	}
 }
 
-func (w *watcher) run(ctx context.Context, client svcregv1.RegistryServiceClient, epoch time.Time, synced *sync.WaitGroup, received *atomic.Int64) {
+func (w *watcher) run(ctx context.Context, client svcregv1grpc.RegistryServiceClient, epoch time.Time, synced *sync.WaitGroup, received *atomic.Int64) {
 	once := sync.OnceFunc(synced.Done)
 	defer once()
 	st, err := client.WatchEndpoints(ctx, &svcregv1.WatchEndpointsRequest{Namespace: namespace, Service: serviceName(w.service)})
@@ -353,7 +354,7 @@ func pct(sorted []float64, p float64) float64 {
 
 // populate creates the services and their instances (existing ones from a
 // previous run are reused).
-func populate(ctx context.Context, client svcregv1.RegistryServiceClient, cfg Config) error {
+func populate(ctx context.Context, client svcregv1grpc.RegistryServiceClient, cfg Config) error {
 	var firstErr error
 	var mu sync.Mutex
 	fail := func(err error) {
@@ -405,7 +406,7 @@ func isAlreadyExists(err error) bool { return strings.Contains(err.Error(), "alr
 // write performs cfg.Updates weight changes, paced at cfg.Rate, spread
 // round-robin over the services. It returns the acknowledgement time of
 // each revision (ns since epoch) and every write's latency in ms.
-func write(ctx context.Context, client svcregv1.RegistryServiceClient, cfg Config, epoch time.Time) (map[int64]int64, []float64, time.Duration, error) {
+func write(ctx context.Context, client svcregv1grpc.RegistryServiceClient, cfg Config, epoch time.Time) (map[int64]int64, []float64, time.Duration, error) {
 	type ack struct {
 		rev, at int64
 		lat     float64

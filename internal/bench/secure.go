@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/certs"
 	"github.com/svcreg/svcreg/internal/clientauth"
@@ -67,7 +68,7 @@ func (s *secureSetup) dialOptions(ctx context.Context, addr string) ([]grpc.Dial
 	defer conn.Close()
 	var resp *svcregv1.CreateTokenResponse
 	for {
-		resp, err = svcregv1.NewTokenServiceClient(conn).CreateToken(ctx, &svcregv1.CreateTokenRequest{Token: &svcregv1.Token{
+		resp, err = svcregv1grpc.NewTokenServiceClient(conn).CreateToken(ctx, &svcregv1.CreateTokenRequest{Token: &svcregv1.Token{
 			Description: "svcreg bench", Roles: []*svcregv1.RoleBinding{{Role: svcregv1.Role_ROLE_ADMIN, Namespaces: []string{namespace}}}}})
 		if err == nil || ctx.Err() != nil {
 			break

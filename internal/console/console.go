@@ -18,13 +18,13 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // Console runs commands against one registry.
 type Console struct {
-	API svcregv1.RegistryServiceClient
+	API svcregv1grpc.RegistryServiceClient
 	Out io.Writer // tables and documents
 	Err io.Writer // warnings and progress
 	Now func() time.Time

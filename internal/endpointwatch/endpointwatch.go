@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/reason"
 )
@@ -52,7 +53,7 @@ type Event struct {
 // Watch follows one service. Its zero value is not usable: set Client,
 // Namespace and Service.
 type Watch struct {
-	Client             svcregv1.RegistryServiceClient
+	Client             svcregv1grpc.RegistryServiceClient
 	Namespace, Service string
 	// OnError, if set, hears of the failures the watch retries.
 	OnError func(error)
@@ -61,7 +62,7 @@ type Watch struct {
 }
 
 // New returns a watch of a service.
-func New(cl svcregv1.RegistryServiceClient, namespace, service string, onError func(error)) *Watch {
+func New(cl svcregv1grpc.RegistryServiceClient, namespace, service string, onError func(error)) *Watch {
 	return &Watch{Client: cl, Namespace: namespace, Service: service, OnError: onError, resync: make(chan struct{}, 1)}
 }
 

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/clock/clocktest"
 	"github.com/svcreg/svcreg/reason"
 )
@@ -27,7 +28,7 @@ type script struct {
 // fakeRegistry serves scripted streams, one per call, and records the
 // revisions asked for.
 type fakeRegistry struct {
-	svcregv1.RegistryServiceClient
+	svcregv1grpc.RegistryServiceClient
 	mu      sync.Mutex
 	scripts []script
 	asked   []int64

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 )
 
 // The data plane modes.
@@ -23,7 +23,7 @@ const (
 type Config struct {
 	// Registry is a client of the registry (the SDK's connection, with its
 	// token and TLS).
-	Registry svcregv1.RegistryServiceClient
+	Registry svcregv1grpc.RegistryServiceClient
 	// Mode is ModeUserspace or ModeNFTables.
 	Mode string
 	// BindAddress is the node address node ports are served on; empty

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/endpointwatch"
 	"github.com/svcreg/svcreg/internal/meta"
@@ -26,7 +27,7 @@ import (
 // is away, resumes from the last revision after a disconnect, and lists
 // again when the registry cannot resume.
 type catalog struct {
-	reg svcregv1.RegistryServiceClient
+	reg svcregv1grpc.RegistryServiceClient
 	log *slog.Logger
 
 	mu sync.Mutex // guards views and listed; never held while sending on changed
@@ -41,7 +42,7 @@ type catalog struct {
 	listed bool
 }
 
-func newCatalog(reg svcregv1.RegistryServiceClient, log *slog.Logger) *catalog {
+func newCatalog(reg svcregv1grpc.RegistryServiceClient, log *slog.Logger) *catalog {
 	return &catalog{reg: reg, log: log, views: map[string]endpointwatch.View{}, changed: make(chan struct{}, 1)}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/svcreg/svcreg/client"
 	greeterv1 "github.com/svcreg/svcreg/gen/greeter/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/reservedports"
 	"github.com/svcreg/svcreg/server"
 )
@@ -383,7 +384,7 @@ func TestXDSNACK(t *testing.T) {
 	if next.GetVersionInfo() == first.GetVersionInfo() {
 		t.Fatalf("the rejected version %s was sent again", first.GetVersionInfo())
 	}
-	clients, err := svcregv1.NewXDSServiceClient(cc).ListXDSClients(ctx, &svcregv1.ListXDSClientsRequest{})
+	clients, err := svcregv1grpc.NewXDSServiceClient(cc).ListXDSClients(ctx, &svcregv1.ListXDSClientsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +412,7 @@ func waitAcked(t *testing.T, cc *grpc.ClientConn, version string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		clients, err := svcregv1.NewXDSServiceClient(cc).ListXDSClients(context.Background(), &svcregv1.ListXDSClientsRequest{})
+		clients, err := svcregv1grpc.NewXDSServiceClient(cc).ListXDSClients(context.Background(), &svcregv1.ListXDSClientsRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,7 @@ import (
 
 	ipvsbalancer "github.com/svcreg/svcreg/balancer"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/lbrecorder"
 	svcresolver "github.com/svcreg/svcreg/resolver"
 	"github.com/svcreg/svcreg/server"
@@ -52,7 +53,7 @@ func BenchmarkPropagation(b *testing.B) {
 	}
 }
 
-func startServer(b *testing.B) (*server.Server, svcregv1.RegistryServiceClient) {
+func startServer(b *testing.B) (*server.Server, svcregv1grpc.RegistryServiceClient) {
 	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -67,7 +68,7 @@ func startServer(b *testing.B) (*server.Server, svcregv1.RegistryServiceClient) 
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { admin.Close() })
-	reg := svcregv1.NewRegistryServiceClient(admin)
+	reg := svcregv1grpc.NewRegistryServiceClient(admin)
 	if _, err := reg.CreateService(ctx, &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{Name: "web", Namespace: "shop",
 		Selector: map[string]string{"app": "web"}, Ports: []*svcregv1.ServicePort{{Name: "grpc", Port: 443, TargetPort: "grpc"}}}}); err != nil {
 		b.Fatal(err)
@@ -75,7 +76,7 @@ func startServer(b *testing.B) (*server.Server, svcregv1.RegistryServiceClient) 
 	return srv, reg
 }
 
-func createInstance(b *testing.B, reg svcregv1.RegistryServiceClient, name string, port int32) {
+func createInstance(b *testing.B, reg svcregv1grpc.RegistryServiceClient, name string, port int32) {
 	if _, err := reg.CreateInstance(context.Background(), &svcregv1.CreateInstanceRequest{Instance: &svcregv1.Instance{
 		Name: name, Namespace: "shop", Ip: "127.0.0.1", Labels: map[string]string{"app": "web"},
 		Ports: []*svcregv1.InstancePort{{Name: "grpc", Port: port}}}}); err != nil {

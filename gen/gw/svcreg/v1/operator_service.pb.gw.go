@@ -2,11 +2,11 @@
 // source: svcreg/v1/operator_service.proto
 
 /*
-Package svcregv1 is a reverse proxy.
+Package svcregv1grpc is a reverse proxy.
 
 It translates gRPC into RESTful JSON APIs.
 */
-package svcregv1
+package svcregv1grpc
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	extSvcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	extSvcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/grpclog"
@@ -36,7 +37,7 @@ var (
 	_ = metadata.Join
 )
 
-func request_OperatorService_ListPeers_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.OperatorServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_OperatorService_ListPeers_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.OperatorServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ListPeersRequest
 		metadata runtime.ServerMetadata
@@ -48,7 +49,7 @@ func request_OperatorService_ListPeers_0(ctx context.Context, marshaler runtime.
 	return msg, metadata, err
 }
 
-func local_request_OperatorService_ListPeers_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.OperatorServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_OperatorService_ListPeers_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.OperatorServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ListPeersRequest
 		metadata runtime.ServerMetadata
@@ -62,7 +63,7 @@ func local_request_OperatorService_ListPeers_0(ctx context.Context, marshaler ru
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterOperatorServiceHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterOperatorServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extSvcregv1.OperatorServiceServer) error {
+func RegisterOperatorServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extSvcregv1grpc.OperatorServiceServer) error {
 	mux.Handle(http.MethodGet, pattern_OperatorService_ListPeers_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -114,15 +115,15 @@ func RegisterOperatorServiceHandlerFromEndpoint(ctx context.Context, mux *runtim
 // RegisterOperatorServiceHandler registers the http handlers for service OperatorService to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterOperatorServiceHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterOperatorServiceHandlerClient(ctx, mux, extSvcregv1.NewOperatorServiceClient(conn))
+	return RegisterOperatorServiceHandlerClient(ctx, mux, extSvcregv1grpc.NewOperatorServiceClient(conn))
 }
 
 // RegisterOperatorServiceHandlerClient registers the http handlers for service OperatorService
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extSvcregv1.OperatorServiceClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extSvcregv1.OperatorServiceClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extSvcregv1grpc.OperatorServiceClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extSvcregv1grpc.OperatorServiceClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "extSvcregv1.OperatorServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterOperatorServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extSvcregv1.OperatorServiceClient) error {
+// "extSvcregv1grpc.OperatorServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterOperatorServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extSvcregv1grpc.OperatorServiceClient) error {
 	mux.Handle(http.MethodGet, pattern_OperatorService_ListPeers_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()

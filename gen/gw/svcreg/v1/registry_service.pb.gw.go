@@ -2,11 +2,11 @@
 // source: svcreg/v1/registry_service.proto
 
 /*
-Package svcregv1 is a reverse proxy.
+Package svcregv1grpc is a reverse proxy.
 
 It translates gRPC into RESTful JSON APIs.
 */
-package svcregv1
+package svcregv1grpc
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	extSvcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	extSvcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/grpclog"
@@ -38,7 +39,7 @@ var (
 
 var filter_RegistryService_CreateService_0 = &utilities.DoubleArray{Encoding: map[string]int{"service": 0, "namespace": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 2, 2, 3}}
 
-func request_RegistryService_CreateService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_CreateService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.CreateServiceRequest
 		metadata runtime.ServerMetadata
@@ -68,7 +69,7 @@ func request_RegistryService_CreateService_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_CreateService_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_CreateService_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.CreateServiceRequest
 		metadata runtime.ServerMetadata
@@ -97,7 +98,7 @@ func local_request_RegistryService_CreateService_0(ctx context.Context, marshale
 
 var filter_RegistryService_GetService_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0, "name": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
-func request_RegistryService_GetService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_GetService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.GetServiceRequest
 		metadata runtime.ServerMetadata
@@ -132,7 +133,7 @@ func request_RegistryService_GetService_0(ctx context.Context, marshaler runtime
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_GetService_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_GetService_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.GetServiceRequest
 		metadata runtime.ServerMetadata
@@ -166,7 +167,7 @@ func local_request_RegistryService_GetService_0(ctx context.Context, marshaler r
 
 var filter_RegistryService_ListServices_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
 
-func request_RegistryService_ListServices_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_ListServices_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ListServicesRequest
 		metadata runtime.ServerMetadata
@@ -193,7 +194,7 @@ func request_RegistryService_ListServices_0(ctx context.Context, marshaler runti
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_ListServices_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_ListServices_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ListServicesRequest
 		metadata runtime.ServerMetadata
@@ -219,7 +220,7 @@ func local_request_RegistryService_ListServices_0(ctx context.Context, marshaler
 
 var filter_RegistryService_UpdateService_0 = &utilities.DoubleArray{Encoding: map[string]int{"service": 0, "namespace": 1, "name": 2}, Base: []int{1, 1, 2, 3, 0, 0, 0}, Check: []int{0, 1, 2, 2, 2, 3, 4}}
 
-func request_RegistryService_UpdateService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_UpdateService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.UpdateServiceRequest
 		metadata runtime.ServerMetadata
@@ -268,7 +269,7 @@ func request_RegistryService_UpdateService_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_UpdateService_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_UpdateService_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.UpdateServiceRequest
 		metadata runtime.ServerMetadata
@@ -316,7 +317,7 @@ func local_request_RegistryService_UpdateService_0(ctx context.Context, marshale
 
 var filter_RegistryService_UpdateService_1 = &utilities.DoubleArray{Encoding: map[string]int{"service": 0, "namespace": 1, "name": 2}, Base: []int{1, 1, 2, 3, 0, 0, 0}, Check: []int{0, 1, 2, 2, 2, 3, 4}}
 
-func request_RegistryService_UpdateService_1(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_UpdateService_1(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.UpdateServiceRequest
 		metadata runtime.ServerMetadata
@@ -354,7 +355,7 @@ func request_RegistryService_UpdateService_1(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_UpdateService_1(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_UpdateService_1(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.UpdateServiceRequest
 		metadata runtime.ServerMetadata
@@ -391,7 +392,7 @@ func local_request_RegistryService_UpdateService_1(ctx context.Context, marshale
 
 var filter_RegistryService_DeleteService_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0, "name": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
-func request_RegistryService_DeleteService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_DeleteService_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.DeleteServiceRequest
 		metadata runtime.ServerMetadata
@@ -426,7 +427,7 @@ func request_RegistryService_DeleteService_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_DeleteService_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_DeleteService_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.DeleteServiceRequest
 		metadata runtime.ServerMetadata
@@ -460,7 +461,7 @@ func local_request_RegistryService_DeleteService_0(ctx context.Context, marshale
 
 var filter_RegistryService_CreateInstance_0 = &utilities.DoubleArray{Encoding: map[string]int{"instance": 0, "namespace": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 2, 2, 3}}
 
-func request_RegistryService_CreateInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_CreateInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.CreateInstanceRequest
 		metadata runtime.ServerMetadata
@@ -490,7 +491,7 @@ func request_RegistryService_CreateInstance_0(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_CreateInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_CreateInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.CreateInstanceRequest
 		metadata runtime.ServerMetadata
@@ -519,7 +520,7 @@ func local_request_RegistryService_CreateInstance_0(ctx context.Context, marshal
 
 var filter_RegistryService_GetInstance_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0, "name": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
-func request_RegistryService_GetInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_GetInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.GetInstanceRequest
 		metadata runtime.ServerMetadata
@@ -554,7 +555,7 @@ func request_RegistryService_GetInstance_0(ctx context.Context, marshaler runtim
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_GetInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_GetInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.GetInstanceRequest
 		metadata runtime.ServerMetadata
@@ -588,7 +589,7 @@ func local_request_RegistryService_GetInstance_0(ctx context.Context, marshaler 
 
 var filter_RegistryService_ListInstances_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
 
-func request_RegistryService_ListInstances_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_ListInstances_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ListInstancesRequest
 		metadata runtime.ServerMetadata
@@ -615,7 +616,7 @@ func request_RegistryService_ListInstances_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_ListInstances_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_ListInstances_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ListInstancesRequest
 		metadata runtime.ServerMetadata
@@ -641,7 +642,7 @@ func local_request_RegistryService_ListInstances_0(ctx context.Context, marshale
 
 var filter_RegistryService_UpdateInstance_0 = &utilities.DoubleArray{Encoding: map[string]int{"instance": 0, "namespace": 1, "name": 2}, Base: []int{1, 1, 2, 3, 0, 0, 0}, Check: []int{0, 1, 2, 2, 2, 3, 4}}
 
-func request_RegistryService_UpdateInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_UpdateInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.UpdateInstanceRequest
 		metadata runtime.ServerMetadata
@@ -690,7 +691,7 @@ func request_RegistryService_UpdateInstance_0(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_UpdateInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_UpdateInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.UpdateInstanceRequest
 		metadata runtime.ServerMetadata
@@ -738,7 +739,7 @@ func local_request_RegistryService_UpdateInstance_0(ctx context.Context, marshal
 
 var filter_RegistryService_UpdateInstance_1 = &utilities.DoubleArray{Encoding: map[string]int{"instance": 0, "namespace": 1, "name": 2}, Base: []int{1, 1, 2, 3, 0, 0, 0}, Check: []int{0, 1, 2, 2, 2, 3, 4}}
 
-func request_RegistryService_UpdateInstance_1(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_UpdateInstance_1(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.UpdateInstanceRequest
 		metadata runtime.ServerMetadata
@@ -776,7 +777,7 @@ func request_RegistryService_UpdateInstance_1(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_UpdateInstance_1(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_UpdateInstance_1(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.UpdateInstanceRequest
 		metadata runtime.ServerMetadata
@@ -813,7 +814,7 @@ func local_request_RegistryService_UpdateInstance_1(ctx context.Context, marshal
 
 var filter_RegistryService_DeleteInstance_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0, "name": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
-func request_RegistryService_DeleteInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_DeleteInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.DeleteInstanceRequest
 		metadata runtime.ServerMetadata
@@ -848,7 +849,7 @@ func request_RegistryService_DeleteInstance_0(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_DeleteInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_DeleteInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.DeleteInstanceRequest
 		metadata runtime.ServerMetadata
@@ -882,7 +883,7 @@ func local_request_RegistryService_DeleteInstance_0(ctx context.Context, marshal
 
 var filter_RegistryService_ListEndpoints_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0, "service": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
-func request_RegistryService_ListEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_ListEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ListEndpointsRequest
 		metadata runtime.ServerMetadata
@@ -917,7 +918,7 @@ func request_RegistryService_ListEndpoints_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_ListEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_ListEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ListEndpointsRequest
 		metadata runtime.ServerMetadata
@@ -949,7 +950,7 @@ func local_request_RegistryService_ListEndpoints_0(ctx context.Context, marshale
 	return msg, metadata, err
 }
 
-func request_RegistryService_ReplaceEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_ReplaceEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ReplaceEndpointsRequest
 		metadata runtime.ServerMetadata
@@ -981,7 +982,7 @@ func request_RegistryService_ReplaceEndpoints_0(ctx context.Context, marshaler r
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_ReplaceEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_ReplaceEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ReplaceEndpointsRequest
 		metadata runtime.ServerMetadata
@@ -1012,7 +1013,7 @@ func local_request_RegistryService_ReplaceEndpoints_0(ctx context.Context, marsh
 
 var filter_RegistryService_WatchEndpoints_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0, "service": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
-func request_RegistryService_WatchEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (extSvcregv1.RegistryService_WatchEndpointsClient, runtime.ServerMetadata, error) {
+func request_RegistryService_WatchEndpoints_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (extSvcregv1grpc.RegistryService_WatchEndpointsClient, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.WatchEndpointsRequest
 		metadata runtime.ServerMetadata
@@ -1057,7 +1058,7 @@ func request_RegistryService_WatchEndpoints_0(ctx context.Context, marshaler run
 
 var filter_RegistryService_Watch_0 = &utilities.DoubleArray{Encoding: map[string]int{"namespace": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
 
-func request_RegistryService_Watch_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (extSvcregv1.RegistryService_WatchClient, runtime.ServerMetadata, error) {
+func request_RegistryService_Watch_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (extSvcregv1grpc.RegistryService_WatchClient, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.WatchRequest
 		metadata runtime.ServerMetadata
@@ -1092,7 +1093,7 @@ func request_RegistryService_Watch_0(ctx context.Context, marshaler runtime.Mars
 	return stream, metadata, nil
 }
 
-func request_RegistryService_RenewInstanceLease_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_RenewInstanceLease_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.RenewInstanceLeaseRequest
 		metadata runtime.ServerMetadata
@@ -1124,7 +1125,7 @@ func request_RegistryService_RenewInstanceLease_0(ctx context.Context, marshaler
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_RenewInstanceLease_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_RenewInstanceLease_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.RenewInstanceLeaseRequest
 		metadata runtime.ServerMetadata
@@ -1155,7 +1156,7 @@ func local_request_RegistryService_RenewInstanceLease_0(ctx context.Context, mar
 
 var filter_RegistryService_Resolve_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_RegistryService_Resolve_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_Resolve_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ResolveRequest
 		metadata runtime.ServerMetadata
@@ -1173,7 +1174,7 @@ func request_RegistryService_Resolve_0(ctx context.Context, marshaler runtime.Ma
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_Resolve_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_Resolve_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ResolveRequest
 		metadata runtime.ServerMetadata
@@ -1188,7 +1189,7 @@ func local_request_RegistryService_Resolve_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func request_RegistryService_GetEnvironment_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_RegistryService_GetEnvironment_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.RegistryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.GetEnvironmentRequest
 		metadata runtime.ServerMetadata
@@ -1209,7 +1210,7 @@ func request_RegistryService_GetEnvironment_0(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func local_request_RegistryService_GetEnvironment_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RegistryService_GetEnvironment_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.RegistryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.GetEnvironmentRequest
 		metadata runtime.ServerMetadata
@@ -1232,7 +1233,7 @@ func local_request_RegistryService_GetEnvironment_0(ctx context.Context, marshal
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterRegistryServiceHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterRegistryServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extSvcregv1.RegistryServiceServer) error {
+func RegisterRegistryServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extSvcregv1grpc.RegistryServiceServer) error {
 	mux.Handle(http.MethodPost, pattern_RegistryService_CreateService_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1618,15 +1619,15 @@ func RegisterRegistryServiceHandlerFromEndpoint(ctx context.Context, mux *runtim
 // RegisterRegistryServiceHandler registers the http handlers for service RegistryService to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterRegistryServiceHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterRegistryServiceHandlerClient(ctx, mux, extSvcregv1.NewRegistryServiceClient(conn))
+	return RegisterRegistryServiceHandlerClient(ctx, mux, extSvcregv1grpc.NewRegistryServiceClient(conn))
 }
 
 // RegisterRegistryServiceHandlerClient registers the http handlers for service RegistryService
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extSvcregv1.RegistryServiceClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extSvcregv1.RegistryServiceClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extSvcregv1grpc.RegistryServiceClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extSvcregv1grpc.RegistryServiceClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "extSvcregv1.RegistryServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extSvcregv1.RegistryServiceClient) error {
+// "extSvcregv1grpc.RegistryServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterRegistryServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extSvcregv1grpc.RegistryServiceClient) error {
 	mux.Handle(http.MethodPost, pattern_RegistryService_CreateService_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()

@@ -2,11 +2,11 @@
 // source: svcreg/v1/token_service.proto
 
 /*
-Package svcregv1 is a reverse proxy.
+Package svcregv1grpc is a reverse proxy.
 
 It translates gRPC into RESTful JSON APIs.
 */
-package svcregv1
+package svcregv1grpc
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	extSvcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	extSvcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/grpclog"
@@ -36,7 +37,7 @@ var (
 	_ = metadata.Join
 )
 
-func request_TokenService_CreateToken_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.TokenServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_TokenService_CreateToken_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.TokenServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.CreateTokenRequest
 		metadata runtime.ServerMetadata
@@ -51,7 +52,7 @@ func request_TokenService_CreateToken_0(ctx context.Context, marshaler runtime.M
 	return msg, metadata, err
 }
 
-func local_request_TokenService_CreateToken_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.TokenServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_TokenService_CreateToken_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.TokenServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.CreateTokenRequest
 		metadata runtime.ServerMetadata
@@ -63,7 +64,7 @@ func local_request_TokenService_CreateToken_0(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func request_TokenService_ListTokens_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.TokenServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_TokenService_ListTokens_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.TokenServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ListTokensRequest
 		metadata runtime.ServerMetadata
@@ -75,7 +76,7 @@ func request_TokenService_ListTokens_0(ctx context.Context, marshaler runtime.Ma
 	return msg, metadata, err
 }
 
-func local_request_TokenService_ListTokens_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.TokenServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_TokenService_ListTokens_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.TokenServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ListTokensRequest
 		metadata runtime.ServerMetadata
@@ -84,7 +85,7 @@ func local_request_TokenService_ListTokens_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func request_TokenService_RevokeToken_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.TokenServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_TokenService_RevokeToken_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.TokenServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.RevokeTokenRequest
 		metadata runtime.ServerMetadata
@@ -105,7 +106,7 @@ func request_TokenService_RevokeToken_0(ctx context.Context, marshaler runtime.M
 	return msg, metadata, err
 }
 
-func local_request_TokenService_RevokeToken_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.TokenServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_TokenService_RevokeToken_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.TokenServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.RevokeTokenRequest
 		metadata runtime.ServerMetadata
@@ -123,7 +124,7 @@ func local_request_TokenService_RevokeToken_0(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func request_TokenService_WhoAmI_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.TokenServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_TokenService_WhoAmI_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.TokenServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.WhoAmIRequest
 		metadata runtime.ServerMetadata
@@ -135,7 +136,7 @@ func request_TokenService_WhoAmI_0(ctx context.Context, marshaler runtime.Marsha
 	return msg, metadata, err
 }
 
-func local_request_TokenService_WhoAmI_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.TokenServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_TokenService_WhoAmI_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.TokenServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.WhoAmIRequest
 		metadata runtime.ServerMetadata
@@ -149,7 +150,7 @@ func local_request_TokenService_WhoAmI_0(ctx context.Context, marshaler runtime.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterTokenServiceHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterTokenServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extSvcregv1.TokenServiceServer) error {
+func RegisterTokenServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extSvcregv1grpc.TokenServiceServer) error {
 	mux.Handle(http.MethodPost, pattern_TokenService_CreateToken_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -261,15 +262,15 @@ func RegisterTokenServiceHandlerFromEndpoint(ctx context.Context, mux *runtime.S
 // RegisterTokenServiceHandler registers the http handlers for service TokenService to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterTokenServiceHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterTokenServiceHandlerClient(ctx, mux, extSvcregv1.NewTokenServiceClient(conn))
+	return RegisterTokenServiceHandlerClient(ctx, mux, extSvcregv1grpc.NewTokenServiceClient(conn))
 }
 
 // RegisterTokenServiceHandlerClient registers the http handlers for service TokenService
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extSvcregv1.TokenServiceClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extSvcregv1.TokenServiceClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extSvcregv1grpc.TokenServiceClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extSvcregv1grpc.TokenServiceClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "extSvcregv1.TokenServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterTokenServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extSvcregv1.TokenServiceClient) error {
+// "extSvcregv1grpc.TokenServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterTokenServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extSvcregv1grpc.TokenServiceClient) error {
 	mux.Handle(http.MethodPost, pattern_TokenService_CreateToken_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()

@@ -2,11 +2,11 @@
 // source: svcreg/v1/xds_service.proto
 
 /*
-Package svcregv1 is a reverse proxy.
+Package svcregv1grpc is a reverse proxy.
 
 It translates gRPC into RESTful JSON APIs.
 */
-package svcregv1
+package svcregv1grpc
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	extSvcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	extSvcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/grpclog"
@@ -36,7 +37,7 @@ var (
 	_ = metadata.Join
 )
 
-func request_XDSService_ListXDSClients_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1.XDSServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_XDSService_ListXDSClients_0(ctx context.Context, marshaler runtime.Marshaler, client extSvcregv1grpc.XDSServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ListXDSClientsRequest
 		metadata runtime.ServerMetadata
@@ -48,7 +49,7 @@ func request_XDSService_ListXDSClients_0(ctx context.Context, marshaler runtime.
 	return msg, metadata, err
 }
 
-func local_request_XDSService_ListXDSClients_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1.XDSServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_XDSService_ListXDSClients_0(ctx context.Context, marshaler runtime.Marshaler, server extSvcregv1grpc.XDSServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq extSvcregv1.ListXDSClientsRequest
 		metadata runtime.ServerMetadata
@@ -62,7 +63,7 @@ func local_request_XDSService_ListXDSClients_0(ctx context.Context, marshaler ru
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterXDSServiceHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterXDSServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extSvcregv1.XDSServiceServer) error {
+func RegisterXDSServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extSvcregv1grpc.XDSServiceServer) error {
 	mux.Handle(http.MethodGet, pattern_XDSService_ListXDSClients_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -114,15 +115,15 @@ func RegisterXDSServiceHandlerFromEndpoint(ctx context.Context, mux *runtime.Ser
 // RegisterXDSServiceHandler registers the http handlers for service XDSService to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterXDSServiceHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterXDSServiceHandlerClient(ctx, mux, extSvcregv1.NewXDSServiceClient(conn))
+	return RegisterXDSServiceHandlerClient(ctx, mux, extSvcregv1grpc.NewXDSServiceClient(conn))
 }
 
 // RegisterXDSServiceHandlerClient registers the http handlers for service XDSService
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extSvcregv1.XDSServiceClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extSvcregv1.XDSServiceClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extSvcregv1grpc.XDSServiceClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extSvcregv1grpc.XDSServiceClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "extSvcregv1.XDSServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterXDSServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extSvcregv1.XDSServiceClient) error {
+// "extSvcregv1grpc.XDSServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterXDSServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extSvcregv1grpc.XDSServiceClient) error {
 	mux.Handle(http.MethodGet, pattern_XDSService_ListXDSClients_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()

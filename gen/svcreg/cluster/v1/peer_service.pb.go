@@ -468,7 +468,7 @@ var File_svcreg_cluster_v1_peer_service_proto protoreflect.FileDescriptor
 
 const file_svcreg_cluster_v1_peer_service_proto_rawDesc = "" +
 	"\n" +
-	"$svcreg/cluster/v1/peer_service.proto\x12\x11svcreg.cluster.v1\x1a\x1dsvcreg/store/v1/command.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x17svcreg/v1/service.proto\x1a\x1dsvcreg/v1/token_service.proto\"I\n" +
+	"$svcreg/cluster/v1/peer_service.proto\x12\x11svcreg.cluster.v1\x1a\x1dsvcreg/store/v1/command.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x17svcreg/v1/service.proto\x1a\x15svcreg/v1/token.proto\"I\n" +
 	"\x13ApplyCommandRequest\x122\n" +
 	"\acommand\x18\x01 \x01(\v2\x18.svcreg.store.v1.CommandR\acommand\"\xec\x01\n" +
 	"\x14ApplyCommandResponse\x12\x1a\n" +

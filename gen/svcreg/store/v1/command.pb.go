@@ -927,7 +927,7 @@ var File_svcreg_store_v1_command_proto protoreflect.FileDescriptor
 
 const file_svcreg_store_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x1dsvcreg/store/v1/command.proto\x12\x0fsvcreg.store.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a svcreg/v1/registry_service.proto\x1a\x17svcreg/v1/service.proto\x1a\x1dsvcreg/v1/token_service.proto\"\xbd\a\n" +
+	"\x1dsvcreg/store/v1/command.proto\x12\x0fsvcreg.store.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x18svcreg/v1/registry.proto\x1a\x17svcreg/v1/service.proto\x1a\x15svcreg/v1/token.proto\"\xbd\a\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +

@@ -4,10 +4,11 @@
 // - protoc             (unknown)
 // source: svcreg/v1/operator_service.proto
 
-package svcregv1
+package svcregv1grpc
 
 import (
 	context "context"
+	v1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -35,16 +36,16 @@ const (
 // never through this service.
 type OperatorServiceClient interface {
 	// Lists the servers of the cluster with their Raft state and health.
-	ListPeers(ctx context.Context, in *ListPeersRequest, opts ...grpc.CallOption) (*ListPeersResponse, error)
+	ListPeers(ctx context.Context, in *v1.ListPeersRequest, opts ...grpc.CallOption) (*v1.ListPeersResponse, error)
 	// Removes a server from the cluster (a Raft membership change).
-	RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*RemovePeerResponse, error)
+	RemovePeer(ctx context.Context, in *v1.RemovePeerRequest, opts ...grpc.CallOption) (*v1.RemovePeerResponse, error)
 	// Hands leadership to another server.
-	TransferLeader(ctx context.Context, in *TransferLeaderRequest, opts ...grpc.CallOption) (*TransferLeaderResponse, error)
+	TransferLeader(ctx context.Context, in *v1.TransferLeaderRequest, opts ...grpc.CallOption) (*v1.TransferLeaderResponse, error)
 	// Streams a snapshot of the registry's state (svcreg snapshot save).
-	SaveSnapshot(ctx context.Context, in *SaveSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SaveSnapshotResponse], error)
+	SaveSnapshot(ctx context.Context, in *v1.SaveSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.SaveSnapshotResponse], error)
 	// Replaces the registry's state with a snapshot (svcreg snapshot
 	// restore): every watch ends and clients list again.
-	RestoreSnapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreSnapshotRequest, RestoreSnapshotResponse], error)
+	RestoreSnapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.RestoreSnapshotRequest, v1.RestoreSnapshotResponse], error)
 }
 
 type operatorServiceClient struct {
@@ -55,9 +56,9 @@ func NewOperatorServiceClient(cc grpc.ClientConnInterface) OperatorServiceClient
 	return &operatorServiceClient{cc}
 }
 
-func (c *operatorServiceClient) ListPeers(ctx context.Context, in *ListPeersRequest, opts ...grpc.CallOption) (*ListPeersResponse, error) {
+func (c *operatorServiceClient) ListPeers(ctx context.Context, in *v1.ListPeersRequest, opts ...grpc.CallOption) (*v1.ListPeersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListPeersResponse)
+	out := new(v1.ListPeersResponse)
 	err := c.cc.Invoke(ctx, OperatorService_ListPeers_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -65,9 +66,9 @@ func (c *operatorServiceClient) ListPeers(ctx context.Context, in *ListPeersRequ
 	return out, nil
 }
 
-func (c *operatorServiceClient) RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*RemovePeerResponse, error) {
+func (c *operatorServiceClient) RemovePeer(ctx context.Context, in *v1.RemovePeerRequest, opts ...grpc.CallOption) (*v1.RemovePeerResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RemovePeerResponse)
+	out := new(v1.RemovePeerResponse)
 	err := c.cc.Invoke(ctx, OperatorService_RemovePeer_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -75,9 +76,9 @@ func (c *operatorServiceClient) RemovePeer(ctx context.Context, in *RemovePeerRe
 	return out, nil
 }
 
-func (c *operatorServiceClient) TransferLeader(ctx context.Context, in *TransferLeaderRequest, opts ...grpc.CallOption) (*TransferLeaderResponse, error) {
+func (c *operatorServiceClient) TransferLeader(ctx context.Context, in *v1.TransferLeaderRequest, opts ...grpc.CallOption) (*v1.TransferLeaderResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(TransferLeaderResponse)
+	out := new(v1.TransferLeaderResponse)
 	err := c.cc.Invoke(ctx, OperatorService_TransferLeader_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -85,13 +86,13 @@ func (c *operatorServiceClient) TransferLeader(ctx context.Context, in *Transfer
 	return out, nil
 }
 
-func (c *operatorServiceClient) SaveSnapshot(ctx context.Context, in *SaveSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SaveSnapshotResponse], error) {
+func (c *operatorServiceClient) SaveSnapshot(ctx context.Context, in *v1.SaveSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.SaveSnapshotResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &OperatorService_ServiceDesc.Streams[0], OperatorService_SaveSnapshot_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[SaveSnapshotRequest, SaveSnapshotResponse]{ClientStream: stream}
+	x := &grpc.GenericClientStream[v1.SaveSnapshotRequest, v1.SaveSnapshotResponse]{ClientStream: stream}
 	if err := x.ClientStream.SendMsg(in); err != nil {
 		return nil, err
 	}
@@ -102,20 +103,20 @@ func (c *operatorServiceClient) SaveSnapshot(ctx context.Context, in *SaveSnapsh
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type OperatorService_SaveSnapshotClient = grpc.ServerStreamingClient[SaveSnapshotResponse]
+type OperatorService_SaveSnapshotClient = grpc.ServerStreamingClient[v1.SaveSnapshotResponse]
 
-func (c *operatorServiceClient) RestoreSnapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreSnapshotRequest, RestoreSnapshotResponse], error) {
+func (c *operatorServiceClient) RestoreSnapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.RestoreSnapshotRequest, v1.RestoreSnapshotResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &OperatorService_ServiceDesc.Streams[1], OperatorService_RestoreSnapshot_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[RestoreSnapshotRequest, RestoreSnapshotResponse]{ClientStream: stream}
+	x := &grpc.GenericClientStream[v1.RestoreSnapshotRequest, v1.RestoreSnapshotResponse]{ClientStream: stream}
 	return x, nil
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type OperatorService_RestoreSnapshotClient = grpc.ClientStreamingClient[RestoreSnapshotRequest, RestoreSnapshotResponse]
+type OperatorService_RestoreSnapshotClient = grpc.ClientStreamingClient[v1.RestoreSnapshotRequest, v1.RestoreSnapshotResponse]
 
 // OperatorServiceServer is the server API for OperatorService service.
 // All implementations must embed UnimplementedOperatorServiceServer
@@ -126,16 +127,16 @@ type OperatorService_RestoreSnapshotClient = grpc.ClientStreamingClient[RestoreS
 // never through this service.
 type OperatorServiceServer interface {
 	// Lists the servers of the cluster with their Raft state and health.
-	ListPeers(context.Context, *ListPeersRequest) (*ListPeersResponse, error)
+	ListPeers(context.Context, *v1.ListPeersRequest) (*v1.ListPeersResponse, error)
 	// Removes a server from the cluster (a Raft membership change).
-	RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error)
+	RemovePeer(context.Context, *v1.RemovePeerRequest) (*v1.RemovePeerResponse, error)
 	// Hands leadership to another server.
-	TransferLeader(context.Context, *TransferLeaderRequest) (*TransferLeaderResponse, error)
+	TransferLeader(context.Context, *v1.TransferLeaderRequest) (*v1.TransferLeaderResponse, error)
 	// Streams a snapshot of the registry's state (svcreg snapshot save).
-	SaveSnapshot(*SaveSnapshotRequest, grpc.ServerStreamingServer[SaveSnapshotResponse]) error
+	SaveSnapshot(*v1.SaveSnapshotRequest, grpc.ServerStreamingServer[v1.SaveSnapshotResponse]) error
 	// Replaces the registry's state with a snapshot (svcreg snapshot
 	// restore): every watch ends and clients list again.
-	RestoreSnapshot(grpc.ClientStreamingServer[RestoreSnapshotRequest, RestoreSnapshotResponse]) error
+	RestoreSnapshot(grpc.ClientStreamingServer[v1.RestoreSnapshotRequest, v1.RestoreSnapshotResponse]) error
 	mustEmbedUnimplementedOperatorServiceServer()
 }
 
@@ -146,19 +147,19 @@ type OperatorServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedOperatorServiceServer struct{}
 
-func (UnimplementedOperatorServiceServer) ListPeers(context.Context, *ListPeersRequest) (*ListPeersResponse, error) {
+func (UnimplementedOperatorServiceServer) ListPeers(context.Context, *v1.ListPeersRequest) (*v1.ListPeersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPeers not implemented")
 }
-func (UnimplementedOperatorServiceServer) RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error) {
+func (UnimplementedOperatorServiceServer) RemovePeer(context.Context, *v1.RemovePeerRequest) (*v1.RemovePeerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemovePeer not implemented")
 }
-func (UnimplementedOperatorServiceServer) TransferLeader(context.Context, *TransferLeaderRequest) (*TransferLeaderResponse, error) {
+func (UnimplementedOperatorServiceServer) TransferLeader(context.Context, *v1.TransferLeaderRequest) (*v1.TransferLeaderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TransferLeader not implemented")
 }
-func (UnimplementedOperatorServiceServer) SaveSnapshot(*SaveSnapshotRequest, grpc.ServerStreamingServer[SaveSnapshotResponse]) error {
+func (UnimplementedOperatorServiceServer) SaveSnapshot(*v1.SaveSnapshotRequest, grpc.ServerStreamingServer[v1.SaveSnapshotResponse]) error {
 	return status.Error(codes.Unimplemented, "method SaveSnapshot not implemented")
 }
-func (UnimplementedOperatorServiceServer) RestoreSnapshot(grpc.ClientStreamingServer[RestoreSnapshotRequest, RestoreSnapshotResponse]) error {
+func (UnimplementedOperatorServiceServer) RestoreSnapshot(grpc.ClientStreamingServer[v1.RestoreSnapshotRequest, v1.RestoreSnapshotResponse]) error {
 	return status.Error(codes.Unimplemented, "method RestoreSnapshot not implemented")
 }
 func (UnimplementedOperatorServiceServer) mustEmbedUnimplementedOperatorServiceServer() {}
@@ -183,7 +184,7 @@ func RegisterOperatorServiceServer(s grpc.ServiceRegistrar, srv OperatorServiceS
 }
 
 func _OperatorService_ListPeers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListPeersRequest)
+	in := new(v1.ListPeersRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -195,13 +196,13 @@ func _OperatorService_ListPeers_Handler(srv interface{}, ctx context.Context, de
 		FullMethod: OperatorService_ListPeers_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OperatorServiceServer).ListPeers(ctx, req.(*ListPeersRequest))
+		return srv.(OperatorServiceServer).ListPeers(ctx, req.(*v1.ListPeersRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OperatorService_RemovePeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RemovePeerRequest)
+	in := new(v1.RemovePeerRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -213,13 +214,13 @@ func _OperatorService_RemovePeer_Handler(srv interface{}, ctx context.Context, d
 		FullMethod: OperatorService_RemovePeer_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OperatorServiceServer).RemovePeer(ctx, req.(*RemovePeerRequest))
+		return srv.(OperatorServiceServer).RemovePeer(ctx, req.(*v1.RemovePeerRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OperatorService_TransferLeader_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(TransferLeaderRequest)
+	in := new(v1.TransferLeaderRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -231,28 +232,28 @@ func _OperatorService_TransferLeader_Handler(srv interface{}, ctx context.Contex
 		FullMethod: OperatorService_TransferLeader_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OperatorServiceServer).TransferLeader(ctx, req.(*TransferLeaderRequest))
+		return srv.(OperatorServiceServer).TransferLeader(ctx, req.(*v1.TransferLeaderRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OperatorService_SaveSnapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(SaveSnapshotRequest)
+	m := new(v1.SaveSnapshotRequest)
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(OperatorServiceServer).SaveSnapshot(m, &grpc.GenericServerStream[SaveSnapshotRequest, SaveSnapshotResponse]{ServerStream: stream})
+	return srv.(OperatorServiceServer).SaveSnapshot(m, &grpc.GenericServerStream[v1.SaveSnapshotRequest, v1.SaveSnapshotResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type OperatorService_SaveSnapshotServer = grpc.ServerStreamingServer[SaveSnapshotResponse]
+type OperatorService_SaveSnapshotServer = grpc.ServerStreamingServer[v1.SaveSnapshotResponse]
 
 func _OperatorService_RestoreSnapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(OperatorServiceServer).RestoreSnapshot(&grpc.GenericServerStream[RestoreSnapshotRequest, RestoreSnapshotResponse]{ServerStream: stream})
+	return srv.(OperatorServiceServer).RestoreSnapshot(&grpc.GenericServerStream[v1.RestoreSnapshotRequest, v1.RestoreSnapshotResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type OperatorService_RestoreSnapshotServer = grpc.ClientStreamingServer[RestoreSnapshotRequest, RestoreSnapshotResponse]
+type OperatorService_RestoreSnapshotServer = grpc.ClientStreamingServer[v1.RestoreSnapshotRequest, v1.RestoreSnapshotResponse]
 
 // OperatorService_ServiceDesc is the grpc.ServiceDesc for OperatorService service.
 // It's only intended for direct use with grpc.RegisterService,

@@ -4,10 +4,11 @@
 // - protoc             (unknown)
 // source: svcreg/v1/token_service.proto
 
-package svcregv1
+package svcregv1grpc
 
 import (
 	context "context"
+	v1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -37,14 +38,14 @@ const (
 type TokenServiceClient interface {
 	// Creates a token and returns its secret, the bearer token to send as
 	// `authorization: Bearer <secret>`.
-	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
+	CreateToken(ctx context.Context, in *v1.CreateTokenRequest, opts ...grpc.CallOption) (*v1.CreateTokenResponse, error)
 	// Lists the tokens, by accessor, without their secrets.
-	ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
+	ListTokens(ctx context.Context, in *v1.ListTokensRequest, opts ...grpc.CallOption) (*v1.ListTokensResponse, error)
 	// Revokes a token, named by its accessor or by its secret. Its watches
 	// end with UNAUTHENTICATED within a second.
-	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
+	RevokeToken(ctx context.Context, in *v1.RevokeTokenRequest, opts ...grpc.CallOption) (*v1.RevokeTokenResponse, error)
 	// Describes the caller: its token's accessor and roles.
-	WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*WhoAmIResponse, error)
+	WhoAmI(ctx context.Context, in *v1.WhoAmIRequest, opts ...grpc.CallOption) (*v1.WhoAmIResponse, error)
 }
 
 type tokenServiceClient struct {
@@ -55,9 +56,9 @@ func NewTokenServiceClient(cc grpc.ClientConnInterface) TokenServiceClient {
 	return &tokenServiceClient{cc}
 }
 
-func (c *tokenServiceClient) CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error) {
+func (c *tokenServiceClient) CreateToken(ctx context.Context, in *v1.CreateTokenRequest, opts ...grpc.CallOption) (*v1.CreateTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CreateTokenResponse)
+	out := new(v1.CreateTokenResponse)
 	err := c.cc.Invoke(ctx, TokenService_CreateToken_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -65,9 +66,9 @@ func (c *tokenServiceClient) CreateToken(ctx context.Context, in *CreateTokenReq
 	return out, nil
 }
 
-func (c *tokenServiceClient) ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error) {
+func (c *tokenServiceClient) ListTokens(ctx context.Context, in *v1.ListTokensRequest, opts ...grpc.CallOption) (*v1.ListTokensResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListTokensResponse)
+	out := new(v1.ListTokensResponse)
 	err := c.cc.Invoke(ctx, TokenService_ListTokens_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -75,9 +76,9 @@ func (c *tokenServiceClient) ListTokens(ctx context.Context, in *ListTokensReque
 	return out, nil
 }
 
-func (c *tokenServiceClient) RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error) {
+func (c *tokenServiceClient) RevokeToken(ctx context.Context, in *v1.RevokeTokenRequest, opts ...grpc.CallOption) (*v1.RevokeTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RevokeTokenResponse)
+	out := new(v1.RevokeTokenResponse)
 	err := c.cc.Invoke(ctx, TokenService_RevokeToken_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -85,9 +86,9 @@ func (c *tokenServiceClient) RevokeToken(ctx context.Context, in *RevokeTokenReq
 	return out, nil
 }
 
-func (c *tokenServiceClient) WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*WhoAmIResponse, error) {
+func (c *tokenServiceClient) WhoAmI(ctx context.Context, in *v1.WhoAmIRequest, opts ...grpc.CallOption) (*v1.WhoAmIResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(WhoAmIResponse)
+	out := new(v1.WhoAmIResponse)
 	err := c.cc.Invoke(ctx, TokenService_WhoAmI_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -107,14 +108,14 @@ func (c *tokenServiceClient) WhoAmI(ctx context.Context, in *WhoAmIRequest, opts
 type TokenServiceServer interface {
 	// Creates a token and returns its secret, the bearer token to send as
 	// `authorization: Bearer <secret>`.
-	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
+	CreateToken(context.Context, *v1.CreateTokenRequest) (*v1.CreateTokenResponse, error)
 	// Lists the tokens, by accessor, without their secrets.
-	ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error)
+	ListTokens(context.Context, *v1.ListTokensRequest) (*v1.ListTokensResponse, error)
 	// Revokes a token, named by its accessor or by its secret. Its watches
 	// end with UNAUTHENTICATED within a second.
-	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
+	RevokeToken(context.Context, *v1.RevokeTokenRequest) (*v1.RevokeTokenResponse, error)
 	// Describes the caller: its token's accessor and roles.
-	WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error)
+	WhoAmI(context.Context, *v1.WhoAmIRequest) (*v1.WhoAmIResponse, error)
 	mustEmbedUnimplementedTokenServiceServer()
 }
 
@@ -125,16 +126,16 @@ type TokenServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedTokenServiceServer struct{}
 
-func (UnimplementedTokenServiceServer) CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error) {
+func (UnimplementedTokenServiceServer) CreateToken(context.Context, *v1.CreateTokenRequest) (*v1.CreateTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateToken not implemented")
 }
-func (UnimplementedTokenServiceServer) ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error) {
+func (UnimplementedTokenServiceServer) ListTokens(context.Context, *v1.ListTokensRequest) (*v1.ListTokensResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTokens not implemented")
 }
-func (UnimplementedTokenServiceServer) RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error) {
+func (UnimplementedTokenServiceServer) RevokeToken(context.Context, *v1.RevokeTokenRequest) (*v1.RevokeTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
 }
-func (UnimplementedTokenServiceServer) WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error) {
+func (UnimplementedTokenServiceServer) WhoAmI(context.Context, *v1.WhoAmIRequest) (*v1.WhoAmIResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method WhoAmI not implemented")
 }
 func (UnimplementedTokenServiceServer) mustEmbedUnimplementedTokenServiceServer() {}
@@ -159,7 +160,7 @@ func RegisterTokenServiceServer(s grpc.ServiceRegistrar, srv TokenServiceServer)
 }
 
 func _TokenService_CreateToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CreateTokenRequest)
+	in := new(v1.CreateTokenRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -171,13 +172,13 @@ func _TokenService_CreateToken_Handler(srv interface{}, ctx context.Context, dec
 		FullMethod: TokenService_CreateToken_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(TokenServiceServer).CreateToken(ctx, req.(*CreateTokenRequest))
+		return srv.(TokenServiceServer).CreateToken(ctx, req.(*v1.CreateTokenRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _TokenService_ListTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListTokensRequest)
+	in := new(v1.ListTokensRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -189,13 +190,13 @@ func _TokenService_ListTokens_Handler(srv interface{}, ctx context.Context, dec 
 		FullMethod: TokenService_ListTokens_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(TokenServiceServer).ListTokens(ctx, req.(*ListTokensRequest))
+		return srv.(TokenServiceServer).ListTokens(ctx, req.(*v1.ListTokensRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _TokenService_RevokeToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RevokeTokenRequest)
+	in := new(v1.RevokeTokenRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -207,13 +208,13 @@ func _TokenService_RevokeToken_Handler(srv interface{}, ctx context.Context, dec
 		FullMethod: TokenService_RevokeToken_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(TokenServiceServer).RevokeToken(ctx, req.(*RevokeTokenRequest))
+		return srv.(TokenServiceServer).RevokeToken(ctx, req.(*v1.RevokeTokenRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _TokenService_WhoAmI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(WhoAmIRequest)
+	in := new(v1.WhoAmIRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -225,7 +226,7 @@ func _TokenService_WhoAmI_Handler(srv interface{}, ctx context.Context, dec func
 		FullMethod: TokenService_WhoAmI_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(TokenServiceServer).WhoAmI(ctx, req.(*WhoAmIRequest))
+		return srv.(TokenServiceServer).WhoAmI(ctx, req.(*v1.WhoAmIRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }

@@ -4,10 +4,11 @@
 // - protoc             (unknown)
 // source: svcreg/v1/registry_service.proto
 
-package svcregv1
+package svcregv1grpc
 
 import (
 	context "context"
+	v1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -50,36 +51,36 @@ const (
 // NOT_FOUND (404); a full IP or port range is RESOURCE_EXHAUSTED.
 type RegistryServiceClient interface {
 	// Creates a service, allocating its cluster IP and node ports.
-	CreateService(ctx context.Context, in *CreateServiceRequest, opts ...grpc.CallOption) (*CreateServiceResponse, error)
+	CreateService(ctx context.Context, in *v1.CreateServiceRequest, opts ...grpc.CallOption) (*v1.CreateServiceResponse, error)
 	// Returns one service.
-	GetService(ctx context.Context, in *GetServiceRequest, opts ...grpc.CallOption) (*GetServiceResponse, error)
+	GetService(ctx context.Context, in *v1.GetServiceRequest, opts ...grpc.CallOption) (*v1.GetServiceResponse, error)
 	// Lists the services of a namespace ("-" for all), in name order, one page
 	// at a time.
-	ListServices(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ListServicesResponse, error)
+	ListServices(ctx context.Context, in *v1.ListServicesRequest, opts ...grpc.CallOption) (*v1.ListServicesResponse, error)
 	// Updates a service: the fields named by update_mask, or the whole service
 	// without one (PUT). Endpoints are re-derived in the same transaction.
-	UpdateService(ctx context.Context, in *UpdateServiceRequest, opts ...grpc.CallOption) (*UpdateServiceResponse, error)
+	UpdateService(ctx context.Context, in *v1.UpdateServiceRequest, opts ...grpc.CallOption) (*v1.UpdateServiceResponse, error)
 	// Deletes a service with its endpoints, releasing its IP and node ports.
-	DeleteService(ctx context.Context, in *DeleteServiceRequest, opts ...grpc.CallOption) (*DeleteServiceResponse, error)
+	DeleteService(ctx context.Context, in *v1.DeleteServiceRequest, opts ...grpc.CallOption) (*v1.DeleteServiceResponse, error)
 	// Creates (registers) an instance; the services selecting it gain an
 	// endpoint in the same transaction.
-	CreateInstance(ctx context.Context, in *CreateInstanceRequest, opts ...grpc.CallOption) (*CreateInstanceResponse, error)
+	CreateInstance(ctx context.Context, in *v1.CreateInstanceRequest, opts ...grpc.CallOption) (*v1.CreateInstanceResponse, error)
 	// Returns one instance.
-	GetInstance(ctx context.Context, in *GetInstanceRequest, opts ...grpc.CallOption) (*GetInstanceResponse, error)
+	GetInstance(ctx context.Context, in *v1.GetInstanceRequest, opts ...grpc.CallOption) (*v1.GetInstanceResponse, error)
 	// Lists the instances of a namespace ("-" for all), in name order, one
 	// page at a time.
-	ListInstances(ctx context.Context, in *ListInstancesRequest, opts ...grpc.CallOption) (*ListInstancesResponse, error)
+	ListInstances(ctx context.Context, in *v1.ListInstancesRequest, opts ...grpc.CallOption) (*v1.ListInstancesResponse, error)
 	// Updates an instance: the fields named by update_mask, or the whole
 	// instance without one (PUT). Its endpoints are re-derived.
-	UpdateInstance(ctx context.Context, in *UpdateInstanceRequest, opts ...grpc.CallOption) (*UpdateInstanceResponse, error)
+	UpdateInstance(ctx context.Context, in *v1.UpdateInstanceRequest, opts ...grpc.CallOption) (*v1.UpdateInstanceResponse, error)
 	// Deletes (deregisters) an instance and its endpoints.
-	DeleteInstance(ctx context.Context, in *DeleteInstanceRequest, opts ...grpc.CallOption) (*DeleteInstanceResponse, error)
+	DeleteInstance(ctx context.Context, in *v1.DeleteInstanceRequest, opts ...grpc.CallOption) (*v1.DeleteInstanceResponse, error)
 	// Lists the endpoints of a service, in instance name order.
-	ListEndpoints(ctx context.Context, in *ListEndpointsRequest, opts ...grpc.CallOption) (*ListEndpointsResponse, error)
+	ListEndpoints(ctx context.Context, in *v1.ListEndpointsRequest, opts ...grpc.CallOption) (*v1.ListEndpointsResponse, error)
 	// Replaces the endpoints of a selectorless service, written by hand (as
 	// Kubernetes' Endpoints of a service without selector). Only the
 	// endpoints that differ change.
-	ReplaceEndpoints(ctx context.Context, in *ReplaceEndpointsRequest, opts ...grpc.CallOption) (*ReplaceEndpointsResponse, error)
+	ReplaceEndpoints(ctx context.Context, in *v1.ReplaceEndpointsRequest, opts ...grpc.CallOption) (*v1.ReplaceEndpointsResponse, error)
 	// Streams the endpoints of one service: the current endpoints (and the
 	// service, when it exists) as ADDED events, a SYNCED marker, then one
 	// event per change, in revision order, with periodic BOOKMARKs. With a
@@ -88,27 +89,27 @@ type RegistryServiceClient interface {
 	// reason RESOURCE_VERSION_TOO_OLD (list again and watch from there). A
 	// subscriber that falls too far behind is cut off with
 	// RESOURCE_EXHAUSTED and resumes from its last revision.
-	WatchEndpoints(ctx context.Context, in *WatchEndpointsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEndpointsResponse], error)
+	WatchEndpoints(ctx context.Context, in *v1.WatchEndpointsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.WatchEndpointsResponse], error)
 	// Streams services and instances of a namespace ("-" for all), filtered
 	// by label selector, with the semantics of WatchEndpoints. An object whose
 	// labels stop matching is reported DELETED; one that starts matching,
 	// ADDED.
-	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
+	Watch(ctx context.Context, in *v1.WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.WatchResponse], error)
 	// Renews the lease of an instance registered with ttl_seconds. A renewal
 	// is not a change: no event, no new revision. NOT_FOUND means the lease
 	// lapsed and the instance is gone: register it again.
-	RenewInstanceLease(ctx context.Context, in *RenewInstanceLeaseRequest, opts ...grpc.CallOption) (*RenewInstanceLeaseResponse, error)
+	RenewInstanceLease(ctx context.Context, in *v1.RenewInstanceLeaseRequest, opts ...grpc.CallOption) (*v1.RenewInstanceLeaseResponse, error)
 	// Renews leases over one stream: each request renews one instance and
 	// gets one response, in order. An instance whose lease lapsed gets a
 	// response with found = false; the stream stays open.
-	KeepAlive(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[KeepAliveRequest, KeepAliveResponse], error)
+	KeepAlive(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[v1.KeepAliveRequest, v1.KeepAliveResponse], error)
 	// Answers a DNS question with the records the registry's DNS server
 	// gives (the Kubernetes DNS specification, schema 1.1.0): the same code
 	// path, for programs that would rather not speak DNS.
-	Resolve(ctx context.Context, in *ResolveRequest, opts ...grpc.CallOption) (*ResolveResponse, error)
+	Resolve(ctx context.Context, in *v1.ResolveRequest, opts ...grpc.CallOption) (*v1.ResolveResponse, error)
 	// Returns the environment variables kubelet would inject for the
 	// services of a namespace (Docker links: REDIS_MASTER_SERVICE_HOST, ...).
-	GetEnvironment(ctx context.Context, in *GetEnvironmentRequest, opts ...grpc.CallOption) (*GetEnvironmentResponse, error)
+	GetEnvironment(ctx context.Context, in *v1.GetEnvironmentRequest, opts ...grpc.CallOption) (*v1.GetEnvironmentResponse, error)
 }
 
 type registryServiceClient struct {
@@ -119,9 +120,9 @@ func NewRegistryServiceClient(cc grpc.ClientConnInterface) RegistryServiceClient
 	return &registryServiceClient{cc}
 }
 
-func (c *registryServiceClient) CreateService(ctx context.Context, in *CreateServiceRequest, opts ...grpc.CallOption) (*CreateServiceResponse, error) {
+func (c *registryServiceClient) CreateService(ctx context.Context, in *v1.CreateServiceRequest, opts ...grpc.CallOption) (*v1.CreateServiceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CreateServiceResponse)
+	out := new(v1.CreateServiceResponse)
 	err := c.cc.Invoke(ctx, RegistryService_CreateService_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -129,9 +130,9 @@ func (c *registryServiceClient) CreateService(ctx context.Context, in *CreateSer
 	return out, nil
 }
 
-func (c *registryServiceClient) GetService(ctx context.Context, in *GetServiceRequest, opts ...grpc.CallOption) (*GetServiceResponse, error) {
+func (c *registryServiceClient) GetService(ctx context.Context, in *v1.GetServiceRequest, opts ...grpc.CallOption) (*v1.GetServiceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetServiceResponse)
+	out := new(v1.GetServiceResponse)
 	err := c.cc.Invoke(ctx, RegistryService_GetService_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -139,9 +140,9 @@ func (c *registryServiceClient) GetService(ctx context.Context, in *GetServiceRe
 	return out, nil
 }
 
-func (c *registryServiceClient) ListServices(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ListServicesResponse, error) {
+func (c *registryServiceClient) ListServices(ctx context.Context, in *v1.ListServicesRequest, opts ...grpc.CallOption) (*v1.ListServicesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListServicesResponse)
+	out := new(v1.ListServicesResponse)
 	err := c.cc.Invoke(ctx, RegistryService_ListServices_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -149,9 +150,9 @@ func (c *registryServiceClient) ListServices(ctx context.Context, in *ListServic
 	return out, nil
 }
 
-func (c *registryServiceClient) UpdateService(ctx context.Context, in *UpdateServiceRequest, opts ...grpc.CallOption) (*UpdateServiceResponse, error) {
+func (c *registryServiceClient) UpdateService(ctx context.Context, in *v1.UpdateServiceRequest, opts ...grpc.CallOption) (*v1.UpdateServiceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(UpdateServiceResponse)
+	out := new(v1.UpdateServiceResponse)
 	err := c.cc.Invoke(ctx, RegistryService_UpdateService_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -159,9 +160,9 @@ func (c *registryServiceClient) UpdateService(ctx context.Context, in *UpdateSer
 	return out, nil
 }
 
-func (c *registryServiceClient) DeleteService(ctx context.Context, in *DeleteServiceRequest, opts ...grpc.CallOption) (*DeleteServiceResponse, error) {
+func (c *registryServiceClient) DeleteService(ctx context.Context, in *v1.DeleteServiceRequest, opts ...grpc.CallOption) (*v1.DeleteServiceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(DeleteServiceResponse)
+	out := new(v1.DeleteServiceResponse)
 	err := c.cc.Invoke(ctx, RegistryService_DeleteService_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -169,9 +170,9 @@ func (c *registryServiceClient) DeleteService(ctx context.Context, in *DeleteSer
 	return out, nil
 }
 
-func (c *registryServiceClient) CreateInstance(ctx context.Context, in *CreateInstanceRequest, opts ...grpc.CallOption) (*CreateInstanceResponse, error) {
+func (c *registryServiceClient) CreateInstance(ctx context.Context, in *v1.CreateInstanceRequest, opts ...grpc.CallOption) (*v1.CreateInstanceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CreateInstanceResponse)
+	out := new(v1.CreateInstanceResponse)
 	err := c.cc.Invoke(ctx, RegistryService_CreateInstance_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -179,9 +180,9 @@ func (c *registryServiceClient) CreateInstance(ctx context.Context, in *CreateIn
 	return out, nil
 }
 
-func (c *registryServiceClient) GetInstance(ctx context.Context, in *GetInstanceRequest, opts ...grpc.CallOption) (*GetInstanceResponse, error) {
+func (c *registryServiceClient) GetInstance(ctx context.Context, in *v1.GetInstanceRequest, opts ...grpc.CallOption) (*v1.GetInstanceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetInstanceResponse)
+	out := new(v1.GetInstanceResponse)
 	err := c.cc.Invoke(ctx, RegistryService_GetInstance_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -189,9 +190,9 @@ func (c *registryServiceClient) GetInstance(ctx context.Context, in *GetInstance
 	return out, nil
 }
 
-func (c *registryServiceClient) ListInstances(ctx context.Context, in *ListInstancesRequest, opts ...grpc.CallOption) (*ListInstancesResponse, error) {
+func (c *registryServiceClient) ListInstances(ctx context.Context, in *v1.ListInstancesRequest, opts ...grpc.CallOption) (*v1.ListInstancesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListInstancesResponse)
+	out := new(v1.ListInstancesResponse)
 	err := c.cc.Invoke(ctx, RegistryService_ListInstances_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -199,9 +200,9 @@ func (c *registryServiceClient) ListInstances(ctx context.Context, in *ListInsta
 	return out, nil
 }
 
-func (c *registryServiceClient) UpdateInstance(ctx context.Context, in *UpdateInstanceRequest, opts ...grpc.CallOption) (*UpdateInstanceResponse, error) {
+func (c *registryServiceClient) UpdateInstance(ctx context.Context, in *v1.UpdateInstanceRequest, opts ...grpc.CallOption) (*v1.UpdateInstanceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(UpdateInstanceResponse)
+	out := new(v1.UpdateInstanceResponse)
 	err := c.cc.Invoke(ctx, RegistryService_UpdateInstance_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -209,9 +210,9 @@ func (c *registryServiceClient) UpdateInstance(ctx context.Context, in *UpdateIn
 	return out, nil
 }
 
-func (c *registryServiceClient) DeleteInstance(ctx context.Context, in *DeleteInstanceRequest, opts ...grpc.CallOption) (*DeleteInstanceResponse, error) {
+func (c *registryServiceClient) DeleteInstance(ctx context.Context, in *v1.DeleteInstanceRequest, opts ...grpc.CallOption) (*v1.DeleteInstanceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(DeleteInstanceResponse)
+	out := new(v1.DeleteInstanceResponse)
 	err := c.cc.Invoke(ctx, RegistryService_DeleteInstance_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -219,9 +220,9 @@ func (c *registryServiceClient) DeleteInstance(ctx context.Context, in *DeleteIn
 	return out, nil
 }
 
-func (c *registryServiceClient) ListEndpoints(ctx context.Context, in *ListEndpointsRequest, opts ...grpc.CallOption) (*ListEndpointsResponse, error) {
+func (c *registryServiceClient) ListEndpoints(ctx context.Context, in *v1.ListEndpointsRequest, opts ...grpc.CallOption) (*v1.ListEndpointsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListEndpointsResponse)
+	out := new(v1.ListEndpointsResponse)
 	err := c.cc.Invoke(ctx, RegistryService_ListEndpoints_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -229,9 +230,9 @@ func (c *registryServiceClient) ListEndpoints(ctx context.Context, in *ListEndpo
 	return out, nil
 }
 
-func (c *registryServiceClient) ReplaceEndpoints(ctx context.Context, in *ReplaceEndpointsRequest, opts ...grpc.CallOption) (*ReplaceEndpointsResponse, error) {
+func (c *registryServiceClient) ReplaceEndpoints(ctx context.Context, in *v1.ReplaceEndpointsRequest, opts ...grpc.CallOption) (*v1.ReplaceEndpointsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReplaceEndpointsResponse)
+	out := new(v1.ReplaceEndpointsResponse)
 	err := c.cc.Invoke(ctx, RegistryService_ReplaceEndpoints_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -239,13 +240,13 @@ func (c *registryServiceClient) ReplaceEndpoints(ctx context.Context, in *Replac
 	return out, nil
 }
 
-func (c *registryServiceClient) WatchEndpoints(ctx context.Context, in *WatchEndpointsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEndpointsResponse], error) {
+func (c *registryServiceClient) WatchEndpoints(ctx context.Context, in *v1.WatchEndpointsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.WatchEndpointsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &RegistryService_ServiceDesc.Streams[0], RegistryService_WatchEndpoints_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[WatchEndpointsRequest, WatchEndpointsResponse]{ClientStream: stream}
+	x := &grpc.GenericClientStream[v1.WatchEndpointsRequest, v1.WatchEndpointsResponse]{ClientStream: stream}
 	if err := x.ClientStream.SendMsg(in); err != nil {
 		return nil, err
 	}
@@ -256,15 +257,15 @@ func (c *registryServiceClient) WatchEndpoints(ctx context.Context, in *WatchEnd
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type RegistryService_WatchEndpointsClient = grpc.ServerStreamingClient[WatchEndpointsResponse]
+type RegistryService_WatchEndpointsClient = grpc.ServerStreamingClient[v1.WatchEndpointsResponse]
 
-func (c *registryServiceClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
+func (c *registryServiceClient) Watch(ctx context.Context, in *v1.WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.WatchResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &RegistryService_ServiceDesc.Streams[1], RegistryService_Watch_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[WatchRequest, WatchResponse]{ClientStream: stream}
+	x := &grpc.GenericClientStream[v1.WatchRequest, v1.WatchResponse]{ClientStream: stream}
 	if err := x.ClientStream.SendMsg(in); err != nil {
 		return nil, err
 	}
@@ -275,11 +276,11 @@ func (c *registryServiceClient) Watch(ctx context.Context, in *WatchRequest, opt
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type RegistryService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
+type RegistryService_WatchClient = grpc.ServerStreamingClient[v1.WatchResponse]
 
-func (c *registryServiceClient) RenewInstanceLease(ctx context.Context, in *RenewInstanceLeaseRequest, opts ...grpc.CallOption) (*RenewInstanceLeaseResponse, error) {
+func (c *registryServiceClient) RenewInstanceLease(ctx context.Context, in *v1.RenewInstanceLeaseRequest, opts ...grpc.CallOption) (*v1.RenewInstanceLeaseResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RenewInstanceLeaseResponse)
+	out := new(v1.RenewInstanceLeaseResponse)
 	err := c.cc.Invoke(ctx, RegistryService_RenewInstanceLease_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -287,22 +288,22 @@ func (c *registryServiceClient) RenewInstanceLease(ctx context.Context, in *Rene
 	return out, nil
 }
 
-func (c *registryServiceClient) KeepAlive(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[KeepAliveRequest, KeepAliveResponse], error) {
+func (c *registryServiceClient) KeepAlive(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[v1.KeepAliveRequest, v1.KeepAliveResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &RegistryService_ServiceDesc.Streams[2], RegistryService_KeepAlive_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[KeepAliveRequest, KeepAliveResponse]{ClientStream: stream}
+	x := &grpc.GenericClientStream[v1.KeepAliveRequest, v1.KeepAliveResponse]{ClientStream: stream}
 	return x, nil
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type RegistryService_KeepAliveClient = grpc.BidiStreamingClient[KeepAliveRequest, KeepAliveResponse]
+type RegistryService_KeepAliveClient = grpc.BidiStreamingClient[v1.KeepAliveRequest, v1.KeepAliveResponse]
 
-func (c *registryServiceClient) Resolve(ctx context.Context, in *ResolveRequest, opts ...grpc.CallOption) (*ResolveResponse, error) {
+func (c *registryServiceClient) Resolve(ctx context.Context, in *v1.ResolveRequest, opts ...grpc.CallOption) (*v1.ResolveResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ResolveResponse)
+	out := new(v1.ResolveResponse)
 	err := c.cc.Invoke(ctx, RegistryService_Resolve_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -310,9 +311,9 @@ func (c *registryServiceClient) Resolve(ctx context.Context, in *ResolveRequest,
 	return out, nil
 }
 
-func (c *registryServiceClient) GetEnvironment(ctx context.Context, in *GetEnvironmentRequest, opts ...grpc.CallOption) (*GetEnvironmentResponse, error) {
+func (c *registryServiceClient) GetEnvironment(ctx context.Context, in *v1.GetEnvironmentRequest, opts ...grpc.CallOption) (*v1.GetEnvironmentResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetEnvironmentResponse)
+	out := new(v1.GetEnvironmentResponse)
 	err := c.cc.Invoke(ctx, RegistryService_GetEnvironment_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -331,36 +332,36 @@ func (c *registryServiceClient) GetEnvironment(ctx context.Context, in *GetEnvir
 // NOT_FOUND (404); a full IP or port range is RESOURCE_EXHAUSTED.
 type RegistryServiceServer interface {
 	// Creates a service, allocating its cluster IP and node ports.
-	CreateService(context.Context, *CreateServiceRequest) (*CreateServiceResponse, error)
+	CreateService(context.Context, *v1.CreateServiceRequest) (*v1.CreateServiceResponse, error)
 	// Returns one service.
-	GetService(context.Context, *GetServiceRequest) (*GetServiceResponse, error)
+	GetService(context.Context, *v1.GetServiceRequest) (*v1.GetServiceResponse, error)
 	// Lists the services of a namespace ("-" for all), in name order, one page
 	// at a time.
-	ListServices(context.Context, *ListServicesRequest) (*ListServicesResponse, error)
+	ListServices(context.Context, *v1.ListServicesRequest) (*v1.ListServicesResponse, error)
 	// Updates a service: the fields named by update_mask, or the whole service
 	// without one (PUT). Endpoints are re-derived in the same transaction.
-	UpdateService(context.Context, *UpdateServiceRequest) (*UpdateServiceResponse, error)
+	UpdateService(context.Context, *v1.UpdateServiceRequest) (*v1.UpdateServiceResponse, error)
 	// Deletes a service with its endpoints, releasing its IP and node ports.
-	DeleteService(context.Context, *DeleteServiceRequest) (*DeleteServiceResponse, error)
+	DeleteService(context.Context, *v1.DeleteServiceRequest) (*v1.DeleteServiceResponse, error)
 	// Creates (registers) an instance; the services selecting it gain an
 	// endpoint in the same transaction.
-	CreateInstance(context.Context, *CreateInstanceRequest) (*CreateInstanceResponse, error)
+	CreateInstance(context.Context, *v1.CreateInstanceRequest) (*v1.CreateInstanceResponse, error)
 	// Returns one instance.
-	GetInstance(context.Context, *GetInstanceRequest) (*GetInstanceResponse, error)
+	GetInstance(context.Context, *v1.GetInstanceRequest) (*v1.GetInstanceResponse, error)
 	// Lists the instances of a namespace ("-" for all), in name order, one
 	// page at a time.
-	ListInstances(context.Context, *ListInstancesRequest) (*ListInstancesResponse, error)
+	ListInstances(context.Context, *v1.ListInstancesRequest) (*v1.ListInstancesResponse, error)
 	// Updates an instance: the fields named by update_mask, or the whole
 	// instance without one (PUT). Its endpoints are re-derived.
-	UpdateInstance(context.Context, *UpdateInstanceRequest) (*UpdateInstanceResponse, error)
+	UpdateInstance(context.Context, *v1.UpdateInstanceRequest) (*v1.UpdateInstanceResponse, error)
 	// Deletes (deregisters) an instance and its endpoints.
-	DeleteInstance(context.Context, *DeleteInstanceRequest) (*DeleteInstanceResponse, error)
+	DeleteInstance(context.Context, *v1.DeleteInstanceRequest) (*v1.DeleteInstanceResponse, error)
 	// Lists the endpoints of a service, in instance name order.
-	ListEndpoints(context.Context, *ListEndpointsRequest) (*ListEndpointsResponse, error)
+	ListEndpoints(context.Context, *v1.ListEndpointsRequest) (*v1.ListEndpointsResponse, error)
 	// Replaces the endpoints of a selectorless service, written by hand (as
 	// Kubernetes' Endpoints of a service without selector). Only the
 	// endpoints that differ change.
-	ReplaceEndpoints(context.Context, *ReplaceEndpointsRequest) (*ReplaceEndpointsResponse, error)
+	ReplaceEndpoints(context.Context, *v1.ReplaceEndpointsRequest) (*v1.ReplaceEndpointsResponse, error)
 	// Streams the endpoints of one service: the current endpoints (and the
 	// service, when it exists) as ADDED events, a SYNCED marker, then one
 	// event per change, in revision order, with periodic BOOKMARKs. With a
@@ -369,27 +370,27 @@ type RegistryServiceServer interface {
 	// reason RESOURCE_VERSION_TOO_OLD (list again and watch from there). A
 	// subscriber that falls too far behind is cut off with
 	// RESOURCE_EXHAUSTED and resumes from its last revision.
-	WatchEndpoints(*WatchEndpointsRequest, grpc.ServerStreamingServer[WatchEndpointsResponse]) error
+	WatchEndpoints(*v1.WatchEndpointsRequest, grpc.ServerStreamingServer[v1.WatchEndpointsResponse]) error
 	// Streams services and instances of a namespace ("-" for all), filtered
 	// by label selector, with the semantics of WatchEndpoints. An object whose
 	// labels stop matching is reported DELETED; one that starts matching,
 	// ADDED.
-	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
+	Watch(*v1.WatchRequest, grpc.ServerStreamingServer[v1.WatchResponse]) error
 	// Renews the lease of an instance registered with ttl_seconds. A renewal
 	// is not a change: no event, no new revision. NOT_FOUND means the lease
 	// lapsed and the instance is gone: register it again.
-	RenewInstanceLease(context.Context, *RenewInstanceLeaseRequest) (*RenewInstanceLeaseResponse, error)
+	RenewInstanceLease(context.Context, *v1.RenewInstanceLeaseRequest) (*v1.RenewInstanceLeaseResponse, error)
 	// Renews leases over one stream: each request renews one instance and
 	// gets one response, in order. An instance whose lease lapsed gets a
 	// response with found = false; the stream stays open.
-	KeepAlive(grpc.BidiStreamingServer[KeepAliveRequest, KeepAliveResponse]) error
+	KeepAlive(grpc.BidiStreamingServer[v1.KeepAliveRequest, v1.KeepAliveResponse]) error
 	// Answers a DNS question with the records the registry's DNS server
 	// gives (the Kubernetes DNS specification, schema 1.1.0): the same code
 	// path, for programs that would rather not speak DNS.
-	Resolve(context.Context, *ResolveRequest) (*ResolveResponse, error)
+	Resolve(context.Context, *v1.ResolveRequest) (*v1.ResolveResponse, error)
 	// Returns the environment variables kubelet would inject for the
 	// services of a namespace (Docker links: REDIS_MASTER_SERVICE_HOST, ...).
-	GetEnvironment(context.Context, *GetEnvironmentRequest) (*GetEnvironmentResponse, error)
+	GetEnvironment(context.Context, *v1.GetEnvironmentRequest) (*v1.GetEnvironmentResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -400,58 +401,58 @@ type RegistryServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedRegistryServiceServer struct{}
 
-func (UnimplementedRegistryServiceServer) CreateService(context.Context, *CreateServiceRequest) (*CreateServiceResponse, error) {
+func (UnimplementedRegistryServiceServer) CreateService(context.Context, *v1.CreateServiceRequest) (*v1.CreateServiceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateService not implemented")
 }
-func (UnimplementedRegistryServiceServer) GetService(context.Context, *GetServiceRequest) (*GetServiceResponse, error) {
+func (UnimplementedRegistryServiceServer) GetService(context.Context, *v1.GetServiceRequest) (*v1.GetServiceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetService not implemented")
 }
-func (UnimplementedRegistryServiceServer) ListServices(context.Context, *ListServicesRequest) (*ListServicesResponse, error) {
+func (UnimplementedRegistryServiceServer) ListServices(context.Context, *v1.ListServicesRequest) (*v1.ListServicesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListServices not implemented")
 }
-func (UnimplementedRegistryServiceServer) UpdateService(context.Context, *UpdateServiceRequest) (*UpdateServiceResponse, error) {
+func (UnimplementedRegistryServiceServer) UpdateService(context.Context, *v1.UpdateServiceRequest) (*v1.UpdateServiceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateService not implemented")
 }
-func (UnimplementedRegistryServiceServer) DeleteService(context.Context, *DeleteServiceRequest) (*DeleteServiceResponse, error) {
+func (UnimplementedRegistryServiceServer) DeleteService(context.Context, *v1.DeleteServiceRequest) (*v1.DeleteServiceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteService not implemented")
 }
-func (UnimplementedRegistryServiceServer) CreateInstance(context.Context, *CreateInstanceRequest) (*CreateInstanceResponse, error) {
+func (UnimplementedRegistryServiceServer) CreateInstance(context.Context, *v1.CreateInstanceRequest) (*v1.CreateInstanceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateInstance not implemented")
 }
-func (UnimplementedRegistryServiceServer) GetInstance(context.Context, *GetInstanceRequest) (*GetInstanceResponse, error) {
+func (UnimplementedRegistryServiceServer) GetInstance(context.Context, *v1.GetInstanceRequest) (*v1.GetInstanceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetInstance not implemented")
 }
-func (UnimplementedRegistryServiceServer) ListInstances(context.Context, *ListInstancesRequest) (*ListInstancesResponse, error) {
+func (UnimplementedRegistryServiceServer) ListInstances(context.Context, *v1.ListInstancesRequest) (*v1.ListInstancesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListInstances not implemented")
 }
-func (UnimplementedRegistryServiceServer) UpdateInstance(context.Context, *UpdateInstanceRequest) (*UpdateInstanceResponse, error) {
+func (UnimplementedRegistryServiceServer) UpdateInstance(context.Context, *v1.UpdateInstanceRequest) (*v1.UpdateInstanceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateInstance not implemented")
 }
-func (UnimplementedRegistryServiceServer) DeleteInstance(context.Context, *DeleteInstanceRequest) (*DeleteInstanceResponse, error) {
+func (UnimplementedRegistryServiceServer) DeleteInstance(context.Context, *v1.DeleteInstanceRequest) (*v1.DeleteInstanceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteInstance not implemented")
 }
-func (UnimplementedRegistryServiceServer) ListEndpoints(context.Context, *ListEndpointsRequest) (*ListEndpointsResponse, error) {
+func (UnimplementedRegistryServiceServer) ListEndpoints(context.Context, *v1.ListEndpointsRequest) (*v1.ListEndpointsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListEndpoints not implemented")
 }
-func (UnimplementedRegistryServiceServer) ReplaceEndpoints(context.Context, *ReplaceEndpointsRequest) (*ReplaceEndpointsResponse, error) {
+func (UnimplementedRegistryServiceServer) ReplaceEndpoints(context.Context, *v1.ReplaceEndpointsRequest) (*v1.ReplaceEndpointsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReplaceEndpoints not implemented")
 }
-func (UnimplementedRegistryServiceServer) WatchEndpoints(*WatchEndpointsRequest, grpc.ServerStreamingServer[WatchEndpointsResponse]) error {
+func (UnimplementedRegistryServiceServer) WatchEndpoints(*v1.WatchEndpointsRequest, grpc.ServerStreamingServer[v1.WatchEndpointsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchEndpoints not implemented")
 }
-func (UnimplementedRegistryServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
+func (UnimplementedRegistryServiceServer) Watch(*v1.WatchRequest, grpc.ServerStreamingServer[v1.WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
-func (UnimplementedRegistryServiceServer) RenewInstanceLease(context.Context, *RenewInstanceLeaseRequest) (*RenewInstanceLeaseResponse, error) {
+func (UnimplementedRegistryServiceServer) RenewInstanceLease(context.Context, *v1.RenewInstanceLeaseRequest) (*v1.RenewInstanceLeaseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RenewInstanceLease not implemented")
 }
-func (UnimplementedRegistryServiceServer) KeepAlive(grpc.BidiStreamingServer[KeepAliveRequest, KeepAliveResponse]) error {
+func (UnimplementedRegistryServiceServer) KeepAlive(grpc.BidiStreamingServer[v1.KeepAliveRequest, v1.KeepAliveResponse]) error {
 	return status.Error(codes.Unimplemented, "method KeepAlive not implemented")
 }
-func (UnimplementedRegistryServiceServer) Resolve(context.Context, *ResolveRequest) (*ResolveResponse, error) {
+func (UnimplementedRegistryServiceServer) Resolve(context.Context, *v1.ResolveRequest) (*v1.ResolveResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Resolve not implemented")
 }
-func (UnimplementedRegistryServiceServer) GetEnvironment(context.Context, *GetEnvironmentRequest) (*GetEnvironmentResponse, error) {
+func (UnimplementedRegistryServiceServer) GetEnvironment(context.Context, *v1.GetEnvironmentRequest) (*v1.GetEnvironmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetEnvironment not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
@@ -476,7 +477,7 @@ func RegisterRegistryServiceServer(s grpc.ServiceRegistrar, srv RegistryServiceS
 }
 
 func _RegistryService_CreateService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CreateServiceRequest)
+	in := new(v1.CreateServiceRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -488,13 +489,13 @@ func _RegistryService_CreateService_Handler(srv interface{}, ctx context.Context
 		FullMethod: RegistryService_CreateService_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).CreateService(ctx, req.(*CreateServiceRequest))
+		return srv.(RegistryServiceServer).CreateService(ctx, req.(*v1.CreateServiceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_GetService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetServiceRequest)
+	in := new(v1.GetServiceRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -506,13 +507,13 @@ func _RegistryService_GetService_Handler(srv interface{}, ctx context.Context, d
 		FullMethod: RegistryService_GetService_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).GetService(ctx, req.(*GetServiceRequest))
+		return srv.(RegistryServiceServer).GetService(ctx, req.(*v1.GetServiceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_ListServices_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListServicesRequest)
+	in := new(v1.ListServicesRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -524,13 +525,13 @@ func _RegistryService_ListServices_Handler(srv interface{}, ctx context.Context,
 		FullMethod: RegistryService_ListServices_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).ListServices(ctx, req.(*ListServicesRequest))
+		return srv.(RegistryServiceServer).ListServices(ctx, req.(*v1.ListServicesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_UpdateService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(UpdateServiceRequest)
+	in := new(v1.UpdateServiceRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -542,13 +543,13 @@ func _RegistryService_UpdateService_Handler(srv interface{}, ctx context.Context
 		FullMethod: RegistryService_UpdateService_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).UpdateService(ctx, req.(*UpdateServiceRequest))
+		return srv.(RegistryServiceServer).UpdateService(ctx, req.(*v1.UpdateServiceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_DeleteService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(DeleteServiceRequest)
+	in := new(v1.DeleteServiceRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -560,13 +561,13 @@ func _RegistryService_DeleteService_Handler(srv interface{}, ctx context.Context
 		FullMethod: RegistryService_DeleteService_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).DeleteService(ctx, req.(*DeleteServiceRequest))
+		return srv.(RegistryServiceServer).DeleteService(ctx, req.(*v1.DeleteServiceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_CreateInstance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CreateInstanceRequest)
+	in := new(v1.CreateInstanceRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -578,13 +579,13 @@ func _RegistryService_CreateInstance_Handler(srv interface{}, ctx context.Contex
 		FullMethod: RegistryService_CreateInstance_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).CreateInstance(ctx, req.(*CreateInstanceRequest))
+		return srv.(RegistryServiceServer).CreateInstance(ctx, req.(*v1.CreateInstanceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_GetInstance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetInstanceRequest)
+	in := new(v1.GetInstanceRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -596,13 +597,13 @@ func _RegistryService_GetInstance_Handler(srv interface{}, ctx context.Context, 
 		FullMethod: RegistryService_GetInstance_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).GetInstance(ctx, req.(*GetInstanceRequest))
+		return srv.(RegistryServiceServer).GetInstance(ctx, req.(*v1.GetInstanceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_ListInstances_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListInstancesRequest)
+	in := new(v1.ListInstancesRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -614,13 +615,13 @@ func _RegistryService_ListInstances_Handler(srv interface{}, ctx context.Context
 		FullMethod: RegistryService_ListInstances_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).ListInstances(ctx, req.(*ListInstancesRequest))
+		return srv.(RegistryServiceServer).ListInstances(ctx, req.(*v1.ListInstancesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_UpdateInstance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(UpdateInstanceRequest)
+	in := new(v1.UpdateInstanceRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -632,13 +633,13 @@ func _RegistryService_UpdateInstance_Handler(srv interface{}, ctx context.Contex
 		FullMethod: RegistryService_UpdateInstance_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).UpdateInstance(ctx, req.(*UpdateInstanceRequest))
+		return srv.(RegistryServiceServer).UpdateInstance(ctx, req.(*v1.UpdateInstanceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_DeleteInstance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(DeleteInstanceRequest)
+	in := new(v1.DeleteInstanceRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -650,13 +651,13 @@ func _RegistryService_DeleteInstance_Handler(srv interface{}, ctx context.Contex
 		FullMethod: RegistryService_DeleteInstance_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).DeleteInstance(ctx, req.(*DeleteInstanceRequest))
+		return srv.(RegistryServiceServer).DeleteInstance(ctx, req.(*v1.DeleteInstanceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_ListEndpoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListEndpointsRequest)
+	in := new(v1.ListEndpointsRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -668,13 +669,13 @@ func _RegistryService_ListEndpoints_Handler(srv interface{}, ctx context.Context
 		FullMethod: RegistryService_ListEndpoints_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).ListEndpoints(ctx, req.(*ListEndpointsRequest))
+		return srv.(RegistryServiceServer).ListEndpoints(ctx, req.(*v1.ListEndpointsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_ReplaceEndpoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ReplaceEndpointsRequest)
+	in := new(v1.ReplaceEndpointsRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -686,35 +687,35 @@ func _RegistryService_ReplaceEndpoints_Handler(srv interface{}, ctx context.Cont
 		FullMethod: RegistryService_ReplaceEndpoints_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).ReplaceEndpoints(ctx, req.(*ReplaceEndpointsRequest))
+		return srv.(RegistryServiceServer).ReplaceEndpoints(ctx, req.(*v1.ReplaceEndpointsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_WatchEndpoints_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(WatchEndpointsRequest)
+	m := new(v1.WatchEndpointsRequest)
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(RegistryServiceServer).WatchEndpoints(m, &grpc.GenericServerStream[WatchEndpointsRequest, WatchEndpointsResponse]{ServerStream: stream})
+	return srv.(RegistryServiceServer).WatchEndpoints(m, &grpc.GenericServerStream[v1.WatchEndpointsRequest, v1.WatchEndpointsResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type RegistryService_WatchEndpointsServer = grpc.ServerStreamingServer[WatchEndpointsResponse]
+type RegistryService_WatchEndpointsServer = grpc.ServerStreamingServer[v1.WatchEndpointsResponse]
 
 func _RegistryService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(WatchRequest)
+	m := new(v1.WatchRequest)
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(RegistryServiceServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchResponse]{ServerStream: stream})
+	return srv.(RegistryServiceServer).Watch(m, &grpc.GenericServerStream[v1.WatchRequest, v1.WatchResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type RegistryService_WatchServer = grpc.ServerStreamingServer[WatchResponse]
+type RegistryService_WatchServer = grpc.ServerStreamingServer[v1.WatchResponse]
 
 func _RegistryService_RenewInstanceLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RenewInstanceLeaseRequest)
+	in := new(v1.RenewInstanceLeaseRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -726,20 +727,20 @@ func _RegistryService_RenewInstanceLease_Handler(srv interface{}, ctx context.Co
 		FullMethod: RegistryService_RenewInstanceLease_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).RenewInstanceLease(ctx, req.(*RenewInstanceLeaseRequest))
+		return srv.(RegistryServiceServer).RenewInstanceLease(ctx, req.(*v1.RenewInstanceLeaseRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_KeepAlive_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(RegistryServiceServer).KeepAlive(&grpc.GenericServerStream[KeepAliveRequest, KeepAliveResponse]{ServerStream: stream})
+	return srv.(RegistryServiceServer).KeepAlive(&grpc.GenericServerStream[v1.KeepAliveRequest, v1.KeepAliveResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type RegistryService_KeepAliveServer = grpc.BidiStreamingServer[KeepAliveRequest, KeepAliveResponse]
+type RegistryService_KeepAliveServer = grpc.BidiStreamingServer[v1.KeepAliveRequest, v1.KeepAliveResponse]
 
 func _RegistryService_Resolve_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ResolveRequest)
+	in := new(v1.ResolveRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -751,13 +752,13 @@ func _RegistryService_Resolve_Handler(srv interface{}, ctx context.Context, dec 
 		FullMethod: RegistryService_Resolve_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).Resolve(ctx, req.(*ResolveRequest))
+		return srv.(RegistryServiceServer).Resolve(ctx, req.(*v1.ResolveRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _RegistryService_GetEnvironment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetEnvironmentRequest)
+	in := new(v1.GetEnvironmentRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -769,7 +770,7 @@ func _RegistryService_GetEnvironment_Handler(srv interface{}, ctx context.Contex
 		FullMethod: RegistryService_GetEnvironment_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RegistryServiceServer).GetEnvironment(ctx, req.(*GetEnvironmentRequest))
+		return srv.(RegistryServiceServer).GetEnvironment(ctx, req.(*v1.GetEnvironmentRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }

@@ -2,12 +2,11 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        (unknown)
-// source: svcreg/v1/token_service.proto
+// source: svcreg/v1/token.proto
 
 package svcregv1
 
 import (
-	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -72,11 +71,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_svcreg_v1_token_service_proto_enumTypes[0].Descriptor()
+	return file_svcreg_v1_token_proto_enumTypes[0].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_svcreg_v1_token_service_proto_enumTypes[0]
+	return &file_svcreg_v1_token_proto_enumTypes[0]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -85,7 +84,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_svcreg_v1_token_service_proto_rawDescGZIP(), []int{0}
+	return file_svcreg_v1_token_proto_rawDescGZIP(), []int{0}
 }
 
 // RoleBinding grants a role in namespaces.
@@ -102,7 +101,7 @@ type RoleBinding struct {
 
 func (x *RoleBinding) Reset() {
 	*x = RoleBinding{}
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[0]
+	mi := &file_svcreg_v1_token_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -114,7 +113,7 @@ func (x *RoleBinding) String() string {
 func (*RoleBinding) ProtoMessage() {}
 
 func (x *RoleBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[0]
+	mi := &file_svcreg_v1_token_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -127,7 +126,7 @@ func (x *RoleBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleBinding.ProtoReflect.Descriptor instead.
 func (*RoleBinding) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_token_service_proto_rawDescGZIP(), []int{0}
+	return file_svcreg_v1_token_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *RoleBinding) GetRole() Role {
@@ -167,7 +166,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[1]
+	mi := &file_svcreg_v1_token_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -179,7 +178,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[1]
+	mi := &file_svcreg_v1_token_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -192,7 +191,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_token_service_proto_rawDescGZIP(), []int{1}
+	return file_svcreg_v1_token_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Token) GetAccessor() string {
@@ -249,7 +248,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[2]
+	mi := &file_svcreg_v1_token_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +260,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[2]
+	mi := &file_svcreg_v1_token_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +273,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_token_service_proto_rawDescGZIP(), []int{2}
+	return file_svcreg_v1_token_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CreateTokenRequest) GetToken() *Token {
@@ -298,7 +297,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[3]
+	mi := &file_svcreg_v1_token_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +309,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[3]
+	mi := &file_svcreg_v1_token_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +322,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_token_service_proto_rawDescGZIP(), []int{3}
+	return file_svcreg_v1_token_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateTokenResponse) GetToken() *Token {
@@ -349,7 +348,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[4]
+	mi := &file_svcreg_v1_token_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +360,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[4]
+	mi := &file_svcreg_v1_token_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +373,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_token_service_proto_rawDescGZIP(), []int{4}
+	return file_svcreg_v1_token_proto_rawDescGZIP(), []int{4}
 }
 
 // Response of ListTokens.
@@ -388,7 +387,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[5]
+	mi := &file_svcreg_v1_token_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +399,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[5]
+	mi := &file_svcreg_v1_token_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +412,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_token_service_proto_rawDescGZIP(), []int{5}
+	return file_svcreg_v1_token_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -434,7 +433,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[6]
+	mi := &file_svcreg_v1_token_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +445,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[6]
+	mi := &file_svcreg_v1_token_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +458,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_token_service_proto_rawDescGZIP(), []int{6}
+	return file_svcreg_v1_token_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RevokeTokenRequest) GetAccessor() string {
@@ -480,7 +479,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[7]
+	mi := &file_svcreg_v1_token_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +491,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[7]
+	mi := &file_svcreg_v1_token_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +504,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_token_service_proto_rawDescGZIP(), []int{7}
+	return file_svcreg_v1_token_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RevokeTokenResponse) GetAccessor() string {
@@ -524,7 +523,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[8]
+	mi := &file_svcreg_v1_token_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +535,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[8]
+	mi := &file_svcreg_v1_token_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +548,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_token_service_proto_rawDescGZIP(), []int{8}
+	return file_svcreg_v1_token_proto_rawDescGZIP(), []int{8}
 }
 
 // Response of WhoAmI.
@@ -566,7 +565,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[9]
+	mi := &file_svcreg_v1_token_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -578,7 +577,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_token_service_proto_msgTypes[9]
+	mi := &file_svcreg_v1_token_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -591,7 +590,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_token_service_proto_rawDescGZIP(), []int{9}
+	return file_svcreg_v1_token_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WhoAmIResponse) GetAuthEnabled() bool {
@@ -608,11 +607,11 @@ func (x *WhoAmIResponse) GetToken() *Token {
 	return nil
 }
 
-var File_svcreg_v1_token_service_proto protoreflect.FileDescriptor
+var File_svcreg_v1_token_proto protoreflect.FileDescriptor
 
-const file_svcreg_v1_token_service_proto_rawDesc = "" +
+const file_svcreg_v1_token_proto_rawDesc = "" +
 	"\n" +
-	"\x1dsvcreg/v1/token_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"R\n" +
+	"\x15svcreg/v1/token.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"R\n" +
 	"\vRoleBinding\x12#\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x0f.svcreg.v1.RoleR\x04role\x12\x1e\n" +
 	"\n" +
@@ -649,32 +648,23 @@ const file_svcreg_v1_token_service_proto_rawDesc = "" +
 	"\x0eROLE_REGISTRAR\x10\x02\x12\x0e\n" +
 	"\n" +
 	"ROLE_ADMIN\x10\x03\x12\x11\n" +
-	"\rROLE_OPERATOR\x10\x042\x92\x03\n" +
-	"\fTokenService\x12c\n" +
-	"\vCreateToken\x12\x1d.svcreg.v1.CreateTokenRequest\x1a\x1e.svcreg.v1.CreateTokenResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
-	"/v1/tokens\x12]\n" +
-	"\n" +
-	"ListTokens\x12\x1c.svcreg.v1.ListTokensRequest\x1a\x1d.svcreg.v1.ListTokensResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/tokens\x12k\n" +
-	"\vRevokeToken\x12\x1d.svcreg.v1.RevokeTokenRequest\x1a\x1e.svcreg.v1.RevokeTokenResponse\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/tokens/{accessor}\x12Q\n" +
-	"\x06WhoAmI\x12\x18.svcreg.v1.WhoAmIRequest\x1a\x19.svcreg.v1.WhoAmIResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/whoamiB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
+	"\rROLE_OPERATOR\x10\x04B1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
 
 var (
-	file_svcreg_v1_token_service_proto_rawDescOnce sync.Once
-	file_svcreg_v1_token_service_proto_rawDescData []byte
+	file_svcreg_v1_token_proto_rawDescOnce sync.Once
+	file_svcreg_v1_token_proto_rawDescData []byte
 )
 
-func file_svcreg_v1_token_service_proto_rawDescGZIP() []byte {
-	file_svcreg_v1_token_service_proto_rawDescOnce.Do(func() {
-		file_svcreg_v1_token_service_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_svcreg_v1_token_service_proto_rawDesc), len(file_svcreg_v1_token_service_proto_rawDesc)))
+func file_svcreg_v1_token_proto_rawDescGZIP() []byte {
+	file_svcreg_v1_token_proto_rawDescOnce.Do(func() {
+		file_svcreg_v1_token_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_svcreg_v1_token_proto_rawDesc), len(file_svcreg_v1_token_proto_rawDesc)))
 	})
-	return file_svcreg_v1_token_service_proto_rawDescData
+	return file_svcreg_v1_token_proto_rawDescData
 }
 
-var file_svcreg_v1_token_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_svcreg_v1_token_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
-var file_svcreg_v1_token_service_proto_goTypes = []any{
+var file_svcreg_v1_token_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_svcreg_v1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_svcreg_v1_token_proto_goTypes = []any{
 	(Role)(0),                     // 0: svcreg.v1.Role
 	(*RoleBinding)(nil),           // 1: svcreg.v1.RoleBinding
 	(*Token)(nil),                 // 2: svcreg.v1.Token
@@ -688,7 +678,7 @@ var file_svcreg_v1_token_service_proto_goTypes = []any{
 	(*WhoAmIResponse)(nil),        // 10: svcreg.v1.WhoAmIResponse
 	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
-var file_svcreg_v1_token_service_proto_depIdxs = []int32{
+var file_svcreg_v1_token_proto_depIdxs = []int32{
 	0,  // 0: svcreg.v1.RoleBinding.role:type_name -> svcreg.v1.Role
 	1,  // 1: svcreg.v1.Token.roles:type_name -> svcreg.v1.RoleBinding
 	11, // 2: svcreg.v1.Token.expire_time:type_name -> google.protobuf.Timestamp
@@ -697,42 +687,34 @@ var file_svcreg_v1_token_service_proto_depIdxs = []int32{
 	2,  // 5: svcreg.v1.CreateTokenResponse.token:type_name -> svcreg.v1.Token
 	2,  // 6: svcreg.v1.ListTokensResponse.tokens:type_name -> svcreg.v1.Token
 	2,  // 7: svcreg.v1.WhoAmIResponse.token:type_name -> svcreg.v1.Token
-	3,  // 8: svcreg.v1.TokenService.CreateToken:input_type -> svcreg.v1.CreateTokenRequest
-	5,  // 9: svcreg.v1.TokenService.ListTokens:input_type -> svcreg.v1.ListTokensRequest
-	7,  // 10: svcreg.v1.TokenService.RevokeToken:input_type -> svcreg.v1.RevokeTokenRequest
-	9,  // 11: svcreg.v1.TokenService.WhoAmI:input_type -> svcreg.v1.WhoAmIRequest
-	4,  // 12: svcreg.v1.TokenService.CreateToken:output_type -> svcreg.v1.CreateTokenResponse
-	6,  // 13: svcreg.v1.TokenService.ListTokens:output_type -> svcreg.v1.ListTokensResponse
-	8,  // 14: svcreg.v1.TokenService.RevokeToken:output_type -> svcreg.v1.RevokeTokenResponse
-	10, // 15: svcreg.v1.TokenService.WhoAmI:output_type -> svcreg.v1.WhoAmIResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
 }
 
-func init() { file_svcreg_v1_token_service_proto_init() }
-func file_svcreg_v1_token_service_proto_init() {
-	if File_svcreg_v1_token_service_proto != nil {
+func init() { file_svcreg_v1_token_proto_init() }
+func file_svcreg_v1_token_proto_init() {
+	if File_svcreg_v1_token_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_token_service_proto_rawDesc), len(file_svcreg_v1_token_service_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_token_proto_rawDesc), len(file_svcreg_v1_token_proto_rawDesc)),
 			NumEnums:      1,
 			NumMessages:   10,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   0,
 		},
-		GoTypes:           file_svcreg_v1_token_service_proto_goTypes,
-		DependencyIndexes: file_svcreg_v1_token_service_proto_depIdxs,
-		EnumInfos:         file_svcreg_v1_token_service_proto_enumTypes,
-		MessageInfos:      file_svcreg_v1_token_service_proto_msgTypes,
+		GoTypes:           file_svcreg_v1_token_proto_goTypes,
+		DependencyIndexes: file_svcreg_v1_token_proto_depIdxs,
+		EnumInfos:         file_svcreg_v1_token_proto_enumTypes,
+		MessageInfos:      file_svcreg_v1_token_proto_msgTypes,
 	}.Build()
-	File_svcreg_v1_token_service_proto = out.File
-	file_svcreg_v1_token_service_proto_goTypes = nil
-	file_svcreg_v1_token_service_proto_depIdxs = nil
+	File_svcreg_v1_token_proto = out.File
+	file_svcreg_v1_token_proto_goTypes = nil
+	file_svcreg_v1_token_proto_depIdxs = nil
 }

@@ -4,10 +4,11 @@
 // - protoc             (unknown)
 // source: svcreg/v1/xds_service.proto
 
-package svcregv1
+package svcregv1grpc
 
 import (
 	context "context"
+	v1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -32,7 +33,7 @@ const (
 // old view says why. Needs a reader of every namespace.
 type XDSServiceClient interface {
 	// Lists the xDS streams open on this server.
-	ListXDSClients(ctx context.Context, in *ListXDSClientsRequest, opts ...grpc.CallOption) (*ListXDSClientsResponse, error)
+	ListXDSClients(ctx context.Context, in *v1.ListXDSClientsRequest, opts ...grpc.CallOption) (*v1.ListXDSClientsResponse, error)
 }
 
 type xDSServiceClient struct {
@@ -43,9 +44,9 @@ func NewXDSServiceClient(cc grpc.ClientConnInterface) XDSServiceClient {
 	return &xDSServiceClient{cc}
 }
 
-func (c *xDSServiceClient) ListXDSClients(ctx context.Context, in *ListXDSClientsRequest, opts ...grpc.CallOption) (*ListXDSClientsResponse, error) {
+func (c *xDSServiceClient) ListXDSClients(ctx context.Context, in *v1.ListXDSClientsRequest, opts ...grpc.CallOption) (*v1.ListXDSClientsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListXDSClientsResponse)
+	out := new(v1.ListXDSClientsResponse)
 	err := c.cc.Invoke(ctx, XDSService_ListXDSClients_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -63,7 +64,7 @@ func (c *xDSServiceClient) ListXDSClients(ctx context.Context, in *ListXDSClient
 // old view says why. Needs a reader of every namespace.
 type XDSServiceServer interface {
 	// Lists the xDS streams open on this server.
-	ListXDSClients(context.Context, *ListXDSClientsRequest) (*ListXDSClientsResponse, error)
+	ListXDSClients(context.Context, *v1.ListXDSClientsRequest) (*v1.ListXDSClientsResponse, error)
 	mustEmbedUnimplementedXDSServiceServer()
 }
 
@@ -74,7 +75,7 @@ type XDSServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedXDSServiceServer struct{}
 
-func (UnimplementedXDSServiceServer) ListXDSClients(context.Context, *ListXDSClientsRequest) (*ListXDSClientsResponse, error) {
+func (UnimplementedXDSServiceServer) ListXDSClients(context.Context, *v1.ListXDSClientsRequest) (*v1.ListXDSClientsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListXDSClients not implemented")
 }
 func (UnimplementedXDSServiceServer) mustEmbedUnimplementedXDSServiceServer() {}
@@ -99,7 +100,7 @@ func RegisterXDSServiceServer(s grpc.ServiceRegistrar, srv XDSServiceServer) {
 }
 
 func _XDSService_ListXDSClients_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListXDSClientsRequest)
+	in := new(v1.ListXDSClientsRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ func _XDSService_ListXDSClients_Handler(srv interface{}, ctx context.Context, de
 		FullMethod: XDSService_ListXDSClients_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(XDSServiceServer).ListXDSClients(ctx, req.(*ListXDSClientsRequest))
+		return srv.(XDSServiceServer).ListXDSClients(ctx, req.(*v1.ListXDSClientsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }

@@ -2,12 +2,11 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        (unknown)
-// source: svcreg/v1/operator_service.proto
+// source: svcreg/v1/operator.proto
 
 package svcregv1
 
 import (
-	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -49,7 +48,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[0]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -61,7 +60,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[0]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -74,7 +73,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{0}
+	return file_svcreg_v1_operator_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Peer) GetId() string {
@@ -142,7 +141,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[1]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -154,7 +153,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[1]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -167,7 +166,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{1}
+	return file_svcreg_v1_operator_proto_rawDescGZIP(), []int{1}
 }
 
 // Response of ListPeers.
@@ -183,7 +182,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[2]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -195,7 +194,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[2]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -208,7 +207,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{2}
+	return file_svcreg_v1_operator_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListPeersResponse) GetPeers() []*Peer {
@@ -236,7 +235,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[3]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -248,7 +247,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[3]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -261,7 +260,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{3}
+	return file_svcreg_v1_operator_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RemovePeerRequest) GetId() string {
@@ -280,7 +279,7 @@ type RemovePeerResponse struct {
 
 func (x *RemovePeerResponse) Reset() {
 	*x = RemovePeerResponse{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[4]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +291,7 @@ func (x *RemovePeerResponse) String() string {
 func (*RemovePeerResponse) ProtoMessage() {}
 
 func (x *RemovePeerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[4]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +304,7 @@ func (x *RemovePeerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerResponse.ProtoReflect.Descriptor instead.
 func (*RemovePeerResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{4}
+	return file_svcreg_v1_operator_proto_rawDescGZIP(), []int{4}
 }
 
 // Request of TransferLeader.
@@ -319,7 +318,7 @@ type TransferLeaderRequest struct {
 
 func (x *TransferLeaderRequest) Reset() {
 	*x = TransferLeaderRequest{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[5]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +330,7 @@ func (x *TransferLeaderRequest) String() string {
 func (*TransferLeaderRequest) ProtoMessage() {}
 
 func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[5]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +343,7 @@ func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{5}
+	return file_svcreg_v1_operator_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TransferLeaderRequest) GetId() string {
@@ -365,7 +364,7 @@ type TransferLeaderResponse struct {
 
 func (x *TransferLeaderResponse) Reset() {
 	*x = TransferLeaderResponse{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[6]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +376,7 @@ func (x *TransferLeaderResponse) String() string {
 func (*TransferLeaderResponse) ProtoMessage() {}
 
 func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[6]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +389,7 @@ func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{6}
+	return file_svcreg_v1_operator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TransferLeaderResponse) GetLeader() string {
@@ -409,7 +408,7 @@ type SaveSnapshotRequest struct {
 
 func (x *SaveSnapshotRequest) Reset() {
 	*x = SaveSnapshotRequest{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[7]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +420,7 @@ func (x *SaveSnapshotRequest) String() string {
 func (*SaveSnapshotRequest) ProtoMessage() {}
 
 func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[7]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +433,7 @@ func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{7}
+	return file_svcreg_v1_operator_proto_rawDescGZIP(), []int{7}
 }
 
 // Response of SaveSnapshot: one chunk of the snapshot.
@@ -448,7 +447,7 @@ type SaveSnapshotResponse struct {
 
 func (x *SaveSnapshotResponse) Reset() {
 	*x = SaveSnapshotResponse{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[8]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +459,7 @@ func (x *SaveSnapshotResponse) String() string {
 func (*SaveSnapshotResponse) ProtoMessage() {}
 
 func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[8]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +472,7 @@ func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{8}
+	return file_svcreg_v1_operator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SaveSnapshotResponse) GetData() []byte {
@@ -494,7 +493,7 @@ type RestoreSnapshotRequest struct {
 
 func (x *RestoreSnapshotRequest) Reset() {
 	*x = RestoreSnapshotRequest{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[9]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +505,7 @@ func (x *RestoreSnapshotRequest) String() string {
 func (*RestoreSnapshotRequest) ProtoMessage() {}
 
 func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[9]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +518,7 @@ func (x *RestoreSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{9}
+	return file_svcreg_v1_operator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RestoreSnapshotRequest) GetData() []byte {
@@ -540,7 +539,7 @@ type RestoreSnapshotResponse struct {
 
 func (x *RestoreSnapshotResponse) Reset() {
 	*x = RestoreSnapshotResponse{}
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[10]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +551,7 @@ func (x *RestoreSnapshotResponse) String() string {
 func (*RestoreSnapshotResponse) ProtoMessage() {}
 
 func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_operator_service_proto_msgTypes[10]
+	mi := &file_svcreg_v1_operator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +564,7 @@ func (x *RestoreSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*RestoreSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_operator_service_proto_rawDescGZIP(), []int{10}
+	return file_svcreg_v1_operator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RestoreSnapshotResponse) GetRevision() int64 {
@@ -575,11 +574,11 @@ func (x *RestoreSnapshotResponse) GetRevision() int64 {
 	return 0
 }
 
-var File_svcreg_v1_operator_service_proto protoreflect.FileDescriptor
+var File_svcreg_v1_operator_proto protoreflect.FileDescriptor
 
-const file_svcreg_v1_operator_service_proto_rawDesc = "" +
+const file_svcreg_v1_operator_proto_rawDesc = "" +
 	"\n" +
-	" svcreg/v1/operator_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\"\xf2\x01\n" +
+	"\x18svcreg/v1/operator.proto\x12\tsvcreg.v1\"\xf2\x01\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
@@ -606,29 +605,22 @@ const file_svcreg_v1_operator_service_proto_rawDesc = "" +
 	"\x16RestoreSnapshotRequest\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"5\n" +
 	"\x17RestoreSnapshotResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision2\xcb\x03\n" +
-	"\x0fOperatorService\x12g\n" +
-	"\tListPeers\x12\x1b.svcreg.v1.ListPeersRequest\x1a\x1c.svcreg.v1.ListPeersResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/operator/raft/peers\x12I\n" +
-	"\n" +
-	"RemovePeer\x12\x1c.svcreg.v1.RemovePeerRequest\x1a\x1d.svcreg.v1.RemovePeerResponse\x12U\n" +
-	"\x0eTransferLeader\x12 .svcreg.v1.TransferLeaderRequest\x1a!.svcreg.v1.TransferLeaderResponse\x12Q\n" +
-	"\fSaveSnapshot\x12\x1e.svcreg.v1.SaveSnapshotRequest\x1a\x1f.svcreg.v1.SaveSnapshotResponse0\x01\x12Z\n" +
-	"\x0fRestoreSnapshot\x12!.svcreg.v1.RestoreSnapshotRequest\x1a\".svcreg.v1.RestoreSnapshotResponse(\x01B1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
+	"\brevision\x18\x01 \x01(\x03R\brevisionB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
 
 var (
-	file_svcreg_v1_operator_service_proto_rawDescOnce sync.Once
-	file_svcreg_v1_operator_service_proto_rawDescData []byte
+	file_svcreg_v1_operator_proto_rawDescOnce sync.Once
+	file_svcreg_v1_operator_proto_rawDescData []byte
 )
 
-func file_svcreg_v1_operator_service_proto_rawDescGZIP() []byte {
-	file_svcreg_v1_operator_service_proto_rawDescOnce.Do(func() {
-		file_svcreg_v1_operator_service_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_svcreg_v1_operator_service_proto_rawDesc), len(file_svcreg_v1_operator_service_proto_rawDesc)))
+func file_svcreg_v1_operator_proto_rawDescGZIP() []byte {
+	file_svcreg_v1_operator_proto_rawDescOnce.Do(func() {
+		file_svcreg_v1_operator_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_svcreg_v1_operator_proto_rawDesc), len(file_svcreg_v1_operator_proto_rawDesc)))
 	})
-	return file_svcreg_v1_operator_service_proto_rawDescData
+	return file_svcreg_v1_operator_proto_rawDescData
 }
 
-var file_svcreg_v1_operator_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
-var file_svcreg_v1_operator_service_proto_goTypes = []any{
+var file_svcreg_v1_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_svcreg_v1_operator_proto_goTypes = []any{
 	(*Peer)(nil),                    // 0: svcreg.v1.Peer
 	(*ListPeersRequest)(nil),        // 1: svcreg.v1.ListPeersRequest
 	(*ListPeersResponse)(nil),       // 2: svcreg.v1.ListPeersResponse
@@ -641,45 +633,35 @@ var file_svcreg_v1_operator_service_proto_goTypes = []any{
 	(*RestoreSnapshotRequest)(nil),  // 9: svcreg.v1.RestoreSnapshotRequest
 	(*RestoreSnapshotResponse)(nil), // 10: svcreg.v1.RestoreSnapshotResponse
 }
-var file_svcreg_v1_operator_service_proto_depIdxs = []int32{
-	0,  // 0: svcreg.v1.ListPeersResponse.peers:type_name -> svcreg.v1.Peer
-	1,  // 1: svcreg.v1.OperatorService.ListPeers:input_type -> svcreg.v1.ListPeersRequest
-	3,  // 2: svcreg.v1.OperatorService.RemovePeer:input_type -> svcreg.v1.RemovePeerRequest
-	5,  // 3: svcreg.v1.OperatorService.TransferLeader:input_type -> svcreg.v1.TransferLeaderRequest
-	7,  // 4: svcreg.v1.OperatorService.SaveSnapshot:input_type -> svcreg.v1.SaveSnapshotRequest
-	9,  // 5: svcreg.v1.OperatorService.RestoreSnapshot:input_type -> svcreg.v1.RestoreSnapshotRequest
-	2,  // 6: svcreg.v1.OperatorService.ListPeers:output_type -> svcreg.v1.ListPeersResponse
-	4,  // 7: svcreg.v1.OperatorService.RemovePeer:output_type -> svcreg.v1.RemovePeerResponse
-	6,  // 8: svcreg.v1.OperatorService.TransferLeader:output_type -> svcreg.v1.TransferLeaderResponse
-	8,  // 9: svcreg.v1.OperatorService.SaveSnapshot:output_type -> svcreg.v1.SaveSnapshotResponse
-	10, // 10: svcreg.v1.OperatorService.RestoreSnapshot:output_type -> svcreg.v1.RestoreSnapshotResponse
-	6,  // [6:11] is the sub-list for method output_type
-	1,  // [1:6] is the sub-list for method input_type
-	1,  // [1:1] is the sub-list for extension type_name
-	1,  // [1:1] is the sub-list for extension extendee
-	0,  // [0:1] is the sub-list for field type_name
+var file_svcreg_v1_operator_proto_depIdxs = []int32{
+	0, // 0: svcreg.v1.ListPeersResponse.peers:type_name -> svcreg.v1.Peer
+	1, // [1:1] is the sub-list for method output_type
+	1, // [1:1] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
-func init() { file_svcreg_v1_operator_service_proto_init() }
-func file_svcreg_v1_operator_service_proto_init() {
-	if File_svcreg_v1_operator_service_proto != nil {
+func init() { file_svcreg_v1_operator_proto_init() }
+func file_svcreg_v1_operator_proto_init() {
+	if File_svcreg_v1_operator_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_operator_service_proto_rawDesc), len(file_svcreg_v1_operator_service_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_operator_proto_rawDesc), len(file_svcreg_v1_operator_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   11,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   0,
 		},
-		GoTypes:           file_svcreg_v1_operator_service_proto_goTypes,
-		DependencyIndexes: file_svcreg_v1_operator_service_proto_depIdxs,
-		MessageInfos:      file_svcreg_v1_operator_service_proto_msgTypes,
+		GoTypes:           file_svcreg_v1_operator_proto_goTypes,
+		DependencyIndexes: file_svcreg_v1_operator_proto_depIdxs,
+		MessageInfos:      file_svcreg_v1_operator_proto_msgTypes,
 	}.Build()
-	File_svcreg_v1_operator_service_proto = out.File
-	file_svcreg_v1_operator_service_proto_goTypes = nil
-	file_svcreg_v1_operator_service_proto_depIdxs = nil
+	File_svcreg_v1_operator_proto = out.File
+	file_svcreg_v1_operator_proto_goTypes = nil
+	file_svcreg_v1_operator_proto_depIdxs = nil
 }

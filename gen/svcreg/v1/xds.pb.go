@@ -2,12 +2,11 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        (unknown)
-// source: svcreg/v1/xds_service.proto
+// source: svcreg/v1/xds.proto
 
 package svcregv1
 
 import (
-	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -31,7 +30,7 @@ type ListXDSClientsRequest struct {
 
 func (x *ListXDSClientsRequest) Reset() {
 	*x = ListXDSClientsRequest{}
-	mi := &file_svcreg_v1_xds_service_proto_msgTypes[0]
+	mi := &file_svcreg_v1_xds_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +42,7 @@ func (x *ListXDSClientsRequest) String() string {
 func (*ListXDSClientsRequest) ProtoMessage() {}
 
 func (x *ListXDSClientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_xds_service_proto_msgTypes[0]
+	mi := &file_svcreg_v1_xds_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +55,7 @@ func (x *ListXDSClientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListXDSClientsRequest.ProtoReflect.Descriptor instead.
 func (*ListXDSClientsRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_xds_service_proto_rawDescGZIP(), []int{0}
+	return file_svcreg_v1_xds_proto_rawDescGZIP(), []int{0}
 }
 
 type ListXDSClientsResponse struct {
@@ -69,7 +68,7 @@ type ListXDSClientsResponse struct {
 
 func (x *ListXDSClientsResponse) Reset() {
 	*x = ListXDSClientsResponse{}
-	mi := &file_svcreg_v1_xds_service_proto_msgTypes[1]
+	mi := &file_svcreg_v1_xds_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -81,7 +80,7 @@ func (x *ListXDSClientsResponse) String() string {
 func (*ListXDSClientsResponse) ProtoMessage() {}
 
 func (x *ListXDSClientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_xds_service_proto_msgTypes[1]
+	mi := &file_svcreg_v1_xds_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -94,7 +93,7 @@ func (x *ListXDSClientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListXDSClientsResponse.ProtoReflect.Descriptor instead.
 func (*ListXDSClientsResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_xds_service_proto_rawDescGZIP(), []int{1}
+	return file_svcreg_v1_xds_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ListXDSClientsResponse) GetClients() []*XDSClient {
@@ -125,7 +124,7 @@ type XDSClient struct {
 
 func (x *XDSClient) Reset() {
 	*x = XDSClient{}
-	mi := &file_svcreg_v1_xds_service_proto_msgTypes[2]
+	mi := &file_svcreg_v1_xds_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -137,7 +136,7 @@ func (x *XDSClient) String() string {
 func (*XDSClient) ProtoMessage() {}
 
 func (x *XDSClient) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_xds_service_proto_msgTypes[2]
+	mi := &file_svcreg_v1_xds_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -150,7 +149,7 @@ func (x *XDSClient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XDSClient.ProtoReflect.Descriptor instead.
 func (*XDSClient) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_xds_service_proto_rawDescGZIP(), []int{2}
+	return file_svcreg_v1_xds_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *XDSClient) GetNodeId() string {
@@ -217,7 +216,7 @@ type XDSTypeState struct {
 
 func (x *XDSTypeState) Reset() {
 	*x = XDSTypeState{}
-	mi := &file_svcreg_v1_xds_service_proto_msgTypes[3]
+	mi := &file_svcreg_v1_xds_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +228,7 @@ func (x *XDSTypeState) String() string {
 func (*XDSTypeState) ProtoMessage() {}
 
 func (x *XDSTypeState) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_xds_service_proto_msgTypes[3]
+	mi := &file_svcreg_v1_xds_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +241,7 @@ func (x *XDSTypeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XDSTypeState.ProtoReflect.Descriptor instead.
 func (*XDSTypeState) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_xds_service_proto_rawDescGZIP(), []int{3}
+	return file_svcreg_v1_xds_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *XDSTypeState) GetTypeUrl() string {
@@ -294,11 +293,11 @@ func (x *XDSTypeState) GetNacked() *timestamppb.Timestamp {
 	return nil
 }
 
-var File_svcreg_v1_xds_service_proto protoreflect.FileDescriptor
+var File_svcreg_v1_xds_proto protoreflect.FileDescriptor
 
-const file_svcreg_v1_xds_service_proto_rawDesc = "" +
+const file_svcreg_v1_xds_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsvcreg/v1/xds_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x17\n" +
+	"\x13svcreg/v1/xds.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x17\n" +
 	"\x15ListXDSClientsRequest\"H\n" +
 	"\x16ListXDSClientsResponse\x12.\n" +
 	"\aclients\x18\x01 \x03(\v2\x14.svcreg.v1.XDSClientR\aclients\"\xd4\x01\n" +
@@ -318,65 +317,60 @@ const file_svcreg_v1_xds_service_proto_rawDesc = "" +
 	"\x0enacked_version\x18\x05 \x01(\tR\rnackedVersion\x12\x1f\n" +
 	"\vnack_reason\x18\x06 \x01(\tR\n" +
 	"nackReason\x122\n" +
-	"\x06nacked\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x06nacked2|\n" +
-	"\n" +
-	"XDSService\x12n\n" +
-	"\x0eListXDSClients\x12 .svcreg.v1.ListXDSClientsRequest\x1a!.svcreg.v1.ListXDSClientsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/xds/clientsB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
+	"\x06nacked\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x06nackedB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
 
 var (
-	file_svcreg_v1_xds_service_proto_rawDescOnce sync.Once
-	file_svcreg_v1_xds_service_proto_rawDescData []byte
+	file_svcreg_v1_xds_proto_rawDescOnce sync.Once
+	file_svcreg_v1_xds_proto_rawDescData []byte
 )
 
-func file_svcreg_v1_xds_service_proto_rawDescGZIP() []byte {
-	file_svcreg_v1_xds_service_proto_rawDescOnce.Do(func() {
-		file_svcreg_v1_xds_service_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_svcreg_v1_xds_service_proto_rawDesc), len(file_svcreg_v1_xds_service_proto_rawDesc)))
+func file_svcreg_v1_xds_proto_rawDescGZIP() []byte {
+	file_svcreg_v1_xds_proto_rawDescOnce.Do(func() {
+		file_svcreg_v1_xds_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_svcreg_v1_xds_proto_rawDesc), len(file_svcreg_v1_xds_proto_rawDesc)))
 	})
-	return file_svcreg_v1_xds_service_proto_rawDescData
+	return file_svcreg_v1_xds_proto_rawDescData
 }
 
-var file_svcreg_v1_xds_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
-var file_svcreg_v1_xds_service_proto_goTypes = []any{
+var file_svcreg_v1_xds_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_svcreg_v1_xds_proto_goTypes = []any{
 	(*ListXDSClientsRequest)(nil),  // 0: svcreg.v1.ListXDSClientsRequest
 	(*ListXDSClientsResponse)(nil), // 1: svcreg.v1.ListXDSClientsResponse
 	(*XDSClient)(nil),              // 2: svcreg.v1.XDSClient
 	(*XDSTypeState)(nil),           // 3: svcreg.v1.XDSTypeState
 	(*timestamppb.Timestamp)(nil),  // 4: google.protobuf.Timestamp
 }
-var file_svcreg_v1_xds_service_proto_depIdxs = []int32{
+var file_svcreg_v1_xds_proto_depIdxs = []int32{
 	2, // 0: svcreg.v1.ListXDSClientsResponse.clients:type_name -> svcreg.v1.XDSClient
 	4, // 1: svcreg.v1.XDSClient.connected:type_name -> google.protobuf.Timestamp
 	3, // 2: svcreg.v1.XDSClient.types:type_name -> svcreg.v1.XDSTypeState
 	4, // 3: svcreg.v1.XDSTypeState.nacked:type_name -> google.protobuf.Timestamp
-	0, // 4: svcreg.v1.XDSService.ListXDSClients:input_type -> svcreg.v1.ListXDSClientsRequest
-	1, // 5: svcreg.v1.XDSService.ListXDSClients:output_type -> svcreg.v1.ListXDSClientsResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
 	4, // [4:4] is the sub-list for extension type_name
 	4, // [4:4] is the sub-list for extension extendee
 	0, // [0:4] is the sub-list for field type_name
 }
 
-func init() { file_svcreg_v1_xds_service_proto_init() }
-func file_svcreg_v1_xds_service_proto_init() {
-	if File_svcreg_v1_xds_service_proto != nil {
+func init() { file_svcreg_v1_xds_proto_init() }
+func file_svcreg_v1_xds_proto_init() {
+	if File_svcreg_v1_xds_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_xds_service_proto_rawDesc), len(file_svcreg_v1_xds_service_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_xds_proto_rawDesc), len(file_svcreg_v1_xds_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   4,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   0,
 		},
-		GoTypes:           file_svcreg_v1_xds_service_proto_goTypes,
-		DependencyIndexes: file_svcreg_v1_xds_service_proto_depIdxs,
-		MessageInfos:      file_svcreg_v1_xds_service_proto_msgTypes,
+		GoTypes:           file_svcreg_v1_xds_proto_goTypes,
+		DependencyIndexes: file_svcreg_v1_xds_proto_depIdxs,
+		MessageInfos:      file_svcreg_v1_xds_proto_msgTypes,
 	}.Build()
-	File_svcreg_v1_xds_service_proto = out.File
-	file_svcreg_v1_xds_service_proto_goTypes = nil
-	file_svcreg_v1_xds_service_proto_depIdxs = nil
+	File_svcreg_v1_xds_proto = out.File
+	file_svcreg_v1_xds_proto_goTypes = nil
+	file_svcreg_v1_xds_proto_depIdxs = nil
 }

@@ -2,12 +2,11 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        (unknown)
-// source: svcreg/v1/registry_service.proto
+// source: svcreg/v1/registry.proto
 
 package svcregv1
 
 import (
-	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -77,11 +76,11 @@ func (x EventType) String() string {
 }
 
 func (EventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_svcreg_v1_registry_service_proto_enumTypes[0].Descriptor()
+	return file_svcreg_v1_registry_proto_enumTypes[0].Descriptor()
 }
 
 func (EventType) Type() protoreflect.EnumType {
-	return &file_svcreg_v1_registry_service_proto_enumTypes[0]
+	return &file_svcreg_v1_registry_proto_enumTypes[0]
 }
 
 func (x EventType) Number() protoreflect.EnumNumber {
@@ -90,7 +89,7 @@ func (x EventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EventType.Descriptor instead.
 func (EventType) EnumDescriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{0}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{0}
 }
 
 // ObjectKind names the kinds of objects Watch streams.
@@ -136,11 +135,11 @@ func (x ObjectKind) String() string {
 }
 
 func (ObjectKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_svcreg_v1_registry_service_proto_enumTypes[1].Descriptor()
+	return file_svcreg_v1_registry_proto_enumTypes[1].Descriptor()
 }
 
 func (ObjectKind) Type() protoreflect.EnumType {
-	return &file_svcreg_v1_registry_service_proto_enumTypes[1]
+	return &file_svcreg_v1_registry_proto_enumTypes[1]
 }
 
 func (x ObjectKind) Number() protoreflect.EnumNumber {
@@ -149,7 +148,7 @@ func (x ObjectKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ObjectKind.Descriptor instead.
 func (ObjectKind) EnumDescriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{1}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{1}
 }
 
 // Request of Resolve.
@@ -168,7 +167,7 @@ type ResolveRequest struct {
 
 func (x *ResolveRequest) Reset() {
 	*x = ResolveRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[0]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +179,7 @@ func (x *ResolveRequest) String() string {
 func (*ResolveRequest) ProtoMessage() {}
 
 func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[0]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +192,7 @@ func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{0}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *ResolveRequest) GetName() string {
@@ -227,7 +226,7 @@ type ResolveResponse struct {
 
 func (x *ResolveResponse) Reset() {
 	*x = ResolveResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[1]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -239,7 +238,7 @@ func (x *ResolveResponse) String() string {
 func (*ResolveResponse) ProtoMessage() {}
 
 func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[1]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -252,7 +251,7 @@ func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveResponse.ProtoReflect.Descriptor instead.
 func (*ResolveResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{1}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ResolveResponse) GetRcode() string {
@@ -312,7 +311,7 @@ type DnsRecord struct {
 
 func (x *DnsRecord) Reset() {
 	*x = DnsRecord{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[2]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +323,7 @@ func (x *DnsRecord) String() string {
 func (*DnsRecord) ProtoMessage() {}
 
 func (x *DnsRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[2]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +336,7 @@ func (x *DnsRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DnsRecord.ProtoReflect.Descriptor instead.
 func (*DnsRecord) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{2}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *DnsRecord) GetName() string {
@@ -421,7 +420,7 @@ type GetEnvironmentRequest struct {
 
 func (x *GetEnvironmentRequest) Reset() {
 	*x = GetEnvironmentRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[3]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +432,7 @@ func (x *GetEnvironmentRequest) String() string {
 func (*GetEnvironmentRequest) ProtoMessage() {}
 
 func (x *GetEnvironmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[3]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +445,7 @@ func (x *GetEnvironmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEnvironmentRequest.ProtoReflect.Descriptor instead.
 func (*GetEnvironmentRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{3}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetEnvironmentRequest) GetNamespace() string {
@@ -468,7 +467,7 @@ type GetEnvironmentResponse struct {
 
 func (x *GetEnvironmentResponse) Reset() {
 	*x = GetEnvironmentResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[4]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +479,7 @@ func (x *GetEnvironmentResponse) String() string {
 func (*GetEnvironmentResponse) ProtoMessage() {}
 
 func (x *GetEnvironmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[4]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +492,7 @@ func (x *GetEnvironmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEnvironmentResponse.ProtoReflect.Descriptor instead.
 func (*GetEnvironmentResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{4}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetEnvironmentResponse) GetVariables() []*EnvironmentVariable {
@@ -516,7 +515,7 @@ type EnvironmentVariable struct {
 
 func (x *EnvironmentVariable) Reset() {
 	*x = EnvironmentVariable{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[5]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +527,7 @@ func (x *EnvironmentVariable) String() string {
 func (*EnvironmentVariable) ProtoMessage() {}
 
 func (x *EnvironmentVariable) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[5]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +540,7 @@ func (x *EnvironmentVariable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvironmentVariable.ProtoReflect.Descriptor instead.
 func (*EnvironmentVariable) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{5}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EnvironmentVariable) GetName() string {
@@ -574,7 +573,7 @@ type WatchEndpointsRequest struct {
 
 func (x *WatchEndpointsRequest) Reset() {
 	*x = WatchEndpointsRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[6]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +585,7 @@ func (x *WatchEndpointsRequest) String() string {
 func (*WatchEndpointsRequest) ProtoMessage() {}
 
 func (x *WatchEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[6]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +598,7 @@ func (x *WatchEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{6}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WatchEndpointsRequest) GetNamespace() string {
@@ -646,7 +645,7 @@ type WatchEndpointsResponse struct {
 
 func (x *WatchEndpointsResponse) Reset() {
 	*x = WatchEndpointsResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[7]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +657,7 @@ func (x *WatchEndpointsResponse) String() string {
 func (*WatchEndpointsResponse) ProtoMessage() {}
 
 func (x *WatchEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[7]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +670,7 @@ func (x *WatchEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{7}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WatchEndpointsResponse) GetType() EventType {
@@ -726,7 +725,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[8]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +737,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[8]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +750,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{8}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WatchRequest) GetNamespace() string {
@@ -802,7 +801,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[9]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +813,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[9]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +826,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{9}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WatchResponse) GetType() EventType {
@@ -878,7 +877,7 @@ type RenewInstanceLeaseRequest struct {
 
 func (x *RenewInstanceLeaseRequest) Reset() {
 	*x = RenewInstanceLeaseRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[10]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +889,7 @@ func (x *RenewInstanceLeaseRequest) String() string {
 func (*RenewInstanceLeaseRequest) ProtoMessage() {}
 
 func (x *RenewInstanceLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[10]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +902,7 @@ func (x *RenewInstanceLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewInstanceLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewInstanceLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{10}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RenewInstanceLeaseRequest) GetNamespace() string {
@@ -933,7 +932,7 @@ type RenewInstanceLeaseResponse struct {
 
 func (x *RenewInstanceLeaseResponse) Reset() {
 	*x = RenewInstanceLeaseResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[11]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +944,7 @@ func (x *RenewInstanceLeaseResponse) String() string {
 func (*RenewInstanceLeaseResponse) ProtoMessage() {}
 
 func (x *RenewInstanceLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[11]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +957,7 @@ func (x *RenewInstanceLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewInstanceLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RenewInstanceLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{11}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RenewInstanceLeaseResponse) GetLeaseExpireTime() *timestamppb.Timestamp {
@@ -988,7 +987,7 @@ type KeepAliveRequest struct {
 
 func (x *KeepAliveRequest) Reset() {
 	*x = KeepAliveRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[12]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +999,7 @@ func (x *KeepAliveRequest) String() string {
 func (*KeepAliveRequest) ProtoMessage() {}
 
 func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[12]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1012,7 @@ func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
 func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{12}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *KeepAliveRequest) GetNamespace() string {
@@ -1050,7 +1049,7 @@ type KeepAliveResponse struct {
 
 func (x *KeepAliveResponse) Reset() {
 	*x = KeepAliveResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[13]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1061,7 @@ func (x *KeepAliveResponse) String() string {
 func (*KeepAliveResponse) ProtoMessage() {}
 
 func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[13]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1074,7 @@ func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
 func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{13}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KeepAliveResponse) GetNamespace() string {
@@ -1129,7 +1128,7 @@ type CreateServiceRequest struct {
 
 func (x *CreateServiceRequest) Reset() {
 	*x = CreateServiceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[14]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1140,7 @@ func (x *CreateServiceRequest) String() string {
 func (*CreateServiceRequest) ProtoMessage() {}
 
 func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[14]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1153,7 @@ func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceRequest.ProtoReflect.Descriptor instead.
 func (*CreateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{14}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateServiceRequest) GetService() *Service {
@@ -1182,7 +1181,7 @@ type CreateServiceResponse struct {
 
 func (x *CreateServiceResponse) Reset() {
 	*x = CreateServiceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[15]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1193,7 @@ func (x *CreateServiceResponse) String() string {
 func (*CreateServiceResponse) ProtoMessage() {}
 
 func (x *CreateServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[15]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1206,7 @@ func (x *CreateServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceResponse.ProtoReflect.Descriptor instead.
 func (*CreateServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{15}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateServiceResponse) GetService() *Service {
@@ -1237,7 +1236,7 @@ type GetServiceRequest struct {
 
 func (x *GetServiceRequest) Reset() {
 	*x = GetServiceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[16]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1248,7 @@ func (x *GetServiceRequest) String() string {
 func (*GetServiceRequest) ProtoMessage() {}
 
 func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[16]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1261,7 @@ func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{16}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetServiceRequest) GetNamespace() string {
@@ -1304,7 +1303,7 @@ type GetServiceResponse struct {
 
 func (x *GetServiceResponse) Reset() {
 	*x = GetServiceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[17]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1315,7 @@ func (x *GetServiceResponse) String() string {
 func (*GetServiceResponse) ProtoMessage() {}
 
 func (x *GetServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[17]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1328,7 @@ func (x *GetServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceResponse.ProtoReflect.Descriptor instead.
 func (*GetServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{17}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetServiceResponse) GetService() *Service {
@@ -1365,7 +1364,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[18]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +1376,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[18]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +1389,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{18}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListServicesRequest) GetNamespace() string {
@@ -1450,7 +1449,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[19]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1461,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[19]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1474,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{19}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListServicesResponse) GetServices() []*Service {
@@ -1519,7 +1518,7 @@ type UpdateServiceRequest struct {
 
 func (x *UpdateServiceRequest) Reset() {
 	*x = UpdateServiceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[20]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1530,7 @@ func (x *UpdateServiceRequest) String() string {
 func (*UpdateServiceRequest) ProtoMessage() {}
 
 func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[20]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1543,7 @@ func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{20}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateServiceRequest) GetService() *Service {
@@ -1579,7 +1578,7 @@ type UpdateServiceResponse struct {
 
 func (x *UpdateServiceResponse) Reset() {
 	*x = UpdateServiceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[21]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1590,7 @@ func (x *UpdateServiceResponse) String() string {
 func (*UpdateServiceResponse) ProtoMessage() {}
 
 func (x *UpdateServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[21]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1603,7 @@ func (x *UpdateServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{21}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateServiceResponse) GetService() *Service {
@@ -1635,7 +1634,7 @@ type DeleteServiceRequest struct {
 
 func (x *DeleteServiceRequest) Reset() {
 	*x = DeleteServiceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[22]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1646,7 @@ func (x *DeleteServiceRequest) String() string {
 func (*DeleteServiceRequest) ProtoMessage() {}
 
 func (x *DeleteServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[22]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1659,7 @@ func (x *DeleteServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteServiceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{22}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteServiceRequest) GetNamespace() string {
@@ -1702,7 +1701,7 @@ type DeleteServiceResponse struct {
 
 func (x *DeleteServiceResponse) Reset() {
 	*x = DeleteServiceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[23]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1713,7 @@ func (x *DeleteServiceResponse) String() string {
 func (*DeleteServiceResponse) ProtoMessage() {}
 
 func (x *DeleteServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[23]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1726,7 @@ func (x *DeleteServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteServiceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{23}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteServiceResponse) GetResourceVersion() int64 {
@@ -1753,7 +1752,7 @@ type CreateInstanceRequest struct {
 
 func (x *CreateInstanceRequest) Reset() {
 	*x = CreateInstanceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[24]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1764,7 @@ func (x *CreateInstanceRequest) String() string {
 func (*CreateInstanceRequest) ProtoMessage() {}
 
 func (x *CreateInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[24]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1777,7 @@ func (x *CreateInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInstanceRequest.ProtoReflect.Descriptor instead.
 func (*CreateInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{24}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateInstanceRequest) GetInstance() *Instance {
@@ -1806,7 +1805,7 @@ type CreateInstanceResponse struct {
 
 func (x *CreateInstanceResponse) Reset() {
 	*x = CreateInstanceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[25]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +1817,7 @@ func (x *CreateInstanceResponse) String() string {
 func (*CreateInstanceResponse) ProtoMessage() {}
 
 func (x *CreateInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[25]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +1830,7 @@ func (x *CreateInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInstanceResponse.ProtoReflect.Descriptor instead.
 func (*CreateInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{25}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateInstanceResponse) GetInstance() *Instance {
@@ -1861,7 +1860,7 @@ type GetInstanceRequest struct {
 
 func (x *GetInstanceRequest) Reset() {
 	*x = GetInstanceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[26]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +1872,7 @@ func (x *GetInstanceRequest) String() string {
 func (*GetInstanceRequest) ProtoMessage() {}
 
 func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[26]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +1885,7 @@ func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceRequest.ProtoReflect.Descriptor instead.
 func (*GetInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{26}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetInstanceRequest) GetNamespace() string {
@@ -1928,7 +1927,7 @@ type GetInstanceResponse struct {
 
 func (x *GetInstanceResponse) Reset() {
 	*x = GetInstanceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[27]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1940,7 +1939,7 @@ func (x *GetInstanceResponse) String() string {
 func (*GetInstanceResponse) ProtoMessage() {}
 
 func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[27]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1953,7 +1952,7 @@ func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceResponse.ProtoReflect.Descriptor instead.
 func (*GetInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{27}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetInstanceResponse) GetInstance() *Instance {
@@ -1988,7 +1987,7 @@ type ListInstancesRequest struct {
 
 func (x *ListInstancesRequest) Reset() {
 	*x = ListInstancesRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[28]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +1999,7 @@ func (x *ListInstancesRequest) String() string {
 func (*ListInstancesRequest) ProtoMessage() {}
 
 func (x *ListInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[28]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2012,7 @@ func (x *ListInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstancesRequest.ProtoReflect.Descriptor instead.
 func (*ListInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{28}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListInstancesRequest) GetNamespace() string {
@@ -2073,7 +2072,7 @@ type ListInstancesResponse struct {
 
 func (x *ListInstancesResponse) Reset() {
 	*x = ListInstancesResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[29]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2085,7 +2084,7 @@ func (x *ListInstancesResponse) String() string {
 func (*ListInstancesResponse) ProtoMessage() {}
 
 func (x *ListInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[29]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2098,7 +2097,7 @@ func (x *ListInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstancesResponse.ProtoReflect.Descriptor instead.
 func (*ListInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{29}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListInstancesResponse) GetInstances() []*Instance {
@@ -2142,7 +2141,7 @@ type UpdateInstanceRequest struct {
 
 func (x *UpdateInstanceRequest) Reset() {
 	*x = UpdateInstanceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[30]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2154,7 +2153,7 @@ func (x *UpdateInstanceRequest) String() string {
 func (*UpdateInstanceRequest) ProtoMessage() {}
 
 func (x *UpdateInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[30]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2167,7 +2166,7 @@ func (x *UpdateInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstanceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{30}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateInstanceRequest) GetInstance() *Instance {
@@ -2202,7 +2201,7 @@ type UpdateInstanceResponse struct {
 
 func (x *UpdateInstanceResponse) Reset() {
 	*x = UpdateInstanceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[31]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2214,7 +2213,7 @@ func (x *UpdateInstanceResponse) String() string {
 func (*UpdateInstanceResponse) ProtoMessage() {}
 
 func (x *UpdateInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[31]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2227,7 +2226,7 @@ func (x *UpdateInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstanceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{31}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpdateInstanceResponse) GetInstance() *Instance {
@@ -2258,7 +2257,7 @@ type DeleteInstanceRequest struct {
 
 func (x *DeleteInstanceRequest) Reset() {
 	*x = DeleteInstanceRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[32]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2270,7 +2269,7 @@ func (x *DeleteInstanceRequest) String() string {
 func (*DeleteInstanceRequest) ProtoMessage() {}
 
 func (x *DeleteInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[32]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2283,7 +2282,7 @@ func (x *DeleteInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteInstanceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{32}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteInstanceRequest) GetNamespace() string {
@@ -2325,7 +2324,7 @@ type DeleteInstanceResponse struct {
 
 func (x *DeleteInstanceResponse) Reset() {
 	*x = DeleteInstanceResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[33]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +2336,7 @@ func (x *DeleteInstanceResponse) String() string {
 func (*DeleteInstanceResponse) ProtoMessage() {}
 
 func (x *DeleteInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[33]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +2349,7 @@ func (x *DeleteInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteInstanceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{33}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeleteInstanceResponse) GetResourceVersion() int64 {
@@ -2380,7 +2379,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[34]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2391,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[34]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2404,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{34}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListEndpointsRequest) GetNamespace() string {
@@ -2449,7 +2448,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[35]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2461,7 +2460,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[35]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2474,7 +2473,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{35}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*Endpoint {
@@ -2513,7 +2512,7 @@ type ReplaceEndpointsRequest struct {
 
 func (x *ReplaceEndpointsRequest) Reset() {
 	*x = ReplaceEndpointsRequest{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[36]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2525,7 +2524,7 @@ func (x *ReplaceEndpointsRequest) String() string {
 func (*ReplaceEndpointsRequest) ProtoMessage() {}
 
 func (x *ReplaceEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[36]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2538,7 +2537,7 @@ func (x *ReplaceEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ReplaceEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{36}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReplaceEndpointsRequest) GetNamespace() string {
@@ -2582,7 +2581,7 @@ type ReplaceEndpointsResponse struct {
 
 func (x *ReplaceEndpointsResponse) Reset() {
 	*x = ReplaceEndpointsResponse{}
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[37]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2594,7 +2593,7 @@ func (x *ReplaceEndpointsResponse) String() string {
 func (*ReplaceEndpointsResponse) ProtoMessage() {}
 
 func (x *ReplaceEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_service_proto_msgTypes[37]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2607,7 +2606,7 @@ func (x *ReplaceEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ReplaceEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_service_proto_rawDescGZIP(), []int{37}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReplaceEndpointsResponse) GetEndpoints() []*Endpoint {
@@ -2624,11 +2623,11 @@ func (x *ReplaceEndpointsResponse) GetResourceVersion() int64 {
 	return 0
 }
 
-var File_svcreg_v1_registry_service_proto protoreflect.FileDescriptor
+var File_svcreg_v1_registry_proto protoreflect.FileDescriptor
 
-const file_svcreg_v1_registry_service_proto_rawDesc = "" +
+const file_svcreg_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	" svcreg/v1/registry_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x17svcreg/v1/options.proto\x1a\x17svcreg/v1/service.proto\"8\n" +
+	"\x18svcreg/v1/registry.proto\x12\tsvcreg.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x17svcreg/v1/options.proto\x1a\x17svcreg/v1/service.proto\"8\n" +
 	"\x0eResolveRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\"\xbf\x01\n" +
@@ -2807,43 +2806,23 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13OBJECT_KIND_SERVICE\x10\x01\x12\x18\n" +
 	"\x14OBJECT_KIND_INSTANCE\x10\x02\x12\x18\n" +
-	"\x14OBJECT_KIND_ENDPOINT\x10\x032\x93\x15\n" +
-	"\x0fRegistryService\x12\x99\x01\n" +
-	"\rCreateService\x12\x1f.svcreg.v1.CreateServiceRequest\x1a .svcreg.v1.CreateServiceResponse\"E\x82\xd3\xe4\x93\x02?:\aserviceb\aservice\"+/v1/namespaces/{service.namespace}/services\x12\x86\x01\n" +
-	"\n" +
-	"GetService\x12\x1c.svcreg.v1.GetServiceRequest\x1a\x1d.svcreg.v1.GetServiceResponse\";\x82\xd3\xe4\x93\x025b\aservice\x12*/v1/namespaces/{namespace}/services/{name}\x12|\n" +
-	"\fListServices\x12\x1e.svcreg.v1.ListServicesRequest\x1a\x1f.svcreg.v1.ListServicesResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/namespaces/{namespace}/services\x12\xfa\x01\n" +
-	"\rUpdateService\x12\x1f.svcreg.v1.UpdateServiceRequest\x1a .svcreg.v1.UpdateServiceResponse\"\xa5\x01\x82\xd3\xe4\x93\x02\x9e\x01:\aserviceZN:\aserviceb\aservice\x1a:/v1/namespaces/{service.namespace}/services/{service.name}b\aservice2:/v1/namespaces/{service.namespace}/services/{service.name}\x12\x86\x01\n" +
-	"\rDeleteService\x12\x1f.svcreg.v1.DeleteServiceRequest\x1a .svcreg.v1.DeleteServiceResponse\"2\x82\xd3\xe4\x93\x02,**/v1/namespaces/{namespace}/services/{name}\x12\xa0\x01\n" +
-	"\x0eCreateInstance\x12 .svcreg.v1.CreateInstanceRequest\x1a!.svcreg.v1.CreateInstanceResponse\"I\x82\xd3\xe4\x93\x02C:\binstanceb\binstance\"-/v1/namespaces/{instance.namespace}/instances\x12\x8b\x01\n" +
-	"\vGetInstance\x12\x1d.svcreg.v1.GetInstanceRequest\x1a\x1e.svcreg.v1.GetInstanceResponse\"=\x82\xd3\xe4\x93\x027b\binstance\x12+/v1/namespaces/{namespace}/instances/{name}\x12\x80\x01\n" +
-	"\rListInstances\x12\x1f.svcreg.v1.ListInstancesRequest\x1a .svcreg.v1.ListInstancesResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/namespaces/{namespace}/instances\x12\x87\x02\n" +
-	"\x0eUpdateInstance\x12 .svcreg.v1.UpdateInstanceRequest\x1a!.svcreg.v1.UpdateInstanceResponse\"\xaf\x01\x82\xd3\xe4\x93\x02\xa8\x01:\binstanceZS:\binstanceb\binstance\x1a=/v1/namespaces/{instance.namespace}/instances/{instance.name}b\binstance2=/v1/namespaces/{instance.namespace}/instances/{instance.name}\x12\x8a\x01\n" +
-	"\x0eDeleteInstance\x12 .svcreg.v1.DeleteInstanceRequest\x1a!.svcreg.v1.DeleteInstanceResponse\"3\x82\xd3\xe4\x93\x02-*+/v1/namespaces/{namespace}/instances/{name}\x12\x93\x01\n" +
-	"\rListEndpoints\x12\x1f.svcreg.v1.ListEndpointsRequest\x1a .svcreg.v1.ListEndpointsResponse\"?\x82\xd3\xe4\x93\x029\x127/v1/namespaces/{namespace}/services/{service}/endpoints\x12\x9f\x01\n" +
-	"\x10ReplaceEndpoints\x12\".svcreg.v1.ReplaceEndpointsRequest\x1a#.svcreg.v1.ReplaceEndpointsResponse\"B\x82\xd3\xe4\x93\x02<:\x01*\x1a7/v1/namespaces/{namespace}/services/{service}/endpoints\x12\x9e\x01\n" +
-	"\x0eWatchEndpoints\x12 .svcreg.v1.WatchEndpointsRequest\x1a!.svcreg.v1.WatchEndpointsResponse\"E\x82\xd3\xe4\x93\x02?\x12=/v1/namespaces/{namespace}/services/{service}/endpoints:watch0\x01\x12f\n" +
-	"\x05Watch\x12\x17.svcreg.v1.WatchRequest\x1a\x18.svcreg.v1.WatchResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/namespaces/{namespace}:watch0\x01\x12\x9f\x01\n" +
-	"\x12RenewInstanceLease\x12$.svcreg.v1.RenewInstanceLeaseRequest\x1a%.svcreg.v1.RenewInstanceLeaseResponse\"<\x82\xd3\xe4\x93\x026:\x01*\"1/v1/namespaces/{namespace}/instances/{name}:renew\x12J\n" +
-	"\tKeepAlive\x12\x1b.svcreg.v1.KeepAliveRequest\x1a\x1c.svcreg.v1.KeepAliveResponse(\x010\x01\x12U\n" +
-	"\aResolve\x12\x19.svcreg.v1.ResolveRequest\x1a\x1a.svcreg.v1.ResolveResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/resolve\x12\x85\x01\n" +
-	"\x0eGetEnvironment\x12 .svcreg.v1.GetEnvironmentRequest\x1a!.svcreg.v1.GetEnvironmentResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/namespaces/{namespace}/environmentB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
+	"\x14OBJECT_KIND_ENDPOINT\x10\x03B1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
 
 var (
-	file_svcreg_v1_registry_service_proto_rawDescOnce sync.Once
-	file_svcreg_v1_registry_service_proto_rawDescData []byte
+	file_svcreg_v1_registry_proto_rawDescOnce sync.Once
+	file_svcreg_v1_registry_proto_rawDescData []byte
 )
 
-func file_svcreg_v1_registry_service_proto_rawDescGZIP() []byte {
-	file_svcreg_v1_registry_service_proto_rawDescOnce.Do(func() {
-		file_svcreg_v1_registry_service_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_svcreg_v1_registry_service_proto_rawDesc), len(file_svcreg_v1_registry_service_proto_rawDesc)))
+func file_svcreg_v1_registry_proto_rawDescGZIP() []byte {
+	file_svcreg_v1_registry_proto_rawDescOnce.Do(func() {
+		file_svcreg_v1_registry_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_svcreg_v1_registry_proto_rawDesc), len(file_svcreg_v1_registry_proto_rawDesc)))
 	})
-	return file_svcreg_v1_registry_service_proto_rawDescData
+	return file_svcreg_v1_registry_proto_rawDescData
 }
 
-var file_svcreg_v1_registry_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_svcreg_v1_registry_service_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
-var file_svcreg_v1_registry_service_proto_goTypes = []any{
+var file_svcreg_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_svcreg_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_svcreg_v1_registry_proto_goTypes = []any{
 	(EventType)(0),                     // 0: svcreg.v1.EventType
 	(ObjectKind)(0),                    // 1: svcreg.v1.ObjectKind
 	(*ResolveRequest)(nil),             // 2: svcreg.v1.ResolveRequest
@@ -2890,7 +2869,7 @@ var file_svcreg_v1_registry_service_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),      // 43: google.protobuf.Timestamp
 	(*fieldmaskpb.FieldMask)(nil),      // 44: google.protobuf.FieldMask
 }
-var file_svcreg_v1_registry_service_proto_depIdxs = []int32{
+var file_svcreg_v1_registry_proto_depIdxs = []int32{
 	4,  // 0: svcreg.v1.ResolveResponse.answer:type_name -> svcreg.v1.DnsRecord
 	4,  // 1: svcreg.v1.ResolveResponse.authority:type_name -> svcreg.v1.DnsRecord
 	4,  // 2: svcreg.v1.ResolveResponse.additional:type_name -> svcreg.v1.DnsRecord
@@ -2922,52 +2901,16 @@ var file_svcreg_v1_registry_service_proto_depIdxs = []int32{
 	40, // 28: svcreg.v1.ListEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
 	40, // 29: svcreg.v1.ReplaceEndpointsRequest.endpoints:type_name -> svcreg.v1.Endpoint
 	40, // 30: svcreg.v1.ReplaceEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
-	16, // 31: svcreg.v1.RegistryService.CreateService:input_type -> svcreg.v1.CreateServiceRequest
-	18, // 32: svcreg.v1.RegistryService.GetService:input_type -> svcreg.v1.GetServiceRequest
-	20, // 33: svcreg.v1.RegistryService.ListServices:input_type -> svcreg.v1.ListServicesRequest
-	22, // 34: svcreg.v1.RegistryService.UpdateService:input_type -> svcreg.v1.UpdateServiceRequest
-	24, // 35: svcreg.v1.RegistryService.DeleteService:input_type -> svcreg.v1.DeleteServiceRequest
-	26, // 36: svcreg.v1.RegistryService.CreateInstance:input_type -> svcreg.v1.CreateInstanceRequest
-	28, // 37: svcreg.v1.RegistryService.GetInstance:input_type -> svcreg.v1.GetInstanceRequest
-	30, // 38: svcreg.v1.RegistryService.ListInstances:input_type -> svcreg.v1.ListInstancesRequest
-	32, // 39: svcreg.v1.RegistryService.UpdateInstance:input_type -> svcreg.v1.UpdateInstanceRequest
-	34, // 40: svcreg.v1.RegistryService.DeleteInstance:input_type -> svcreg.v1.DeleteInstanceRequest
-	36, // 41: svcreg.v1.RegistryService.ListEndpoints:input_type -> svcreg.v1.ListEndpointsRequest
-	38, // 42: svcreg.v1.RegistryService.ReplaceEndpoints:input_type -> svcreg.v1.ReplaceEndpointsRequest
-	8,  // 43: svcreg.v1.RegistryService.WatchEndpoints:input_type -> svcreg.v1.WatchEndpointsRequest
-	10, // 44: svcreg.v1.RegistryService.Watch:input_type -> svcreg.v1.WatchRequest
-	12, // 45: svcreg.v1.RegistryService.RenewInstanceLease:input_type -> svcreg.v1.RenewInstanceLeaseRequest
-	14, // 46: svcreg.v1.RegistryService.KeepAlive:input_type -> svcreg.v1.KeepAliveRequest
-	2,  // 47: svcreg.v1.RegistryService.Resolve:input_type -> svcreg.v1.ResolveRequest
-	5,  // 48: svcreg.v1.RegistryService.GetEnvironment:input_type -> svcreg.v1.GetEnvironmentRequest
-	17, // 49: svcreg.v1.RegistryService.CreateService:output_type -> svcreg.v1.CreateServiceResponse
-	19, // 50: svcreg.v1.RegistryService.GetService:output_type -> svcreg.v1.GetServiceResponse
-	21, // 51: svcreg.v1.RegistryService.ListServices:output_type -> svcreg.v1.ListServicesResponse
-	23, // 52: svcreg.v1.RegistryService.UpdateService:output_type -> svcreg.v1.UpdateServiceResponse
-	25, // 53: svcreg.v1.RegistryService.DeleteService:output_type -> svcreg.v1.DeleteServiceResponse
-	27, // 54: svcreg.v1.RegistryService.CreateInstance:output_type -> svcreg.v1.CreateInstanceResponse
-	29, // 55: svcreg.v1.RegistryService.GetInstance:output_type -> svcreg.v1.GetInstanceResponse
-	31, // 56: svcreg.v1.RegistryService.ListInstances:output_type -> svcreg.v1.ListInstancesResponse
-	33, // 57: svcreg.v1.RegistryService.UpdateInstance:output_type -> svcreg.v1.UpdateInstanceResponse
-	35, // 58: svcreg.v1.RegistryService.DeleteInstance:output_type -> svcreg.v1.DeleteInstanceResponse
-	37, // 59: svcreg.v1.RegistryService.ListEndpoints:output_type -> svcreg.v1.ListEndpointsResponse
-	39, // 60: svcreg.v1.RegistryService.ReplaceEndpoints:output_type -> svcreg.v1.ReplaceEndpointsResponse
-	9,  // 61: svcreg.v1.RegistryService.WatchEndpoints:output_type -> svcreg.v1.WatchEndpointsResponse
-	11, // 62: svcreg.v1.RegistryService.Watch:output_type -> svcreg.v1.WatchResponse
-	13, // 63: svcreg.v1.RegistryService.RenewInstanceLease:output_type -> svcreg.v1.RenewInstanceLeaseResponse
-	15, // 64: svcreg.v1.RegistryService.KeepAlive:output_type -> svcreg.v1.KeepAliveResponse
-	3,  // 65: svcreg.v1.RegistryService.Resolve:output_type -> svcreg.v1.ResolveResponse
-	6,  // 66: svcreg.v1.RegistryService.GetEnvironment:output_type -> svcreg.v1.GetEnvironmentResponse
-	49, // [49:67] is the sub-list for method output_type
-	31, // [31:49] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
 	31, // [31:31] is the sub-list for extension type_name
 	31, // [31:31] is the sub-list for extension extendee
 	0,  // [0:31] is the sub-list for field type_name
 }
 
-func init() { file_svcreg_v1_registry_service_proto_init() }
-func file_svcreg_v1_registry_service_proto_init() {
-	if File_svcreg_v1_registry_service_proto != nil {
+func init() { file_svcreg_v1_registry_proto_init() }
+func file_svcreg_v1_registry_proto_init() {
+	if File_svcreg_v1_registry_proto != nil {
 		return
 	}
 	file_svcreg_v1_endpoint_proto_init()
@@ -2978,18 +2921,18 @@ func file_svcreg_v1_registry_service_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_registry_service_proto_rawDesc), len(file_svcreg_v1_registry_service_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_registry_proto_rawDesc), len(file_svcreg_v1_registry_proto_rawDesc)),
 			NumEnums:      2,
 			NumMessages:   38,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   0,
 		},
-		GoTypes:           file_svcreg_v1_registry_service_proto_goTypes,
-		DependencyIndexes: file_svcreg_v1_registry_service_proto_depIdxs,
-		EnumInfos:         file_svcreg_v1_registry_service_proto_enumTypes,
-		MessageInfos:      file_svcreg_v1_registry_service_proto_msgTypes,
+		GoTypes:           file_svcreg_v1_registry_proto_goTypes,
+		DependencyIndexes: file_svcreg_v1_registry_proto_depIdxs,
+		EnumInfos:         file_svcreg_v1_registry_proto_enumTypes,
+		MessageInfos:      file_svcreg_v1_registry_proto_msgTypes,
 	}.Build()
-	File_svcreg_v1_registry_service_proto = out.File
-	file_svcreg_v1_registry_service_proto_goTypes = nil
-	file_svcreg_v1_registry_service_proto_depIdxs = nil
+	File_svcreg_v1_registry_proto = out.File
+	file_svcreg_v1_registry_proto_goTypes = nil
+	file_svcreg_v1_registry_proto_depIdxs = nil
 }
