@@ -198,16 +198,17 @@ func watchKinds(kinds []svcregv1.ObjectKind) (kindSet, error) {
 		return kindSet{services: true, instances: true}, nil
 	}
 	var set kindSet
-	for i, k := range kinds {
+	for i, o := range kinds {
+		k, _ := meta.KindOfProto(o)
 		switch k {
-		case svcregv1.ObjectKind_OBJECT_KIND_SERVICE:
+		case meta.KindService:
 			set.services = true
-		case svcregv1.ObjectKind_OBJECT_KIND_INSTANCE:
+		case meta.KindInstance:
 			set.instances = true
-		case svcregv1.ObjectKind_OBJECT_KIND_ENDPOINT:
+		case meta.KindEndpoint:
 			set.endpoints = true
 		default:
-			return kindSet{}, validation.ErrorList{validation.NotSupported(validation.Path("kinds").Index(i), k.String(),
+			return kindSet{}, validation.ErrorList{validation.NotSupported(validation.Path("kinds").Index(i), o.String(),
 				[]string{"OBJECT_KIND_SERVICE", "OBJECT_KIND_INSTANCE", "OBJECT_KIND_ENDPOINT"})}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/svcreg/svcreg/internal/console"
 	"github.com/svcreg/svcreg/internal/manifest"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // consoleCommands are the kubectl-like commands; they print errors as
@@ -255,7 +256,7 @@ func deleteCmd(ctx context.Context, args []string, out, errOut io.Writer) error 
 		return err
 	}
 	var objs []manifest.Object
-	var kind string
+	var kind meta.Kind
 	switch {
 	case len(files) > 0 && len(pos) > 0:
 		return errors.New("delete takes -f or a kind and names, not both")

@@ -11,6 +11,7 @@ import (
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/manifest"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // ErrFailed: some objects failed; each failure was printed on stderr.
@@ -30,7 +31,7 @@ const progressEvery = 100
 
 // order applies services before what lives in them.
 func order(objs []manifest.Object) {
-	rank := map[string]int{manifest.KindService: 0, manifest.KindInstance: 1, manifest.KindEndpoints: 2}
+	rank := map[meta.Kind]int{manifest.KindService: 0, manifest.KindInstance: 1, manifest.KindEndpoints: 2}
 	sort.SliceStable(objs, func(i, j int) bool { return rank[objs[i].Kind()] < rank[objs[j].Kind()] })
 }
 
@@ -63,25 +64,15 @@ func (c *Console) Apply(ctx context.Context, objs []manifest.Object, dryRun bool
 		}
 		if err != nil {
 			failed++
-			fmt.Fprintf(c.Err, "%s (when applying %s %s/%s from %s)\n", ErrorText(err), obj.Kind(), obj.Namespace(), obj.Name(), obj.Source)
+			fmt.Fprintf(c.Err, "%s (when applying %s %s/%s from %s)\n", ErrorText(err), obj.Kind().Document(), obj.Namespace(), obj.Name(), obj.Source)
 			continue
 		}
-		fmt.Fprintf(c.Out, "%s/%s %s%s\n", singular(kindOf(obj)), obj.Name(), verb, suffix)
+		fmt.Fprintf(c.Out, "%s/%s %s%s\n", singular(obj.Kind()), obj.Name(), verb, suffix)
 		if n := i + 1; len(objs) >= progressEvery*2 && n%progressEvery == 0 && n < len(objs) {
 			fmt.Fprintf(c.Err, "applied %d of %d objects\n", n, len(objs)) // stdout may be a pipe or a file
 		}
 	}
 	return failures(failed, len(objs))
-}
-
-func kindOf(obj *manifest.Object) string {
-	switch obj.Kind() {
-	case manifest.KindService:
-		return Services
-	case manifest.KindInstance:
-		return Instances
-	}
-	return Endpoints
 }
 
 // declared clears what the registry sets, so a document printed by get

@@ -30,36 +30,19 @@ type Console struct {
 	Now func() time.Time
 }
 
-// Resource kinds as the commands name them, with kubectl's short names.
+// The kinds the commands take (meta.Kind; Resource() is how they are
+// typed, with kubectl's short names: meta.ParseResource).
 const (
-	Services  = "services"
-	Instances = "instances"
-	Endpoints = "endpoints"
+	Services  = meta.KindService
+	Instances = meta.KindInstance
+	Endpoints = meta.KindEndpoint
 )
 
 // ParseKind reads a kind as a person types it: singular, plural or short.
-func ParseKind(s string) (string, error) {
-	switch strings.ToLower(s) {
-	case "service", "services", "svc":
-		return Services, nil
-	case "instance", "instances", "inst":
-		return Instances, nil
-	case "endpoints", "endpoint", "ep":
-		return Endpoints, nil
-	}
-	return "", fmt.Errorf("the server doesn't have a resource type %q (services, instances, endpoints)", s)
-}
+func ParseKind(s string) (meta.Kind, error) { return meta.ParseResource(s) }
 
 // singular is a kind in "service/web".
-func singular(kind string) string {
-	switch kind {
-	case Services:
-		return "service"
-	case Instances:
-		return "instance"
-	}
-	return "endpoints"
-}
+func singular(kind meta.Kind) string { return kind.String() }
 
 // Scope is where a command looks: one namespace, or all of them.
 type Scope struct {

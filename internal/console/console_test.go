@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 func TestAge(t *testing.T) {
@@ -27,10 +29,10 @@ func TestAge(t *testing.T) {
 }
 
 func TestParseKind(t *testing.T) {
-	for in, want := range map[string]string{"svc": Services, "Service": Services, "services": Services, "inst": Instances,
+	for in, want := range map[string]meta.Kind{"svc": Services, "Service": Services, "services": Services, "inst": Instances,
 		"instance": Instances, "ep": Endpoints, "endpoints": Endpoints} {
 		if got, err := ParseKind(in); err != nil || got != want {
-			t.Errorf("ParseKind(%q) = %q, %v; want %q", in, got, err, want)
+			t.Errorf("ParseKind(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	if _, err := ParseKind("pods"); err == nil {

@@ -13,7 +13,7 @@ import (
 
 // Delete deletes services or instances by name, as kubectl delete:
 // `service "web" deleted`, and with ignoreNotFound a missing one is fine.
-func (c *Console) Delete(ctx context.Context, kind string, names []string, s Scope, ignoreNotFound bool) error {
+func (c *Console) Delete(ctx context.Context, kind meta.Kind, names []string, s Scope, ignoreNotFound bool) error {
 	failed := 0
 	for _, name := range names {
 		if err := c.deleteOne(ctx, kind, s.namespace(), name, ignoreNotFound); err != nil {
@@ -46,7 +46,7 @@ func (c *Console) DeleteObjects(ctx context.Context, objs []manifest.Object, ign
 				fmt.Fprintf(c.Out, "endpoints %q emptied\n", obj.Name())
 			}
 		default:
-			err = c.deleteOne(ctx, kindOf(obj), obj.Namespace(), obj.Name(), ignoreNotFound)
+			err = c.deleteOne(ctx, obj.Kind(), obj.Namespace(), obj.Name(), ignoreNotFound)
 		}
 		if err != nil {
 			failed++
@@ -56,7 +56,7 @@ func (c *Console) DeleteObjects(ctx context.Context, objs []manifest.Object, ign
 	return failures(failed, len(objs))
 }
 
-func (c *Console) deleteOne(ctx context.Context, kind, namespace, name string, ignoreNotFound bool) error {
+func (c *Console) deleteOne(ctx context.Context, kind meta.Kind, namespace, name string, ignoreNotFound bool) error {
 	var err error
 	switch kind {
 	case Services:

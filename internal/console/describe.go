@@ -13,11 +13,12 @@ import (
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/labels"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // Describe prints one service (its spec, its endpoints with their
 // conditions, its recent changes) or one instance.
-func (c *Console) Describe(ctx context.Context, kind, name string, s Scope) error {
+func (c *Console) Describe(ctx context.Context, kind meta.Kind, name string, s Scope) error {
 	if kind == Endpoints {
 		kind = Services
 	}

@@ -17,6 +17,7 @@ import (
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/manifest"
+	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/spelling"
 )
 
@@ -41,13 +42,13 @@ func ParseOutput(s string) (string, error) {
 // snapshot is what get and watch print: services with their endpoints,
 // or instances.
 type snapshot struct {
-	kind      string
+	kind      meta.Kind
 	services  []*svcregv1.Service
 	endpoints [][]*svcregv1.Endpoint // per service
 	instances []*svcregv1.Instance
 }
 
-func (c *Console) read(ctx context.Context, kind, name string, s Scope) (*snapshot, error) {
+func (c *Console) read(ctx context.Context, kind meta.Kind, name string, s Scope) (*snapshot, error) {
 	snap := &snapshot{kind: kind}
 	var err error
 	switch kind {
@@ -79,15 +80,15 @@ func (c *Console) read(ctx context.Context, kind, name string, s Scope) (*snapsh
 		snap.instances = onlyNamed(snap.instances, name)
 	}
 	if err == nil && name != "" && len(snap.services)+len(snap.instances) == 0 {
-		err = status.Errorf(codes.NotFound, "%s %q not found", kind, name)
+		err = status.Errorf(codes.NotFound, "%s %q not found", kind.Resource(), name)
 	}
 	return snap, err
 }
 
 // notFoundAs words a NotFound as kubectl does: services "web" not found.
-func notFoundAs(err error, kind, name string) error {
+func notFoundAs(err error, kind meta.Kind, name string) error {
 	if isNotFound(err) {
-		return status.Errorf(codes.NotFound, "%s %q not found", kind, name)
+		return status.Errorf(codes.NotFound, "%s %q not found", kind.Resource(), name)
 	}
 	return err
 }
@@ -103,7 +104,7 @@ func withoutExternalNames(svcs []*svcregv1.Service) []*svcregv1.Service {
 }
 
 // Get prints services, instances or endpoints (name empty: all in scope).
-func (c *Console) Get(ctx context.Context, kind, name string, s Scope, output string) error {
+func (c *Console) Get(ctx context.Context, kind meta.Kind, name string, s Scope, output string) error {
 	snap, err := c.read(ctx, kind, name, s)
 	if err != nil {
 		return err

@@ -9,13 +9,14 @@ import (
 	"text/tabwriter"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/meta"
 )
 
 // Watch prints the get table and reprints it on every change, from the
 // registry's watch stream (no polling). On a terminal the table is
 // redrawn in place; otherwise each version follows the last, after a
 // blank line. It returns when ctx ends.
-func (c *Console) Watch(ctx context.Context, kind string, s Scope, terminal bool) error {
+func (c *Console) Watch(ctx context.Context, kind meta.Kind, s Scope, terminal bool) error {
 	stream, err := c.API.Watch(ctx, &svcregv1.WatchRequest{Namespace: s.namespace()})
 	if err != nil {
 		return err
@@ -68,7 +69,7 @@ func (c *Console) Watch(ctx context.Context, kind string, s Scope, terminal bool
 }
 
 // redraw prints the table again; shown is the line count of the last one.
-func (c *Console) redraw(ctx context.Context, kind string, s Scope, terminal bool, shown int) (int, error) {
+func (c *Console) redraw(ctx context.Context, kind meta.Kind, s Scope, terminal bool, shown int) (int, error) {
 	snap, err := c.read(ctx, kind, "", s)
 	if err != nil {
 		return shown, err

@@ -80,7 +80,8 @@ func ignoreMetadata(r *report, labels, annotations map[string]string, keep strin
 	r.ignored = append(r.ignored, names...)
 }
 
-// finish turns a document's report into the object's warnings or error.
+// finish turns a Kubernetes document's report into the object's warnings
+// or error, naming the document's kind.
 func finish(obj Object, kind string, r *report) (Object, error) {
 	if r.err != nil {
 		return Object{}, fmt.Errorf("%s: %s: %w", obj.Source, kind, r.err)
@@ -134,7 +135,7 @@ func kubeService(source string, m map[string]any) (Object, error) {
 	spec.done()
 	f.ignore("status", "")
 	f.done()
-	return finish(Object{Source: source, Service: svc}, KindService, r)
+	return finish(Object{Source: source, Service: svc}, "Service", r)
 }
 
 // kubeEndpoints maps a v1 Endpoints: every address of every subset is an
@@ -165,7 +166,7 @@ func kubeEndpoints(source string, m map[string]any) (Object, error) {
 		sub.done()
 	}
 	f.done()
-	return finish(Object{Source: source, Endpoints: eps}, KindEndpoints, r)
+	return finish(Object{Source: source, Endpoints: eps}, "Endpoints", r)
 }
 
 // kubeEndpointSlice maps a discovery.k8s.io/v1 EndpointSlice (KEP-752):
@@ -203,7 +204,7 @@ func kubeEndpointSlice(source string, m map[string]any) (Object, error) {
 		eps.Endpoints = append(eps.Endpoints, ep)
 	}
 	f.done()
-	return finish(Object{Source: source, Endpoints: eps}, KindEndpoints, r)
+	return finish(Object{Source: source, Endpoints: eps}, "EndpointSlice", r)
 }
 
 // conditions reads an EndpointSlice endpoint's conditions. An unset ready

@@ -30,11 +30,12 @@ import (
 // APIVersion is svcreg's own documents' apiVersion.
 const APIVersion = "svcreg.io/v1"
 
-// Kinds of Object.
+// Kinds of Object (meta.Kind; a selectorless service's endpoints are one
+// object of kind KindEndpoints).
 const (
-	KindService   = "Service"
-	KindInstance  = "Instance"
-	KindEndpoints = "Endpoints" // the endpoints of a selectorless service
+	KindService   = meta.KindService
+	KindInstance  = meta.KindInstance
+	KindEndpoints = meta.KindEndpoint
 )
 
 // Object is one thing to apply: exactly one of Service, Instance and
@@ -56,7 +57,7 @@ type Endpoints struct {
 }
 
 // Kind is the object's kind.
-func (o *Object) Kind() string {
+func (o *Object) Kind() meta.Kind {
 	switch {
 	case o.Service != nil:
 		return KindService
@@ -144,8 +145,12 @@ func decodeDocument(source string, m map[string]any) ([]Object, error) {
 		return nil, fmt.Errorf("%s: apiVersion and kind are required (%s with kind Service or Instance; v1 Service, Endpoints or List; discovery.k8s.io/v1 EndpointSlice)", source, APIVersion)
 	}
 	switch {
-	case apiVersion == APIVersion && (kind == KindService || kind == KindInstance || kind == KindEndpoints):
-		obj, err := decodeOwn(source, kind, m)
+	case apiVersion == APIVersion && kind != "List":
+		k, ok := meta.KindOfDocument(kind)
+		if !ok {
+			break
+		}
+		obj, err := decodeOwn(source, k, m)
 		return []Object{obj}, err
 	case apiVersion == "v1" && kind == "List", apiVersion == APIVersion && kind == "List":
 		items, ok := m["items"].([]any)
@@ -180,7 +185,7 @@ func decodeDocument(source string, m map[string]any) ([]Object, error) {
 
 // decodeOwn reads svcreg's own document: the object's JSON beside
 // apiVersion and kind. Unknown fields are errors, as they are in the API.
-func decodeOwn(source, kind string, m map[string]any) (Object, error) {
+func decodeOwn(source string, kind meta.Kind, m map[string]any) (Object, error) {
 	fields := make(map[string]any, len(m))
 	for k, v := range m {
 		if k != "apiVersion" && k != "kind" {
@@ -279,7 +284,7 @@ func Encode(w io.Writer, msgs []proto.Message, list, asJSON bool) error {
 // document is one object as svcreg's document: its JSON (the API's
 // names, as protojson writes them) with apiVersion and kind.
 func document(msg proto.Message) (map[string]any, error) {
-	kind := ""
+	var kind meta.Kind
 	switch msg.(type) {
 	case *svcregv1.Service:
 		kind = KindService
@@ -299,7 +304,7 @@ func document(msg proto.Message) (map[string]any, error) {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, err
 	}
-	doc["apiVersion"], doc["kind"] = APIVersion, kind
+	doc["apiVersion"], doc["kind"] = APIVersion, kind.Document()
 	return doc, nil
 }
 

@@ -205,7 +205,7 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		for _, obj := range objs {
-			_ = obj.Kind() + obj.Namespace() + obj.Name()
+			_ = obj.Kind().Document() + obj.Namespace() + obj.Name()
 		}
 	})
 }

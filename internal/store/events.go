@@ -2,6 +2,7 @@ package store
 
 import (
 	"github.com/hashicorp/go-memdb"
+	"github.com/svcreg/svcreg/internal/meta"
 	"google.golang.org/protobuf/proto"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
@@ -17,14 +18,15 @@ const (
 	Deleted
 )
 
-// Kind is the kind of object an event is about.
-type Kind uint8
+// Kind is the kind of object an event is about (meta.Kind: one type
+// every layer shares).
+type Kind = meta.Kind
 
 // The kinds of the change feed.
 const (
-	KindService Kind = iota + 1
-	KindInstance
-	KindEndpoint
+	KindService  = meta.KindService
+	KindInstance = meta.KindInstance
+	KindEndpoint = meta.KindEndpoint
 )
 
 // Event is one object changed by a committed command: the change feed that
