@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
@@ -21,6 +20,8 @@ import (
 
 	"github.com/svcreg/svcreg/client"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/clock"
+	"github.com/svcreg/svcreg/internal/clock/clocktest"
 	"github.com/svcreg/svcreg/server"
 )
 
@@ -29,13 +30,13 @@ import (
 type registry struct {
 	t      *testing.T
 	addr   string
-	clock  clockwork.Clock
+	clock  clock.Clock
 	srv    *server.Server
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func startRegistry(t *testing.T, clock clockwork.Clock) *registry {
+func startRegistry(t *testing.T, clock clock.Clock) *registry {
 	t.Helper()
 	r := &registry{t: t, addr: "127.0.0.1:0", clock: clock}
 	r.start()
@@ -344,7 +345,7 @@ func TestRegistryRestart(t *testing.T) {
 // TestKilledBackendExpires: a backend that dies without deregistering
 // disappears when its lease lapses (a fake registry clock moves the TTL).
 func TestKilledBackendExpires(t *testing.T) {
-	clock := clockwork.NewFakeClock()
+	clock := clocktest.New()
 	r := startRegistry(t, clock)
 	c := newClient(t, r)
 	createService(t, c, "rr")

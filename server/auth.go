@@ -12,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
@@ -23,6 +22,7 @@ import (
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/certs"
+	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/store"
 )
@@ -99,7 +99,7 @@ func forwardedFor(ctx context.Context) context.Context {
 type guard struct {
 	enabled  bool
 	store    *store.Store
-	clock    clockwork.Clock
+	clock    clock.Clock
 	log      *slog.Logger
 	sessions *sessions
 	known    principalCache
@@ -402,7 +402,7 @@ func (s *guardedStream) RecvMsg(m any) error {
 // revoked (a commit deletes it, on every server) or expires.
 type sessions struct {
 	store   *store.Store
-	clock   clockwork.Clock
+	clock   clock.Clock
 	changed chan struct{} // 1-buffered: a token changed
 
 	mu     sync.Mutex
@@ -414,7 +414,7 @@ type session struct {
 	cancel   context.CancelCauseFunc
 }
 
-func newSessions(st *store.Store, clock clockwork.Clock) *sessions {
+func newSessions(st *store.Store, clock clock.Clock) *sessions {
 	s := &sessions{store: st, clock: clock, changed: make(chan struct{}, 1), active: map[*session]struct{}{}}
 	st.OnTokenChange(func() {
 		select {
@@ -428,7 +428,7 @@ func newSessions(st *store.Store, clock clockwork.Clock) *sessions {
 // open registers a stream and returns its release.
 func (s *sessions) open(p *auth.Principal, cancel context.CancelCauseFunc) func() {
 	sess := &session{accessor: p.Accessor, cancel: cancel}
-	var timer clockwork.Timer
+	var timer clock.Timer
 	if !p.Expires.IsZero() {
 		timer = s.clock.AfterFunc(p.Expires.Sub(s.clock.Now()), func() {
 			cancel(fmt.Errorf("%w: token %s expired", auth.ErrUnauthenticated, p.Accessor))

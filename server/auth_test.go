@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -27,6 +26,8 @@ import (
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/auth"
+	"github.com/svcreg/svcreg/internal/clock"
+	"github.com/svcreg/svcreg/internal/clock/clocktest"
 	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/reason"
 )
@@ -649,7 +650,7 @@ func endsUnauthenticated(t *testing.T, st grpc.ServerStreamingClient[svcregv1.Wa
 // at its expiry its open watch ends with UNAUTHENTICATED and new requests
 // are refused (the clock is the test's).
 func TestExpiredTokenEndsItsWatch(t *testing.T) {
-	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
+	clock := clocktest.NewAt(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
 	as := startAuthServer(t, Config{Clock: clock})
 	boot := as.as(as.bearer["bootstrap"])
 	resp, err := svcregv1grpc.NewTokenServiceClient(as.conn).CreateToken(boot, &svcregv1.CreateTokenRequest{Token: &svcregv1.Token{
@@ -682,7 +683,7 @@ func TestUnknownTokenBeforeCaughtUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	caughtUp := error(cluster.ErrNotReady)
-	g := &guard{enabled: true, store: st, clock: clockwork.NewRealClock(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	g := &guard{enabled: true, store: st, clock: clock.Real(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		caughtUp: func() error { return caughtUp }}
 	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer svcr_not-applied-here-yet-0123456789"))
 	_, err = g.authenticate(ctx, portClient)

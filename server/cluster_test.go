@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/raft"
-	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -19,6 +18,7 @@ import (
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
+	"github.com/svcreg/svcreg/internal/clock/clocktest"
 	"github.com/svcreg/svcreg/internal/cluster"
 )
 
@@ -402,7 +402,7 @@ func TestClusterMinorityPartition(t *testing.T) {
 // grace period, so clients renewing at ttl/3 through any server survive,
 // while an instance nobody renews lapses within grace + ttl.
 func TestClusterLeases(t *testing.T) {
-	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
+	clock := clocktest.NewAt(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
 	const ttl = 9 * time.Second
 	c := startCluster(t, 3, Config{Clock: clock, BookmarkInterval: time.Hour, LeaseGrace: 5 * time.Second})
 	leader := c.waitLeader()

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/jonboulle/clockwork"
 
+	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/kubedns"
 	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/store"
@@ -87,9 +87,9 @@ type Config struct {
 	// Security is TLS and tokens (docs/security.md).
 	Security Security
 
-	Logger          *slog.Logger    // default slog.Default()
-	Clock           clockwork.Clock // default the real clock
-	ShutdownTimeout time.Duration   // how long in-flight requests may take; default 10s
+	Logger          *slog.Logger  // default slog.Default()
+	Clock           clock.Clock   // default the real clock
+	ShutdownTimeout time.Duration // how long in-flight requests may take; default 10s
 }
 
 // Limits bound what one request, one client or one object may take, so
@@ -188,7 +188,7 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.Default()
 	}
 	if c.Clock == nil {
-		c.Clock = clockwork.NewRealClock()
+		c.Clock = clock.Real()
 	}
 	if c.BookmarkInterval == 0 {
 		c.BookmarkInterval = 30 * time.Second

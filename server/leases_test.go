@@ -7,18 +7,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/clock/clocktest"
 )
 
 // TestLeases registers an instance with a 10 s TTL on a fake clock, renews
 // it over gRPC, REST and a KeepAlive stream without producing events, then
 // lets it lapse: its endpoint disappears with a DELETED event.
 func TestLeases(t *testing.T) {
-	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
+	clock := clocktest.NewAt(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
 	ts := startServer(t, Config{Clock: clock, BookmarkInterval: time.Hour})
 	ctx := context.Background()
 	ts.mustCreateService(t, webSvc())

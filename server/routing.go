@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -14,6 +13,7 @@ import (
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
+	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/internal/validation"
@@ -168,7 +168,7 @@ func retryable(err error) bool {
 // writer proposes commands, stamped with the proposer's clock.
 type writer struct {
 	node  node
-	clock clockwork.Clock
+	clock clock.Clock
 }
 
 // apply proposes the command op fills in, stamped with the caller: an

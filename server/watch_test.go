@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/clock/clocktest"
 	"github.com/svcreg/svcreg/reason"
 )
 
@@ -219,7 +219,7 @@ func TestWatchResume(t *testing.T) {
 }
 
 func TestWatchBookmarks(t *testing.T) {
-	clock := clockwork.NewFakeClock()
+	clock := clocktest.New()
 	ts := startServer(t, Config{Clock: clock, BookmarkInterval: 30 * time.Second})
 	ts.mustCreateService(t, webSvc())
 	st, cancel := watchEndpoints(t, ts, "shop", "web", 0)

@@ -14,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-
+	"github.com/svcreg/svcreg/internal/clock/clocktest"
 	"github.com/svcreg/svcreg/server"
 )
 
@@ -23,9 +22,9 @@ var update = flag.Bool("update", false, "rewrite the console's golden files")
 
 // startConsoleRegistry starts a registry on loopback whose clock stands
 // still, so ages and leases print the same on every run.
-func startConsoleRegistry(t *testing.T) (addr string, clock *clockwork.FakeClock) {
+func startConsoleRegistry(t *testing.T) (addr string, clock *clocktest.Fake) {
 	t.Helper()
-	clock = clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	clock = clocktest.NewAt(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-", Clock: clock, ShutdownTimeout: time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -1,8 +1,10 @@
-// Package clock is the time source of svcreg's client side (the SDK, the
-// resolver, endpointwatch and the balancer): the real clock, which tests
-// replace with one that moves only when they say (clocktest), as grpc-go
-// replaces its internal time hooks. It is one clock per process, because
-// those packages share the process's registry connections and watches.
+// Package clock is svcreg's one time interface. The server side takes a
+// Clock in its configuration (server.Config.Clock: leases, sessions and
+// every command's timestamp); the client side (the SDK, the resolver,
+// endpointwatch, the balancer and the scheduler engine) reads the
+// process's clock through Get, because those packages share the process's
+// registry connections and watches, and tests replace it as grpc-go
+// replaces its internal time hooks. Tests use clocktest's fake for both.
 package clock
 
 import (
@@ -23,6 +25,7 @@ type Clock interface {
 type Timer interface {
 	Chan() <-chan time.Time
 	Stop() bool
+	Reset(d time.Duration) bool
 }
 
 // Ticker is a time.Ticker.
@@ -34,9 +37,12 @@ type Ticker interface {
 var current atomic.Pointer[Clock]
 
 func init() {
-	var real Clock = realClock{}
+	real := Real()
 	current.Store(&real)
 }
+
+// Real is the machine's clock.
+func Real() Clock { return realClock{} }
 
 // Get is the process's clock.
 func Get() Clock { return *current.Load() }

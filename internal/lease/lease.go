@@ -17,10 +17,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/store"
 )
@@ -30,7 +29,7 @@ type Expirer func(refs []*storev1.InstanceRef) error
 
 // Manager tracks the leases of the store's instances.
 type Manager struct {
-	clock  clockwork.Clock
+	clock  clock.Clock
 	expire Expirer
 	log    *slog.Logger
 
@@ -40,7 +39,7 @@ type Manager struct {
 	// timer is armed, under mu, by whichever call moves the earliest
 	// deadline, so the loop never sleeps on a stale one. expected is when
 	// it should fire (zero while stopped): firing much later is a pause.
-	timer    clockwork.Timer
+	timer    clock.Timer
 	expected time.Time
 	stopped  bool // Run returned: the timer stays stopped
 
@@ -65,7 +64,7 @@ type lease struct {
 
 // New returns a manager; feed it the store's events with Observe and run
 // it with Run.
-func New(clock clockwork.Clock, expire Expirer, log *slog.Logger) *Manager {
+func New(clock clock.Clock, expire Expirer, log *slog.Logger) *Manager {
 	if log == nil {
 		log = slog.Default()
 	}

@@ -8,18 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/clock/clocktest"
 	"github.com/svcreg/svcreg/internal/store"
 )
 
 type fixture struct {
 	store   *store.Store
-	clock   *clockwork.FakeClock
+	clock   *clocktest.Fake
 	leases  *Manager
 	expired chan []*storev1.InstanceRef
 	events  []store.Event
@@ -34,7 +34,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: st, clock: clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), expired: make(chan []*storev1.InstanceRef, 10)}
+	f := &fixture{store: st, clock: clocktest.NewAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), expired: make(chan []*storev1.InstanceRef, 10)}
 	f.leases = New(f.clock, func(refs []*storev1.InstanceRef) error {
 		_, err := st.Apply(&storev1.Command{Time: timestamppb.New(f.clock.Now()),
 			Op: &storev1.Command_ExpireInstances{ExpireInstances: &storev1.ExpireInstances{Instances: refs}}})
@@ -256,7 +256,7 @@ func TestInactiveManagerNeverExpires(t *testing.T) {
 // TestStoppedLoopLeavesNoTimer: once Run returns, its timer is stopped and
 // stays stopped (a fake clock shared by servers in a test counts it).
 func TestStoppedLoopLeavesNoTimer(t *testing.T) {
-	clock := clockwork.NewFakeClock()
+	clock := clocktest.New()
 	m := New(clock, func([]*storev1.InstanceRef) error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	m.Reset([]*svcregv1.Instance{{Namespace: "ns", Name: "a", TtlSeconds: 10}})
 	ctx, cancel := context.WithCancel(context.Background())

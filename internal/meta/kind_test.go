@@ -6,7 +6,7 @@ import "testing"
 // the store's events, the API's ObjectKind, documents and commands agree.
 func TestKindSpellings(t *testing.T) {
 	tests := []struct {
-		kind                       Kind
+		kind                      Kind
 		str, resource, doc, short string
 	}{
 		{KindService, "service", "services", "Service", "svc"},

@@ -1,6 +1,7 @@
-// Package clocktest is a fake clock for the client side's tests: it moves
-// only when the test advances it, and tells the test when the code under
-// test waits on it.
+// Package clocktest is a fake clock.Clock for tests: it moves only when
+// the test advances it, and tells the test when the code under test waits
+// on it. A server takes one in its Config; the client side's packages
+// read it once Install made it the process's clock.
 package clocktest
 
 import (
@@ -17,9 +18,10 @@ import (
 type Fake struct{ *clockwork.FakeClock }
 
 // New returns a fake clock at a fixed time.
-func New() *Fake {
-	return &Fake{clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
-}
+func New() *Fake { return NewAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) }
+
+// NewAt returns a fake clock at t.
+func NewAt(t time.Time) *Fake { return &Fake{clockwork.NewFakeClockAt(t)} }
 
 // Install makes a new fake the process's clock for the test's duration.
 func Install(t testing.TB) *Fake {
