@@ -70,7 +70,10 @@ type ipvsBalancer struct {
 	pending   bool
 	nextBuild time.Time
 	// gen numbers the decisions; only the newest one is published.
-	gen       atomic.Uint64
+	gen atomic.Uint64
+	// publishMu orders UpdateState calls (grpc-go's ClientConn takes its
+	// own lock inside). Lock order: never taken with mu held, and mu is
+	// never taken under it.
 	publishMu sync.Mutex
 }
 

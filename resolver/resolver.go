@@ -229,6 +229,8 @@ func (r *svcregResolver) state(lastSC *string, parsed **serviceconfig.ParseResul
 type pool struct {
 	dial  []grpc.DialOption
 	creds clientauth.Config
+	// mu guards conns and each registryConn's watches. Lock order: pool.mu
+	// before serviceWatch.mu, never the other way.
 	mu    sync.Mutex
 	conns map[string]*registryConn
 }

@@ -155,6 +155,8 @@ type Node struct {
 	stable    raft.StableStore
 	closers   []io.Closer
 
+	// mu guards the fields below it up to restoring. It is a leaf: nothing
+	// that blocks (Raft, the store, a dial) runs while it is held.
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn // peers' gRPC, by peer address
 	// barrierDone: this server leads and a barrier has applied everything
@@ -167,6 +169,7 @@ type Node struct {
 	// restoring is held (write-locked) by Restore, and read-locked by
 	// each command in flight, so that a restore sees every command this
 	// server proposed applied before it picks the restored revision.
+	// Lock order: restoring, then (inside Raft's apply) store.Store.mu.
 	restoring sync.RWMutex
 
 	ready    readiness

@@ -33,6 +33,10 @@ type Manager struct {
 	expire Expirer
 	log    *slog.Logger
 
+	// mu guards the leases and the timer. Observe takes it under the
+	// store's write lock (a commit hook), so the expirer, which writes to
+	// the store, is called only after mu is released (expireDue).
+	// Functions named xxxLocked expect mu held.
 	mu     sync.Mutex
 	leases map[string]*lease
 	queue  leaseHeap

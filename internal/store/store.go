@@ -43,6 +43,12 @@ type Store struct {
 	db atomic.Pointer[memdb.MemDB]
 	// mu serialises writers; memdb admits one write transaction at a time
 	// anyway, and the lock also orders what happens after commit.
+	//
+	// Lock order: mu is first. Commit, token and restore hooks run with it
+	// held (or, for restore hooks, right after) and take their own locks
+	// (watch.Hub.mu, lease.Manager.mu, xds.Feed.mu, the servers' session
+	// and stream tables); so no code may call a Store write (Apply,
+	// Restore, the On* registrations) while holding any of those.
 	mu sync.Mutex
 	// requests is the replicated request-id log (guarded by mu).
 	requests     *requestLog

@@ -114,6 +114,10 @@ type Hub struct {
 	log       *slog.Logger
 	queueSize int
 
+	// mu guards the history. Append takes it under the store's write lock
+	// (a commit hook), so it is held only to copy events in or out.
+	// Lock order: store.Store.mu, then dmu, then mu, then a
+	// Subscriber's mu; functions named xxxLocked expect dmu held.
 	mu        sync.Mutex
 	ring      []store.Event // history, ring[seq % len(ring)]
 	head      uint64        // sequence number of the next event appended

@@ -22,6 +22,8 @@ type Subscriber struct {
 	limit  int
 	notify chan struct{} // 1-buffered: items arrived or the subscription ended
 
+	// mu guards the queue; it is last in the hub's lock order (taken by
+	// the dispatcher under Hub.dmu) and nothing is called while it is held.
 	mu       sync.Mutex
 	queue    []Item
 	spare    []Item // the buffer Next handed out last time, reused

@@ -30,6 +30,9 @@ type Feed struct {
 	caches map[string]*cache.LinearCache // by type URL
 	mux    *cache.MuxCache
 
+	// mu guards the dirty set only: the commit hook takes it under the
+	// store's write lock, and the run goroutine swaps the set out and
+	// releases it before it reads the store or touches a cache.
 	mu    sync.Mutex
 	dirty map[string]bool // namespace/name of services to rebuild
 	all   bool            // rebuild everything (start, restore)
