@@ -98,7 +98,8 @@ func (h httpHandler) build() (http.Handler, error) {
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}}),
 		runtime.WithErrorHandler(writeHTTPError),
-		runtime.WithMiddlewares(h.metrics.restMiddleware),
+		// Kubernetes' spellings are taken on the way in (spellings.go).
+		runtime.WithMiddlewares(h.metrics.restMiddleware, refuseUnknownQuery, respellBodies),
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		// Never forward gRPC response metadata as Grpc-Metadata-* headers.
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
@@ -117,7 +118,7 @@ func (h httpHandler) build() (http.Handler, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", h.limitBody(h.spellings(gw)))
+	mux.Handle("/v1/", h.limitBody(gw))
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(svcreg.OpenAPI)

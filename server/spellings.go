@@ -5,18 +5,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/spelling"
 	"github.com/svcreg/svcreg/internal/validation"
 	"github.com/svcreg/svcreg/reason"
@@ -24,103 +29,124 @@ import (
 
 // The REST API takes what a Kubernetes user types (README, "API"):
 // kubectl's enum spellings as aliases of svcreg's (ClusterIP for
-// SERVICE_TYPE_CLUSTER_IP), a number as a targetPort, "clusterIP" for
-// "clusterIp"; an enum value that is neither names the accepted ones; a
+// SERVICE_TYPE_CLUSTER_IP), a number for an IntOrString field (targetPort:
+// 8080), a field's JSON name in another case ("clusterIP" for
+// "clusterIp"); an enum value that is neither names the accepted ones; a
 // body that names another namespace or object than its path, and a query
 // parameter no method has, are refused rather than silently ignored.
+//
+// It is a gateway middleware: the gateway has matched the route, so the
+// middleware knows its path parameters and, from the route's pattern, the
+// message the body becomes (restBodies, read from the API's google.api.http
+// options). The body is respelt against that message's descriptor: no URL
+// is parsed twice, and every message and enum the API gains is covered
+// without a table here.
 
-// enumField is an enum-valued field of a service or instance body; its
-// values' Kubernetes spellings come from their one table
-// (internal/spelling).
-type enumField struct{ enum protoreflect.EnumDescriptor }
-
-var (
-	serviceTypeField = enumField{svcregv1.ServiceType(0).Descriptor()}
-	affinityField    = enumField{svcregv1.SessionAffinity(0).Descriptor()}
-	protocolField    = enumField{svcregv1.Protocol(0).Descriptor()}
-)
-
-// respell rewrites value in place to svcreg's spelling, or reports the
-// accepted ones.
-func (f enumField) respell(path string, obj map[string]any, key string) *validation.Error {
-	v, ok := obj[key].(string)
-	if !ok {
-		return nil // absent, or a number: protojson decides
-	}
-	if n, ok := spelling.Parse(f.enum, v); ok {
-		obj[key] = string(f.enum.Values().ByNumber(n).Name())
-		return nil
-	}
-	k8s, ours := spelling.Accepted(f.enum)
-	return validation.Invalid(validation.Path(path+"."+key), v,
-		fmt.Sprintf("want one of %s (or %s)", strings.Join(k8s, ", "), strings.Join(ours, ", ")))
-}
-
-// objectRoute is the kind ("service" or "instance"), namespace and name
-// (empty for a create) of a write whose body is that object.
-func objectRoute(r *http.Request) (kind, namespace, name string, ok bool) {
-	if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {
-		return "", "", "", false
-	}
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/v1/namespaces/"), "/")
-	if len(parts) < 2 || len(parts) > 3 || !strings.HasPrefix(r.URL.Path, "/v1/namespaces/") {
-		return "", "", "", false
-	}
-	switch parts[1] {
-	case "services":
-		kind = "service"
-	case "instances":
-		kind = "instance"
-	default:
-		return "", "", "", false
-	}
-	if len(parts) == 3 {
-		if strings.Contains(parts[2], ":") { // a custom verb (:renew): not an object body
-			return "", "", "", false
+// restBodies is, for each REST route with a body ("PATCH
+// /v1/namespaces/{service.namespace}/services/{service.name}"), the message
+// its body decodes into.
+var restBodies = func() map[string]protoreflect.MessageDescriptor {
+	bodies := map[string]protoreflect.MessageDescriptor{}
+	for _, name := range servedServices {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
+		if err != nil {
+			panic(err) // the generated code registers them
 		}
-		name = parts[2]
+		methods := d.(protoreflect.ServiceDescriptor).Methods()
+		for i := range methods.Len() {
+			m := methods.Get(i)
+			rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
+			for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
+				method, template := httpRoute(r)
+				switch {
+				case r.GetBody() == "*":
+					bodies[method+" "+template] = m.Input()
+				case r.GetBody() != "":
+					bodies[method+" "+template] = m.Input().Fields().ByName(protoreflect.Name(r.GetBody())).Message()
+				}
+			}
+		}
 	}
-	return kind, parts[0], name, true
+	return bodies
+}()
+
+// servedServices are the services the gateway serves.
+var servedServices = []protoreflect.FullName{"svcreg.v1.RegistryService", "svcreg.v1.TokenService", "svcreg.v1.XDSService", "svcreg.v1.OperatorService"}
+
+func httpRoute(r *annotations.HttpRule) (method, template string) {
+	switch p := r.GetPattern().(type) {
+	case *annotations.HttpRule_Get:
+		return http.MethodGet, p.Get
+	case *annotations.HttpRule_Post:
+		return http.MethodPost, p.Post
+	case *annotations.HttpRule_Put:
+		return http.MethodPut, p.Put
+	case *annotations.HttpRule_Patch:
+		return http.MethodPatch, p.Patch
+	case *annotations.HttpRule_Delete:
+		return http.MethodDelete, p.Delete
+	}
+	return "", ""
 }
 
-// respellBody is the body with Kubernetes' spellings turned into svcreg's,
-// or an error: a value no spelling accepts (a field error), or a body that
-// contradicts its path. A body that is not a JSON object is left to the
-// gateway, which says what is wrong with it.
-func respellBody(kind, namespace, name string, body []byte) ([]byte, error) {
+// respellBodies applies the rules above to a body the gateway routed.
+func respellBodies(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		pattern, _ := runtime.HTTPPattern(r.Context())
+		// The gateway writes a capture as {name=*}; the API as {name}.
+		md := restBodies[r.Method+" "+strings.ReplaceAll(pattern.String(), "=*}", "}")]
+		if md == nil || r.Body == nil || r.Body == http.NoBody {
+			next(w, r, params)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err == nil {
+			body, err = respell(md, params, body)
+		}
+		if err != nil {
+			writeHTTPError(r.Context(), nil, nil, w, r, err)
+			return
+		}
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		next(w, r, params)
+	}
+}
+
+// respell is body with Kubernetes' spellings turned into svcreg's, or an
+// error: a value no spelling accepts (a field error), or a body that
+// contradicts its path. A body that is not a JSON object is left to
+// protojson, which says what is wrong with it.
+func respell(md protoreflect.MessageDescriptor, params map[string]string, body []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil || obj == nil {
+	if err := dec.Decode(&obj); err != nil || obj == nil || dec.More() {
 		return body, nil
 	}
-	for field, want := range map[string]string{"namespace": namespace, "name": name} {
-		if got, ok := obj[field].(string); ok && got != "" && want != "" && got != want {
-			return nil, withDetails(codes.InvalidArgument, fmt.Sprintf("%s.%s %.64q contradicts the path's %.64q: send one or the other",
-				kind, field, got, want), reason.FieldInvalid, nil)
+	// The body is the field the path parameters are under (service, for
+	// service.namespace), or the whole request ("*": namespace).
+	prefix := ""
+	for key := range params {
+		if i := strings.IndexByte(key, '.'); i > 0 {
+			prefix = key[:i]
 		}
 	}
 	var errs validation.ErrorList
-	if kind == "service" {
-		if v, ok := obj["clusterIP"]; ok {
-			if _, both := obj["clusterIp"]; !both {
-				obj["clusterIp"] = v
-				delete(obj, "clusterIP")
-			}
-		}
-		errs = appendErr(errs, serviceTypeField.respell(kind, obj, "type"))
-		errs = appendErr(errs, affinityField.respell(kind, obj, "sessionAffinity"))
-	}
-	ports, _ := obj["ports"].([]any)
-	for i, p := range ports {
-		port, ok := p.(map[string]any)
-		if !ok {
+	respellMessage(md, obj, prefix, &errs)
+	// After respelling: a name in another case is the same field.
+	for _, key := range slices.Sorted(maps.Keys(params)) {
+		field := strings.TrimPrefix(key, prefix+".")
+		fd := md.Fields().ByName(protoreflect.Name(field))
+		if fd == nil || strings.Contains(field, ".") {
 			continue
 		}
-		path := fmt.Sprintf("%s.ports[%d]", kind, i)
-		errs = appendErr(errs, protocolField.respell(path, port, "protocol"))
-		if n, ok := port["targetPort"].(json.Number); ok && kind == "service" {
-			port["targetPort"] = n.String() // kubectl's int-or-string
+		got, _ := obj[fd.JSONName()].(string)
+		if got == "" {
+			got, _ = obj[string(fd.Name())].(string)
+		}
+		if want := params[key]; got != "" && got != want {
+			return nil, withDetails(codes.InvalidArgument, fmt.Sprintf("%s %.64q contradicts the path's %.64q: send one or the other",
+				key, got, want), reason.FieldInvalid, nil)
 		}
 	}
 	if len(errs) > 0 {
@@ -129,11 +155,95 @@ func respellBody(kind, namespace, name string, body []byte) ([]byte, error) {
 	return json.Marshal(obj)
 }
 
-func appendErr(list validation.ErrorList, e *validation.Error) validation.ErrorList {
-	if e != nil {
-		list = append(list, e)
+// respellMessage walks one JSON object beside its message's descriptor.
+func respellMessage(md protoreflect.MessageDescriptor, obj map[string]any, path string, errs *validation.ErrorList) {
+	if strings.HasPrefix(string(md.FullName()), "google.protobuf.") {
+		return // well-known types have JSON forms of their own
 	}
-	return list
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
+		fd := fieldOf(md, key)
+		if fd == nil {
+			fd = foldedField(md, key)
+			if fd == nil || obj[fd.JSONName()] != nil || obj[string(fd.Name())] != nil {
+				continue // unknown, or sent twice: protojson refuses it
+			}
+			obj[fd.JSONName()] = obj[key]
+			delete(obj, key)
+			key = fd.JSONName()
+		}
+		fpath := string(fd.Name())
+		if path != "" {
+			fpath = path + "." + fpath
+		}
+		switch {
+		case fd.IsMap():
+			m, _ := obj[key].(map[string]any)
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				m[k] = respellValue(fd.MapValue(), m[k], fmt.Sprintf("%s[%s]", fpath, k), errs)
+			}
+		case fd.IsList():
+			list, _ := obj[key].([]any)
+			for i := range list {
+				list[i] = respellValue(fd, list[i], fmt.Sprintf("%s[%d]", fpath, i), errs)
+			}
+		default:
+			obj[key] = respellValue(fd, obj[key], fpath, errs)
+		}
+	}
+}
+
+// respellValue is one value of a field (an element, for a list or map).
+func respellValue(fd protoreflect.FieldDescriptor, v any, path string, errs *validation.ErrorList) any {
+	switch {
+	case fd.Enum() != nil:
+		s, ok := v.(string)
+		if !ok {
+			return v // a number, or null: protojson decides
+		}
+		if n, ok := spelling.Parse(fd.Enum(), s); ok {
+			return string(fd.Enum().Values().ByNumber(n).Name())
+		}
+		k8s, ours := spelling.Accepted(fd.Enum())
+		want := strings.Join(ours, ", ")
+		if len(k8s) > 0 {
+			want = fmt.Sprintf("%s (or %s)", strings.Join(k8s, ", "), want)
+		}
+		*errs = append(*errs, validation.Invalid(validation.Path(path), s, "want one of "+want))
+	case fd.Message() != nil:
+		if m, ok := v.(map[string]any); ok {
+			respellMessage(fd.Message(), m, path, errs)
+		}
+	case spelling.IntOrString(fd):
+		if n, ok := v.(json.Number); ok {
+			return n.String() // kubectl's int-or-string
+		}
+	}
+	return v
+}
+
+// fieldOf is the field a JSON key names, as protojson reads it: its JSON
+// name or its proto name.
+func fieldOf(md protoreflect.MessageDescriptor, key string) protoreflect.FieldDescriptor {
+	if fd := md.Fields().ByJSONName(key); fd != nil {
+		return fd
+	}
+	return md.Fields().ByName(protoreflect.Name(key))
+}
+
+// foldedField is the one field whose JSON name the key spells in another
+// case (Kubernetes' clusterIP for clusterIp), if any.
+func foldedField(md protoreflect.MessageDescriptor, key string) protoreflect.FieldDescriptor {
+	var found protoreflect.FieldDescriptor
+	fields := md.Fields()
+	for i := range fields.Len() {
+		if strings.EqualFold(fields.Get(i).JSONName(), key) {
+			if found != nil {
+				return nil
+			}
+			found = fields.Get(i)
+		}
+	}
+	return found
 }
 
 // queryParams are the parameters some REST method reads: every field of
@@ -142,7 +252,7 @@ func appendErr(list validation.ErrorList, e *validation.Error) validation.ErrorL
 // "parent.child").
 var queryParams = func() map[string]bool {
 	known := map[string]bool{}
-	for _, name := range []protoreflect.FullName{"svcreg.v1.RegistryService", "svcreg.v1.TokenService", "svcreg.v1.XDSService"} {
+	for _, name := range servedServices {
 		d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
 		if err != nil {
 			panic(err) // the generated code registers them
@@ -178,32 +288,18 @@ func unknownQuery(r *http.Request) string {
 	return ""
 }
 
-// spellings applies the rules above before the gateway sees a request.
-func (h httpHandler) spellings(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// refuseUnknownQuery refuses a query parameter no method reads, before
+// the gateway would ignore it.
+func refuseUnknownQuery(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		if p := unknownQuery(r); p != "" {
 			writeHTTPError(r.Context(), nil, nil, w, r, withDetails(codes.InvalidArgument,
 				fmt.Sprintf("unknown query parameter %.64q (labelSelector, pageSize, pageToken, resourceVersion and updateMask are the usual ones)", p),
 				reason.FieldInvalid, nil))
 			return
 		}
-		kind, ns, name, ok := objectRoute(r)
-		if !ok || r.Body == nil || r.Body == http.NoBody {
-			next.ServeHTTP(w, r)
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			writeHTTPError(r.Context(), nil, nil, w, r, err)
-			return
-		}
-		if body, err = respellBody(kind, ns, name, body); err != nil {
-			writeHTTPError(r.Context(), nil, nil, w, r, err)
-			return
-		}
-		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-		next.ServeHTTP(w, r)
-	})
+		next(w, r, params)
+	}
 }
 
 // jsonFieldPaths renames the field paths of a REST error's field

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 )
 
 // TestRESTKubernetesSpellings: what a Kubernetes user types is accepted
@@ -40,6 +44,14 @@ func TestRESTKubernetesSpellings(t *testing.T) {
 			`{"name":"badip","clusterIp":"300.1.1.1","ports":[{"port":80}]}`, 422, `"field":"service.clusterIp"`},
 		{"a misspelt query parameter", "GET", "/v1/namespaces/shop/services?labelselector=app%3Dx", "", 400, `unknown query parameter \"labelselector\"`},
 		{"the right one", "GET", "/v1/namespaces/shop/services?labelSelector=app%3Dx", "", 200, ""},
+		{"a patch's enums", "PATCH", "/v1/namespaces/shop/services/k8s",
+			`{"type":"LoadBalancer"}`, 200, `"type":"SERVICE_TYPE_LOAD_BALANCER"`},
+		{"a whole request's body (endpoints of a selectorless service)", "PUT", "/v1/namespaces/shop/services/own/endpoints",
+			`{"endpoints":[{"instance":"ext-1","ip":"10.0.0.9","ports":[{"port":80,"protocol":"TCP"}]}]}`, 200, `"PROTOCOL_TCP"`},
+		{"a whole request's body naming another service", "PUT", "/v1/namespaces/shop/services/own/endpoints",
+			`{"service":"else","endpoints":[]}`, 400, `service \"else\" contradicts the path's \"own\"`},
+		{"a bad enum in a whole request's body", "PUT", "/v1/namespaces/shop/services/own/endpoints",
+			`{"endpoints":[{"ip":"10.0.0.9","ports":[{"port":80,"protocol":"tcp"}]}]}`, 422, `endpoints[0].ports[0].protocol`},
 		{"a renewal's body is not an object's: it reaches the handler", "POST", "/v1/namespaces/shop/instances/i-1:renew", `{}`, 400, "has no lease"},
 	}
 	for _, tt := range tests {
@@ -59,6 +71,23 @@ func TestRESTKubernetesSpellings(t *testing.T) {
 	}
 }
 
+// TestRESTBodies: every REST route with a body is known with the message
+// its body becomes, so none escapes the spellings.
+func TestRESTBodies(t *testing.T) {
+	for route, want := range map[string]protoreflect.FullName{
+		"POST /v1/namespaces/{service.namespace}/services":                    "svcreg.v1.Service",
+		"PATCH /v1/namespaces/{service.namespace}/services/{service.name}":    "svcreg.v1.Service",
+		"PUT /v1/namespaces/{service.namespace}/services/{service.name}":      "svcreg.v1.Service",
+		"PATCH /v1/namespaces/{instance.namespace}/instances/{instance.name}": "svcreg.v1.Instance",
+		"PUT /v1/namespaces/{namespace}/services/{service}/endpoints":         "svcreg.v1.ReplaceEndpointsRequest",
+		"POST /v1/namespaces/{namespace}/instances/{name}:renew":              "svcreg.v1.RenewInstanceLeaseRequest",
+	} {
+		if md := restBodies[route]; md == nil || md.FullName() != want {
+			t.Errorf("%s: body %v, want %s", route, md, want)
+		}
+	}
+}
+
 func jsonText(v map[string]any) (string, error) {
 	b, err := json.Marshal(v)
 	return string(b), err
@@ -70,12 +99,19 @@ func FuzzRespellBody(f *testing.F) {
 	for _, seed := range []string{
 		`{"name":"k8s","type":"NodePort","sessionAffinity":"ClientIP","ports":[{"port":80,"targetPort":8080,"protocol":"UDP"}]}`,
 		`{"clusterIP":"None","ports":[null,1,{"targetPort":1e99}]}`, `{"type":7}`, `[]`, `null`, `{"namespace":"other"}`, ``,
+		`{"namespace":"shop","service":"web","endpoints":[{"addresses":["10.0.0.1"],"ports":[{"protocol":"SCTP"}]}]}`,
+		`{"labels":{"a":{"b":1}},"CLUSTERIP":"x","clusterIp":"y"}`,
 	} {
-		f.Add("service", seed)
-		f.Add("instance", seed)
+		for route := range bodyRoutes {
+			f.Add(route, seed)
+		}
 	}
-	f.Fuzz(func(t *testing.T, kind, body string) {
-		out, err := respellBody(kind, "shop", "", []byte(body))
+	f.Fuzz(func(t *testing.T, route, body string) {
+		r, ok := bodyRoutes[route]
+		if !ok {
+			return
+		}
+		out, err := respell(r.md, r.params, []byte(body))
 		if err != nil {
 			return
 		}
@@ -83,12 +119,23 @@ func FuzzRespellBody(f *testing.F) {
 			t.Fatalf("valid %q became invalid %q", body, out)
 		}
 		if json.Valid(out) {
-			again, err := respellBody(kind, "shop", "", out)
+			again, err := respell(r.md, r.params, out)
 			if err != nil || (json.Valid(again) && string(again) != string(out)) {
 				t.Fatalf("respelling %q again: %q, %v", out, again, err)
 			}
 		}
 	})
+}
+
+// bodyRoutes are the shapes of the REST API's bodies: an object under
+// its route (body "service") and a whole request (body "*").
+var bodyRoutes = map[string]struct {
+	md     protoreflect.MessageDescriptor
+	params map[string]string
+}{
+	"service":   {(*svcregv1.Service)(nil).ProtoReflect().Descriptor(), map[string]string{"service.namespace": "shop", "service.name": "web"}},
+	"instance":  {(*svcregv1.Instance)(nil).ProtoReflect().Descriptor(), map[string]string{"instance.namespace": "shop"}},
+	"endpoints": {(*svcregv1.ReplaceEndpointsRequest)(nil).ProtoReflect().Descriptor(), map[string]string{"namespace": "shop", "service": "web"}},
 }
 
 func TestJSONPath(t *testing.T) {

@@ -96,3 +96,13 @@ func Protocol(p svcregv1.Protocol) string {
 	}
 	return strings.ToLower(Of(p))
 }
+
+// IntOrString reports whether a string field is Kubernetes' IntOrString
+// (the int_or_string option): a JSON number is taken as its decimal text.
+func IntOrString(f protoreflect.FieldDescriptor) bool {
+	if f.Kind() != protoreflect.StringKind {
+		return false
+	}
+	on, _ := proto.GetExtension(f.Options(), svcregv1.E_IntOrString).(bool)
+	return on
+}

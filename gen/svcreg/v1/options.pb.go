@@ -30,6 +30,14 @@ var file_svcreg_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 		Tag:           "bytes,51001,opt,name=kubernetes_name",
 		Filename:      "svcreg/v1/options.proto",
 	},
+	{
+		ExtendedType:  (*descriptorpb.FieldOptions)(nil),
+		ExtensionType: (*bool)(nil),
+		Field:         51002,
+		Name:          "svcreg.v1.int_or_string",
+		Tag:           "varint,51002,opt,name=int_or_string",
+		Filename:      "svcreg/v1/options.proto",
+	},
 }
 
 // Extension fields to descriptorpb.EnumValueOptions.
@@ -43,22 +51,34 @@ var (
 	E_KubernetesName = &file_svcreg_v1_options_proto_extTypes[0]
 )
 
+// Extension fields to descriptorpb.FieldOptions.
+var (
+	// The field is Kubernetes' IntOrString (a service port's targetPort): the
+	// REST API takes a JSON number for it as the number's decimal text.
+	//
+	// optional bool int_or_string = 51002;
+	E_IntOrString = &file_svcreg_v1_options_proto_extTypes[1]
+)
+
 var File_svcreg_v1_options_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_options_proto_rawDesc = "" +
 	"\n" +
 	"\x17svcreg/v1/options.proto\x12\tsvcreg.v1\x1a google/protobuf/descriptor.proto:L\n" +
-	"\x0fkubernetes_name\x12!.google.protobuf.EnumValueOptions\x18\xb9\x8e\x03 \x01(\tR\x0ekubernetesNameB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
+	"\x0fkubernetes_name\x12!.google.protobuf.EnumValueOptions\x18\xb9\x8e\x03 \x01(\tR\x0ekubernetesName:C\n" +
+	"\rint_or_string\x12\x1d.google.protobuf.FieldOptions\x18\xba\x8e\x03 \x01(\bR\vintOrStringB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
 
 var file_svcreg_v1_options_proto_goTypes = []any{
 	(*descriptorpb.EnumValueOptions)(nil), // 0: google.protobuf.EnumValueOptions
+	(*descriptorpb.FieldOptions)(nil),     // 1: google.protobuf.FieldOptions
 }
 var file_svcreg_v1_options_proto_depIdxs = []int32{
 	0, // 0: svcreg.v1.kubernetes_name:extendee -> google.protobuf.EnumValueOptions
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	0, // [0:1] is the sub-list for extension extendee
+	1, // 1: svcreg.v1.int_or_string:extendee -> google.protobuf.FieldOptions
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	0, // [0:2] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -74,7 +94,7 @@ func file_svcreg_v1_options_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_options_proto_rawDesc), len(file_svcreg_v1_options_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   0,
-			NumExtensions: 1,
+			NumExtensions: 2,
 			NumServices:   0,
 		},
 		GoTypes:           file_svcreg_v1_options_proto_goTypes,

@@ -558,12 +558,12 @@ const file_svcreg_v1_service_proto_rawDesc = "" +
 	"\rSelectorEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B#\n" +
-	"!_session_affinity_timeout_seconds\"\xc7\x01\n" +
+	"!_session_affinity_timeout_seconds\"\xcd\x01\n" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
 	"\bprotocol\x18\x02 \x01(\x0e2\x13.svcreg.v1.ProtocolR\bprotocol\x12\x12\n" +
-	"\x04port\x18\x03 \x01(\x05R\x04port\x12\x1f\n" +
-	"\vtarget_port\x18\x04 \x01(\tR\n" +
+	"\x04port\x18\x03 \x01(\x05R\x04port\x12%\n" +
+	"\vtarget_port\x18\x04 \x01(\tB\x04\xd0\xf3\x18\x01R\n" +
 	"targetPort\x12\x1b\n" +
 	"\tnode_port\x18\x05 \x01(\x05R\bnodePort\x12!\n" +
 	"\fapp_protocol\x18\x06 \x01(\tR\vappProtocol\"\xae\x01\n" +
