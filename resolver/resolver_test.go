@@ -75,7 +75,7 @@ func startRegistry(t *testing.T) *server.Server {
 	t.Cleanup(func() { cancel(); <-done })
 	waitCtx, cancelWait := context.WithTimeout(ctx, 10*time.Second)
 	defer cancelWait()
-	if err := srv.Node().WaitCaughtUp(waitCtx); err != nil {
+	if err := srv.Ready(waitCtx); err != nil {
 		t.Fatal(err)
 	}
 	return srv

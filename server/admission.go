@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/svcreg/svcreg/internal/admission"
+	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/reason"
 )
 
@@ -39,12 +40,12 @@ func (s *Server) listen(what, addr string) (net.Listener, error) {
 func isHealthMethod(method string) bool { return strings.HasPrefix(method, "/grpc.health.v1.Health/") }
 
 func errReservedConn() error {
-	return withDetails(codes.ResourceExhausted, "the server holds --max-connections connections: this connection serves health checks only; retry on a new one",
+	return apierror.WithDetails(codes.ResourceExhausted, "the server holds --max-connections connections: this connection serves health checks only; retry on a new one",
 		reason.LimitExceeded, nil)
 }
 
 func errTooManyInFlight() error {
-	return withDetails(codes.ResourceExhausted, "this client has --max-requests-per-client requests in flight; retry once some have finished",
+	return apierror.WithDetails(codes.ResourceExhausted, "this client has --max-requests-per-client requests in flight; retry once some have finished",
 		reason.LimitExceeded, nil)
 }
 

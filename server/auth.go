@@ -20,6 +20,7 @@ import (
 
 	clusterv1 "github.com/svcreg/svcreg/gen/svcreg/cluster/v1"
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
+	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/certs"
 	"github.com/svcreg/svcreg/internal/clock"
@@ -249,7 +250,7 @@ func (g *guard) audit(ctx context.Context, p *auth.Principal, method, ns, object
 	}
 	outcome := "OK"
 	if err != nil {
-		outcome = status.Code(toStatus(err)).String()
+		outcome = status.Code(apierror.ToStatus(err)).String()
 	}
 	attrs := []slog.Attr{slog.String("accessor", accessor), slog.String("method", method), slog.String("namespace", ns),
 		slog.String("object", object), slog.String("outcome", outcome)}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,6 +26,7 @@ import (
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
+	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/clock/clocktest"
@@ -90,7 +92,7 @@ func startAuthServerWith(t testing.TB, cfg Config, dial func(*Server) *grpc.Clie
 	// wait for it, so that the state compared around denied calls is the
 	// tests' alone.
 	waitFor(t, "the server to record its addresses", 10*time.Second, func() bool {
-		_, err := as.Store().Read().Node(as.Node().ID())
+		_, err := as.store.Read().Node(as.node.ID())
 		return err == nil
 	})
 	return as
@@ -117,7 +119,7 @@ func (as *authServer) as(token string) context.Context {
 func (as *authServer) dump(t testing.TB) string {
 	t.Helper()
 	var b bytes.Buffer
-	if err := as.Store().Dump(&b); err != nil {
+	if err := as.store.Dump(&b); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
@@ -687,12 +689,12 @@ func TestUnknownTokenBeforeCaughtUp(t *testing.T) {
 		caughtUp: func() error { return caughtUp }}
 	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer svcr_not-applied-here-yet-0123456789"))
 	_, err = g.authenticate(ctx, portClient)
-	if s := toStatus(err); status.Code(s) != codes.Unavailable || reason.Of(s) != reason.NotReady {
+	if s := apierror.ToStatus(err); status.Code(s) != codes.Unavailable || reason.Of(s) != reason.NotReady {
 		t.Errorf("an unknown token before catching up: %v, want UNAVAILABLE NOT_READY", s)
 	}
 	caughtUp = nil
 	_, err = g.authenticate(ctx, portClient)
-	if s := toStatus(err); status.Code(s) != codes.Unauthenticated {
+	if s := apierror.ToStatus(err); status.Code(s) != codes.Unauthenticated {
 		t.Errorf("an unknown token once caught up: %v, want UNAUTHENTICATED", s)
 	}
 }

@@ -65,7 +65,7 @@ func startCluster(t *testing.T, n int, cfg Config) *testCluster {
 		m.testServer, m.stop = runServer(t, mcfg)
 		// Every server bootstraps the same configuration, as
 		// --bootstrap-expect makes them do.
-		if err := m.Node().Raft().BootstrapCluster(conf).Error(); err != nil {
+		if err := m.node.Raft().BootstrapCluster(conf).Error(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -75,7 +75,7 @@ func startCluster(t *testing.T, n int, cfg Config) *testCluster {
 	waitFor(t, "every server's address record", 10*time.Second, func() bool {
 		for _, m := range c.members {
 			for _, o := range c.members {
-				if _, err := m.Store().Read().Node(o.id); err != nil {
+				if _, err := m.store.Read().Node(o.id); err != nil {
 					return false
 				}
 			}
@@ -119,7 +119,7 @@ func (c *testCluster) waitLeader(among ...*member) *member {
 	waitFor(c.t, "a leader", 10*time.Second, func() bool {
 		leader = nil
 		for _, m := range among {
-			if m.Node().IsLeader() {
+			if m.node.IsLeader() {
 				leader = m
 			}
 		}
@@ -127,10 +127,10 @@ func (c *testCluster) waitLeader(among ...*member) *member {
 			return false
 		}
 		for _, m := range among {
-			if m.Node().Leader() != leader.id {
+			if m.node.Leader() != leader.id {
 				return false
 			}
-			if _, err := m.Node().LeaderConn(); err != nil {
+			if _, err := m.node.LeaderConn(); err != nil {
 				return false
 			}
 		}
@@ -180,13 +180,13 @@ func (c *testCluster) converged(rev int64) {
 	var want string
 	for i, m := range c.live() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := m.Store().WaitRevision(ctx, rev)
+		err := m.store.WaitRevision(ctx, rev)
 		cancel()
 		if err != nil {
-			c.t.Fatalf("%s did not reach revision %d (at %d)", m.id, rev, m.Store().Revision())
+			c.t.Fatalf("%s did not reach revision %d (at %d)", m.id, rev, m.store.Revision())
 		}
 		var b bytes.Buffer
-		if err := m.Store().Dump(&b); err != nil {
+		if err := m.store.Dump(&b); err != nil {
 			c.t.Fatal(err)
 		}
 		if i == 0 {
@@ -262,7 +262,7 @@ func TestClusterForwarding(t *testing.T) {
 	f.mustCreateInstance(t, webInst("web-2"))
 	expectEvents(t, st, "ADDED endpoint web-2 ready=true serving=true terminating=false")
 
-	c.converged(leader.Store().Revision())
+	c.converged(leader.store.Revision())
 }
 
 // TestClusterLeaderLoss kills the leader while a writer keeps writing
@@ -356,7 +356,7 @@ func TestClusterMinorityPartition(t *testing.T) {
 	go func() {
 		// Straight into the old leader's Raft: it appends the entry but
 		// can never commit it.
-		_, err := old.Node().ApplyLocal(context.Background(), &storev1.Command{Op: &storev1.Command_CreateInstance{
+		_, err := old.node.ApplyLocal(context.Background(), &storev1.Command{Op: &storev1.Command_CreateInstance{
 			CreateInstance: &svcregv1.CreateInstanceRequest{Instance: webInst("lost")}}})
 		lost <- err
 	}()
@@ -370,7 +370,7 @@ func TestClusterMinorityPartition(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the cut-off leader's write neither failed nor returned")
 	}
-	waitFor(t, "the old leader to step down", 10*time.Second, func() bool { return !old.Node().IsLeader() })
+	waitFor(t, "the old leader to step down", 10*time.Second, func() bool { return !old.node.IsLeader() })
 	for _, mode := range []string{"consistent", "", "default"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := old.client.GetInstance(ctx, &svcregv1.GetInstanceRequest{Namespace: "shop", Name: "before", Consistency: mode})
@@ -421,13 +421,13 @@ func TestClusterLeases(t *testing.T) {
 	// counted are the renewals' alone.
 	waitFor(t, "every server to record its addresses", 30*time.Second, func() bool {
 		for _, m := range c.members {
-			if _, err := leader.Store().Read().Node(m.Node().ID()); err != nil {
+			if _, err := leader.store.Read().Node(m.node.ID()); err != nil {
 				return false
 			}
 		}
 		return true
 	})
-	index, rev := leader.Node().Raft().LastIndex(), leader.Store().Revision()
+	index, rev := leader.node.Raft().LastIndex(), leader.store.Revision()
 	ka, err := f.client.KeepAlive(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -451,10 +451,10 @@ func TestClusterLeases(t *testing.T) {
 	if err := <-sendErr; err != nil {
 		t.Fatal(err)
 	}
-	if got := leader.Node().Raft().LastIndex(); got != index {
+	if got := leader.node.Raft().LastIndex(); got != index {
 		t.Errorf("10k renewals appended %d Raft entries", got-index)
 	}
-	if got := leader.Store().Revision(); got != rev {
+	if got := leader.store.Revision(); got != rev {
 		t.Errorf("10k renewals moved the revision %d -> %d", rev, got)
 	}
 
@@ -499,7 +499,7 @@ func TestClusterLeases(t *testing.T) {
 	if _, err := getInstance(newLeader, "alive", "consistent", 0); err != nil {
 		t.Errorf("the renewed instance did not survive the failover: %v", err)
 	}
-	c.converged(newLeader.Store().Revision())
+	c.converged(newLeader.store.Revision())
 }
 
 // TestClusterSnapshotRestore saves a snapshot through one server,
@@ -588,7 +588,7 @@ func TestClusterSnapshotRestore(t *testing.T) {
 func TestFakeJoinsLeaveTheClusterWritable(t *testing.T) {
 	c := startCluster(t, 3, Config{})
 	leader := c.waitLeader()
-	conn, err := leader.Node().PeerConn(leader.PeerAddr())
+	conn, err := leader.node.PeerConn(leader.PeerAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -599,7 +599,7 @@ func TestFakeJoinsLeaveTheClusterWritable(t *testing.T) {
 			t.Fatalf("join %d: %v", i, err)
 		}
 	}
-	servers, _ := leader.Node().Servers()
+	servers, _ := leader.node.Servers()
 	voters := 0
 	for _, s := range servers {
 		if s.Suffrage == raft.Voter {
@@ -614,7 +614,7 @@ func TestFakeJoinsLeaveTheClusterWritable(t *testing.T) {
 		leader.mustCreateInstance(t, webInst(fmt.Sprintf("after-%d", i)))
 	}
 	waitFor(t, "autopilot to remove the servers that never came", 30*time.Second, func() bool {
-		servers, err := c.waitLeader().Node().Servers()
+		servers, err := c.waitLeader().node.Servers()
 		return err == nil && len(servers) == 3
 	})
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
+
 	// Registers the proto codec this one wraps.
 	_ "google.golang.org/grpc/encoding/proto"
 )

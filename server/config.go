@@ -97,7 +97,7 @@ type Config struct {
 // a flag of `svcreg serve`; zero means the default.
 type Limits struct {
 	// Object bounds one service or instance (labels, annotations, ports).
-	Object store.Limits
+	Object ObjectLimits
 	// SelectorRequirements is the most requirements one label selector may
 	// have; default 64.
 	SelectorRequirements int
@@ -137,6 +137,28 @@ type Limits struct {
 	MinFreeDisk int64
 }
 
+// ObjectLimits bound one service or instance; the zero value means
+// DefaultLimits.Object.
+type ObjectLimits struct {
+	// Labels is the most labels an object may have, and the most pairs in
+	// a service's selector; default 64.
+	Labels int
+	// LabelBytes bounds the total size of an object's label (or selector)
+	// keys and values; default 16 KiB.
+	LabelBytes int
+	// Annotations is the most annotations a service may have; default 256.
+	Annotations int
+	// AnnotationBytes bounds their total size; default 256 KiB, Kubernetes'
+	// TotalAnnotationSizeLimitB.
+	AnnotationBytes int
+	// Ports is the most ports a service or an instance may have; default
+	// 100 (an EndpointSlice's maximum).
+	Ports int
+	// Endpoints is the most hand-written endpoints one ReplaceEndpoints may
+	// set; default 1000 (an EndpointSlice's maximum).
+	Endpoints int
+}
+
 // Defaults of Config, also the CLI flag defaults.
 const (
 	DefaultGRPCAddr      = meta.DefaultRegistryAddr
@@ -150,7 +172,7 @@ const (
 
 // DefaultLimits are the limits of a Config that sets none.
 var DefaultLimits = Limits{
-	Object:               store.DefaultLimits,
+	Object:               ObjectLimits(store.DefaultLimits),
 	SelectorRequirements: 64,
 	Watches:              100_000,
 	WatchesPerConn:       1000,
@@ -213,7 +235,7 @@ func (c *Config) setDefaults() {
 
 func (l *Limits) setDefaults() {
 	d := DefaultLimits
-	if l.Object == (store.Limits{}) {
+	if l.Object == (ObjectLimits{}) {
 		l.Object = d.Object
 	}
 	for _, f := range []struct{ v, def *int }{

@@ -122,7 +122,7 @@ func TestDNSRecords(t *testing.T) {
 		{"99.0.96.10.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError, nil, nil, true},
 		{"8.8.8.8.in-addr.arpa.", dns.TypePTR, dns.RcodeRefused, nil, nil, false},
 	}
-	rev := ts.Store().Revision()
+	rev := ts.store.Revision()
 	for _, network := range []string{"udp", "tcp"} {
 		for _, tt := range tests {
 			t.Run(network+"/"+tt.name+"/"+dns.TypeToString[tt.qtype], func(t *testing.T) {

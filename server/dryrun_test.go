@@ -69,10 +69,10 @@ func TestValidateOnly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := ts.Store().Revision()
+			before := ts.store.Revision()
 			dump := func() string {
 				var b strings.Builder
-				ts.Store().Dump(&b)
+				ts.store.Dump(&b)
 				return b.String()
 			}
 			state := dump()
@@ -80,7 +80,7 @@ func TestValidateOnly(t *testing.T) {
 			if status.Code(dryErr) != tt.want {
 				t.Fatalf("validate_only: %v, want %v", dryErr, tt.want)
 			}
-			if ts.Store().Revision() != before || dump() != state {
+			if ts.store.Revision() != before || dump() != state {
 				t.Fatal("validate_only changed the registry")
 			}
 			real, realErr := tt.call(false)
@@ -102,8 +102,8 @@ func TestValidateOnlyThroughAFollower(t *testing.T) {
 	leader := c.waitLeader()
 	follower := c.followers(leader)[0]
 	leader.mustCreateService(t, &svcregv1.Service{Name: "taken", Namespace: "shop", Ports: []*svcregv1.ServicePort{{Port: 80}}})
-	c.converged(leader.Store().Revision())
-	index := leader.Node().Raft().LastIndex()
+	c.converged(leader.store.Revision())
+	index := leader.node.Raft().LastIndex()
 	ctx := context.Background()
 	ok, err := follower.client.CreateService(ctx, &svcregv1.CreateServiceRequest{ValidateOnly: true,
 		Service: &svcregv1.Service{Name: "new", Namespace: "shop", Ports: []*svcregv1.ServicePort{{Port: 80}}}})
@@ -115,7 +115,7 @@ func TestValidateOnlyThroughAFollower(t *testing.T) {
 	if status.Code(err) != codes.AlreadyExists {
 		t.Errorf("a conflicting create: %v, want ALREADY_EXISTS", err)
 	}
-	if got := leader.Node().Raft().LastIndex(); got != index {
+	if got := leader.node.Raft().LastIndex(); got != index {
 		t.Errorf("validate-only writes grew the log from %d to %d", index, got)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	gateway "github.com/svcreg/svcreg/gen/gw/svcreg/v1"
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/admission"
+	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/reason"
 )
 
@@ -154,7 +155,7 @@ func (h httpHandler) recover(next http.Handler) http.Handler {
 					panic(p)
 				}
 				h.log.Error("panic serving a REST request: answered 500, still serving", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				st, _ := status.FromError(withDetails(codes.Internal, "internal error; the server logged it", reason.Internal, nil))
+				st, _ := status.FromError(apierror.WithDetails(codes.Internal, "internal error; the server logged it", reason.Internal, nil))
 				writeStatus(w, r, http.StatusInternalServerError, st)
 			}
 		}()

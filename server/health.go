@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/internal/cluster"
 )
 
@@ -69,7 +70,7 @@ func (r *readiness) check() {
 func (r *readiness) shutdown() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.stopped, r.err = true, errShuttingDown
+	r.stopped, r.err = true, apierror.ErrShuttingDown
 	r.health.Shutdown()
 }
 

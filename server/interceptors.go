@@ -19,6 +19,7 @@ import (
 
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/admission"
+	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/internal/validation"
 	"github.com/svcreg/svcreg/reason"
 )
@@ -57,7 +58,7 @@ func (ic *interceptors) serverOptions() []grpc.ServerOption {
 
 func (ic *interceptors) recovered(method string, p any) error {
 	ic.log.Error("panic serving an RPC: answered INTERNAL, still serving", "method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-	return withDetails(codes.Internal, fmt.Sprintf("internal error serving %s; the server logged it", method), reason.Internal, nil)
+	return apierror.WithDetails(codes.Internal, fmt.Sprintf("internal error serving %s; the server logged it", method), reason.Internal, nil)
 }
 
 func (ic *interceptors) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
@@ -80,11 +81,11 @@ func (ic *interceptors) recoverStream(srv any, ss grpc.ServerStream, info *grpc.
 
 func unaryErrors(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	resp, err := handler(ctx, req)
-	return resp, toStatus(err)
+	return resp, apierror.ToStatus(err)
 }
 
 func streamErrors(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return toStatus(handler(srv, ss))
+	return apierror.ToStatus(handler(srv, ss))
 }
 
 func (ic *interceptors) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -94,7 +95,7 @@ func (ic *interceptors) logUnary(ctx context.Context, req any, info *grpc.UnaryS
 	start := time.Now()
 	resp, err := handler(ctx, req)
 	ic.log.LogAttrs(ctx, slog.LevelDebug, "rpc", slog.String("method", info.FullMethod),
-		slog.Duration("took", time.Since(start)), slog.Any("err", toStatus(err)))
+		slog.Duration("took", time.Since(start)), slog.Any("err", apierror.ToStatus(err)))
 	return resp, err
 }
 
@@ -121,7 +122,7 @@ func (s checkedStream) RecvMsg(m any) error {
 		return err
 	}
 	if msg, ok := m.(proto.Message); ok {
-		return toStatus(checkUnknown(msg))
+		return apierror.ToStatus(checkUnknown(msg))
 	}
 	return nil
 }
@@ -224,9 +225,9 @@ func (l *watchLimiter) acquire(conn string) (func(), error) {
 	defer l.mu.Unlock()
 	switch {
 	case l.open >= l.total:
-		return nil, fmt.Errorf("%w: %d watches are open, the most this server takes (--max-watches)", errLimit, l.total)
+		return nil, fmt.Errorf("%w: %d watches are open, the most this server takes (--max-watches)", apierror.ErrLimit, l.total)
 	case conn != "" && l.byConn[conn] >= l.perConn:
-		return nil, fmt.Errorf("%w: this connection has %d watches open, the most one connection may (--max-watches-per-conn)", errLimit, l.perConn)
+		return nil, fmt.Errorf("%w: this connection has %d watches open, the most one connection may (--max-watches-per-conn)", apierror.ErrLimit, l.perConn)
 	}
 	l.open++
 	if conn != "" {

@@ -13,6 +13,7 @@ import (
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
+	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/internal/lease"
 	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/reason"
@@ -94,7 +95,7 @@ func (l *leases) KeepAlive(stream grpc.BidiStreamingServer[svcregv1.KeepAliveReq
 		}
 		resp := &svcregv1.KeepAliveResponse{Namespace: ns, Name: req.GetName()}
 		renewed, err := l.renew(stream.Context(), ns, req.GetName())
-		switch why := reason.Of(toStatus(err)); {
+		switch why := reason.Of(apierror.ToStatus(err)); {
 		case err == nil:
 			resp.Found, resp.LeaseExpireTime, resp.TtlSeconds = true, renewed.GetLeaseExpireTime(), renewed.GetTtlSeconds()
 		case why == reason.NotFound, why == reason.FailedPrecondition:

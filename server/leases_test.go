@@ -31,7 +31,7 @@ func TestLeases(t *testing.T) {
 	st, cancel := watchEndpoints(t, ts, "shop", "web", 0)
 	defer cancel()
 	expectEvents(t, st, "ADDED service web scheduler=rr", "ADDED endpoint web-1 ready=true serving=true terminating=false", "SYNCED exists=true")
-	rev := ts.Store().Revision()
+	rev := ts.store.Revision()
 
 	advance := func(d time.Duration) {
 		t.Helper()
@@ -75,8 +75,8 @@ func TestLeases(t *testing.T) {
 	if err != nil || !got.GetInstance().GetLeaseExpireTime().AsTime().Equal(clock.Now().Add(10*time.Second)) {
 		t.Fatalf("GetInstance after renewals: %v %v", got, err)
 	}
-	if ts.Store().Revision() != rev {
-		t.Errorf("renewals moved the revision %d -> %d", rev, ts.Store().Revision())
+	if ts.store.Revision() != rev {
+		t.Errorf("renewals moved the revision %d -> %d", rev, ts.store.Revision())
 	}
 
 	advance(10 * time.Second) // lapses

@@ -23,13 +23,12 @@ import (
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
-	"github.com/svcreg/svcreg/internal/store"
 	"github.com/svcreg/svcreg/reason"
 )
 
 // smallLimits makes every limit cheap to reach in a test.
 var smallLimits = Limits{
-	Object:               store.Limits{Labels: 4, LabelBytes: 100, Annotations: 3, AnnotationBytes: 300, Ports: 3, Endpoints: 3},
+	Object:               ObjectLimits{Labels: 4, LabelBytes: 100, Annotations: 3, AnnotationBytes: 300, Ports: 3, Endpoints: 3},
 	SelectorRequirements: 3,
 	Watches:              4,
 	WatchesPerConn:       2,
@@ -93,7 +92,7 @@ func TestObjectLimits(t *testing.T) {
 				if len(svc.Ports) == 0 {
 					svc.Ports = portsOf(1)
 				}
-				index := ts.Node().Raft().LastIndex()
+				index := ts.node.Raft().LastIndex()
 				_, err := ts.client.CreateService(context.Background(), &svcregv1.CreateServiceRequest{Service: svc})
 				switch {
 				case !over && err != nil:
@@ -101,7 +100,7 @@ func TestObjectLimits(t *testing.T) {
 				case over && (status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), tt.field) ||
 					!strings.Contains(status.Convert(err).Message(), tt.limit)):
 					t.Fatalf("past the limit: %v, want INVALID_ARGUMENT naming %s and %q", err, tt.field, tt.limit)
-				case over && ts.Node().Raft().LastIndex() != index:
+				case over && ts.node.Raft().LastIndex() != index:
 					t.Fatalf("a refused write became a Raft entry")
 				}
 			}
@@ -173,7 +172,7 @@ func TestUnknownFieldsAreRefused(t *testing.T) {
 		!strings.Contains(status.Convert(err).Message(), "instance") {
 		t.Fatalf("an unknown field: %v, want INVALID_ARGUMENT naming field number 999", err)
 	}
-	if _, err := ts.Store().Read().Instance("shop", "web-1"); err == nil {
+	if _, err := ts.store.Read().Instance("shop", "web-1"); err == nil {
 		t.Fatal("the instance was stored")
 	}
 }
@@ -297,7 +296,7 @@ func exchangeUDP(t *testing.T, addr string, q *dns.Msg) (int, *dns.Msg) {
 func TestSnapshotUploadLimits(t *testing.T) {
 	ts := startServer(t, Config{Limits: smallLimits})
 	ts.mustCreateService(t, webSvc())
-	rev := ts.Store().Revision()
+	rev := ts.store.Revision()
 	op := svcregv1grpc.NewOperatorServiceClient(ts.conn)
 	upload := func(chunks ...[]byte) error {
 		st, err := op.RestoreSnapshot(context.Background())
@@ -320,7 +319,7 @@ func TestSnapshotUploadLimits(t *testing.T) {
 	if err := upload(big, make([]byte, 32<<10), make([]byte, 1)); status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "--max-snapshot-bytes") {
 		t.Errorf("64 KiB + 1 byte: %v", err)
 	}
-	if ts.Store().Revision() != rev {
+	if ts.store.Revision() != rev {
 		t.Errorf("a refused restore changed the state")
 	}
 }
@@ -396,7 +395,7 @@ func TestRejectedWritesAreNotLogged(t *testing.T) {
 	huge := webInst("huge")
 	huge.Labels = labelsOf(100, 10) // over the default 64 labels
 	for _, m := range c.members {
-		index := leader.Node().Raft().LastIndex()
+		index := leader.node.Raft().LastIndex()
 		for range 20 {
 			for _, bad := range []*svcregv1.Instance{huge, {Name: "no-ip", Namespace: "shop"}, webInst("web-1")} {
 				_, err := m.client.CreateInstance(context.Background(), &svcregv1.CreateInstanceRequest{Instance: bad})
@@ -408,7 +407,7 @@ func TestRejectedWritesAreNotLogged(t *testing.T) {
 				}
 			}
 		}
-		if grown := leader.Node().Raft().LastIndex() - index; grown > 1 {
+		if grown := leader.node.Raft().LastIndex() - index; grown > 1 {
 			t.Errorf("through %s: 40 refused writes and one good one grew the log by %d entries", m.id, grown)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/internal/auth"
 )
 
@@ -151,7 +152,7 @@ func (g *guard) readersOfAll(next http.Handler) http.Handler {
 			_, err = auth.Authorize(p, auth.Read, "*")
 		}
 		if err != nil {
-			st := status.Convert(toStatus(err))
+			st := status.Convert(apierror.ToStatus(err))
 			code := runtime.HTTPStatusFromCode(st.Code())
 			if code == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="svcreg"`)

@@ -14,6 +14,7 @@ import (
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
+	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/store"
 )
@@ -139,7 +140,7 @@ func (o *operator) receive(stream grpc.ClientStreamingServer[svcregv1.RestoreSna
 			}
 		}
 		if size += int64(len(req.GetData())); size > o.limits.SnapshotBytes {
-			return f, fmt.Errorf("%w: the snapshot is larger than %d bytes (--max-snapshot-bytes)", errLimit, o.limits.SnapshotBytes)
+			return f, fmt.Errorf("%w: the snapshot is larger than %d bytes (--max-snapshot-bytes)", apierror.ErrLimit, o.limits.SnapshotBytes)
 		}
 		if _, err := f.Write(req.GetData()); err != nil {
 			return f, err

@@ -13,6 +13,7 @@ import (
 
 	storev1 "github.com/svcreg/svcreg/gen/svcreg/store/v1"
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
+	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/store"
@@ -158,7 +159,7 @@ func retryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if r := reason.Of(toStatus(err)); r == reason.NotLeader || r == reason.NoLeader {
+	if r := reason.Of(apierror.ToStatus(err)); r == reason.NotLeader || r == reason.NoLeader {
 		return true
 	}
 	c := status.Code(err)
@@ -189,7 +190,7 @@ func (r *router) caughtUpTo(ctx context.Context, rev int64) error {
 	ctx, cancel := context.WithTimeout(ctx, maxCatchUp)
 	defer cancel()
 	if err := r.store.WaitRevision(ctx, rev); err != nil {
-		return fmt.Errorf("%w: it has not reached revision %d (it is at %d)", errBehind, rev, r.store.Revision())
+		return fmt.Errorf("%w: it has not reached revision %d (it is at %d)", apierror.ErrBehind, rev, r.store.Revision())
 	}
 	return nil
 }

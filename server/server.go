@@ -67,6 +67,16 @@ type Server struct {
 	inFlight *admission.InFlight // each client's requests in flight, gRPC and REST
 	xdsCtx   context.Context     // the ADS server's; cancelled at shutdown
 	stopXDS  context.CancelFunc
+
+	// life orders Serve and Close: Close before Serve releases what New
+	// bound; Close during Serve stops it as its context ending would.
+	life struct {
+		sync.Mutex
+		serving bool
+		closed  bool
+	}
+	closing chan struct{} // closed by Close
+	served  chan struct{} // closed when Serve returns
 }
 
 // New builds a server and binds its listeners, so that the bound addresses
@@ -81,7 +91,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: st,
+	s := &Server{cfg: cfg, log: cfg.Logger, store: st, closing: make(chan struct{}), served: make(chan struct{}),
 		hub: watch.NewHub(watch.Config{History: cfg.WatchHistory, QueueSize: cfg.WatchQueue, Logger: cfg.Logger}, st.Revision())}
 	if s.plan, err = s.securityPlan(); err != nil {
 		s.hub.Close()
@@ -130,7 +140,7 @@ func newStore(cfg Config) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.New(store.Config{ServiceIPs: ips, NodePorts: ports, Limits: cfg.Limits.Object})
+	return store.New(store.Config{ServiceIPs: ips, NodePorts: ports, Limits: store.Limits(cfg.Limits.Object)})
 }
 
 func (s *Server) clusterConfig() cluster.Config {
@@ -138,7 +148,7 @@ func (s *Server) clusterConfig() cluster.Config {
 	return cluster.Config{
 		NodeID: c.NodeID, RaftAddr: c.RaftAddr, DataDir: c.DataDir, BootstrapExpect: c.BootstrapExpect, Join: c.Join,
 		Rejoin: c.Rejoin, GRPCAddr: dialAddr(s.grpcLis.Addr()), Secret: c.ClusterSecret, TimeoutScale: c.RaftTimeoutScale,
-		MaxStale: c.MaxStale, MinFreeDisk: c.Limits.MinFreeDisk, Limits: c.Limits.Object, Logger: c.Logger,
+		MaxStale: c.MaxStale, MinFreeDisk: c.Limits.MinFreeDisk, Limits: store.Limits(c.Limits.Object), Logger: c.Logger,
 		Transport: c.RaftTransport, PeerAddr: c.PeerAddr, TLS: s.plan.peerTLS,
 		SnapshotThreshold: c.RaftSnapshotThreshold, SnapshotInterval: c.RaftSnapshotInterval, TrailingLogs: c.RaftTrailingLogs,
 		SegmentSize: c.RaftSegmentSize,
@@ -329,11 +339,36 @@ func (s *Server) DNSAddr() string {
 // PeerAddr is the bound peer port, or "" for a server alone in memory.
 func (s *Server) PeerAddr() string { return s.node.PeerAddr() }
 
-// Node is the server's Raft node.
-func (s *Server) Node() *cluster.Node { return s.node }
+// Ready waits until the server answers reads with the cluster's latest
+// state: it has applied the log up to its leader's commit index (a leader:
+// everything earlier leaders committed), or ctx ended. /readyz and gRPC
+// health answer the same for a remote caller.
+func (s *Server) Ready(ctx context.Context) error { return s.node.WaitCaughtUp(ctx) }
 
-// Store is the server's store (for in-process tools such as svcreg bench).
-func (s *Server) Store() *store.Store { return s.store }
+// ErrServerClosed: Serve was called after Close.
+var ErrServerClosed = errors.New("server: closed")
+
+// Close stops the server. While Serve runs, Close stops it as the end of
+// Serve's context would and waits for Serve to return; before Serve, it
+// releases the listeners and the data dir New took. It is safe to call
+// more than once.
+func (s *Server) Close() error {
+	s.life.Lock()
+	if s.life.closed {
+		s.life.Unlock()
+		return nil
+	}
+	s.life.closed = true
+	serving := s.life.serving
+	close(s.closing)
+	s.life.Unlock()
+	if serving {
+		<-s.served
+		return nil
+	}
+	s.closeListeners()
+	return nil
+}
 
 // Watchers is the number of watch subscribers.
 func (s *Server) Watchers() int { return s.hub.Subscribers() }
@@ -358,6 +393,17 @@ func (s *Server) restored(rev int64) {
 // log store failed a write): the process should then exit, so that a
 // supervisor restarts it.
 func (s *Server) Serve(ctx context.Context) error {
+	s.life.Lock()
+	if closed, serving := s.life.closed, s.life.serving; closed || serving {
+		s.life.Unlock()
+		if serving {
+			return errors.New("server: Serve called twice")
+		}
+		return ErrServerClosed
+	}
+	s.life.serving = true
+	s.life.Unlock()
+	defer close(s.served)
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	changes := s.node.LeadershipChanges()
@@ -393,6 +439,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
+	case <-s.closing:
 	case err = <-errc:
 		s.log.Error("server failed", "err", err)
 	case err = <-s.node.Failed():

@@ -93,7 +93,7 @@ func waitCaughtUp(t testing.TB, srv *Server) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Node().WaitCaughtUp(ctx); err != nil {
+	if err := srv.Ready(ctx); err != nil {
 		t.Fatalf("the server did not catch up: %v", err)
 	}
 }
@@ -170,8 +170,8 @@ func TestRESTStatusCodes(t *testing.T) {
 		{"hand-written endpoints on a selector service", "PUT", "/v1/namespaces/shop/services/web/endpoints", `{"endpoints":[]}`, 400, ""},
 		{"10 MB body", "POST", "/v1/namespaces/shop/services", `{"name":"x","annotations":{"a":"` + strings.Repeat("x", 10<<20) + `"}}`, 413, ""},
 	}
-	before, _ := ts.Store().Read().Service("shop", "web")
-	rev := ts.Store().Revision()
+	before, _ := ts.store.Read().Service("shop", "web")
+	rev := ts.store.Revision()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, body := ts.do(t, tt.method, tt.path, tt.body)
@@ -184,8 +184,8 @@ func TestRESTStatusCodes(t *testing.T) {
 			if tt.field != "" && !contains(fieldsOf(body), tt.field) {
 				t.Errorf("field violations %v, want %s", fieldsOf(body), tt.field)
 			}
-			after, _ := ts.Store().Read().Service("shop", "web")
-			if ts.Store().Revision() != rev || after.GetEtag() != before.GetEtag() {
+			after, _ := ts.store.Read().Service("shop", "web")
+			if ts.store.Revision() != rev || after.GetEtag() != before.GetEtag() {
 				t.Errorf("a rejected request changed the state")
 			}
 		})

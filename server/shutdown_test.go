@@ -56,3 +56,52 @@ func TestServeReturnsWhenShutdownSticks(t *testing.T) {
 		})
 	}
 }
+
+// TestClose: Close releases what New bound when Serve never ran (the
+// ports and the data dir can be taken again), stops a Serve in progress
+// as its context would, and a Serve after Close refuses to start.
+func TestClose(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+	cfg := Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", DataDir: dir, ShutdownTimeout: time.Second, Logger: quiet}
+
+	unserved, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := []string{unserved.GRPCAddr(), unserved.HTTPAddr(), unserved.DNSAddr()}
+	if err := unserved.Close(); err != nil {
+		t.Fatalf("Close before Serve: %v", err)
+	}
+	if err := unserved.Close(); err != nil {
+		t.Fatalf("a second Close: %v", err)
+	}
+	if err := unserved.Serve(context.Background()); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve after Close = %v, want %v", err, ErrServerClosed)
+	}
+
+	again := cfg
+	again.GRPCAddr, again.HTTPAddr, again.DNSAddr = addrs[0], addrs[1], addrs[2]
+	srv, err := New(again) // the same ports and data dir: all released
+	if err != nil {
+		t.Fatalf("New on what a closed server held: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatalf("Close while serving: %v", err)
+	}
+	select {
+	case err := <-done: // Close waited for it: it is already there
+		if err != nil {
+			t.Errorf("Serve after Close = %v", err)
+		}
+	default:
+		t.Fatal("Close returned before Serve did")
+	}
+}

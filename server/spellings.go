@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/internal/spelling"
 	"github.com/svcreg/svcreg/internal/validation"
 	"github.com/svcreg/svcreg/reason"
@@ -145,12 +146,12 @@ func respell(md protoreflect.MessageDescriptor, params map[string]string, body [
 			got, _ = obj[string(fd.Name())].(string)
 		}
 		if want := params[key]; got != "" && got != want {
-			return nil, withDetails(codes.InvalidArgument, fmt.Sprintf("%s %.64q contradicts the path's %.64q: send one or the other",
+			return nil, apierror.WithDetails(codes.InvalidArgument, fmt.Sprintf("%s %.64q contradicts the path's %.64q: send one or the other",
 				key, got, want), reason.FieldInvalid, nil)
 		}
 	}
 	if len(errs) > 0 {
-		return nil, toStatus(errs)
+		return nil, apierror.ToStatus(errs)
 	}
 	return json.Marshal(obj)
 }
@@ -293,7 +294,7 @@ func unknownQuery(r *http.Request) string {
 func refuseUnknownQuery(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		if p := unknownQuery(r); p != "" {
-			writeHTTPError(r.Context(), nil, nil, w, r, withDetails(codes.InvalidArgument,
+			writeHTTPError(r.Context(), nil, nil, w, r, apierror.WithDetails(codes.InvalidArgument,
 				fmt.Sprintf("unknown query parameter %.64q (labelSelector, pageSize, pageToken, resourceVersion and updateMask are the usual ones)", p),
 				reason.FieldInvalid, nil))
 			return

@@ -56,7 +56,7 @@ func TestEveryRPCSurvivesJunk(t *testing.T) {
 	m := c.waitLeader()
 	m.mustCreateService(t, webSvc())
 	m.mustCreateInstance(t, webInst("web-1"))
-	peerConn, err := m.Node().PeerConn(m.PeerAddr())
+	peerConn, err := m.node.PeerConn(m.PeerAddr())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/internal/labels"
 	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/store"
@@ -89,7 +90,7 @@ func (w *watches) WatchEndpoints(req *svcregv1.WatchEndpointsRequest, stream grp
 func (w *watches) endpointsSnapshot(stream grpc.ServerStreamingServer[svcregv1.WatchEndpointsResponse], ns, service string) (int64, error) {
 	tx := w.store.Read()
 	svc, err := tx.Service(ns, service)
-	if err != nil && !isNotFound(err) {
+	if err != nil && !apierror.IsNotFound(err) {
 		return 0, err
 	}
 	eps, err := tx.Endpoints(ns, service)

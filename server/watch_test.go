@@ -120,8 +120,8 @@ func TestWatchEndpointsSnapshotAndChanges(t *testing.T) {
 	st, cancel := watchEndpoints(t, ts, "shop", "web", 0)
 	defer cancel()
 	evs := expectEvents(t, st, "ADDED service web scheduler=rr", "ADDED endpoint web-1 ready=true serving=true terminating=false", "SYNCED exists=true")
-	if evs[2].GetResourceVersion() != ts.Store().Revision() {
-		t.Errorf("SYNCED at %d, store at %d", evs[2].GetResourceVersion(), ts.Store().Revision())
+	if evs[2].GetResourceVersion() != ts.store.Revision() {
+		t.Errorf("SYNCED at %d, store at %d", evs[2].GetResourceVersion(), ts.store.Revision())
 	}
 
 	ts.mustCreateInstance(t, webInst("web-2"))
@@ -172,7 +172,7 @@ func TestWatchResume(t *testing.T) {
 	ts := startServer(t, Config{WatchHistory: 8})
 	ts.mustCreateService(t, webSvc())
 	ts.mustCreateInstance(t, webInst("web-1"))
-	rev := ts.Store().Revision()
+	rev := ts.store.Revision()
 	ts.mustCreateInstance(t, webInst("web-2"))
 	ts.mustCreateInstance(t, webInst("web-3"))
 
@@ -193,7 +193,7 @@ func TestWatchResume(t *testing.T) {
 		reason string
 	}{
 		{"too old", rev, codes.OutOfRange, reason.ResourceVersionTooOld},
-		{"future", ts.Store().Revision() + 5, codes.InvalidArgument, reason.ResourceVersionAhead},
+		{"future", ts.store.Revision() + 5, codes.InvalidArgument, reason.ResourceVersionAhead},
 		{"negative", -1, codes.InvalidArgument, reason.FieldInvalid},
 	}
 	for _, tt := range tests {
@@ -230,7 +230,7 @@ func TestWatchBookmarks(t *testing.T) {
 	other := webSvc()
 	other.Name = "api"
 	ts.mustCreateService(t, other)
-	want := ts.Store().Revision()
+	want := ts.store.Revision()
 	for ts.hub.Dispatched() < want {
 		time.Sleep(time.Millisecond)
 	}
@@ -308,14 +308,14 @@ func TestWatchRandomHistory(t *testing.T) {
 		}(views[i], rand.New(rand.NewPCG(uint64(i), 2)))
 	}
 	wg.Wait()
-	final.set(ts.Store().Revision())
+	final.set(ts.store.Revision())
 	for range views {
 		if err := <-results; err != nil {
 			t.Error(err)
 		}
 	}
 	for _, v := range views {
-		eps, err := ts.Store().Read().Endpoints("ns", v.service)
+		eps, err := ts.store.Read().Endpoints("ns", v.service)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -450,7 +450,7 @@ func TestWatchREST(t *testing.T) {
 	ts := startServer(t, Config{})
 	ts.mustCreateService(t, webSvc())
 	ts.mustCreateInstance(t, webInst("web-1"))
-	rev := ts.Store().Revision()
+	rev := ts.store.Revision()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", ts.base+"/v1/namespaces/shop/services/web/endpoints:watch", nil)

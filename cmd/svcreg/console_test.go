@@ -36,7 +36,7 @@ func startConsoleRegistry(t *testing.T) (addr string, clock *clocktest.Fake) {
 	t.Cleanup(func() { cancel(); <-done })
 	wait, cancelWait := context.WithTimeout(context.Background(), 30*time.Second) // a bound, not a wait
 	defer cancelWait()
-	if err := srv.Node().WaitCaughtUp(wait); err != nil {
+	if err := srv.Ready(wait); err != nil {
 		t.Fatalf("the registry did not catch up: %v", err)
 	}
 	consoleNow = clock.Now

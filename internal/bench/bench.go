@@ -226,7 +226,7 @@ func target(ctx context.Context, cfg Config, res *Result) (addr string, dial []g
 	}
 	waitCtx, cancelWait := context.WithTimeout(ctx, 10*time.Second)
 	defer cancelWait()
-	if err := srv.Node().WaitCaughtUp(waitCtx); err != nil {
+	if err := srv.Ready(waitCtx); err != nil {
 		stop()
 		return "", nil, nil, nil, err
 	}

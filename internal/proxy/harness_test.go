@@ -88,7 +88,7 @@ func startEnv(t testing.TB, cfg Config) *env {
 	t.Cleanup(func() { cancel(); <-served })
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
-	if err := srv.Node().WaitCaughtUp(wctx); err != nil {
+	if err := srv.Ready(wctx); err != nil {
 		t.Fatal(err)
 	}
 	reg, err := client.New(ctx, srv.GRPCAddr())

@@ -1,4 +1,8 @@
-package server
+// Package apierror is the one table from domain errors to gRPC status
+// (etcd's v3rpc/util.go): the RPC handlers and the packages below them
+// return domain errors, and the interceptors and the REST gateway convert
+// them here, each with the reason clients match (package reason).
+package apierror
 
 import (
 	"context"
@@ -17,10 +21,7 @@ import (
 	"github.com/svcreg/svcreg/reason"
 )
 
-// sentinels is the one table from domain errors to gRPC status (etcd's
-// v3rpc/util.go): handlers and the packages below them return domain
-// errors, and the interceptors convert them here, each with the reason
-// clients match (package reason). The first match wins.
+// sentinels is the table; the first match wins.
 var sentinels = []struct {
 	err    error
 	code   codes.Code
@@ -47,24 +48,24 @@ var sentinels = []struct {
 	{cluster.ErrUnknownServer, codes.NotFound, reason.NotFound},
 	{cluster.ErrNodeIDInUse, codes.AlreadyExists, reason.NodeIDInUse},
 	{cluster.ErrMembership, codes.Unavailable, reason.ClusterChange},
-	{errBehind, codes.Unavailable, reason.Behind},
-	{errLimit, codes.ResourceExhausted, reason.LimitExceeded},
-	{errShuttingDown, codes.Unavailable, reason.ShuttingDown},
+	{ErrBehind, codes.Unavailable, reason.Behind},
+	{ErrLimit, codes.ResourceExhausted, reason.LimitExceeded},
+	{ErrShuttingDown, codes.Unavailable, reason.ShuttingDown},
 }
 
 // Errors of the server's own.
 var (
-	// errBehind: this server did not reach a read's min_revision in time.
-	errBehind = errors.New("this server is behind")
-	// errLimit: a server limit was reached (the message names it).
-	errLimit = errors.New("limit reached")
-	// errShuttingDown: the server is stopping.
-	errShuttingDown = errors.New("the registry is shutting down")
+	// ErrBehind: this server did not reach a read's min_revision in time.
+	ErrBehind = errors.New("this server is behind")
+	// ErrLimit: a server limit was reached (the message names it).
+	ErrLimit = errors.New("limit reached")
+	// ErrShuttingDown: the server is stopping.
+	ErrShuttingDown = errors.New("the registry is shutting down")
 )
 
-// toStatus converts a domain error to a gRPC status. It is the only place
+// ToStatus converts a domain error to a gRPC status. It is the only place
 // that does: status errors (from a forwarded call) pass as they are.
-func toStatus(err error) error {
+func ToStatus(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -79,14 +80,14 @@ func toStatus(err error) error {
 	}
 	var list validation.ErrorList
 	if errors.As(err, &list) {
-		return withDetails(codes.InvalidArgument, list.Error(), reason.FieldInvalid, badRequest(list))
+		return WithDetails(codes.InvalidArgument, list.Error(), reason.FieldInvalid, badRequest(list))
 	}
 	for _, m := range sentinels {
 		if errors.Is(err, m.err) {
-			return withDetails(m.code, err.Error(), m.reason, nil)
+			return WithDetails(m.code, err.Error(), m.reason, nil)
 		}
 	}
-	return withDetails(codes.Internal, err.Error(), reason.Internal, nil)
+	return WithDetails(codes.Internal, err.Error(), reason.Internal, nil)
 }
 
 // badRequest lists the field violations, the first validation.MaxErrors
@@ -121,7 +122,9 @@ func reasonOf(t validation.ErrorType) string {
 	return "INVALID"
 }
 
-func withDetails(code codes.Code, msg, why string, br *errdetails.BadRequest) error {
+// WithDetails is a status with the ErrorInfo of its reason and, for
+// invalid fields, their BadRequest.
+func WithDetails(code codes.Code, msg, why string, br *errdetails.BadRequest) error {
 	st := status.New(code, msg)
 	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: why, Domain: reason.Domain}}
 	if br != nil {
@@ -133,4 +136,5 @@ func withDetails(code codes.Code, msg, why string, br *errdetails.BadRequest) er
 	return st.Err()
 }
 
-func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+// IsNotFound reports whether err is the store's NotFound.
+func IsNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
