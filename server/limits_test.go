@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -412,16 +410,3 @@ func TestRejectedWritesAreNotLogged(t *testing.T) {
 		}
 	}
 }
-
-// TestGatewayRecoversPanics: a panic in an HTTP handler is a 500 with the
-// reason INTERNAL, and the server goes on.
-func TestGatewayRecoversPanics(t *testing.T) {
-	h := httpHandler{log: discardLogger()}.recover(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/x", nil))
-	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "INTERNAL") {
-		t.Fatalf("a panicking handler: %d %s", rec.Code, rec.Body)
-	}
-}
-
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

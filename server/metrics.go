@@ -23,6 +23,7 @@ import (
 
 	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/internal/auth"
+	"github.com/svcreg/svcreg/internal/gateway"
 )
 
 // serverMetrics are one server's Prometheus metrics (docs/metrics.md). The
@@ -157,7 +158,7 @@ func (g *guard) readersOfAll(next http.Handler) http.Handler {
 			if code == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="svcreg"`)
 			}
-			writeStatus(w, r, code, status.New(st.Code(), st.Message()+" (--metrics-auth: /metrics takes a token that may read every namespace)"))
+			gateway.WriteStatus(w, r, code, status.New(st.Code(), st.Message()+" (--metrics-auth: /metrics takes a token that may read every namespace)"))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -1,12 +1,15 @@
-// Package server is svcreg's composition root: it wires the store, the
-// Raft node and the watch hub to the gRPC services, the REST gateway, DNS
-// and the listeners, and runs them until the context ends, then stops
-// gracefully. docs/architecture.md follows a request through it.
+// Package server is svcreg's embedding API and composition root (etcd's
+// embed): Config, New, Serve, Ready and Close. It wires the store, the
+// Raft node and the watch hub to the gRPC services, the HTTP port
+// (internal/gateway), DNS and the listeners, and runs them until the
+// context ends or Close, then stops gracefully. docs/architecture.md
+// follows a request through it.
 //
 // One file per gRPC service part (etcd's v3rpc): registry.go (services,
-// instances, endpoints), watch.go, leases.go, discovery.go, operator.go;
-// routing.go decides where a request runs, errors.go converts errors in
-// one table, interceptors.go holds what every RPC passes through.
+// instances, endpoints), watch.go, leases.go, discovery.go, operator.go,
+// tokens.go, xds.go; routing.go decides where a request runs,
+// interceptors.go holds what every RPC passes through, and
+// internal/apierror converts errors in one table.
 package server
 
 import (
@@ -34,6 +37,7 @@ import (
 	"github.com/svcreg/svcreg/internal/admission"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/cluster"
+	"github.com/svcreg/svcreg/internal/gateway"
 	"github.com/svcreg/svcreg/internal/kubedns"
 	"github.com/svcreg/svcreg/internal/lease"
 	"github.com/svcreg/svcreg/internal/meta"
@@ -240,7 +244,7 @@ func hiddenNamespaces(patterns []string) func(string) bool {
 // final status).
 func newGRPCServer(ic *interceptors, extra ...grpc.ServerOption) *grpc.Server {
 	return grpc.NewServer(append(append(extra, ic.serverOptions()...),
-		grpc.MaxRecvMsgSize(maxRequestBytes),
+		grpc.MaxRecvMsgSize(gateway.MaxRequestBytes),
 		grpc.MaxConcurrentStreams(1024),
 		// Watches are long and often idle: let clients keep them alive with
 		// pings every 10 s or more, and find dead clients ourselves.
@@ -262,15 +266,15 @@ func (s *Server) dnsSource() (kubedns.Snapshot, error) {
 }
 
 func (s *Server) listenHTTP() error {
-	h := httpHandler{conn: s.rest.conn, metrics: s.metrics, readyz: s.ready.serveReadyz, pprof: s.cfg.Pprof,
-		bodyTime: s.cfg.Limits.HTTPBodyTimeout, log: s.log, inFlight: s.inFlight, allowedHosts: s.cfg.Security.HTTPAllowedHosts}
+	cfg := gateway.Config{Conn: s.rest.conn, Observe: s.metrics.restMiddleware, Metrics: s.metrics.handler(), Readyz: s.ready.serveReadyz,
+		Pprof: s.cfg.Pprof, BodyTimeout: s.cfg.Limits.HTTPBodyTimeout, Log: s.log, InFlight: s.inFlight, AllowedHosts: s.cfg.Security.HTTPAllowedHosts}
 	if s.plan.tls != nil {
-		h.certNames = s.plan.tls.Names
+		cfg.CertNames = s.plan.tls.Names
 	}
 	if s.cfg.Security.MetricsAuth {
-		h.metricsGuard = s.guard.readersOfAll
+		cfg.MetricsGuard = s.guard.readersOfAll
 	}
-	handler, err := h.build()
+	handler, err := gateway.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -280,7 +284,7 @@ func (s *Server) listenHTTP() error {
 	if s.plan.tls != nil {
 		s.httpLis = tls.NewListener(s.httpLis, s.plan.tls.ServerConfig("http/1.1"))
 	}
-	s.http = &http.Server{Handler: handler, ConnContext: connContext, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: s.cfg.Limits.HTTPIdleTimeout,
+	s.http = &http.Server{Handler: handler, ConnContext: gateway.ConnContext, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: s.cfg.Limits.HTTPIdleTimeout,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	return nil
 }

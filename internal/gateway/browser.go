@@ -1,4 +1,4 @@
-package server
+package gateway
 
 import (
 	"fmt"
@@ -28,20 +28,20 @@ import (
 //     otherwise). A rebinding page's Host is its own name.
 
 // browserGuard wraps the REST handler.
-func (h httpHandler) browserGuard(next http.Handler) http.Handler {
+func (h handler) browserGuard(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeStatus(w, r, http.StatusForbidden, status.New(codes.PermissionDenied,
+		WriteStatus(w, r, http.StatusForbidden, status.New(codes.PermissionDenied,
 			"a write from another origin (a web page) is refused: the REST API takes writes only from programs and the web view it serves"))
 	}))
 	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !h.hostAllowed(r.Host) {
-			writeStatus(w, r, http.StatusMisdirectedRequest, status.New(codes.PermissionDenied, fmt.Sprintf(
+			WriteStatus(w, r, http.StatusMisdirectedRequest, status.New(codes.PermissionDenied, fmt.Sprintf(
 				"the Host header %q is not a name of this server: use its address or localhost, or start it with --http-allowed-host %s", clip(r.Host), clip(hostOnly(r.Host)))))
 			return
 		}
 		if isWrite(r.Method) && !jsonBody(r) {
-			writeStatus(w, r, http.StatusUnsupportedMediaType, status.New(codes.InvalidArgument, fmt.Sprintf(
+			WriteStatus(w, r, http.StatusUnsupportedMediaType, status.New(codes.InvalidArgument, fmt.Sprintf(
 				"Content-Type %q: the REST API takes JSON bodies: send Content-Type: application/json", clip(r.Header.Get("Content-Type")))))
 			return
 		}
@@ -69,7 +69,7 @@ func jsonBody(r *http.Request) bool {
 }
 
 // hostAllowed reports whether a request's Host names this server.
-func (h httpHandler) hostAllowed(hostport string) bool {
+func (h handler) hostAllowed(hostport string) bool {
 	host := hostOnly(hostport)
 	if host == "" {
 		return true // HTTP/1.0 without Host: nothing a browser sends
@@ -78,10 +78,10 @@ func (h httpHandler) hostAllowed(hostport string) bool {
 		return true
 	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	if slices.ContainsFunc(h.allowedHosts, func(a string) bool { return strings.EqualFold(a, host) }) {
+	if slices.ContainsFunc(h.AllowedHosts, func(a string) bool { return strings.EqualFold(a, host) }) {
 		return true
 	}
-	return h.certNames != nil && slices.ContainsFunc(h.certNames(), func(n string) bool { return matchCertName(n, host) })
+	return h.CertNames != nil && slices.ContainsFunc(h.CertNames(), func(n string) bool { return matchCertName(n, host) })
 }
 
 func hostOnly(hostport string) string {

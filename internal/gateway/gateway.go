@@ -1,4 +1,10 @@
-package server
+// Package gateway is the registry's HTTP port: the REST API (grpc-gateway
+// over the registry's own gRPC services, with Kubernetes' spellings on the
+// way in and Kubernetes' status codes on the way out), /openapi.json,
+// /metrics, the web view, the health endpoints and pprof, behind the
+// port's admission and its browser guard. It calls the registry only
+// through the gRPC connection it is given.
+package gateway
 
 import (
 	"context"
@@ -6,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/textproto"
@@ -18,9 +23,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/svcreg/svcreg"
@@ -28,68 +31,47 @@ import (
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/admission"
 	"github.com/svcreg/svcreg/internal/apierror"
+	"github.com/svcreg/svcreg/internal/webui"
 	"github.com/svcreg/svcreg/reason"
 )
 
-// maxRequestBytes caps request bodies and messages (etcd allows 1.5 MiB).
-const maxRequestBytes = 3 << 19
+// MaxRequestBytes caps request bodies and messages (etcd allows 1.5 MiB).
+const MaxRequestBytes = 3 << 19
 
-// The REST gateway calls the registry through a gRPC server of its own, in
-// this process, over an in-memory connection (bufconn): the same services
-// and the same interceptors as the gRPC port, but not the gRPC port's
-// per-connection stream limit, which one shared connection would hit at
-// 1,024 open REST watches. REST clients are bounded by the HTTP listener's
-// connection limit and the watch limit instead.
-type restGateway struct {
-	grpc *grpc.Server
-	lis  *bufconn.Listener
-	conn *grpc.ClientConn
-}
-
-const bufconnSize = 1 << 20
-
-func newRESTGateway(register func(*grpc.Server), ic *interceptors, maxStreams uint32) (*restGateway, error) {
-	g := &restGateway{lis: bufconn.Listen(bufconnSize)}
-	g.grpc = grpc.NewServer(append(ic.serverOptions(),
-		grpc.MaxRecvMsgSize(maxRequestBytes),
-		grpc.MaxConcurrentStreams(maxStreams),
-		grpc.ForceServerCodecV2(newCodec()))...)
-	register(g.grpc)
-	conn, err := grpc.NewClient("passthrough:///rest-gateway",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return g.lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
-	if err != nil {
-		return nil, err
-	}
-	g.conn = conn
-	go g.grpc.Serve(g.lis)
-	return g, nil
-}
-
-func (g *restGateway) close() {
-	g.conn.Close()
-	g.grpc.Stop()
-}
-
-// httpHandler is everything the HTTP port serves.
-type httpHandler struct {
-	conn     *grpc.ClientConn
-	metrics  *serverMetrics
-	readyz   http.HandlerFunc
-	pprof    bool
-	bodyTime time.Duration
-	log      *slog.Logger
-	inFlight *admission.InFlight // nil: no per-client bound
-	// allowedHosts and certNames are the names the Host header may carry
+// Config is what the HTTP port serves with.
+type Config struct {
+	// Conn reaches the registry's gRPC services.
+	Conn *grpc.ClientConn
+	// Observe measures each REST request (the server's metrics).
+	Observe runtime.Middleware
+	// Metrics serves /metrics; MetricsGuard, when set, guards it
+	// (--metrics-auth).
+	Metrics      http.Handler
+	MetricsGuard func(http.Handler) http.Handler
+	// Readyz serves /readyz.
+	Readyz http.HandlerFunc
+	// Pprof serves /debug/pprof.
+	Pprof bool
+	// BodyTimeout bounds how long a request body may take to arrive.
+	BodyTimeout time.Duration
+	Log         *slog.Logger
+	// InFlight bounds each client's requests in flight; nil: no bound.
+	InFlight *admission.InFlight
+	// AllowedHosts and CertNames are the names the Host header may carry
 	// beside IP addresses and localhost (browser.go).
-	allowedHosts []string
-	certNames    func() []string
-	// metricsGuard, when set, guards /metrics (--metrics-auth).
-	metricsGuard func(http.Handler) http.Handler
+	AllowedHosts []string
+	CertNames    func() []string
 }
 
-func (h httpHandler) build() (http.Handler, error) {
+// handler is the HTTP port's handler and its configuration.
+type handler struct{ Config }
+
+// New is everything the HTTP port serves.
+func New(cfg Config) (http.Handler, error) {
+	return handler{cfg}.build()
+}
+
+func (h handler) build() (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		// Strict JSON: unknown fields and unknown enum names are errors (the
 		// gateway's default discards them silently). Zero values are left
@@ -100,22 +82,22 @@ func (h httpHandler) build() (http.Handler, error) {
 		}}),
 		runtime.WithErrorHandler(writeHTTPError),
 		// Kubernetes' spellings are taken on the way in (spellings.go).
-		runtime.WithMiddlewares(h.metrics.restMiddleware, refuseUnknownQuery, respellBodies),
+		runtime.WithMiddlewares(h.Observe, refuseUnknownQuery, respellBodies),
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		// Never forward gRPC response metadata as Grpc-Metadata-* headers.
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 	)
-	if err := gateway.RegisterRegistryServiceHandlerClient(context.Background(), gw, svcregv1grpc.NewRegistryServiceClient(h.conn)); err != nil {
+	if err := gateway.RegisterRegistryServiceHandlerClient(context.Background(), gw, svcregv1grpc.NewRegistryServiceClient(h.Conn)); err != nil {
 		return nil, err
 	}
-	if err := gateway.RegisterXDSServiceHandlerClient(context.Background(), gw, svcregv1grpc.NewXDSServiceClient(h.conn)); err != nil {
+	if err := gateway.RegisterXDSServiceHandlerClient(context.Background(), gw, svcregv1grpc.NewXDSServiceClient(h.Conn)); err != nil {
 		return nil, err
 	}
-	if err := gateway.RegisterTokenServiceHandlerClient(context.Background(), gw, svcregv1grpc.NewTokenServiceClient(h.conn)); err != nil {
+	if err := gateway.RegisterTokenServiceHandlerClient(context.Background(), gw, svcregv1grpc.NewTokenServiceClient(h.Conn)); err != nil {
 		return nil, err
 	}
 	// Only ListPeers has a REST route (the web view's cluster page).
-	if err := gateway.RegisterOperatorServiceHandlerClient(context.Background(), gw, svcregv1grpc.NewOperatorServiceClient(h.conn)); err != nil {
+	if err := gateway.RegisterOperatorServiceHandlerClient(context.Background(), gw, svcregv1grpc.NewOperatorServiceClient(h.Conn)); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
@@ -124,19 +106,19 @@ func (h httpHandler) build() (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(svcreg.OpenAPI)
 	})
-	metrics := h.metrics.handler()
-	if h.metricsGuard != nil {
-		metrics = h.metricsGuard(metrics)
+	metrics := h.Metrics
+	if h.MetricsGuard != nil {
+		metrics = h.MetricsGuard(metrics)
 	}
 	mux.Handle("GET /metrics", metrics)
-	mux.Handle("GET /ui/", webView())
+	mux.Handle("GET /ui/", webui.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
-	mux.HandleFunc("GET /readyz", h.readyz)
+	mux.HandleFunc("GET /readyz", h.Readyz)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
-	if h.pprof {
+	if h.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
@@ -147,16 +129,16 @@ func (h httpHandler) build() (http.Handler, error) {
 
 // recover turns a panic in a handler into a 500, logged once with its
 // stack, instead of a dropped connection.
-func (h httpHandler) recover(next http.Handler) http.Handler {
+func (h handler) recover(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				h.log.Error("panic serving a REST request: answered 500, still serving", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				h.Log.Error("panic serving a REST request: answered 500, still serving", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				st, _ := status.FromError(apierror.WithDetails(codes.Internal, "internal error; the server logged it", reason.Internal, nil))
-				writeStatus(w, r, http.StatusInternalServerError, st)
+				WriteStatus(w, r, http.StatusInternalServerError, st)
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -173,14 +155,14 @@ func forwardHeader(key string) (string, bool) {
 	return "", false
 }
 
-// limitBody rejects bodies over maxRequestBytes (at once with 413 when the
+// limitBody rejects bodies over MaxRequestBytes (at once with 413 when the
 // length is declared, while reading otherwise) and bounds how long a body
 // may take to arrive: a slow client holds a connection for bodyTime at
 // most, without cutting off a watch's long response.
-func (h httpHandler) limitBody(next http.Handler) http.Handler {
+func (h handler) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > maxRequestBytes {
-			writeStatus(w, r, http.StatusRequestEntityTooLarge, status.New(codes.InvalidArgument,
+		if r.ContentLength > MaxRequestBytes {
+			WriteStatus(w, r, http.StatusRequestEntityTooLarge, status.New(codes.InvalidArgument,
 				"request body too large: the limit is 1.5 MiB"))
 			return
 		}
@@ -188,8 +170,8 @@ func (h httpHandler) limitBody(next http.Handler) http.Handler {
 		if r.ContentLength == 0 || r.Body == http.NoBody {
 			rc.SetReadDeadline(time.Time{})
 		} else {
-			rc.SetReadDeadline(time.Now().Add(h.bodyTime))
-			r.Body = &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, maxRequestBytes), rc: rc}
+			rc.SetReadDeadline(time.Now().Add(h.BodyTimeout))
+			r.Body = &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxRequestBytes), rc: rc}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -241,7 +223,7 @@ func writeHTTPError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler,
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
-	writeStatus(w, r, code, st)
+	WriteStatus(w, r, code, st)
 }
 
 func hasFieldViolations(st *status.Status) bool {
@@ -255,7 +237,9 @@ func hasFieldViolations(st *status.Status) bool {
 
 var statusMarshaler = &runtime.JSONPb{}
 
-func writeStatus(w http.ResponseWriter, _ *http.Request, code int, st *status.Status) {
+// WriteStatus writes a gRPC status as the REST API does: its JSON, with
+// the HTTP code given.
+func WriteStatus(w http.ResponseWriter, _ *http.Request, code int, st *status.Status) {
 	body, err := statusMarshaler.Marshal(st.Proto())
 	if err != nil {
 		body = []byte(`{"code":13,"message":"failed to marshal error"}`)

@@ -1,4 +1,8 @@
-package server
+// Package webui is the web view (docs/console.md): hand-written HTML, CSS
+// and JavaScript, embedded, with no build step and no network fetch. It
+// reads the REST API of the server that serves it, with the token the
+// person gives it, and follows the watch stream for live updates.
+package webui
 
 import (
 	"embed"
@@ -9,15 +13,11 @@ import (
 	"github.com/svcreg/svcreg/internal/spelling"
 )
 
-// The web view (docs/console.md): hand-written HTML, CSS and JavaScript,
-// embedded, with no build step and no network fetch. It reads the REST
-// API of the server that serves it, with the token the person gives it,
-// and follows the watch stream for live updates.
-//
 //go:embed ui
 var uiFiles embed.FS
 
-func webView() http.Handler {
+// Handler serves the web view under /ui/.
+func Handler() http.Handler {
 	sub, err := fs.Sub(uiFiles, "ui")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
