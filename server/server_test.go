@@ -59,6 +59,13 @@ func runServer(t testing.TB, cfg Config) (ts *testServer, stop func()) {
 		// A server alone serves once it has caught up (a cluster's members
 		// do once it has formed: startCluster waits for that).
 		waitCaughtUp(t, srv)
+		// The server records its own addresses by a command of its own,
+		// once: wait for it, so that the revisions a test compares move
+		// by its own requests alone.
+		waitFor(t, "the server to record its addresses", 10*time.Second, func() bool {
+			_, err := srv.store.Read().Node(srv.node.ID())
+			return err == nil
+		})
 	}
 	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
