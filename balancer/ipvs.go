@@ -221,7 +221,7 @@ func (b *ipvsBalancer) decideLocked() (balancer.State, uint64) {
 		if c, ok := children[addr]; ok {
 			switch c.State.ConnectivityState {
 			case connectivity.Ready:
-				v.State, v.Value = ipvs.Ready, c.State.Picker
+				v.State, v.Value = ipvs.Ready, &child{c.State.Picker}
 			case connectivity.TransientFailure:
 				v.State = ipvs.Failed
 			}

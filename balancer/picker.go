@@ -55,7 +55,7 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	default:
 		return balancer.PickResult{}, err
 	}
-	res, err := got.Value.(balancer.Picker).Pick(info)
+	res, err := got.Value.(*child).picker.Pick(info)
 	if err != nil {
 		if got.Release != nil {
 			got.Release()
@@ -67,6 +67,11 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	}
 	return res, nil
 }
+
+// child is a READY endpoint's pick_first picker, as the engine's
+// Backend.Value: a concrete type, so that a pick asserts a type rather
+// than looks up an interface table.
+type child struct{ picker balancer.Picker }
 
 // wrapDone is the engine's Options.Wrap: a release as gRPC's Done, made
 // once per backend and per persistence entry.

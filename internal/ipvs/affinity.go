@@ -38,6 +38,7 @@ type affinity struct {
 	// did not. The wrapped forms are the adapter's (Options.Wrap).
 	done, unpin               func()
 	wrappedDone, wrappedUnpin any
+	picks                     atomic.Pointer[pinnedPicks]
 }
 
 // tombstone marks a deleted slot: lookups probe past it.

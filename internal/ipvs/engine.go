@@ -176,7 +176,8 @@ type Picker struct{ p *picker }
 
 // Pick chooses a backend for a request: ErrConnecting when the request's
 // backend is still connecting, ErrNoDestination when none can take it.
-func (p *Picker) Pick(req Request) (Picked, error) { return p.p.pick(req) }
+// The Picked is shared and must not be modified.
+func (p *Picker) Pick(req Request) (*Picked, error) { return p.p.pick(req) }
 
 // Config is the configuration the picker was built with.
 func (p *Picker) Config() *Config { return p.p.cfg }

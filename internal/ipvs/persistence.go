@@ -7,7 +7,7 @@ package ipvs
 // overload breaks it (unless expireQuiescent, for weight 0); a backend
 // that leaves, or stops being a ready candidate, does. An entry never
 // expires while RPCs pinned through it are in flight.
-func (p *picker) pickPersistent(req Request) (Picked, error) {
+func (p *picker) pickPersistent(req Request) (*Picked, error) {
 	key := req.Source
 	now := p.now()
 	t := p.sticky
@@ -20,10 +20,10 @@ func (p *picker) pickPersistent(req Request) (Picked, error) {
 	s := p.sched.pick(p, req)
 	switch {
 	case s == connecting:
-		return Picked{}, ErrConnecting
+		return nil, ErrConnecting
 	case s == nil:
 		if s = p.pickTerminating(); s == nil {
-			return Picked{}, ErrNoDestination
+			return nil, ErrNoDestination
 		}
 	}
 	e := &affinity{key: key}
@@ -47,12 +47,26 @@ func (p *picker) pickPersistent(req Request) (Picked, error) {
 // usePinned sends a request through a persistence entry: the entry counts
 // it (it must not expire while the request runs) and so does the backend
 // when the picker counts load.
-func (p *picker) usePinned(s *slot, e *affinity) Picked {
+func (p *picker) usePinned(s *slot, e *affinity) *Picked {
+	// What the entry's picks return is built once per picker (the slot
+	// carries the adapter's value of this build).
+	c := e.picks.Load()
+	if c == nil || c.s != s {
+		c = &pinnedPicks{s: s,
+			plain:   Picked{Addr: s.addr, Value: s.value, Release: e.unpin, Wrapped: e.wrappedUnpin},
+			counted: Picked{Addr: s.addr, Value: s.value, Release: e.done, Wrapped: e.wrappedDone}}
+		e.picks.Store(c)
+	}
 	e.inflight.Add(1)
-	got := Picked{Addr: s.addr, Value: s.value, Release: e.unpin, Wrapped: e.wrappedUnpin}
 	if p.count {
 		s.b.acquire()
-		got.Release, got.Wrapped = e.done, e.wrappedDone
+		return &c.counted
 	}
-	return got
+	return &c.plain
+}
+
+// pinnedPicks are a persistence entry's picks through one picker's slot.
+type pinnedPicks struct {
+	s              *slot
+	plain, counted Picked
 }

@@ -30,6 +30,9 @@ type slot struct {
 	ready       bool
 	failed      bool
 	terminating bool
+	// plain and counted are what a pick of this slot returns, built once:
+	// a pick hands out a pointer to one, never copies a struct.
+	plain, counted Picked
 }
 
 // eligible: weight > 0 and not overloaded (availability is being a
@@ -128,7 +131,9 @@ func buildPicker(st *state, views []Backend) *picker {
 		}
 		s := &p.slots[i]
 		*s = slot{b: b, value: v.Value, addr: v.Addr, weight: v.Info.Weight, ready: v.State == Ready, failed: v.State == Failed,
-			terminating: v.Info.Terminating}
+			terminating: v.Info.Terminating,
+			plain:   Picked{Addr: v.Addr, Value: v.Value},
+			counted: Picked{Addr: v.Addr, Value: v.Value, Release: b.releaseFn, Wrapped: b.wrapped}}
 		refs[i] = slotRef{p: p, cand: -1, weight: s.weight, kind: kind}
 		switch {
 		case s.ready && !s.terminating:
@@ -184,25 +189,24 @@ func buildPicker(st *state, views []Backend) *picker {
 
 // pick chooses a backend for a request and counts it there until its
 // release (when the picker counts load).
-func (p *picker) pick(req Request) (Picked, error) {
+func (p *picker) pick(req Request) (*Picked, error) {
 	if p.sticky != nil {
 		return p.pickPersistent(req)
 	}
 	s := p.sched.pick(p, req)
 	switch {
 	case s == connecting:
-		return Picked{}, ErrConnecting
+		return nil, ErrConnecting
 	case s == nil:
 		if s = p.pickTerminating(); s == nil {
-			return Picked{}, ErrNoDestination
+			return nil, ErrNoDestination
 		}
 	}
-	got := Picked{Addr: s.addr, Value: s.value}
 	if p.count {
 		s.b.acquire()
-		got.Release, got.Wrapped = s.b.releaseFn, s.b.wrapped
+		return &s.counted, nil
 	}
-	return got, nil
+	return &s.plain, nil
 }
 
 // pickTerminating is the KEP-1669 fallback: when no ready endpoint can take
