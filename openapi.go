@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package svcreg holds the assets of the svcreg module that the binary
 // embeds. The code lives in server/, internal/, resolver/, balancer/ and
 // client/; see README.md.

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package balancer is the "ipvs" gRPC load-balancing policy: the 14
 // schedulers of Linux IPVS (net/netfilter/ipvs, ipvsadm(8)) picking a
 // backend per RPC: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf,

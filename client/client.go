@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package client is svcreg's Go SDK: a typed client for every registry RPC,
 // endpoint watches that resume by themselves, self-registration with a
 // lease (Register), and Dial, a grpc.NewClient with the svcreg resolver and

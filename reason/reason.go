@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package reason names why a svcreg RPC failed, in a form programs can
 // match: every error the registry returns carries a google.rpc.ErrorInfo
 // with Domain and one of these reasons (AIP-193). Match reasons, not status

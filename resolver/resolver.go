@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package resolver is the "svcreg" gRPC name resolver: a ClientConn dialed
 // to svcreg:///web.shop:grpc follows the registry's endpoints of service
 // web in namespace shop, pushed over a watch within milliseconds (no

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package server is svcreg's embedding API and composition root (etcd's
 // embed): Config, New, Serve, Ready and Close. It wires the store, the
 // Raft node and the watch hub to the gRPC services, the HTTP port

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command greeter-client calls the greeters through svcreg:
 //
 //	go run ./examples/greeter-client --count 10

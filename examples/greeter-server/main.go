@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command greeter-server is a backend that registers itself with svcreg
 // and drains on SIGINT/SIGTERM:
 //

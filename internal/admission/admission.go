@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package admission shares a server's connections and requests fairly
 // among its clients, before anything is authenticated: one client (one
 // address) can hold at most a share of the connections and of the

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package apierror is the one table from domain errors to gRPC status
 // (etcd's v3rpc/util.go): the RPC handlers and the packages below them
 // return domain errors, and the interceptors and the REST gateway convert

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package auth decides who may do what (docs/security.md): a principal
 // (the token a request carries, or the identity of its client
 // certificate) holds role bindings, and Authorize is the one place that

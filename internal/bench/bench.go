@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package bench is `svcreg bench`: a load generator that measures how fast
 // endpoint changes reach watchers. It creates services and instances,
 // attaches watchers over a number of connections, then updates instances

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package certs holds the registry's TLS material (docs/security.md):
 // certificate, key and CA files that reload without a restart, and the
 // generation of a CA and of the certificates `svcreg cert` and the tests

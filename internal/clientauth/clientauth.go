@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package clientauth is how the SDK, the resolver and the CLI prove who
 // they are to a registry (docs/security.md): a bearer token sent as
 // `authorization: Bearer ...` metadata on every call, and TLS that checks

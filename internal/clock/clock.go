@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package clock is svcreg's one time interface. The server side takes a
 // Clock in its configuration (server.Config.Clock: leases, sessions and
 // every command's timestamp); the client side (the SDK, the resolver,

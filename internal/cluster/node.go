@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package cluster replicates the store with Raft (hashicorp/raft), as
 // Consul and Nomad do with go-memdb: every write is a log entry that every
 // server's state machine applies to its store, at a revision equal to the

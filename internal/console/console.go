@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package console is the operator's console: the kubectl-like commands of
 // `svcreg` (get, describe, apply, delete, watch, drain, undrain) against a
 // registry's public API. Output follows kubectl's habits: aligned tables

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package endpointwatch follows a service's endpoints on a registry: the
 // resuming WatchEndpoints stream and the consistent view built from it,
 // shared by the client SDK and the resolver.

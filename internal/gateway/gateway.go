@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package gateway is the registry's HTTP port: the REST API (grpc-gateway
 // over the registry's own gRPC services, with Kubernetes' spellings on the
 // way in and Kubernetes' status codes on the way out), /openapi.json,

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package ipvs is the vocabulary of the 14 Linux IPVS schedulers
 // (ipvsadm(8)) that the registry validates, the ipvs balancer implements
 // and the resolver and the proxy configure. Their semantics are in

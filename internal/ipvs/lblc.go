@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package ipvs
 
 // lblc is locality-based least connection (ip_vs_lblc.c): a destination key

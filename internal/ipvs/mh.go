@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package ipvs
 
 // mh is Maglev hashing (ip_vs_mh.c) of the source key, weights by turns. A

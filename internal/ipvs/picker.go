@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package ipvs
 
 import (
@@ -132,8 +135,8 @@ func buildPicker(st *state, views []Backend) *picker {
 		s := &p.slots[i]
 		*s = slot{b: b, value: v.Value, addr: v.Addr, weight: v.Info.Weight, ready: v.State == Ready, failed: v.State == Failed,
 			terminating: v.Info.Terminating,
-			plain:   Picked{Addr: v.Addr, Value: v.Value},
-			counted: Picked{Addr: v.Addr, Value: v.Value, Release: b.releaseFn, Wrapped: b.wrapped}}
+			plain:       Picked{Addr: v.Addr, Value: v.Value},
+			counted:     Picked{Addr: v.Addr, Value: v.Value, Release: b.releaseFn, Wrapped: b.wrapped}}
 		refs[i] = slotRef{p: p, cand: -1, weight: s.weight, kind: kind}
 		switch {
 		case s.ready && !s.terminating:

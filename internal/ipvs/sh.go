@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package ipvs
 
 // sh is source hashing (ip_vs_sh.c): the source key (the hashKey header,

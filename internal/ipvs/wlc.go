@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package ipvs
 
 // wlc is weighted least connection (ip_vs_wlc.c): the candidate with the

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package kubedns answers DNS questions about the registry's services the
 // way kube-dns and CoreDNS answer them about Kubernetes services, per the
 // Kubernetes DNS-Based Service Discovery specification, schema 1.1.0:

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package labels parses and evaluates Kubernetes label selectors
 // (k8s.io/apimachinery/pkg/labels): "a=b,c!=d,e in (x,y),f notin (z),g,!h",
 // plus the numeric "n>3" and "n<7".

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package lbrecorder is test support for propagation benchmarks: a gRPC
 // load-balancing policy that records when each address first reaches its
 // ClientConn, the end of a resolver's (or an xDS client's) path.

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package lease keeps instance leases: an instance registered with
 // ttl_seconds is deleted when it is not renewed within its TTL.
 //

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package manifest reads the documents `svcreg apply -f` takes and writes
 // the ones `svcreg get -o yaml|json` prints.
 //

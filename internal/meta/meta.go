@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package meta is the object vocabulary every svcreg package shares, so that
 // each rule lives in one place: the default and the all-namespaces
 // namespace, object keys, the headless cluster IP and the registry's

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package proxy is svcreg proxy, the node agent that makes cluster IPs
 // and node ports real (docs/proxy.md), as kube-proxy does: it follows
 // every service and its endpoints, and programs a data plane: userspace

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package reservedports keeps a test server's ports its own across a
 // restart (test support; it imports testing).
 package reservedports

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package servicemodel is the one home of the rules that say, for a
 // service and its endpoints, where traffic goes: which ports it serves
 // (frontends), which endpoints take traffic on each and in what state

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package spelling is the one table of how svcreg's enum values are
 // spelled in Kubernetes' API (ClusterIP for SERVICE_TYPE_CLUSTER_IP): the
 // kubernetes_name option on each value in proto/svcreg/v1, read through

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package store is the registry's state: services, instances, derived
 // endpoints and allocations in go-memdb, shaped as Consul's and Nomad's
 // state stores are:

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package validation holds Kubernetes' validation rules for names, labels,
 // ports and addresses (k8s.io/apimachinery/pkg/util/validation), and the
 // field error model (k8s.io/apimachinery/pkg/util/validation/field) that

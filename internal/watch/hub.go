@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package watch fans the store's change feed out to watchers
 // (docs/architecture.md, "The read and watch path").
 //

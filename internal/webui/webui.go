@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package webui is the web view (docs/console.md): hand-written HTML, CSS
 // and JavaScript, embedded, with no build step and no network fetch. It
 // reads the REST API of the server that serves it, with the token the

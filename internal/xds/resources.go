@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package xds serves the registry to proxyless gRPC clients of every
 // language over the xDS protocol (docs/xds.md): an aggregated discovery
 // service (state of the world, gRFC A27) whose Listener, Cluster and

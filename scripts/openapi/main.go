@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command openapi finishes the OpenAPI document protoc-gen-openapiv2
 // writes (./scripts/generate runs it): the API's title, version and
 // description; one path per URL template (the generator names a path

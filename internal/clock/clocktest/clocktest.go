@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package clocktest is a fake clock.Clock for tests: it moves only when
 // the test advances it, and tells the test when the code under test waits
 // on it. A server takes one in its Config; the client side's packages

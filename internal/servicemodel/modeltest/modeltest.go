@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package modeltest is the service model's rules as one flat table: a
 // service port, endpoints in every combination of conditions
 // (ready, serving, terminating, as the store derives them with and

@@ -1,3 +1,6 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package propagation measures how fast an endpoint change reaches gRPC
 // clients through svcreg's xDS server, beside the svcreg:/// resolver in
 // the same run (docs/benchmarks.md). It is a package of its own because
