@@ -247,6 +247,13 @@ func rpcCases() []rpcCase {
 			}
 			return err
 		}},
+		{method: "ReportProbeResult", action: auth.WriteService, call: func(ctx context.Context, as *authServer, ns string) error {
+			// web-1 has no probe: allowed callers get FAILED_PRECONDITION.
+			_, err := reg(as).ReportProbeResult(ctx, &svcregv1.ReportProbeResultRequest{Namespace: ns, Name: "web-1", Uid: "u", Ready: true, Prober: "agent/n"})
+			return err
+		}, rest: func(ns string) (string, string, string) {
+			return "POST", "/v1/namespaces/" + ns + "/instances/web-1:reportProbe", `{"uid":"u","ready":true,"prober":"agent/n"}`
+		}},
 		{method: "RenewInstanceLease", action: auth.WriteInstance, owned: true, call: func(ctx context.Context, as *authServer, ns string) error {
 			_, err := reg(as).RenewInstanceLease(ctx, &svcregv1.RenewInstanceLeaseRequest{Namespace: ns, Name: "web-1"})
 			return err

@@ -88,6 +88,9 @@ func (m *serverMetrics) registerState(s *Server) {
 	gauge("svcreg_leases", "Live instance leases.", func() float64 { return float64(s.leases.Len()) })
 	counter("svcreg_lease_renewals_total", "Lease renewals this server took (as leader).", func() float64 { r, _ := s.leases.Stats(); return float64(r) })
 	counter("svcreg_lease_expirations_total", "Instances deleted because their lease lapsed.", func() float64 { _, e := s.leases.Stats(); return float64(e) })
+	gauge("svcreg_probes", "Instances this server probes (its share of those no node agent probes).", func() float64 { return float64(s.probes.m.Probing()) })
+	counter("svcreg_probe_checks_total", "Readiness checks this server ran.", func() float64 { c, _ := s.probes.m.Checks(); return float64(c) })
+	counter("svcreg_probe_check_failures_total", "Readiness checks this server ran that failed.", func() float64 { _, f := s.probes.m.Checks(); return float64(f) })
 	gauge("svcreg_raft_last_index", "The last Raft log index of this server.", func() float64 { return float64(s.node.Raft().LastIndex()) })
 	gauge("svcreg_raft_applied_index", "The last Raft log index applied to this server's store.", func() float64 { return float64(s.node.Raft().AppliedIndex()) })
 	gauge("svcreg_raft_is_leader", "1 while this server is the Raft leader.", func() float64 {

@@ -171,6 +171,15 @@ func (o *objects) DeleteInstance(ctx context.Context, req *svcregv1.DeleteInstan
 	return &svcregv1.DeleteInstanceResponse{ResourceVersion: res.Revision}, nil
 }
 
+// ReportProbeResult records a prober's transition (docs/health.md).
+func (o *objects) ReportProbeResult(ctx context.Context, req *svcregv1.ReportProbeResultRequest) (*svcregv1.ReportProbeResultResponse, error) {
+	res, err := o.writer.apply(ctx, func(c *storev1.Command) { c.Op = &storev1.Command_ReportProbe{ReportProbe: req} })
+	if err != nil {
+		return nil, err
+	}
+	return &svcregv1.ReportProbeResultResponse{Instance: res.Instance}, nil
+}
+
 func (o *objects) ListEndpoints(ctx context.Context, req *svcregv1.ListEndpointsRequest) (*svcregv1.ListEndpointsResponse, error) {
 	ns, err := objectRef(store.KindService, req.GetNamespace(), req.GetService(), "service")
 	if err != nil {

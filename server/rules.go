@@ -99,6 +99,11 @@ var rules = map[string]rule{
 	svcregv1grpc.RegistryService_RenewInstanceLease_FullMethodName: {action: auth.WriteInstance, quiet: true, scope: in(func(r *svcregv1.RenewInstanceLeaseRequest) (string, string) {
 		return r.GetNamespace(), r.GetName()
 	})},
+	// A probe's verdict changes what every client sees of an instance:
+	// the services' writers (admin) and the node agents' tokens report it.
+	svcregv1grpc.RegistryService_ReportProbeResult_FullMethodName: {action: auth.WriteService, scope: in(func(r *svcregv1.ReportProbeResultRequest) (string, string) {
+		return r.GetNamespace(), r.GetName()
+	})},
 	svcregv1grpc.RegistryService_KeepAlive_FullMethodName: {action: auth.WriteInstance, perMessage: true, scope: in(func(r *svcregv1.KeepAliveRequest) (string, string) {
 		return r.GetNamespace(), r.GetName()
 	})},

@@ -59,6 +59,7 @@ type Server struct {
 	node     *cluster.Node
 	hub      *watch.Hub
 	leases   *lease.Manager
+	probes   *serverProbes
 	ready    *readiness
 	grpc     *grpc.Server // the client port
 	grpcLis  net.Listener
@@ -175,6 +176,9 @@ func (s *Server) buildServices() error {
 	s.store.OnCommit(s.hub.Append)
 	s.store.OnCommit(s.leases.Observe)
 	s.store.OnRestore(s.restored)
+	s.probes = newServerProbes(s)
+	s.store.OnCommit(s.probes.committed)
+	s.store.OnRestore(s.probes.restored)
 	s.dnsView = kubedns.New(s.dnsSource, kubedns.Config{Zone: cfg.ClusterDomain, TTL: uint32(cfg.DNSTTL / time.Second),
 		MaxUDPSize: cfg.Limits.DNSUDPSize, Hidden: hiddenNamespaces(cfg.Security.DNSHiddenNamespaces), OnPanic: func(p any) {
 			s.log.Error("panic answering a DNS question: answered SERVFAIL, still serving", "panic", fmt.Sprint(p))
@@ -424,6 +428,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	bg.Go(func() { s.guard.sessions.run(bgCtx) })
 	bg.Go(func() { s.watchTLS(bgCtx) })
 	bg.Go(func() { s.runXDS(bgCtx) })
+	bg.Go(func() { s.probes.run(bgCtx) })
 	if s.node.IsLeader() {
 		bg.Go(func() { s.bootstrapTokens(bgCtx) })
 	}

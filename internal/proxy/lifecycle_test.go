@@ -291,10 +291,12 @@ func TestNFTablesRetriesAndResyncs(t *testing.T) {
 		c.Close()
 		return true
 	}
-	poll(t, "the refused batches to be retried until the frontend works", 20*time.Second, reachable)
-	if refused.Load() != 2 {
-		t.Errorf("%d batches refused, want the 2 injected", refused.Load())
-	}
+	// Both injected refusals are met and the frontend works in the end
+	// (on a busy machine the periodic full sync may program it between
+	// the retries).
+	poll(t, "the refused batches to be retried until the frontend works", 20*time.Second, func() bool {
+		return refused.Load() == 2 && reachable()
+	})
 	mustEcho(t, "10.96.8.1:80", []byte("after the retries"))
 
 	// Behind the agent's back: its whole table goes.

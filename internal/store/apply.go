@@ -248,6 +248,8 @@ func (s *Store) dispatchTxn(ctx *applyCtx, cmd *storev1.Command) (*Result, error
 		return createTokenTxn(ctx, op.CreateToken)
 	case *storev1.Command_DeleteToken:
 		return deleteTokenTxn(ctx, op.DeleteToken)
+	case *storev1.Command_ReportProbe:
+		return s.reportProbeTxn(ctx, op.ReportProbe)
 	}
 	return nil, fmt.Errorf("store: unknown command %T", cmd.GetOp())
 }

@@ -98,6 +98,8 @@ func Prepare(cmd *storev1.Command, lim Limits) error {
 		return prepareSetNode(op.SetNode).Err()
 	case *storev1.Command_ExpireInstances:
 		return prepareExpire(op.ExpireInstances, lim).Err()
+	case *storev1.Command_ReportProbe:
+		return prepareReportProbe(op.ReportProbe).Err()
 	case nil:
 		return validation.ErrorList{validation.Required("op", "a command names what it does")}
 	default:
@@ -233,6 +235,8 @@ func (s *Store) Precheck(cmd *storev1.Command) error {
 		_, err = tokenTxn(txn, indexID, op.DeleteToken.GetAccessor())
 	case *storev1.Command_ReplaceEndpoints:
 		_, _, err = s.replacementTxn(txn, op.ReplaceEndpoints)
+	case *storev1.Command_ReportProbe:
+		_, err = probedInstanceTxn(txn, op.ReportProbe)
 	}
 	return err
 }

@@ -63,6 +63,7 @@ func defaultInstance(i *svcregv1.Instance) {
 			p.Protocol = svcregv1.Protocol_PROTOCOL_TCP
 		}
 	}
+	defaultProbe(i.ReadinessProbe)
 }
 
 func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }

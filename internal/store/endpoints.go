@@ -28,7 +28,7 @@ func deriveEndpoint(svc *svcregv1.Service, inst *svcregv1.Instance) *svcregv1.En
 	if inst == nil || !derivesEndpoints(svc) || !labels.MatchesMap(svc.GetSelector(), inst.GetLabels()) {
 		return nil
 	}
-	serving := inst.GetReady()
+	serving := inst.GetReady() && ProbeReady(inst) // a probe's verdict overrides the claim
 	terminating := inst.GetTerminating()
 	ready := svc.GetPublishNotReadyAddresses() || (serving && !terminating)
 	ep := &svcregv1.Endpoint{

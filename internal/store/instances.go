@@ -19,7 +19,7 @@ import (
 
 var instanceFieldsNotWritable = map[string]bool{
 	"name": true, "namespace": true, "uid": true, "resource_version": true, "etag": true,
-	"create_time": true, "lease_expire_time": true, "owner": true,
+	"create_time": true, "lease_expire_time": true, "owner": true, "probe_status": true,
 }
 
 // prepareInstance is a create's stateless part, as prepareService.
@@ -28,7 +28,7 @@ func prepareInstance(in *svcregv1.Instance, lim Limits) (*svcregv1.Instance, val
 		return nil, validation.ErrorList{validation.Required("instance", "")}
 	}
 	inst := proto.Clone(in).(*svcregv1.Instance)
-	inst.ResourceVersion, inst.Etag, inst.CreateTime, inst.LeaseExpireTime, inst.Owner = 0, "", nil, nil, ""
+	inst.ResourceVersion, inst.Etag, inst.CreateTime, inst.LeaseExpireTime, inst.Owner, inst.ProbeStatus = 0, "", nil, nil, "", nil
 	defaultInstance(inst)
 	return inst, ValidateInstance(inst, "instance", lim)
 }
@@ -55,6 +55,7 @@ func (s *Store) createInstanceTxn(ctx *applyCtx, req *svcregv1.CreateInstanceReq
 	}
 	inst.CreateTime = timestamppb.New(ctx.time)
 	inst.ResourceVersion, inst.Etag, inst.Owner = ctx.rev, Etag(ctx.rev), ctx.owner
+	carryProbeStatus(inst, nil, ctx.time)
 	if err := ctx.txn.Replace(tableInstances, nil, inst); err != nil {
 		return nil, err
 	}
@@ -104,6 +105,7 @@ func (s *Store) updateInstanceTxn(ctx *applyCtx, req *svcregv1.UpdateInstanceReq
 	if err != nil {
 		return nil, err
 	}
+	carryProbeStatus(inst, old, ctx.time)
 	if proto.Equal(inst, old) {
 		return &Result{Instance: old}, nil
 	}

@@ -186,6 +186,19 @@ func (r *ReadTxn) EndpointsByIP(ip string) ([]*svcregv1.Endpoint, error) {
 // InServiceRange reports whether ip is in the cluster IP range.
 func (r *ReadTxn) InServiceRange(ip netip.Addr) bool { return r.cfg.ServiceIPs.prefix.Contains(ip) }
 
+// Nodes are the servers' address records, by ID.
+func (r *ReadTxn) Nodes() ([]*storev1.SetNode, error) {
+	it, err := r.txn.Get(tableNodes, indexID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*storev1.SetNode
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		out = append(out, obj.(*storev1.SetNode))
+	}
+	return out, nil
+}
+
 // Node returns the addresses a server recorded; ErrNotFound when none.
 func (r *ReadTxn) Node(id string) (*storev1.SetNode, error) {
 	obj, err := r.txn.First(tableNodes, indexID, id)

@@ -117,6 +117,8 @@ func (s *Store) duplicateTxn(txn *memdb.Txn, cmd *storev1.Command, rev int64) (*
 		res.Instance, _ = instanceTxn(txn, meta.Namespace(op.CreateInstance.GetInstance().GetNamespace()), op.CreateInstance.GetInstance().GetName())
 	case *storev1.Command_UpdateInstance:
 		res.Instance, _ = instanceTxn(txn, meta.Namespace(op.UpdateInstance.GetInstance().GetNamespace()), op.UpdateInstance.GetInstance().GetName())
+	case *storev1.Command_ReportProbe:
+		res.Instance, _ = instanceTxn(txn, meta.Namespace(op.ReportProbe.GetNamespace()), op.ReportProbe.GetName())
 	case *storev1.Command_ReplaceEndpoints:
 		res.Endpoints, _ = endpointsTxn(txn, meta.Namespace(op.ReplaceEndpoints.GetNamespace()), op.ReplaceEndpoints.GetService())
 	}

@@ -175,7 +175,10 @@ func invalidSnapshot(err error) error {
 //     watchers and clients that saw later ones would think nothing changed;
 //   - its tokens are replaced by the store's current ones: restoring data
 //     must neither bring back a revoked token nor lock out the operator
-//     who restores (docs/security.md).
+//     who restores (docs/security.md);
+//   - its servers' address records are replaced by the current ones: they
+//     describe the cluster that restores, not the one that saved (a
+//     server that moved since, or joined since, keeps its record).
 func (s *Store) PrepareRestore(w io.Writer, r io.Reader, rev int64) (int64, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if err := readHeader(br); err != nil {
@@ -211,7 +214,7 @@ func (s *Store) PrepareRestore(w io.Writer, r io.Reader, rev int64) (int64, erro
 		}
 		_, isRev := rec.GetRecord().(*storev1.SnapshotRecord_Revision)
 		switch rec.GetRecord().(type) {
-		case *storev1.SnapshotRecord_Token, *storev1.SnapshotRecord_TokensBootstrapped:
+		case *storev1.SnapshotRecord_Token, *storev1.SnapshotRecord_TokensBootstrapped, *storev1.SnapshotRecord_Node:
 			continue
 		}
 		if isRev != (n == 0) {
@@ -231,6 +234,15 @@ func (s *Store) PrepareRestore(w io.Writer, r io.Reader, rev int64) (int64, erro
 	}
 	for _, t := range tokens {
 		if err := write(&storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Token{Token: t}}); err != nil {
+			return cw.n, err
+		}
+	}
+	nodes, err := tx.Nodes()
+	if err != nil {
+		return cw.n, err
+	}
+	for _, node := range nodes {
+		if err := write(&storev1.SnapshotRecord{Record: &storev1.SnapshotRecord_Node{Node: node}}); err != nil {
 			return cw.n, err
 		}
 	}

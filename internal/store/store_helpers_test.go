@@ -60,6 +60,8 @@ func cmd(op any) *storev1.Command {
 		c.Op = &storev1.Command_DeleteInstance{DeleteInstance: op}
 	case *svcregv1.ReplaceEndpointsRequest:
 		c.Op = &storev1.Command_ReplaceEndpoints{ReplaceEndpoints: op}
+	case *svcregv1.ReportProbeResultRequest:
+		c.Op = &storev1.Command_ReportProbe{ReportProbe: op}
 	default:
 		panic(fmt.Sprintf("cmd: %T", op))
 	}

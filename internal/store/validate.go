@@ -208,6 +208,7 @@ func ValidateInstance(inst *svcregv1.Instance, field validation.Path, lim Limits
 	if t := inst.GetTtlSeconds(); t < 0 || t > maxTTLSeconds {
 		errs = append(errs, validation.Invalid(field.Child("ttl_seconds"), t, fmt.Sprintf("must be between 1 and %d, or 0 for no lease", maxTTLSeconds)))
 	}
+	errs = append(errs, validateProbe(inst.GetReadinessProbe(), inst.GetPorts(), field.Child("readiness_probe"))...)
 	return errs
 }
 

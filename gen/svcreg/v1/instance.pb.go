@@ -69,6 +69,12 @@ type Instance struct {
 	// The lease time to live, 1..3600 seconds; 0 means no lease. An instance
 	// with a lease is deleted when it is not renewed within the TTL.
 	TtlSeconds int32 `protobuf:"varint,15,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	// A check svcreg runs against the instance, as a Kubernetes
+	// readinessProbe: the node agent of the instance's node runs it, or a
+	// registry server when no agent runs there. Until it succeeds, and while
+	// it fails, the instance's endpoints are neither ready nor serving,
+	// whatever ready says (docs/health.md).
+	ReadinessProbe *Probe `protobuf:"bytes,16,opt,name=readiness_probe,json=readinessProbe,proto3" json:"readiness_probe,omitempty"`
 	// Output only. A unique identifier assigned on create.
 	Uid string `protobuf:"bytes,20,opt,name=uid,proto3" json:"uid,omitempty"`
 	// Output only. The registry revision at which the instance last changed.
@@ -81,7 +87,9 @@ type Instance struct {
 	LeaseExpireTime *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=lease_expire_time,json=leaseExpireTime,proto3" json:"lease_expire_time,omitempty"`
 	// Output only. The accessor of the token that registered the instance: a
 	// registrar may update, renew and delete only the instances it owns.
-	Owner         string `protobuf:"bytes,25,opt,name=owner,proto3" json:"owner,omitempty"`
+	Owner string `protobuf:"bytes,25,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Output only. What the readiness probe found; unset without a probe.
+	ProbeStatus   *ProbeStatus `protobuf:"bytes,26,opt,name=probe_status,json=probeStatus,proto3" json:"probe_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -221,6 +229,13 @@ func (x *Instance) GetTtlSeconds() int32 {
 	return 0
 }
 
+func (x *Instance) GetReadinessProbe() *Probe {
+	if x != nil {
+		return x.ReadinessProbe
+	}
+	return nil
+}
+
 func (x *Instance) GetUid() string {
 	if x != nil {
 		return x.Uid
@@ -263,6 +278,471 @@ func (x *Instance) GetOwner() string {
 	return ""
 }
 
+func (x *Instance) GetProbeStatus() *ProbeStatus {
+	if x != nil {
+		return x.ProbeStatus
+	}
+	return nil
+}
+
+// Probe is a readiness check, in the shape of a Kubernetes Probe: exactly
+// one handler, and its timing.
+type Probe struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The check.
+	//
+	// Types that are valid to be assigned to Handler:
+	//
+	//	*Probe_Grpc
+	//	*Probe_HttpGet
+	//	*Probe_TcpSocket
+	Handler isProbe_Handler `protobuf_oneof:"handler"`
+	// Seconds after the probe is set (or the instance created) before the
+	// first check, 0..3600.
+	InitialDelaySeconds int32 `protobuf:"varint,4,opt,name=initial_delay_seconds,json=initialDelaySeconds,proto3" json:"initial_delay_seconds,omitempty"`
+	// Seconds between checks, 1..3600. Unset means 10.
+	PeriodSeconds int32 `protobuf:"varint,5,opt,name=period_seconds,json=periodSeconds,proto3" json:"period_seconds,omitempty"`
+	// Seconds a check may take, 1..period_seconds. Unset means 1.
+	TimeoutSeconds int32 `protobuf:"varint,6,opt,name=timeout_seconds,json=timeoutSeconds,proto3" json:"timeout_seconds,omitempty"`
+	// Consecutive successes that make a failing instance ready, 1..100.
+	// Unset means 1.
+	SuccessThreshold int32 `protobuf:"varint,7,opt,name=success_threshold,json=successThreshold,proto3" json:"success_threshold,omitempty"`
+	// Consecutive failures that make a ready instance not ready, 1..100.
+	// Unset means 3.
+	FailureThreshold int32 `protobuf:"varint,8,opt,name=failure_threshold,json=failureThreshold,proto3" json:"failure_threshold,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Probe) Reset() {
+	*x = Probe{}
+	mi := &file_svcreg_v1_instance_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Probe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Probe) ProtoMessage() {}
+
+func (x *Probe) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_instance_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Probe.ProtoReflect.Descriptor instead.
+func (*Probe) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_instance_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Probe) GetHandler() isProbe_Handler {
+	if x != nil {
+		return x.Handler
+	}
+	return nil
+}
+
+func (x *Probe) GetGrpc() *GRPCProbe {
+	if x != nil {
+		if x, ok := x.Handler.(*Probe_Grpc); ok {
+			return x.Grpc
+		}
+	}
+	return nil
+}
+
+func (x *Probe) GetHttpGet() *HTTPGetProbe {
+	if x != nil {
+		if x, ok := x.Handler.(*Probe_HttpGet); ok {
+			return x.HttpGet
+		}
+	}
+	return nil
+}
+
+func (x *Probe) GetTcpSocket() *TCPSocketProbe {
+	if x != nil {
+		if x, ok := x.Handler.(*Probe_TcpSocket); ok {
+			return x.TcpSocket
+		}
+	}
+	return nil
+}
+
+func (x *Probe) GetInitialDelaySeconds() int32 {
+	if x != nil {
+		return x.InitialDelaySeconds
+	}
+	return 0
+}
+
+func (x *Probe) GetPeriodSeconds() int32 {
+	if x != nil {
+		return x.PeriodSeconds
+	}
+	return 0
+}
+
+func (x *Probe) GetTimeoutSeconds() int32 {
+	if x != nil {
+		return x.TimeoutSeconds
+	}
+	return 0
+}
+
+func (x *Probe) GetSuccessThreshold() int32 {
+	if x != nil {
+		return x.SuccessThreshold
+	}
+	return 0
+}
+
+func (x *Probe) GetFailureThreshold() int32 {
+	if x != nil {
+		return x.FailureThreshold
+	}
+	return 0
+}
+
+type isProbe_Handler interface {
+	isProbe_Handler()
+}
+
+type Probe_Grpc struct {
+	// A grpc.health.v1 Check.
+	Grpc *GRPCProbe `protobuf:"bytes,1,opt,name=grpc,proto3,oneof"`
+}
+
+type Probe_HttpGet struct {
+	// An HTTP GET: a status from 200 to 399 succeeds.
+	HttpGet *HTTPGetProbe `protobuf:"bytes,2,opt,name=http_get,json=httpGet,proto3,oneof"`
+}
+
+type Probe_TcpSocket struct {
+	// A TCP connect.
+	TcpSocket *TCPSocketProbe `protobuf:"bytes,3,opt,name=tcp_socket,json=tcpSocket,proto3,oneof"`
+}
+
+func (*Probe_Grpc) isProbe_Handler() {}
+
+func (*Probe_HttpGet) isProbe_Handler() {}
+
+func (*Probe_TcpSocket) isProbe_Handler() {}
+
+// GRPCProbe checks grpc.health.v1.Health/Check (gRFC A17's service).
+type GRPCProbe struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The port, 1..65535.
+	Port int32 `protobuf:"varint,1,opt,name=port,proto3" json:"port,omitempty"`
+	// The service name asked about; empty asks about the server as a whole.
+	Service       string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GRPCProbe) Reset() {
+	*x = GRPCProbe{}
+	mi := &file_svcreg_v1_instance_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GRPCProbe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GRPCProbe) ProtoMessage() {}
+
+func (x *GRPCProbe) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_instance_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GRPCProbe.ProtoReflect.Descriptor instead.
+func (*GRPCProbe) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_instance_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GRPCProbe) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *GRPCProbe) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+// HTTPGetProbe is an HTTP GET against the instance's IP.
+type HTTPGetProbe struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The path, starting with "/". Empty means "/".
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// The port: a number ("8080") or the name of an instance port ("http").
+	Port string `protobuf:"bytes,2,opt,name=port,proto3" json:"port,omitempty"`
+	// HTTP or HTTPS (certificates are not verified, as the kubelet does).
+	// Empty means HTTP.
+	Scheme string `protobuf:"bytes,3,opt,name=scheme,proto3" json:"scheme,omitempty"`
+	// Headers to send (at most 16).
+	HttpHeaders   []*HTTPHeader `protobuf:"bytes,4,rep,name=http_headers,json=httpHeaders,proto3" json:"http_headers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPGetProbe) Reset() {
+	*x = HTTPGetProbe{}
+	mi := &file_svcreg_v1_instance_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPGetProbe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPGetProbe) ProtoMessage() {}
+
+func (x *HTTPGetProbe) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_instance_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPGetProbe.ProtoReflect.Descriptor instead.
+func (*HTTPGetProbe) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_instance_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *HTTPGetProbe) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *HTTPGetProbe) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *HTTPGetProbe) GetScheme() string {
+	if x != nil {
+		return x.Scheme
+	}
+	return ""
+}
+
+func (x *HTTPGetProbe) GetHttpHeaders() []*HTTPHeader {
+	if x != nil {
+		return x.HttpHeaders
+	}
+	return nil
+}
+
+// HTTPHeader is one header of an HTTP probe.
+type HTTPHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The header name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The header value.
+	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPHeader) Reset() {
+	*x = HTTPHeader{}
+	mi := &file_svcreg_v1_instance_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPHeader) ProtoMessage() {}
+
+func (x *HTTPHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_instance_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPHeader.ProtoReflect.Descriptor instead.
+func (*HTTPHeader) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_instance_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *HTTPHeader) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HTTPHeader) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// TCPSocketProbe succeeds when a TCP connection opens.
+type TCPSocketProbe struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The port: a number or the name of an instance port.
+	Port          string `protobuf:"bytes,1,opt,name=port,proto3" json:"port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TCPSocketProbe) Reset() {
+	*x = TCPSocketProbe{}
+	mi := &file_svcreg_v1_instance_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TCPSocketProbe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TCPSocketProbe) ProtoMessage() {}
+
+func (x *TCPSocketProbe) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_instance_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TCPSocketProbe.ProtoReflect.Descriptor instead.
+func (*TCPSocketProbe) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_instance_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TCPSocketProbe) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+// ProbeStatus is what an instance's readiness probe found.
+type ProbeStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the probe passes (success_threshold successes since the last
+	// failure run). False until the first pass.
+	Ready bool `protobuf:"varint,1,opt,name=ready,proto3" json:"ready,omitempty"`
+	// Who runs the probe: "agent/NODE" (the node agent of NODE) or
+	// "server/ID" (a registry server).
+	Prober string `protobuf:"bytes,2,opt,name=prober,proto3" json:"prober,omitempty"`
+	// Why the last transition happened ("HTTP 500", "connection refused").
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// When ready last changed.
+	LastTransitionTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_transition_time,json=lastTransitionTime,proto3" json:"last_transition_time,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ProbeStatus) Reset() {
+	*x = ProbeStatus{}
+	mi := &file_svcreg_v1_instance_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeStatus) ProtoMessage() {}
+
+func (x *ProbeStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_instance_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeStatus.ProtoReflect.Descriptor instead.
+func (*ProbeStatus) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_instance_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ProbeStatus) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *ProbeStatus) GetProber() string {
+	if x != nil {
+		return x.Prober
+	}
+	return ""
+}
+
+func (x *ProbeStatus) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ProbeStatus) GetLastTransitionTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastTransitionTime
+	}
+	return nil
+}
+
 // InstancePort is a port an instance listens on, as a container port.
 type InstancePort struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -279,7 +759,7 @@ type InstancePort struct {
 
 func (x *InstancePort) Reset() {
 	*x = InstancePort{}
-	mi := &file_svcreg_v1_instance_proto_msgTypes[1]
+	mi := &file_svcreg_v1_instance_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -291,7 +771,7 @@ func (x *InstancePort) String() string {
 func (*InstancePort) ProtoMessage() {}
 
 func (x *InstancePort) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_instance_proto_msgTypes[1]
+	mi := &file_svcreg_v1_instance_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -304,7 +784,7 @@ func (x *InstancePort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstancePort.ProtoReflect.Descriptor instead.
 func (*InstancePort) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_instance_proto_rawDescGZIP(), []int{1}
+	return file_svcreg_v1_instance_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *InstancePort) GetName() string {
@@ -332,7 +812,7 @@ var File_svcreg_v1_instance_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_instance_proto_rawDesc = "" +
 	"\n" +
-	"\x18svcreg/v1/instance.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/protocol.proto\"\xd1\x06\n" +
+	"\x18svcreg/v1/instance.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17svcreg/v1/options.proto\x1a\x18svcreg/v1/protocol.proto\"\xc7\a\n" +
 	"\bInstance\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x127\n" +
@@ -350,21 +830,53 @@ const file_svcreg_v1_instance_proto_rawDesc = "" +
 	"\bhostname\x18\r \x01(\tR\bhostname\x12\x1c\n" +
 	"\tsubdomain\x18\x0e \x01(\tR\tsubdomain\x12\x1f\n" +
 	"\vttl_seconds\x18\x0f \x01(\x05R\n" +
-	"ttlSeconds\x12\x10\n" +
+	"ttlSeconds\x129\n" +
+	"\x0freadiness_probe\x18\x10 \x01(\v2\x10.svcreg.v1.ProbeR\x0ereadinessProbe\x12\x10\n" +
 	"\x03uid\x18\x14 \x01(\tR\x03uid\x12)\n" +
 	"\x10resource_version\x18\x15 \x01(\x03R\x0fresourceVersion\x12\x12\n" +
 	"\x04etag\x18\x16 \x01(\tR\x04etag\x12;\n" +
 	"\vcreate_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12F\n" +
 	"\x11lease_expire_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x12\x14\n" +
-	"\x05owner\x18\x19 \x01(\tR\x05owner\x1a9\n" +
+	"\x05owner\x18\x19 \x01(\tR\x05owner\x129\n" +
+	"\fprobe_status\x18\x1a \x01(\v2\x16.svcreg.v1.ProbeStatusR\vprobeStatus\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\b\n" +
 	"\x06_readyB\t\n" +
 	"\a_weightB\x12\n" +
 	"\x10_upper_thresholdB\x12\n" +
-	"\x10_lower_threshold\"g\n" +
+	"\x10_lower_threshold\"\x8e\x03\n" +
+	"\x05Probe\x12*\n" +
+	"\x04grpc\x18\x01 \x01(\v2\x14.svcreg.v1.GRPCProbeH\x00R\x04grpc\x124\n" +
+	"\bhttp_get\x18\x02 \x01(\v2\x17.svcreg.v1.HTTPGetProbeH\x00R\ahttpGet\x12:\n" +
+	"\n" +
+	"tcp_socket\x18\x03 \x01(\v2\x19.svcreg.v1.TCPSocketProbeH\x00R\ttcpSocket\x122\n" +
+	"\x15initial_delay_seconds\x18\x04 \x01(\x05R\x13initialDelaySeconds\x12%\n" +
+	"\x0eperiod_seconds\x18\x05 \x01(\x05R\rperiodSeconds\x12'\n" +
+	"\x0ftimeout_seconds\x18\x06 \x01(\x05R\x0etimeoutSeconds\x12+\n" +
+	"\x11success_threshold\x18\a \x01(\x05R\x10successThreshold\x12+\n" +
+	"\x11failure_threshold\x18\b \x01(\x05R\x10failureThresholdB\t\n" +
+	"\ahandler\"9\n" +
+	"\tGRPCProbe\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\x05R\x04port\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\"\x8e\x01\n" +
+	"\fHTTPGetProbe\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
+	"\x04port\x18\x02 \x01(\tB\x04\xd0\xf3\x18\x01R\x04port\x12\x16\n" +
+	"\x06scheme\x18\x03 \x01(\tR\x06scheme\x128\n" +
+	"\fhttp_headers\x18\x04 \x03(\v2\x15.svcreg.v1.HTTPHeaderR\vhttpHeaders\"6\n" +
+	"\n" +
+	"HTTPHeader\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"*\n" +
+	"\x0eTCPSocketProbe\x12\x18\n" +
+	"\x04port\x18\x01 \x01(\tB\x04\xd0\xf3\x18\x01R\x04port\"\xa3\x01\n" +
+	"\vProbeStatus\x12\x14\n" +
+	"\x05ready\x18\x01 \x01(\bR\x05ready\x12\x16\n" +
+	"\x06prober\x18\x02 \x01(\tR\x06prober\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12L\n" +
+	"\x14last_transition_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x12lastTransitionTime\"g\n" +
 	"\fInstancePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\x05R\x04port\x12/\n" +
@@ -382,25 +894,38 @@ func file_svcreg_v1_instance_proto_rawDescGZIP() []byte {
 	return file_svcreg_v1_instance_proto_rawDescData
 }
 
-var file_svcreg_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_svcreg_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_svcreg_v1_instance_proto_goTypes = []any{
 	(*Instance)(nil),              // 0: svcreg.v1.Instance
-	(*InstancePort)(nil),          // 1: svcreg.v1.InstancePort
-	nil,                           // 2: svcreg.v1.Instance.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
-	(Protocol)(0),                 // 4: svcreg.v1.Protocol
+	(*Probe)(nil),                 // 1: svcreg.v1.Probe
+	(*GRPCProbe)(nil),             // 2: svcreg.v1.GRPCProbe
+	(*HTTPGetProbe)(nil),          // 3: svcreg.v1.HTTPGetProbe
+	(*HTTPHeader)(nil),            // 4: svcreg.v1.HTTPHeader
+	(*TCPSocketProbe)(nil),        // 5: svcreg.v1.TCPSocketProbe
+	(*ProbeStatus)(nil),           // 6: svcreg.v1.ProbeStatus
+	(*InstancePort)(nil),          // 7: svcreg.v1.InstancePort
+	nil,                           // 8: svcreg.v1.Instance.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(Protocol)(0),                 // 10: svcreg.v1.Protocol
 }
 var file_svcreg_v1_instance_proto_depIdxs = []int32{
-	2, // 0: svcreg.v1.Instance.labels:type_name -> svcreg.v1.Instance.LabelsEntry
-	1, // 1: svcreg.v1.Instance.ports:type_name -> svcreg.v1.InstancePort
-	3, // 2: svcreg.v1.Instance.create_time:type_name -> google.protobuf.Timestamp
-	3, // 3: svcreg.v1.Instance.lease_expire_time:type_name -> google.protobuf.Timestamp
-	4, // 4: svcreg.v1.InstancePort.protocol:type_name -> svcreg.v1.Protocol
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	8,  // 0: svcreg.v1.Instance.labels:type_name -> svcreg.v1.Instance.LabelsEntry
+	7,  // 1: svcreg.v1.Instance.ports:type_name -> svcreg.v1.InstancePort
+	1,  // 2: svcreg.v1.Instance.readiness_probe:type_name -> svcreg.v1.Probe
+	9,  // 3: svcreg.v1.Instance.create_time:type_name -> google.protobuf.Timestamp
+	9,  // 4: svcreg.v1.Instance.lease_expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 5: svcreg.v1.Instance.probe_status:type_name -> svcreg.v1.ProbeStatus
+	2,  // 6: svcreg.v1.Probe.grpc:type_name -> svcreg.v1.GRPCProbe
+	3,  // 7: svcreg.v1.Probe.http_get:type_name -> svcreg.v1.HTTPGetProbe
+	5,  // 8: svcreg.v1.Probe.tcp_socket:type_name -> svcreg.v1.TCPSocketProbe
+	4,  // 9: svcreg.v1.HTTPGetProbe.http_headers:type_name -> svcreg.v1.HTTPHeader
+	9,  // 10: svcreg.v1.ProbeStatus.last_transition_time:type_name -> google.protobuf.Timestamp
+	10, // 11: svcreg.v1.InstancePort.protocol:type_name -> svcreg.v1.Protocol
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_v1_instance_proto_init() }
@@ -408,15 +933,21 @@ func file_svcreg_v1_instance_proto_init() {
 	if File_svcreg_v1_instance_proto != nil {
 		return
 	}
+	file_svcreg_v1_options_proto_init()
 	file_svcreg_v1_protocol_proto_init()
 	file_svcreg_v1_instance_proto_msgTypes[0].OneofWrappers = []any{}
+	file_svcreg_v1_instance_proto_msgTypes[1].OneofWrappers = []any{
+		(*Probe_Grpc)(nil),
+		(*Probe_HttpGet)(nil),
+		(*Probe_TcpSocket)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_instance_proto_rawDesc), len(file_svcreg_v1_instance_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

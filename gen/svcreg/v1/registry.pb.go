@@ -867,6 +867,143 @@ func (x *WatchResponse) GetEndpoint() *Endpoint {
 	return nil
 }
 
+// Request of ReportProbeResult.
+type ReportProbeResultRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace. Empty means "default".
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The instance name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The uid of the instance that was probed.
+	Uid string `protobuf:"bytes,3,opt,name=uid,proto3" json:"uid,omitempty"`
+	// Whether the probe now passes.
+	Ready bool `protobuf:"varint,4,opt,name=ready,proto3" json:"ready,omitempty"`
+	// Who probed: "agent/NODE" or "server/ID".
+	Prober string `protobuf:"bytes,5,opt,name=prober,proto3" json:"prober,omitempty"`
+	// Why (at most 256 bytes).
+	Message       string `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportProbeResultRequest) Reset() {
+	*x = ReportProbeResultRequest{}
+	mi := &file_svcreg_v1_registry_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportProbeResultRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportProbeResultRequest) ProtoMessage() {}
+
+func (x *ReportProbeResultRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportProbeResultRequest.ProtoReflect.Descriptor instead.
+func (*ReportProbeResultRequest) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ReportProbeResultRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ReportProbeResultRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReportProbeResultRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *ReportProbeResultRequest) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *ReportProbeResultRequest) GetProber() string {
+	if x != nil {
+		return x.Prober
+	}
+	return ""
+}
+
+func (x *ReportProbeResultRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// Response of ReportProbeResult.
+type ReportProbeResultResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The instance as stored.
+	Instance      *Instance `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportProbeResultResponse) Reset() {
+	*x = ReportProbeResultResponse{}
+	mi := &file_svcreg_v1_registry_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportProbeResultResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportProbeResultResponse) ProtoMessage() {}
+
+func (x *ReportProbeResultResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_registry_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportProbeResultResponse.ProtoReflect.Descriptor instead.
+func (*ReportProbeResultResponse) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReportProbeResultResponse) GetInstance() *Instance {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
 // Request of RenewInstanceLease.
 type RenewInstanceLeaseRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -880,7 +1017,7 @@ type RenewInstanceLeaseRequest struct {
 
 func (x *RenewInstanceLeaseRequest) Reset() {
 	*x = RenewInstanceLeaseRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[10]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +1029,7 @@ func (x *RenewInstanceLeaseRequest) String() string {
 func (*RenewInstanceLeaseRequest) ProtoMessage() {}
 
 func (x *RenewInstanceLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[10]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +1042,7 @@ func (x *RenewInstanceLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewInstanceLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewInstanceLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{10}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RenewInstanceLeaseRequest) GetNamespace() string {
@@ -935,7 +1072,7 @@ type RenewInstanceLeaseResponse struct {
 
 func (x *RenewInstanceLeaseResponse) Reset() {
 	*x = RenewInstanceLeaseResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[11]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1084,7 @@ func (x *RenewInstanceLeaseResponse) String() string {
 func (*RenewInstanceLeaseResponse) ProtoMessage() {}
 
 func (x *RenewInstanceLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[11]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1097,7 @@ func (x *RenewInstanceLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewInstanceLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RenewInstanceLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{11}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RenewInstanceLeaseResponse) GetLeaseExpireTime() *timestamppb.Timestamp {
@@ -990,7 +1127,7 @@ type KeepAliveRequest struct {
 
 func (x *KeepAliveRequest) Reset() {
 	*x = KeepAliveRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[12]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1139,7 @@ func (x *KeepAliveRequest) String() string {
 func (*KeepAliveRequest) ProtoMessage() {}
 
 func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[12]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1152,7 @@ func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
 func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{12}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KeepAliveRequest) GetNamespace() string {
@@ -1052,7 +1189,7 @@ type KeepAliveResponse struct {
 
 func (x *KeepAliveResponse) Reset() {
 	*x = KeepAliveResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[13]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1201,7 @@ func (x *KeepAliveResponse) String() string {
 func (*KeepAliveResponse) ProtoMessage() {}
 
 func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[13]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1214,7 @@ func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
 func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{13}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *KeepAliveResponse) GetNamespace() string {
@@ -1131,7 +1268,7 @@ type CreateServiceRequest struct {
 
 func (x *CreateServiceRequest) Reset() {
 	*x = CreateServiceRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[14]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1280,7 @@ func (x *CreateServiceRequest) String() string {
 func (*CreateServiceRequest) ProtoMessage() {}
 
 func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[14]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1293,7 @@ func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceRequest.ProtoReflect.Descriptor instead.
 func (*CreateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{14}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateServiceRequest) GetService() *Service {
@@ -1184,7 +1321,7 @@ type CreateServiceResponse struct {
 
 func (x *CreateServiceResponse) Reset() {
 	*x = CreateServiceResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[15]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1333,7 @@ func (x *CreateServiceResponse) String() string {
 func (*CreateServiceResponse) ProtoMessage() {}
 
 func (x *CreateServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[15]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1346,7 @@ func (x *CreateServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceResponse.ProtoReflect.Descriptor instead.
 func (*CreateServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateServiceResponse) GetService() *Service {
@@ -1239,7 +1376,7 @@ type GetServiceRequest struct {
 
 func (x *GetServiceRequest) Reset() {
 	*x = GetServiceRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[16]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1388,7 @@ func (x *GetServiceRequest) String() string {
 func (*GetServiceRequest) ProtoMessage() {}
 
 func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[16]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1401,7 @@ func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{16}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetServiceRequest) GetNamespace() string {
@@ -1306,7 +1443,7 @@ type GetServiceResponse struct {
 
 func (x *GetServiceResponse) Reset() {
 	*x = GetServiceResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[17]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1455,7 @@ func (x *GetServiceResponse) String() string {
 func (*GetServiceResponse) ProtoMessage() {}
 
 func (x *GetServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[17]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1468,7 @@ func (x *GetServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceResponse.ProtoReflect.Descriptor instead.
 func (*GetServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{17}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetServiceResponse) GetService() *Service {
@@ -1367,7 +1504,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[18]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1516,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[18]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1529,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{18}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListServicesRequest) GetNamespace() string {
@@ -1452,7 +1589,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[19]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1601,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[19]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1614,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{19}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListServicesResponse) GetServices() []*Service {
@@ -1521,7 +1658,7 @@ type UpdateServiceRequest struct {
 
 func (x *UpdateServiceRequest) Reset() {
 	*x = UpdateServiceRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[20]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1670,7 @@ func (x *UpdateServiceRequest) String() string {
 func (*UpdateServiceRequest) ProtoMessage() {}
 
 func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[20]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1683,7 @@ func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{20}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateServiceRequest) GetService() *Service {
@@ -1581,7 +1718,7 @@ type UpdateServiceResponse struct {
 
 func (x *UpdateServiceResponse) Reset() {
 	*x = UpdateServiceResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[21]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1730,7 @@ func (x *UpdateServiceResponse) String() string {
 func (*UpdateServiceResponse) ProtoMessage() {}
 
 func (x *UpdateServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[21]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1743,7 @@ func (x *UpdateServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{21}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateServiceResponse) GetService() *Service {
@@ -1637,7 +1774,7 @@ type DeleteServiceRequest struct {
 
 func (x *DeleteServiceRequest) Reset() {
 	*x = DeleteServiceRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[22]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +1786,7 @@ func (x *DeleteServiceRequest) String() string {
 func (*DeleteServiceRequest) ProtoMessage() {}
 
 func (x *DeleteServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[22]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1799,7 @@ func (x *DeleteServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteServiceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteServiceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{22}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteServiceRequest) GetNamespace() string {
@@ -1704,7 +1841,7 @@ type DeleteServiceResponse struct {
 
 func (x *DeleteServiceResponse) Reset() {
 	*x = DeleteServiceResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[23]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1853,7 @@ func (x *DeleteServiceResponse) String() string {
 func (*DeleteServiceResponse) ProtoMessage() {}
 
 func (x *DeleteServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[23]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1866,7 @@ func (x *DeleteServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteServiceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteServiceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{23}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeleteServiceResponse) GetResourceVersion() int64 {
@@ -1755,7 +1892,7 @@ type CreateInstanceRequest struct {
 
 func (x *CreateInstanceRequest) Reset() {
 	*x = CreateInstanceRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[24]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1904,7 @@ func (x *CreateInstanceRequest) String() string {
 func (*CreateInstanceRequest) ProtoMessage() {}
 
 func (x *CreateInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[24]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1917,7 @@ func (x *CreateInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInstanceRequest.ProtoReflect.Descriptor instead.
 func (*CreateInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{24}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateInstanceRequest) GetInstance() *Instance {
@@ -1808,7 +1945,7 @@ type CreateInstanceResponse struct {
 
 func (x *CreateInstanceResponse) Reset() {
 	*x = CreateInstanceResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[25]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1820,7 +1957,7 @@ func (x *CreateInstanceResponse) String() string {
 func (*CreateInstanceResponse) ProtoMessage() {}
 
 func (x *CreateInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[25]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1833,7 +1970,7 @@ func (x *CreateInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInstanceResponse.ProtoReflect.Descriptor instead.
 func (*CreateInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{25}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateInstanceResponse) GetInstance() *Instance {
@@ -1863,7 +2000,7 @@ type GetInstanceRequest struct {
 
 func (x *GetInstanceRequest) Reset() {
 	*x = GetInstanceRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[26]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +2012,7 @@ func (x *GetInstanceRequest) String() string {
 func (*GetInstanceRequest) ProtoMessage() {}
 
 func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[26]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +2025,7 @@ func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceRequest.ProtoReflect.Descriptor instead.
 func (*GetInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{26}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetInstanceRequest) GetNamespace() string {
@@ -1930,7 +2067,7 @@ type GetInstanceResponse struct {
 
 func (x *GetInstanceResponse) Reset() {
 	*x = GetInstanceResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[27]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1942,7 +2079,7 @@ func (x *GetInstanceResponse) String() string {
 func (*GetInstanceResponse) ProtoMessage() {}
 
 func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[27]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1955,7 +2092,7 @@ func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceResponse.ProtoReflect.Descriptor instead.
 func (*GetInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{27}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetInstanceResponse) GetInstance() *Instance {
@@ -1990,7 +2127,7 @@ type ListInstancesRequest struct {
 
 func (x *ListInstancesRequest) Reset() {
 	*x = ListInstancesRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[28]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2139,7 @@ func (x *ListInstancesRequest) String() string {
 func (*ListInstancesRequest) ProtoMessage() {}
 
 func (x *ListInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[28]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2152,7 @@ func (x *ListInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstancesRequest.ProtoReflect.Descriptor instead.
 func (*ListInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{28}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListInstancesRequest) GetNamespace() string {
@@ -2075,7 +2212,7 @@ type ListInstancesResponse struct {
 
 func (x *ListInstancesResponse) Reset() {
 	*x = ListInstancesResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[29]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2087,7 +2224,7 @@ func (x *ListInstancesResponse) String() string {
 func (*ListInstancesResponse) ProtoMessage() {}
 
 func (x *ListInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[29]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2100,7 +2237,7 @@ func (x *ListInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstancesResponse.ProtoReflect.Descriptor instead.
 func (*ListInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{29}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListInstancesResponse) GetInstances() []*Instance {
@@ -2144,7 +2281,7 @@ type UpdateInstanceRequest struct {
 
 func (x *UpdateInstanceRequest) Reset() {
 	*x = UpdateInstanceRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[30]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2293,7 @@ func (x *UpdateInstanceRequest) String() string {
 func (*UpdateInstanceRequest) ProtoMessage() {}
 
 func (x *UpdateInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[30]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2306,7 @@ func (x *UpdateInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstanceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{30}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UpdateInstanceRequest) GetInstance() *Instance {
@@ -2204,7 +2341,7 @@ type UpdateInstanceResponse struct {
 
 func (x *UpdateInstanceResponse) Reset() {
 	*x = UpdateInstanceResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[31]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2353,7 @@ func (x *UpdateInstanceResponse) String() string {
 func (*UpdateInstanceResponse) ProtoMessage() {}
 
 func (x *UpdateInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[31]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2366,7 @@ func (x *UpdateInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstanceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{31}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdateInstanceResponse) GetInstance() *Instance {
@@ -2260,7 +2397,7 @@ type DeleteInstanceRequest struct {
 
 func (x *DeleteInstanceRequest) Reset() {
 	*x = DeleteInstanceRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[32]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +2409,7 @@ func (x *DeleteInstanceRequest) String() string {
 func (*DeleteInstanceRequest) ProtoMessage() {}
 
 func (x *DeleteInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[32]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +2422,7 @@ func (x *DeleteInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteInstanceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{32}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeleteInstanceRequest) GetNamespace() string {
@@ -2327,7 +2464,7 @@ type DeleteInstanceResponse struct {
 
 func (x *DeleteInstanceResponse) Reset() {
 	*x = DeleteInstanceResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[33]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2339,7 +2476,7 @@ func (x *DeleteInstanceResponse) String() string {
 func (*DeleteInstanceResponse) ProtoMessage() {}
 
 func (x *DeleteInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[33]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2352,7 +2489,7 @@ func (x *DeleteInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteInstanceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{33}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeleteInstanceResponse) GetResourceVersion() int64 {
@@ -2382,7 +2519,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[34]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2394,7 +2531,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[34]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2407,7 +2544,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{34}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListEndpointsRequest) GetNamespace() string {
@@ -2451,7 +2588,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[35]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +2600,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[35]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2476,7 +2613,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{35}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*Endpoint {
@@ -2515,7 +2652,7 @@ type ReplaceEndpointsRequest struct {
 
 func (x *ReplaceEndpointsRequest) Reset() {
 	*x = ReplaceEndpointsRequest{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[36]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2664,7 @@ func (x *ReplaceEndpointsRequest) String() string {
 func (*ReplaceEndpointsRequest) ProtoMessage() {}
 
 func (x *ReplaceEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[36]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2677,7 @@ func (x *ReplaceEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ReplaceEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{36}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReplaceEndpointsRequest) GetNamespace() string {
@@ -2584,7 +2721,7 @@ type ReplaceEndpointsResponse struct {
 
 func (x *ReplaceEndpointsResponse) Reset() {
 	*x = ReplaceEndpointsResponse{}
-	mi := &file_svcreg_v1_registry_proto_msgTypes[37]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +2733,7 @@ func (x *ReplaceEndpointsResponse) String() string {
 func (*ReplaceEndpointsResponse) ProtoMessage() {}
 
 func (x *ReplaceEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_svcreg_v1_registry_proto_msgTypes[37]
+	mi := &file_svcreg_v1_registry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +2746,7 @@ func (x *ReplaceEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ReplaceEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{37}
+	return file_svcreg_v1_registry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReplaceEndpointsResponse) GetEndpoints() []*Endpoint {
@@ -2680,7 +2817,16 @@ const file_svcreg_v1_registry_proto_rawDesc = "" +
 	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion\x12,\n" +
 	"\aservice\x18\x03 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\x12/\n" +
 	"\binstance\x18\x04 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\x12/\n" +
-	"\bendpoint\x18\x05 \x01(\v2\x13.svcreg.v1.EndpointR\bendpoint\"M\n" +
+	"\bendpoint\x18\x05 \x01(\v2\x13.svcreg.v1.EndpointR\bendpoint\"\xa6\x01\n" +
+	"\x18ReportProbeResultRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uid\x18\x03 \x01(\tR\x03uid\x12\x14\n" +
+	"\x05ready\x18\x04 \x01(\bR\x05ready\x12\x16\n" +
+	"\x06prober\x18\x05 \x01(\tR\x06prober\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"L\n" +
+	"\x19ReportProbeResultResponse\x12/\n" +
+	"\binstance\x18\x01 \x01(\v2\x13.svcreg.v1.InstanceR\binstance\"M\n" +
 	"\x19RenewInstanceLeaseRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"\x85\x01\n" +
@@ -2824,7 +2970,7 @@ func file_svcreg_v1_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_svcreg_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_svcreg_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_svcreg_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_svcreg_v1_registry_proto_goTypes = []any{
 	(EventType)(0),                     // 0: svcreg.v1.EventType
 	(ObjectKind)(0),                    // 1: svcreg.v1.ObjectKind
@@ -2838,39 +2984,41 @@ var file_svcreg_v1_registry_proto_goTypes = []any{
 	(*WatchEndpointsResponse)(nil),     // 9: svcreg.v1.WatchEndpointsResponse
 	(*WatchRequest)(nil),               // 10: svcreg.v1.WatchRequest
 	(*WatchResponse)(nil),              // 11: svcreg.v1.WatchResponse
-	(*RenewInstanceLeaseRequest)(nil),  // 12: svcreg.v1.RenewInstanceLeaseRequest
-	(*RenewInstanceLeaseResponse)(nil), // 13: svcreg.v1.RenewInstanceLeaseResponse
-	(*KeepAliveRequest)(nil),           // 14: svcreg.v1.KeepAliveRequest
-	(*KeepAliveResponse)(nil),          // 15: svcreg.v1.KeepAliveResponse
-	(*CreateServiceRequest)(nil),       // 16: svcreg.v1.CreateServiceRequest
-	(*CreateServiceResponse)(nil),      // 17: svcreg.v1.CreateServiceResponse
-	(*GetServiceRequest)(nil),          // 18: svcreg.v1.GetServiceRequest
-	(*GetServiceResponse)(nil),         // 19: svcreg.v1.GetServiceResponse
-	(*ListServicesRequest)(nil),        // 20: svcreg.v1.ListServicesRequest
-	(*ListServicesResponse)(nil),       // 21: svcreg.v1.ListServicesResponse
-	(*UpdateServiceRequest)(nil),       // 22: svcreg.v1.UpdateServiceRequest
-	(*UpdateServiceResponse)(nil),      // 23: svcreg.v1.UpdateServiceResponse
-	(*DeleteServiceRequest)(nil),       // 24: svcreg.v1.DeleteServiceRequest
-	(*DeleteServiceResponse)(nil),      // 25: svcreg.v1.DeleteServiceResponse
-	(*CreateInstanceRequest)(nil),      // 26: svcreg.v1.CreateInstanceRequest
-	(*CreateInstanceResponse)(nil),     // 27: svcreg.v1.CreateInstanceResponse
-	(*GetInstanceRequest)(nil),         // 28: svcreg.v1.GetInstanceRequest
-	(*GetInstanceResponse)(nil),        // 29: svcreg.v1.GetInstanceResponse
-	(*ListInstancesRequest)(nil),       // 30: svcreg.v1.ListInstancesRequest
-	(*ListInstancesResponse)(nil),      // 31: svcreg.v1.ListInstancesResponse
-	(*UpdateInstanceRequest)(nil),      // 32: svcreg.v1.UpdateInstanceRequest
-	(*UpdateInstanceResponse)(nil),     // 33: svcreg.v1.UpdateInstanceResponse
-	(*DeleteInstanceRequest)(nil),      // 34: svcreg.v1.DeleteInstanceRequest
-	(*DeleteInstanceResponse)(nil),     // 35: svcreg.v1.DeleteInstanceResponse
-	(*ListEndpointsRequest)(nil),       // 36: svcreg.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),      // 37: svcreg.v1.ListEndpointsResponse
-	(*ReplaceEndpointsRequest)(nil),    // 38: svcreg.v1.ReplaceEndpointsRequest
-	(*ReplaceEndpointsResponse)(nil),   // 39: svcreg.v1.ReplaceEndpointsResponse
-	(*Endpoint)(nil),                   // 40: svcreg.v1.Endpoint
-	(*Service)(nil),                    // 41: svcreg.v1.Service
-	(*Instance)(nil),                   // 42: svcreg.v1.Instance
-	(*timestamppb.Timestamp)(nil),      // 43: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 44: google.protobuf.FieldMask
+	(*ReportProbeResultRequest)(nil),   // 12: svcreg.v1.ReportProbeResultRequest
+	(*ReportProbeResultResponse)(nil),  // 13: svcreg.v1.ReportProbeResultResponse
+	(*RenewInstanceLeaseRequest)(nil),  // 14: svcreg.v1.RenewInstanceLeaseRequest
+	(*RenewInstanceLeaseResponse)(nil), // 15: svcreg.v1.RenewInstanceLeaseResponse
+	(*KeepAliveRequest)(nil),           // 16: svcreg.v1.KeepAliveRequest
+	(*KeepAliveResponse)(nil),          // 17: svcreg.v1.KeepAliveResponse
+	(*CreateServiceRequest)(nil),       // 18: svcreg.v1.CreateServiceRequest
+	(*CreateServiceResponse)(nil),      // 19: svcreg.v1.CreateServiceResponse
+	(*GetServiceRequest)(nil),          // 20: svcreg.v1.GetServiceRequest
+	(*GetServiceResponse)(nil),         // 21: svcreg.v1.GetServiceResponse
+	(*ListServicesRequest)(nil),        // 22: svcreg.v1.ListServicesRequest
+	(*ListServicesResponse)(nil),       // 23: svcreg.v1.ListServicesResponse
+	(*UpdateServiceRequest)(nil),       // 24: svcreg.v1.UpdateServiceRequest
+	(*UpdateServiceResponse)(nil),      // 25: svcreg.v1.UpdateServiceResponse
+	(*DeleteServiceRequest)(nil),       // 26: svcreg.v1.DeleteServiceRequest
+	(*DeleteServiceResponse)(nil),      // 27: svcreg.v1.DeleteServiceResponse
+	(*CreateInstanceRequest)(nil),      // 28: svcreg.v1.CreateInstanceRequest
+	(*CreateInstanceResponse)(nil),     // 29: svcreg.v1.CreateInstanceResponse
+	(*GetInstanceRequest)(nil),         // 30: svcreg.v1.GetInstanceRequest
+	(*GetInstanceResponse)(nil),        // 31: svcreg.v1.GetInstanceResponse
+	(*ListInstancesRequest)(nil),       // 32: svcreg.v1.ListInstancesRequest
+	(*ListInstancesResponse)(nil),      // 33: svcreg.v1.ListInstancesResponse
+	(*UpdateInstanceRequest)(nil),      // 34: svcreg.v1.UpdateInstanceRequest
+	(*UpdateInstanceResponse)(nil),     // 35: svcreg.v1.UpdateInstanceResponse
+	(*DeleteInstanceRequest)(nil),      // 36: svcreg.v1.DeleteInstanceRequest
+	(*DeleteInstanceResponse)(nil),     // 37: svcreg.v1.DeleteInstanceResponse
+	(*ListEndpointsRequest)(nil),       // 38: svcreg.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),      // 39: svcreg.v1.ListEndpointsResponse
+	(*ReplaceEndpointsRequest)(nil),    // 40: svcreg.v1.ReplaceEndpointsRequest
+	(*ReplaceEndpointsResponse)(nil),   // 41: svcreg.v1.ReplaceEndpointsResponse
+	(*Endpoint)(nil),                   // 42: svcreg.v1.Endpoint
+	(*Service)(nil),                    // 43: svcreg.v1.Service
+	(*Instance)(nil),                   // 44: svcreg.v1.Instance
+	(*timestamppb.Timestamp)(nil),      // 45: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 46: google.protobuf.FieldMask
 }
 var file_svcreg_v1_registry_proto_depIdxs = []int32{
 	4,  // 0: svcreg.v1.ResolveResponse.answer:type_name -> svcreg.v1.DnsRecord
@@ -2878,37 +3026,38 @@ var file_svcreg_v1_registry_proto_depIdxs = []int32{
 	4,  // 2: svcreg.v1.ResolveResponse.additional:type_name -> svcreg.v1.DnsRecord
 	7,  // 3: svcreg.v1.GetEnvironmentResponse.variables:type_name -> svcreg.v1.EnvironmentVariable
 	0,  // 4: svcreg.v1.WatchEndpointsResponse.type:type_name -> svcreg.v1.EventType
-	40, // 5: svcreg.v1.WatchEndpointsResponse.endpoint:type_name -> svcreg.v1.Endpoint
-	41, // 6: svcreg.v1.WatchEndpointsResponse.service:type_name -> svcreg.v1.Service
+	42, // 5: svcreg.v1.WatchEndpointsResponse.endpoint:type_name -> svcreg.v1.Endpoint
+	43, // 6: svcreg.v1.WatchEndpointsResponse.service:type_name -> svcreg.v1.Service
 	1,  // 7: svcreg.v1.WatchRequest.kinds:type_name -> svcreg.v1.ObjectKind
 	0,  // 8: svcreg.v1.WatchResponse.type:type_name -> svcreg.v1.EventType
-	41, // 9: svcreg.v1.WatchResponse.service:type_name -> svcreg.v1.Service
-	42, // 10: svcreg.v1.WatchResponse.instance:type_name -> svcreg.v1.Instance
-	40, // 11: svcreg.v1.WatchResponse.endpoint:type_name -> svcreg.v1.Endpoint
-	43, // 12: svcreg.v1.RenewInstanceLeaseResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
-	43, // 13: svcreg.v1.KeepAliveResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
-	41, // 14: svcreg.v1.CreateServiceRequest.service:type_name -> svcreg.v1.Service
-	41, // 15: svcreg.v1.CreateServiceResponse.service:type_name -> svcreg.v1.Service
-	41, // 16: svcreg.v1.GetServiceResponse.service:type_name -> svcreg.v1.Service
-	41, // 17: svcreg.v1.ListServicesResponse.services:type_name -> svcreg.v1.Service
-	41, // 18: svcreg.v1.UpdateServiceRequest.service:type_name -> svcreg.v1.Service
-	44, // 19: svcreg.v1.UpdateServiceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	41, // 20: svcreg.v1.UpdateServiceResponse.service:type_name -> svcreg.v1.Service
-	42, // 21: svcreg.v1.CreateInstanceRequest.instance:type_name -> svcreg.v1.Instance
-	42, // 22: svcreg.v1.CreateInstanceResponse.instance:type_name -> svcreg.v1.Instance
-	42, // 23: svcreg.v1.GetInstanceResponse.instance:type_name -> svcreg.v1.Instance
-	42, // 24: svcreg.v1.ListInstancesResponse.instances:type_name -> svcreg.v1.Instance
-	42, // 25: svcreg.v1.UpdateInstanceRequest.instance:type_name -> svcreg.v1.Instance
-	44, // 26: svcreg.v1.UpdateInstanceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	42, // 27: svcreg.v1.UpdateInstanceResponse.instance:type_name -> svcreg.v1.Instance
-	40, // 28: svcreg.v1.ListEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
-	40, // 29: svcreg.v1.ReplaceEndpointsRequest.endpoints:type_name -> svcreg.v1.Endpoint
-	40, // 30: svcreg.v1.ReplaceEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	43, // 9: svcreg.v1.WatchResponse.service:type_name -> svcreg.v1.Service
+	44, // 10: svcreg.v1.WatchResponse.instance:type_name -> svcreg.v1.Instance
+	42, // 11: svcreg.v1.WatchResponse.endpoint:type_name -> svcreg.v1.Endpoint
+	44, // 12: svcreg.v1.ReportProbeResultResponse.instance:type_name -> svcreg.v1.Instance
+	45, // 13: svcreg.v1.RenewInstanceLeaseResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
+	45, // 14: svcreg.v1.KeepAliveResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
+	43, // 15: svcreg.v1.CreateServiceRequest.service:type_name -> svcreg.v1.Service
+	43, // 16: svcreg.v1.CreateServiceResponse.service:type_name -> svcreg.v1.Service
+	43, // 17: svcreg.v1.GetServiceResponse.service:type_name -> svcreg.v1.Service
+	43, // 18: svcreg.v1.ListServicesResponse.services:type_name -> svcreg.v1.Service
+	43, // 19: svcreg.v1.UpdateServiceRequest.service:type_name -> svcreg.v1.Service
+	46, // 20: svcreg.v1.UpdateServiceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	43, // 21: svcreg.v1.UpdateServiceResponse.service:type_name -> svcreg.v1.Service
+	44, // 22: svcreg.v1.CreateInstanceRequest.instance:type_name -> svcreg.v1.Instance
+	44, // 23: svcreg.v1.CreateInstanceResponse.instance:type_name -> svcreg.v1.Instance
+	44, // 24: svcreg.v1.GetInstanceResponse.instance:type_name -> svcreg.v1.Instance
+	44, // 25: svcreg.v1.ListInstancesResponse.instances:type_name -> svcreg.v1.Instance
+	44, // 26: svcreg.v1.UpdateInstanceRequest.instance:type_name -> svcreg.v1.Instance
+	46, // 27: svcreg.v1.UpdateInstanceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	44, // 28: svcreg.v1.UpdateInstanceResponse.instance:type_name -> svcreg.v1.Instance
+	42, // 29: svcreg.v1.ListEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
+	42, // 30: svcreg.v1.ReplaceEndpointsRequest.endpoints:type_name -> svcreg.v1.Endpoint
+	42, // 31: svcreg.v1.ReplaceEndpointsResponse.endpoints:type_name -> svcreg.v1.Endpoint
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_v1_registry_proto_init() }
@@ -2926,7 +3075,7 @@ func file_svcreg_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_registry_proto_rawDesc), len(file_svcreg_v1_registry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

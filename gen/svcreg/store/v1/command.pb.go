@@ -58,6 +58,7 @@ type Command struct {
 	//	*Command_SetNode
 	//	*Command_CreateToken
 	//	*Command_DeleteToken
+	//	*Command_ReportProbe
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -227,6 +228,15 @@ func (x *Command) GetDeleteToken() *DeleteToken {
 	return nil
 }
 
+func (x *Command) GetReportProbe() *v1.ReportProbeResultRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ReportProbe); ok {
+			return x.ReportProbe
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -286,6 +296,11 @@ type Command_DeleteToken struct {
 	DeleteToken *DeleteToken `protobuf:"bytes,20,opt,name=delete_token,json=deleteToken,proto3,oneof"`
 }
 
+type Command_ReportProbe struct {
+	// Record a readiness probe's transition.
+	ReportProbe *v1.ReportProbeResultRequest `protobuf:"bytes,21,opt,name=report_probe,json=reportProbe,proto3,oneof"`
+}
+
 func (*Command_CreateService) isCommand_Op() {}
 
 func (*Command_UpdateService) isCommand_Op() {}
@@ -307,6 +322,8 @@ func (*Command_SetNode) isCommand_Op() {}
 func (*Command_CreateToken) isCommand_Op() {}
 
 func (*Command_DeleteToken) isCommand_Op() {}
+
+func (*Command_ReportProbe) isCommand_Op() {}
 
 // StoredToken is an access token as the store keeps it: the token, and the
 // SHA-256 of its secret (never the secret).
@@ -930,7 +947,7 @@ var File_svcreg_store_v1_command_proto protoreflect.FileDescriptor
 
 const file_svcreg_store_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x1dsvcreg/store/v1/command.proto\x12\x0fsvcreg.store.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x18svcreg/v1/registry.proto\x1a\x17svcreg/v1/service.proto\x1a\x15svcreg/v1/token.proto\"\xbd\a\n" +
+	"\x1dsvcreg/store/v1/command.proto\x12\x0fsvcreg.store.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18svcreg/v1/endpoint.proto\x1a\x18svcreg/v1/instance.proto\x1a\x18svcreg/v1/registry.proto\x1a\x17svcreg/v1/service.proto\x1a\x15svcreg/v1/token.proto\"\x87\b\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -948,7 +965,8 @@ const file_svcreg_store_v1_command_proto_rawDesc = "" +
 	"\x10expire_instances\x18\x11 \x01(\v2 .svcreg.store.v1.ExpireInstancesH\x00R\x0fexpireInstances\x125\n" +
 	"\bset_node\x18\x12 \x01(\v2\x18.svcreg.store.v1.SetNodeH\x00R\asetNode\x12A\n" +
 	"\fcreate_token\x18\x13 \x01(\v2\x1c.svcreg.store.v1.StoredTokenH\x00R\vcreateToken\x12A\n" +
-	"\fdelete_token\x18\x14 \x01(\v2\x1c.svcreg.store.v1.DeleteTokenH\x00R\vdeleteTokenB\x04\n" +
+	"\fdelete_token\x18\x14 \x01(\v2\x1c.svcreg.store.v1.DeleteTokenH\x00R\vdeleteToken\x12H\n" +
+	"\freport_probe\x18\x15 \x01(\v2#.svcreg.v1.ReportProbeResultRequestH\x00R\vreportProbeB\x04\n" +
 	"\x02op\"Z\n" +
 	"\vStoredToken\x12&\n" +
 	"\x05token\x18\x01 \x01(\v2\x10.svcreg.v1.TokenR\x05token\x12#\n" +
@@ -1002,27 +1020,28 @@ func file_svcreg_store_v1_command_proto_rawDescGZIP() []byte {
 
 var file_svcreg_store_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_svcreg_store_v1_command_proto_goTypes = []any{
-	(*Command)(nil),                    // 0: svcreg.store.v1.Command
-	(*StoredToken)(nil),                // 1: svcreg.store.v1.StoredToken
-	(*DeleteToken)(nil),                // 2: svcreg.store.v1.DeleteToken
-	(*SetNode)(nil),                    // 3: svcreg.store.v1.SetNode
-	(*SnapshotRecord)(nil),             // 4: svcreg.store.v1.SnapshotRecord
-	(*Allocation)(nil),                 // 5: svcreg.store.v1.Allocation
-	(*AppliedRequest)(nil),             // 6: svcreg.store.v1.AppliedRequest
-	(*ExpireInstances)(nil),            // 7: svcreg.store.v1.ExpireInstances
-	(*InstanceRef)(nil),                // 8: svcreg.store.v1.InstanceRef
-	(*timestamppb.Timestamp)(nil),      // 9: google.protobuf.Timestamp
-	(*v1.CreateServiceRequest)(nil),    // 10: svcreg.v1.CreateServiceRequest
-	(*v1.UpdateServiceRequest)(nil),    // 11: svcreg.v1.UpdateServiceRequest
-	(*v1.DeleteServiceRequest)(nil),    // 12: svcreg.v1.DeleteServiceRequest
-	(*v1.CreateInstanceRequest)(nil),   // 13: svcreg.v1.CreateInstanceRequest
-	(*v1.UpdateInstanceRequest)(nil),   // 14: svcreg.v1.UpdateInstanceRequest
-	(*v1.DeleteInstanceRequest)(nil),   // 15: svcreg.v1.DeleteInstanceRequest
-	(*v1.ReplaceEndpointsRequest)(nil), // 16: svcreg.v1.ReplaceEndpointsRequest
-	(*v1.Token)(nil),                   // 17: svcreg.v1.Token
-	(*v1.Service)(nil),                 // 18: svcreg.v1.Service
-	(*v1.Instance)(nil),                // 19: svcreg.v1.Instance
-	(*v1.Endpoint)(nil),                // 20: svcreg.v1.Endpoint
+	(*Command)(nil),                     // 0: svcreg.store.v1.Command
+	(*StoredToken)(nil),                 // 1: svcreg.store.v1.StoredToken
+	(*DeleteToken)(nil),                 // 2: svcreg.store.v1.DeleteToken
+	(*SetNode)(nil),                     // 3: svcreg.store.v1.SetNode
+	(*SnapshotRecord)(nil),              // 4: svcreg.store.v1.SnapshotRecord
+	(*Allocation)(nil),                  // 5: svcreg.store.v1.Allocation
+	(*AppliedRequest)(nil),              // 6: svcreg.store.v1.AppliedRequest
+	(*ExpireInstances)(nil),             // 7: svcreg.store.v1.ExpireInstances
+	(*InstanceRef)(nil),                 // 8: svcreg.store.v1.InstanceRef
+	(*timestamppb.Timestamp)(nil),       // 9: google.protobuf.Timestamp
+	(*v1.CreateServiceRequest)(nil),     // 10: svcreg.v1.CreateServiceRequest
+	(*v1.UpdateServiceRequest)(nil),     // 11: svcreg.v1.UpdateServiceRequest
+	(*v1.DeleteServiceRequest)(nil),     // 12: svcreg.v1.DeleteServiceRequest
+	(*v1.CreateInstanceRequest)(nil),    // 13: svcreg.v1.CreateInstanceRequest
+	(*v1.UpdateInstanceRequest)(nil),    // 14: svcreg.v1.UpdateInstanceRequest
+	(*v1.DeleteInstanceRequest)(nil),    // 15: svcreg.v1.DeleteInstanceRequest
+	(*v1.ReplaceEndpointsRequest)(nil),  // 16: svcreg.v1.ReplaceEndpointsRequest
+	(*v1.ReportProbeResultRequest)(nil), // 17: svcreg.v1.ReportProbeResultRequest
+	(*v1.Token)(nil),                    // 18: svcreg.v1.Token
+	(*v1.Service)(nil),                  // 19: svcreg.v1.Service
+	(*v1.Instance)(nil),                 // 20: svcreg.v1.Instance
+	(*v1.Endpoint)(nil),                 // 21: svcreg.v1.Endpoint
 }
 var file_svcreg_store_v1_command_proto_depIdxs = []int32{
 	9,  // 0: svcreg.store.v1.Command.time:type_name -> google.protobuf.Timestamp
@@ -1037,21 +1056,22 @@ var file_svcreg_store_v1_command_proto_depIdxs = []int32{
 	3,  // 9: svcreg.store.v1.Command.set_node:type_name -> svcreg.store.v1.SetNode
 	1,  // 10: svcreg.store.v1.Command.create_token:type_name -> svcreg.store.v1.StoredToken
 	2,  // 11: svcreg.store.v1.Command.delete_token:type_name -> svcreg.store.v1.DeleteToken
-	17, // 12: svcreg.store.v1.StoredToken.token:type_name -> svcreg.v1.Token
-	18, // 13: svcreg.store.v1.SnapshotRecord.service:type_name -> svcreg.v1.Service
-	19, // 14: svcreg.store.v1.SnapshotRecord.instance:type_name -> svcreg.v1.Instance
-	20, // 15: svcreg.store.v1.SnapshotRecord.endpoint:type_name -> svcreg.v1.Endpoint
-	5,  // 16: svcreg.store.v1.SnapshotRecord.allocation:type_name -> svcreg.store.v1.Allocation
-	6,  // 17: svcreg.store.v1.SnapshotRecord.request:type_name -> svcreg.store.v1.AppliedRequest
-	3,  // 18: svcreg.store.v1.SnapshotRecord.node:type_name -> svcreg.store.v1.SetNode
-	1,  // 19: svcreg.store.v1.SnapshotRecord.token:type_name -> svcreg.store.v1.StoredToken
-	9,  // 20: svcreg.store.v1.AppliedRequest.time:type_name -> google.protobuf.Timestamp
-	8,  // 21: svcreg.store.v1.ExpireInstances.instances:type_name -> svcreg.store.v1.InstanceRef
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	17, // 12: svcreg.store.v1.Command.report_probe:type_name -> svcreg.v1.ReportProbeResultRequest
+	18, // 13: svcreg.store.v1.StoredToken.token:type_name -> svcreg.v1.Token
+	19, // 14: svcreg.store.v1.SnapshotRecord.service:type_name -> svcreg.v1.Service
+	20, // 15: svcreg.store.v1.SnapshotRecord.instance:type_name -> svcreg.v1.Instance
+	21, // 16: svcreg.store.v1.SnapshotRecord.endpoint:type_name -> svcreg.v1.Endpoint
+	5,  // 17: svcreg.store.v1.SnapshotRecord.allocation:type_name -> svcreg.store.v1.Allocation
+	6,  // 18: svcreg.store.v1.SnapshotRecord.request:type_name -> svcreg.store.v1.AppliedRequest
+	3,  // 19: svcreg.store.v1.SnapshotRecord.node:type_name -> svcreg.store.v1.SetNode
+	1,  // 20: svcreg.store.v1.SnapshotRecord.token:type_name -> svcreg.store.v1.StoredToken
+	9,  // 21: svcreg.store.v1.AppliedRequest.time:type_name -> google.protobuf.Timestamp
+	8,  // 22: svcreg.store.v1.ExpireInstances.instances:type_name -> svcreg.store.v1.InstanceRef
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_store_v1_command_proto_init() }
@@ -1071,6 +1091,7 @@ func file_svcreg_store_v1_command_proto_init() {
 		(*Command_SetNode)(nil),
 		(*Command_CreateToken)(nil),
 		(*Command_DeleteToken)(nil),
+		(*Command_ReportProbe)(nil),
 	}
 	file_svcreg_store_v1_command_proto_msgTypes[4].OneofWrappers = []any{
 		(*SnapshotRecord_Revision)(nil),

@@ -29,7 +29,7 @@ var File_svcreg_v1_registry_service_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\n" +
-	" svcreg/v1/registry_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x18svcreg/v1/registry.proto2\x93\x15\n" +
+	" svcreg/v1/registry_service.proto\x12\tsvcreg.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x18svcreg/v1/registry.proto2\xb8\x16\n" +
 	"\x0fRegistryService\x12\x99\x01\n" +
 	"\rCreateService\x12\x1f.svcreg.v1.CreateServiceRequest\x1a .svcreg.v1.CreateServiceResponse\"E\x82\xd3\xe4\x93\x02?:\aserviceb\aservice\"+/v1/namespaces/{service.namespace}/services\x12\x86\x01\n" +
 	"\n" +
@@ -46,7 +46,8 @@ const file_svcreg_v1_registry_service_proto_rawDesc = "" +
 	"\x10ReplaceEndpoints\x12\".svcreg.v1.ReplaceEndpointsRequest\x1a#.svcreg.v1.ReplaceEndpointsResponse\"B\x82\xd3\xe4\x93\x02<:\x01*\x1a7/v1/namespaces/{namespace}/services/{service}/endpoints\x12\x9e\x01\n" +
 	"\x0eWatchEndpoints\x12 .svcreg.v1.WatchEndpointsRequest\x1a!.svcreg.v1.WatchEndpointsResponse\"E\x82\xd3\xe4\x93\x02?\x12=/v1/namespaces/{namespace}/services/{service}/endpoints:watch0\x01\x12f\n" +
 	"\x05Watch\x12\x17.svcreg.v1.WatchRequest\x1a\x18.svcreg.v1.WatchResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/namespaces/{namespace}:watch0\x01\x12\x9f\x01\n" +
-	"\x12RenewInstanceLease\x12$.svcreg.v1.RenewInstanceLeaseRequest\x1a%.svcreg.v1.RenewInstanceLeaseResponse\"<\x82\xd3\xe4\x93\x026:\x01*\"1/v1/namespaces/{namespace}/instances/{name}:renew\x12J\n" +
+	"\x12RenewInstanceLease\x12$.svcreg.v1.RenewInstanceLeaseRequest\x1a%.svcreg.v1.RenewInstanceLeaseResponse\"<\x82\xd3\xe4\x93\x026:\x01*\"1/v1/namespaces/{namespace}/instances/{name}:renew\x12\xa2\x01\n" +
+	"\x11ReportProbeResult\x12#.svcreg.v1.ReportProbeResultRequest\x1a$.svcreg.v1.ReportProbeResultResponse\"B\x82\xd3\xe4\x93\x02<:\x01*\"7/v1/namespaces/{namespace}/instances/{name}:reportProbe\x12J\n" +
 	"\tKeepAlive\x12\x1b.svcreg.v1.KeepAliveRequest\x1a\x1c.svcreg.v1.KeepAliveResponse(\x010\x01\x12U\n" +
 	"\aResolve\x12\x19.svcreg.v1.ResolveRequest\x1a\x1a.svcreg.v1.ResolveResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/resolve\x12\x85\x01\n" +
 	"\x0eGetEnvironment\x12 .svcreg.v1.GetEnvironmentRequest\x1a!.svcreg.v1.GetEnvironmentResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/namespaces/{namespace}/environmentBBZ@github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc;svcregv1grpcb\x06proto3"
@@ -67,27 +68,29 @@ var file_svcreg_v1_registry_service_proto_goTypes = []any{
 	(*v1.WatchEndpointsRequest)(nil),      // 12: svcreg.v1.WatchEndpointsRequest
 	(*v1.WatchRequest)(nil),               // 13: svcreg.v1.WatchRequest
 	(*v1.RenewInstanceLeaseRequest)(nil),  // 14: svcreg.v1.RenewInstanceLeaseRequest
-	(*v1.KeepAliveRequest)(nil),           // 15: svcreg.v1.KeepAliveRequest
-	(*v1.ResolveRequest)(nil),             // 16: svcreg.v1.ResolveRequest
-	(*v1.GetEnvironmentRequest)(nil),      // 17: svcreg.v1.GetEnvironmentRequest
-	(*v1.CreateServiceResponse)(nil),      // 18: svcreg.v1.CreateServiceResponse
-	(*v1.GetServiceResponse)(nil),         // 19: svcreg.v1.GetServiceResponse
-	(*v1.ListServicesResponse)(nil),       // 20: svcreg.v1.ListServicesResponse
-	(*v1.UpdateServiceResponse)(nil),      // 21: svcreg.v1.UpdateServiceResponse
-	(*v1.DeleteServiceResponse)(nil),      // 22: svcreg.v1.DeleteServiceResponse
-	(*v1.CreateInstanceResponse)(nil),     // 23: svcreg.v1.CreateInstanceResponse
-	(*v1.GetInstanceResponse)(nil),        // 24: svcreg.v1.GetInstanceResponse
-	(*v1.ListInstancesResponse)(nil),      // 25: svcreg.v1.ListInstancesResponse
-	(*v1.UpdateInstanceResponse)(nil),     // 26: svcreg.v1.UpdateInstanceResponse
-	(*v1.DeleteInstanceResponse)(nil),     // 27: svcreg.v1.DeleteInstanceResponse
-	(*v1.ListEndpointsResponse)(nil),      // 28: svcreg.v1.ListEndpointsResponse
-	(*v1.ReplaceEndpointsResponse)(nil),   // 29: svcreg.v1.ReplaceEndpointsResponse
-	(*v1.WatchEndpointsResponse)(nil),     // 30: svcreg.v1.WatchEndpointsResponse
-	(*v1.WatchResponse)(nil),              // 31: svcreg.v1.WatchResponse
-	(*v1.RenewInstanceLeaseResponse)(nil), // 32: svcreg.v1.RenewInstanceLeaseResponse
-	(*v1.KeepAliveResponse)(nil),          // 33: svcreg.v1.KeepAliveResponse
-	(*v1.ResolveResponse)(nil),            // 34: svcreg.v1.ResolveResponse
-	(*v1.GetEnvironmentResponse)(nil),     // 35: svcreg.v1.GetEnvironmentResponse
+	(*v1.ReportProbeResultRequest)(nil),   // 15: svcreg.v1.ReportProbeResultRequest
+	(*v1.KeepAliveRequest)(nil),           // 16: svcreg.v1.KeepAliveRequest
+	(*v1.ResolveRequest)(nil),             // 17: svcreg.v1.ResolveRequest
+	(*v1.GetEnvironmentRequest)(nil),      // 18: svcreg.v1.GetEnvironmentRequest
+	(*v1.CreateServiceResponse)(nil),      // 19: svcreg.v1.CreateServiceResponse
+	(*v1.GetServiceResponse)(nil),         // 20: svcreg.v1.GetServiceResponse
+	(*v1.ListServicesResponse)(nil),       // 21: svcreg.v1.ListServicesResponse
+	(*v1.UpdateServiceResponse)(nil),      // 22: svcreg.v1.UpdateServiceResponse
+	(*v1.DeleteServiceResponse)(nil),      // 23: svcreg.v1.DeleteServiceResponse
+	(*v1.CreateInstanceResponse)(nil),     // 24: svcreg.v1.CreateInstanceResponse
+	(*v1.GetInstanceResponse)(nil),        // 25: svcreg.v1.GetInstanceResponse
+	(*v1.ListInstancesResponse)(nil),      // 26: svcreg.v1.ListInstancesResponse
+	(*v1.UpdateInstanceResponse)(nil),     // 27: svcreg.v1.UpdateInstanceResponse
+	(*v1.DeleteInstanceResponse)(nil),     // 28: svcreg.v1.DeleteInstanceResponse
+	(*v1.ListEndpointsResponse)(nil),      // 29: svcreg.v1.ListEndpointsResponse
+	(*v1.ReplaceEndpointsResponse)(nil),   // 30: svcreg.v1.ReplaceEndpointsResponse
+	(*v1.WatchEndpointsResponse)(nil),     // 31: svcreg.v1.WatchEndpointsResponse
+	(*v1.WatchResponse)(nil),              // 32: svcreg.v1.WatchResponse
+	(*v1.RenewInstanceLeaseResponse)(nil), // 33: svcreg.v1.RenewInstanceLeaseResponse
+	(*v1.ReportProbeResultResponse)(nil),  // 34: svcreg.v1.ReportProbeResultResponse
+	(*v1.KeepAliveResponse)(nil),          // 35: svcreg.v1.KeepAliveResponse
+	(*v1.ResolveResponse)(nil),            // 36: svcreg.v1.ResolveResponse
+	(*v1.GetEnvironmentResponse)(nil),     // 37: svcreg.v1.GetEnvironmentResponse
 }
 var file_svcreg_v1_registry_service_proto_depIdxs = []int32{
 	0,  // 0: svcreg.v1.RegistryService.CreateService:input_type -> svcreg.v1.CreateServiceRequest
@@ -105,29 +108,31 @@ var file_svcreg_v1_registry_service_proto_depIdxs = []int32{
 	12, // 12: svcreg.v1.RegistryService.WatchEndpoints:input_type -> svcreg.v1.WatchEndpointsRequest
 	13, // 13: svcreg.v1.RegistryService.Watch:input_type -> svcreg.v1.WatchRequest
 	14, // 14: svcreg.v1.RegistryService.RenewInstanceLease:input_type -> svcreg.v1.RenewInstanceLeaseRequest
-	15, // 15: svcreg.v1.RegistryService.KeepAlive:input_type -> svcreg.v1.KeepAliveRequest
-	16, // 16: svcreg.v1.RegistryService.Resolve:input_type -> svcreg.v1.ResolveRequest
-	17, // 17: svcreg.v1.RegistryService.GetEnvironment:input_type -> svcreg.v1.GetEnvironmentRequest
-	18, // 18: svcreg.v1.RegistryService.CreateService:output_type -> svcreg.v1.CreateServiceResponse
-	19, // 19: svcreg.v1.RegistryService.GetService:output_type -> svcreg.v1.GetServiceResponse
-	20, // 20: svcreg.v1.RegistryService.ListServices:output_type -> svcreg.v1.ListServicesResponse
-	21, // 21: svcreg.v1.RegistryService.UpdateService:output_type -> svcreg.v1.UpdateServiceResponse
-	22, // 22: svcreg.v1.RegistryService.DeleteService:output_type -> svcreg.v1.DeleteServiceResponse
-	23, // 23: svcreg.v1.RegistryService.CreateInstance:output_type -> svcreg.v1.CreateInstanceResponse
-	24, // 24: svcreg.v1.RegistryService.GetInstance:output_type -> svcreg.v1.GetInstanceResponse
-	25, // 25: svcreg.v1.RegistryService.ListInstances:output_type -> svcreg.v1.ListInstancesResponse
-	26, // 26: svcreg.v1.RegistryService.UpdateInstance:output_type -> svcreg.v1.UpdateInstanceResponse
-	27, // 27: svcreg.v1.RegistryService.DeleteInstance:output_type -> svcreg.v1.DeleteInstanceResponse
-	28, // 28: svcreg.v1.RegistryService.ListEndpoints:output_type -> svcreg.v1.ListEndpointsResponse
-	29, // 29: svcreg.v1.RegistryService.ReplaceEndpoints:output_type -> svcreg.v1.ReplaceEndpointsResponse
-	30, // 30: svcreg.v1.RegistryService.WatchEndpoints:output_type -> svcreg.v1.WatchEndpointsResponse
-	31, // 31: svcreg.v1.RegistryService.Watch:output_type -> svcreg.v1.WatchResponse
-	32, // 32: svcreg.v1.RegistryService.RenewInstanceLease:output_type -> svcreg.v1.RenewInstanceLeaseResponse
-	33, // 33: svcreg.v1.RegistryService.KeepAlive:output_type -> svcreg.v1.KeepAliveResponse
-	34, // 34: svcreg.v1.RegistryService.Resolve:output_type -> svcreg.v1.ResolveResponse
-	35, // 35: svcreg.v1.RegistryService.GetEnvironment:output_type -> svcreg.v1.GetEnvironmentResponse
-	18, // [18:36] is the sub-list for method output_type
-	0,  // [0:18] is the sub-list for method input_type
+	15, // 15: svcreg.v1.RegistryService.ReportProbeResult:input_type -> svcreg.v1.ReportProbeResultRequest
+	16, // 16: svcreg.v1.RegistryService.KeepAlive:input_type -> svcreg.v1.KeepAliveRequest
+	17, // 17: svcreg.v1.RegistryService.Resolve:input_type -> svcreg.v1.ResolveRequest
+	18, // 18: svcreg.v1.RegistryService.GetEnvironment:input_type -> svcreg.v1.GetEnvironmentRequest
+	19, // 19: svcreg.v1.RegistryService.CreateService:output_type -> svcreg.v1.CreateServiceResponse
+	20, // 20: svcreg.v1.RegistryService.GetService:output_type -> svcreg.v1.GetServiceResponse
+	21, // 21: svcreg.v1.RegistryService.ListServices:output_type -> svcreg.v1.ListServicesResponse
+	22, // 22: svcreg.v1.RegistryService.UpdateService:output_type -> svcreg.v1.UpdateServiceResponse
+	23, // 23: svcreg.v1.RegistryService.DeleteService:output_type -> svcreg.v1.DeleteServiceResponse
+	24, // 24: svcreg.v1.RegistryService.CreateInstance:output_type -> svcreg.v1.CreateInstanceResponse
+	25, // 25: svcreg.v1.RegistryService.GetInstance:output_type -> svcreg.v1.GetInstanceResponse
+	26, // 26: svcreg.v1.RegistryService.ListInstances:output_type -> svcreg.v1.ListInstancesResponse
+	27, // 27: svcreg.v1.RegistryService.UpdateInstance:output_type -> svcreg.v1.UpdateInstanceResponse
+	28, // 28: svcreg.v1.RegistryService.DeleteInstance:output_type -> svcreg.v1.DeleteInstanceResponse
+	29, // 29: svcreg.v1.RegistryService.ListEndpoints:output_type -> svcreg.v1.ListEndpointsResponse
+	30, // 30: svcreg.v1.RegistryService.ReplaceEndpoints:output_type -> svcreg.v1.ReplaceEndpointsResponse
+	31, // 31: svcreg.v1.RegistryService.WatchEndpoints:output_type -> svcreg.v1.WatchEndpointsResponse
+	32, // 32: svcreg.v1.RegistryService.Watch:output_type -> svcreg.v1.WatchResponse
+	33, // 33: svcreg.v1.RegistryService.RenewInstanceLease:output_type -> svcreg.v1.RenewInstanceLeaseResponse
+	34, // 34: svcreg.v1.RegistryService.ReportProbeResult:output_type -> svcreg.v1.ReportProbeResultResponse
+	35, // 35: svcreg.v1.RegistryService.KeepAlive:output_type -> svcreg.v1.KeepAliveResponse
+	36, // 36: svcreg.v1.RegistryService.Resolve:output_type -> svcreg.v1.ResolveResponse
+	37, // 37: svcreg.v1.RegistryService.GetEnvironment:output_type -> svcreg.v1.GetEnvironmentResponse
+	19, // [19:38] is the sub-list for method output_type
+	0,  // [0:19] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

@@ -38,6 +38,7 @@ const (
 	RegistryService_WatchEndpoints_FullMethodName     = "/svcreg.v1.RegistryService/WatchEndpoints"
 	RegistryService_Watch_FullMethodName              = "/svcreg.v1.RegistryService/Watch"
 	RegistryService_RenewInstanceLease_FullMethodName = "/svcreg.v1.RegistryService/RenewInstanceLease"
+	RegistryService_ReportProbeResult_FullMethodName  = "/svcreg.v1.RegistryService/ReportProbeResult"
 	RegistryService_KeepAlive_FullMethodName          = "/svcreg.v1.RegistryService/KeepAlive"
 	RegistryService_Resolve_FullMethodName            = "/svcreg.v1.RegistryService/Resolve"
 	RegistryService_GetEnvironment_FullMethodName     = "/svcreg.v1.RegistryService/GetEnvironment"
@@ -102,6 +103,11 @@ type RegistryServiceClient interface {
 	// is not a change: no event, no new revision. NOT_FOUND means the lease
 	// lapsed and the instance is gone: register it again.
 	RenewInstanceLease(ctx context.Context, in *v1.RenewInstanceLeaseRequest, opts ...grpc.CallOption) (*v1.RenewInstanceLeaseResponse, error)
+	// Reports a readiness probe's transition (a prober's call: the node
+	// agents, and the registry servers among themselves). Only transitions
+	// are reported, so a steady result costs no write. FAILED_PRECONDITION
+	// means the instance changed (another uid, no probe): probe it again.
+	ReportProbeResult(ctx context.Context, in *v1.ReportProbeResultRequest, opts ...grpc.CallOption) (*v1.ReportProbeResultResponse, error)
 	// Renews leases over one stream: each request renews one instance and
 	// gets one response, in order. An instance whose lease lapsed gets a
 	// response with found = false; the stream stays open.
@@ -291,6 +297,16 @@ func (c *registryServiceClient) RenewInstanceLease(ctx context.Context, in *v1.R
 	return out, nil
 }
 
+func (c *registryServiceClient) ReportProbeResult(ctx context.Context, in *v1.ReportProbeResultRequest, opts ...grpc.CallOption) (*v1.ReportProbeResultResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.ReportProbeResultResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ReportProbeResult_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *registryServiceClient) KeepAlive(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[v1.KeepAliveRequest, v1.KeepAliveResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &RegistryService_ServiceDesc.Streams[2], RegistryService_KeepAlive_FullMethodName, cOpts...)
@@ -383,6 +399,11 @@ type RegistryServiceServer interface {
 	// is not a change: no event, no new revision. NOT_FOUND means the lease
 	// lapsed and the instance is gone: register it again.
 	RenewInstanceLease(context.Context, *v1.RenewInstanceLeaseRequest) (*v1.RenewInstanceLeaseResponse, error)
+	// Reports a readiness probe's transition (a prober's call: the node
+	// agents, and the registry servers among themselves). Only transitions
+	// are reported, so a steady result costs no write. FAILED_PRECONDITION
+	// means the instance changed (another uid, no probe): probe it again.
+	ReportProbeResult(context.Context, *v1.ReportProbeResultRequest) (*v1.ReportProbeResultResponse, error)
 	// Renews leases over one stream: each request renews one instance and
 	// gets one response, in order. An instance whose lease lapsed gets a
 	// response with found = false; the stream stays open.
@@ -448,6 +469,9 @@ func (UnimplementedRegistryServiceServer) Watch(*v1.WatchRequest, grpc.ServerStr
 }
 func (UnimplementedRegistryServiceServer) RenewInstanceLease(context.Context, *v1.RenewInstanceLeaseRequest) (*v1.RenewInstanceLeaseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RenewInstanceLease not implemented")
+}
+func (UnimplementedRegistryServiceServer) ReportProbeResult(context.Context, *v1.ReportProbeResultRequest) (*v1.ReportProbeResultResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportProbeResult not implemented")
 }
 func (UnimplementedRegistryServiceServer) KeepAlive(grpc.BidiStreamingServer[v1.KeepAliveRequest, v1.KeepAliveResponse]) error {
 	return status.Error(codes.Unimplemented, "method KeepAlive not implemented")
@@ -735,6 +759,24 @@ func _RegistryService_RenewInstanceLease_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_ReportProbeResult_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.ReportProbeResultRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ReportProbeResult(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ReportProbeResult_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ReportProbeResult(ctx, req.(*v1.ReportProbeResultRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RegistryService_KeepAlive_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(RegistryServiceServer).KeepAlive(&grpc.GenericServerStream[v1.KeepAliveRequest, v1.KeepAliveResponse]{ServerStream: stream})
 }
@@ -836,6 +878,10 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RenewInstanceLease",
 			Handler:    _RegistryService_RenewInstanceLease_Handler,
+		},
+		{
+			MethodName: "ReportProbeResult",
+			Handler:    _RegistryService_ReportProbeResult_Handler,
 		},
 		{
 			MethodName: "Resolve",
