@@ -41,12 +41,13 @@ type serverProbes struct {
 	wake    chan struct{} // 1-buffered
 
 	probed map[string]*svcregv1.Instance // the run goroutine's: instances with a probe
+	agents map[string]bool               // nodes whose agent holds a lease
 	alive  []string                      // servers that answered, by ID
 }
 
 func newServerProbes(s *Server) *serverProbes {
 	p := &serverProbes{s: s, pending: map[string]*svcregv1.Instance{}, all: true, wake: make(chan struct{}, 1),
-		probed: map[string]*svcregv1.Instance{}, alive: []string{s.node.ID()}}
+		probed: map[string]*svcregv1.Instance{}, agents: map[string]bool{}, alive: []string{s.node.ID()}}
 	p.m = probe.New(probe.Config{Prober: "server/" + s.node.ID(), Report: p.report, Clock: s.cfg.Clock, Logger: s.log})
 	return p
 }
@@ -111,23 +112,35 @@ func (p *serverProbes) apply() {
 	p.pending, p.all = map[string]*svcregv1.Instance{}, false
 	p.mu.Unlock()
 	if all {
-		p.probed = map[string]*svcregv1.Instance{}
+		p.probed, p.agents = map[string]*svcregv1.Instance{}, map[string]bool{}
 		page, err := p.s.store.Read().ListInstances(store.ListQuery{Namespace: meta.AllNamespaces})
 		if err != nil {
 			p.s.log.Error("reading the instances to probe", "err", err)
 		}
 		for _, inst := range page.Items {
-			if inst.GetReadinessProbe() != nil {
-				p.probed[meta.Key(inst.GetNamespace(), inst.GetName())] = inst
-			}
+			p.note(meta.Key(inst.GetNamespace(), inst.GetName()), inst)
 		}
 	}
 	for k, inst := range pending {
-		if inst.GetReadinessProbe() == nil {
-			delete(p.probed, k)
+		p.note(k, inst)
+	}
+}
+
+// note records one instance's state (nil: deleted): a probed instance, or
+// a node agent's lease.
+func (p *serverProbes) note(key string, inst *svcregv1.Instance) {
+	if ns, name := meta.SplitKey(key); ns == meta.NodeLeaseNamespace {
+		if inst == nil {
+			delete(p.agents, name)
 		} else {
-			p.probed[k] = inst
+			p.agents[name] = true
 		}
+		return
+	}
+	if inst.GetReadinessProbe() == nil {
+		delete(p.probed, key)
+	} else {
+		p.probed[key] = inst
 	}
 }
 
@@ -152,12 +165,13 @@ func (p *serverProbes) resyncServers(ctx context.Context) {
 	p.alive = alive
 }
 
-// targets are the probed instances that hash to this server.
+// targets are the probed instances no agent probes that hash to this
+// server.
 func (p *serverProbes) targets() []probe.Target {
 	var out []probe.Target
 	self := p.s.node.ID()
 	for key, inst := range p.probed {
-		if proberOf(key, p.alive) != self {
+		if p.agents[inst.GetNode()] || proberOf(key, p.alive) != self {
 			continue
 		}
 		out = append(out, probe.TargetOf(inst))

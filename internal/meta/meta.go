@@ -18,6 +18,12 @@ const DefaultNamespace = "default"
 // (AIP-159's "-").
 const AllNamespaces = "-"
 
+// NodeLeaseNamespace holds the node agents' leases, as Kubernetes'
+// kube-node-lease holds the kubelets': an instance named after the node,
+// kept alive by its agent. A node with a live lease has an agent that
+// probes its instances; the servers probe the others (docs/health.md).
+const NodeLeaseNamespace = "svcreg-node-lease"
+
 // ClusterIPNone is the cluster_ip of a headless service.
 const ClusterIPNone = "None"
 

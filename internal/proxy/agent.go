@@ -43,6 +43,13 @@ type Config struct {
 	Logger       *slog.Logger
 	// OnSync, when set, hears of every data plane update (metrics).
 	OnSync func(frontends int, err error)
+	// NodeName is the node the agent runs on (the instances' node field).
+	// When set, the agent probes the readiness of its node's instances
+	// and holds the node's lease (docs/health.md).
+	NodeName string
+	// NodeLeaseTTL is the node lease's time to live; default
+	// DefaultNodeLeaseTTL.
+	NodeLeaseTTL time.Duration
 
 	// observe hears of every update with its plan (tests).
 	observe func(map[frontKey]*frontend, error)
@@ -91,6 +98,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	cfg.Limits.setDefaults()
 	cfg.Limits.Conns = fitDescriptors(cfg.Limits.Conns, cfg.Logger)
+	var prober *nodeProber
+	if cfg.NodeName != "" {
+		var err error
+		if prober, err = newNodeProber(cfg); err != nil {
+			return err
+		}
+	}
 	dp, v, err := newDataplane(cfg)
 	if err != nil {
 		return err
@@ -108,7 +122,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	cat := newCatalog(cfg.Registry, cfg.Logger)
 	go cat.run(ctx)
-	cfg.Logger.Info("svcreg proxy running", "mode", cfg.Mode, "bind_address", cfg.BindAddress, "vip_interface", cfg.VIPInterface,
+	if prober != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			prober.run(ctx)
+		}()
+		defer func() { <-done }()
+	}
+	cfg.Logger.Info("svcreg proxy running", "mode", cfg.Mode, "node", cfg.NodeName, "bind_address", cfg.BindAddress, "vip_interface", cfg.VIPInterface,
 		"max_conns", cfg.Limits.Conns, "idle_timeout", cfg.Limits.Idle, "half_close_timeout", cfg.Limits.HalfClose)
 	resync := time.NewTicker(cfg.ResyncPeriod)
 	defer resync.Stop()
