@@ -11,6 +11,7 @@ import (
 
 	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/kubedns"
+	"github.com/svcreg/svcreg/internal/lease"
 	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/store"
 )
@@ -67,6 +68,12 @@ type Config struct {
 	// LeaseGrace is the minimum time a new leader gives every lease
 	// before expiring it; default 5s.
 	LeaseGrace time.Duration
+	// LeaseStormShare: lease expiries are held (self-preservation,
+	// docs/health.md) when more than this share of the leases lapse at
+	// once; default 0.5, negative turns it off.
+	LeaseStormShare float64
+	// LeaseStormMaxHold bounds such a hold; default 15m.
+	LeaseStormMaxHold time.Duration
 	// MaxStale is how long a follower may go without hearing from the
 	// leader before it stops claiming readiness; default ten election
 	// timeouts.
@@ -223,6 +230,12 @@ func (c *Config) setDefaults() {
 		if c.RaftAddr == "" && c.RaftTransport == nil {
 			c.RaftTimeoutScale = 0.05
 		}
+	}
+	if c.LeaseStormShare == 0 {
+		c.LeaseStormShare = lease.DefaultPreservation.Share
+	}
+	if c.LeaseStormMaxHold == 0 {
+		c.LeaseStormMaxHold = lease.DefaultPreservation.MaxHold
 	}
 	if c.LeaseGrace == 0 {
 		c.LeaseGrace = 5 * time.Second

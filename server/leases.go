@@ -123,6 +123,9 @@ func (l *leases) withLease(inst *svcregv1.Instance) *svcregv1.Instance {
 	}
 	inst = proto.Clone(inst).(*svcregv1.Instance)
 	inst.LeaseExpireTime = timestamppb.New(deadline)
+	if lapsed, ok := l.manager.Lapsed(inst.GetNamespace(), inst.GetName()); ok {
+		inst.LeaseLapsedTime = timestamppb.New(lapsed)
+	}
 	return inst
 }
 

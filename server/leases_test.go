@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -96,5 +97,44 @@ func TestLeases(t *testing.T) {
 	_, err = ts.client.RenewInstanceLease(ctx, &svcregv1.RenewInstanceLeaseRequest{Namespace: "shop", Name: "no-lease"})
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("renew without a lease: %v", err)
+	}
+}
+
+// TestLeaseStorm: when most leases lapse at once the server keeps the
+// instances and their endpoints, shows them lapsed, and when the
+// renewals come back it clears the mark and expires only those still
+// missing.
+func TestLeaseStorm(t *testing.T) {
+	clk := clocktest.NewAt(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	ts := startServer(t, Config{Clock: clk, LeaseGrace: time.Second})
+	ctx := context.Background()
+	ts.mustCreateService(t, webSvc())
+	for i := range 10 {
+		inst := webInst(fmt.Sprintf("web-%d", i))
+		inst.TtlSeconds = 10
+		ts.mustCreateInstance(t, inst)
+	}
+	clk.Advance(11 * time.Second) // every lease lapses: a storm
+	lapsed := func(name string) bool {
+		resp, err := ts.client.GetInstance(ctx, &svcregv1.GetInstanceRequest{Namespace: "shop", Name: name})
+		return err == nil && resp.GetInstance().GetLeaseLapsedTime() != nil
+	}
+	waitFor(t, "the lapsed leases to be held", 10*time.Second, func() bool { return lapsed("web-0") })
+	eps, err := ts.client.ListEndpoints(ctx, &svcregv1.ListEndpointsRequest{Namespace: "shop", Service: "web"})
+	if err != nil || len(eps.GetEndpoints()) != 10 {
+		t.Fatalf("endpoints during the hold: %d, %v", len(eps.GetEndpoints()), err)
+	}
+	for i := range 9 { // all but web-9 come back
+		if _, err := ts.client.RenewInstanceLease(ctx, &svcregv1.RenewInstanceLeaseRequest{Namespace: "shop", Name: fmt.Sprintf("web-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the hold to end and web-9 to expire", 10*time.Second, func() bool {
+		clk.Advance(time.Second)
+		_, err := ts.client.GetInstance(ctx, &svcregv1.GetInstanceRequest{Namespace: "shop", Name: "web-9"})
+		return err != nil
+	})
+	if lapsed("web-0") {
+		t.Fatal("a renewed instance still shows lapsed")
 	}
 }

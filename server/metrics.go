@@ -88,6 +88,14 @@ func (m *serverMetrics) registerState(s *Server) {
 	gauge("svcreg_leases", "Live instance leases.", func() float64 { return float64(s.leases.Len()) })
 	counter("svcreg_lease_renewals_total", "Lease renewals this server took (as leader).", func() float64 { r, _ := s.leases.Stats(); return float64(r) })
 	counter("svcreg_lease_expirations_total", "Instances deleted because their lease lapsed.", func() float64 { _, e := s.leases.Stats(); return float64(e) })
+	gauge("svcreg_lease_self_preservation", "1 while lease expiries are held because too many leases lapsed at once.", func() float64 {
+		if since, _ := s.leases.Holding(); !since.IsZero() {
+			return 1
+		}
+		return 0
+	})
+	gauge("svcreg_lease_self_preservation_held", "Lapsed leases held by self-preservation now.", func() float64 { _, h := s.leases.SelfPreservationStats(); return float64(h) })
+	counter("svcreg_lease_self_preservation_holds_total", "Times self-preservation began holding lease expiries.", func() float64 { h, _ := s.leases.SelfPreservationStats(); return float64(h) })
 	gauge("svcreg_probes", "Instances this server probes (its share of those no node agent probes).", func() float64 { return float64(s.probes.m.Probing()) })
 	counter("svcreg_probe_checks_total", "Readiness checks this server ran.", func() float64 { c, _ := s.probes.m.Checks(); return float64(c) })
 	counter("svcreg_probe_check_failures_total", "Readiness checks this server ran that failed.", func() float64 { _, f := s.probes.m.Checks(); return float64(f) })

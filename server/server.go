@@ -172,6 +172,7 @@ func (s *Server) buildServices() error {
 	ls := &leases{router: rt, writer: wr}
 	s.leases = lease.New(cfg.Clock, ls.expire, cfg.Logger)
 	s.leases.SetActive(false, 0) // until this server leads
+	s.leases.SetPreservation(lease.Preservation{Share: max(cfg.LeaseStormShare, 0), MaxHold: cfg.LeaseStormMaxHold})
 	ls.manager = s.leases
 	s.store.OnCommit(s.hub.Append)
 	s.store.OnCommit(s.leases.Observe)

@@ -25,6 +25,8 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", server.DefaultServiceCIDR, "range cluster IPs are allocated from")
 	fs.StringVar(&cfg.NodePortRange, "node-port-range", server.DefaultNodePortRange, "range node ports are allocated from")
 	fs.DurationVar(&cfg.BookmarkInterval, "bookmark-interval", 30*time.Second, "how often idle watches get a BOOKMARK event")
+	fs.Float64Var(&cfg.LeaseStormShare, "lease-storm-share", 0.5, "self-preservation: hold lease expiries while more than this share of the leases lapsed at once (negative: never hold)")
+	fs.DurationVar(&cfg.LeaseStormMaxHold, "lease-storm-max-hold", 15*time.Minute, "self-preservation: expire the lapsed leases anyway after holding them this long")
 	fs.IntVar(&cfg.WatchHistory, "watch-history", 10000, "events kept for resuming watches by revision")
 	fs.StringVar(&cfg.DNSAddr, "dns-addr", server.DefaultDNSAddr, "DNS listen address, UDP and TCP; empty disables DNS")
 	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", server.DefaultClusterDomain, "the DNS zone answered")

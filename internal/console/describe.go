@@ -128,6 +128,12 @@ func (c *Console) describeInstance(w io.Writer, inst *svcregv1.Instance) {
 	field("IP", inst.GetIp())
 	field("Ports", instancePorts(inst))
 	field("Status", instanceStatus(inst))
+	if p := inst.GetReadinessProbe(); p != nil {
+		field("Readiness Probe", probeText(p))
+		st := inst.GetProbeStatus()
+		field("Probe Status", fmt.Sprintf("%s by %s: %s (since %s)", map[bool]string{true: "passing", false: "failing"}[st.GetReady()],
+			orNone(st.GetProber()), orNone(st.GetMessage()), created(now, timeOf(st.GetLastTransitionTime()))))
+	}
 	field("Weight", weight(inst.Weight))
 	if inst.UpperThreshold != nil || inst.LowerThreshold != nil {
 		field("Thresholds", fmt.Sprintf("upper %d, lower %d", inst.GetUpperThreshold(), inst.GetLowerThreshold()))
@@ -137,7 +143,9 @@ func (c *Console) describeInstance(w io.Writer, inst *svcregv1.Instance) {
 	if inst.GetHostname() != "" {
 		field("Hostname", inst.GetHostname()+"."+orNone(inst.GetSubdomain()))
 	}
-	if inst.GetTtlSeconds() > 0 {
+	if t := inst.GetLeaseLapsedTime(); t != nil {
+		field("Lease", fmt.Sprintf("%ds TTL, lapsed %s ago: kept by self-preservation until it renews or the hold ends", inst.GetTtlSeconds(), age(now, timeOf(t))))
+	} else if inst.GetTtlSeconds() > 0 {
 		field("Lease", fmt.Sprintf("%ds TTL, lapses in %s unless renewed", inst.GetTtlSeconds(), leaseLeft(now, inst)))
 	} else {
 		field("Lease", "<none>")
@@ -145,6 +153,23 @@ func (c *Console) describeInstance(w io.Writer, inst *svcregv1.Instance) {
 	field("Owner", orNone(inst.GetOwner()))
 	field("Created", created(now, timeOf(inst.GetCreateTime())))
 	field("Resource Version", fmt.Sprint(inst.GetResourceVersion()))
+}
+
+// probeText is a probe as kubectl describe prints one: "http-get
+// http://:http/healthz delay=0s timeout=1s period=10s #success=1
+// #failure=3".
+func probeText(p *svcregv1.Probe) string {
+	var what string
+	switch h := p.GetHandler().(type) {
+	case *svcregv1.Probe_Grpc:
+		what = fmt.Sprintf("grpc <pod>:%d %s", h.Grpc.GetPort(), h.Grpc.GetService())
+	case *svcregv1.Probe_HttpGet:
+		what = fmt.Sprintf("http-get %s://:%s%s", strings.ToLower(h.HttpGet.GetScheme()), h.HttpGet.GetPort(), h.HttpGet.GetPath())
+	case *svcregv1.Probe_TcpSocket:
+		what = "tcp-socket :" + h.TcpSocket.GetPort()
+	}
+	return fmt.Sprintf("%s delay=%ds timeout=%ds period=%ds #success=%d #failure=%d", strings.TrimSpace(what), p.GetInitialDelaySeconds(),
+		p.GetTimeoutSeconds(), p.GetPeriodSeconds(), p.GetSuccessThreshold(), p.GetFailureThreshold())
 }
 
 func created(now, t time.Time) string {

@@ -283,10 +283,14 @@ func instanceStatus(inst *svcregv1.Instance) string {
 	switch {
 	case inst.GetTerminating():
 		return "Terminating"
-	case inst.Ready == nil || inst.GetReady():
-		return "Ready"
+	case inst.GetLeaseLapsedTime() != nil:
+		return "LeaseLapsed" // held by self-preservation
+	case inst.Ready != nil && !inst.GetReady():
+		return "NotReady"
+	case inst.GetReadinessProbe() != nil && !inst.GetProbeStatus().GetReady():
+		return "ProbeFailing"
 	}
-	return "NotReady"
+	return "Ready"
 }
 
 func labelsText(m map[string]string) string {

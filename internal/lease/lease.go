@@ -10,6 +10,13 @@
 // is an ExpireInstances command conditional on the instance's revision
 // when its lease was armed, so an update or a re-registration in between
 // wins. Time comes from an injected clock.
+//
+// Self-preservation (docs/health.md): when more than a share of the leases
+// fall due at once, the cause is far more likely on our side (a network
+// partition, a registry that was unreachable) than a mass death, so the
+// manager holds the expiries, shows the lapsed instances as such, and
+// resumes when the share falls (renewals came back) or after a maximum
+// hold: bounded, and never stuck, as Eureka's can be.
 package lease
 
 import (
@@ -54,7 +61,32 @@ type Manager struct {
 	// active: this server may expire leases (it is the Raft leader). Every
 	// server tracks them, so a new leader has them all.
 	active bool
+
+	preserve Preservation
+	// holdSince is when self-preservation began holding expiries (zero:
+	// not holding).
+	holdSince time.Time
+	holds     atomic.Int64 // holds begun, for metrics
+	held      atomic.Int64 // lapsed leases held now, for metrics
 }
+
+// Preservation configures self-preservation.
+type Preservation struct {
+	// Share: expiries are held when more than this share of the leases
+	// are due at once; 0 turns self-preservation off. Default 0.5.
+	Share float64
+	// Min is the fewest leases self-preservation considers (a handful of
+	// instances lapsing together is not a storm); default 10.
+	Min int
+	// MaxHold bounds a hold: past it the due leases expire; default 15m.
+	MaxHold time.Duration
+}
+
+// DefaultPreservation is Preservation's defaults.
+var DefaultPreservation = Preservation{Share: 0.5, Min: 10, MaxHold: 15 * time.Minute}
+
+// holdRecheck is how often a hold is reconsidered.
+const holdRecheck = time.Second
 
 // pauseThreshold: a timer that fires this much later than it should have
 // means the process was paused (GC, SIGSTOP, a VM migration); expiring
@@ -77,7 +109,44 @@ func New(clock clock.Clock, expire Expirer, log *slog.Logger) *Manager {
 	}
 	timer := clock.NewTimer(time.Hour)
 	timer.Stop()
-	return &Manager{clock: clock, expire: expire, log: log, leases: map[string]*lease{}, timer: timer, active: true}
+	return &Manager{clock: clock, expire: expire, log: log, leases: map[string]*lease{}, timer: timer, active: true,
+		preserve: DefaultPreservation}
+}
+
+// SetPreservation configures self-preservation (before Run).
+func (m *Manager) SetPreservation(p Preservation) {
+	if p.Min <= 0 {
+		p.Min = DefaultPreservation.Min
+	}
+	if p.MaxHold <= 0 {
+		p.MaxHold = DefaultPreservation.MaxHold
+	}
+	m.mu.Lock()
+	m.preserve = p
+	m.mu.Unlock()
+}
+
+// Holding reports whether self-preservation holds expiries now, since
+// when, and how many lapsed leases it holds.
+func (m *Manager) Holding() (since time.Time, held int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.holdSince, int(m.held.Load())
+}
+
+// SelfPreservationStats are the holds begun and the leases held now.
+func (m *Manager) SelfPreservationStats() (holds, held int64) { return m.holds.Load(), m.held.Load() }
+
+// Lapsed reports when an instance's lease lapsed, when self-preservation
+// holds it.
+func (m *Manager) Lapsed(namespace, name string) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.leases[meta.Key(namespace, name)]
+	if l == nil || m.holdSince.IsZero() || l.deadline.After(m.clock.Now()) {
+		return time.Time{}, false
+	}
+	return l.deadline, true
 }
 
 // SetActive starts or stops expiring. A server that becomes leader
@@ -174,6 +243,9 @@ func (m *Manager) armLocked() {
 	}
 	now := m.clock.Now()
 	m.expected = m.queue[0].deadline
+	if !m.holdSince.IsZero() {
+		m.expected = now.Add(holdRecheck) // a hold is reconsidered, not spun on
+	}
 	if m.expected.Before(now) {
 		m.expected = now
 	}
@@ -246,6 +318,11 @@ func (m *Manager) expireDue() {
 	if late := now.Sub(m.expected); !m.expected.IsZero() && late > pauseThreshold {
 		m.extendDueLocked(now, late)
 	}
+	if m.active && m.holdingLocked(now) {
+		m.armLocked()
+		m.mu.Unlock()
+		return
+	}
 	var due []*storev1.InstanceRef
 	for m.active && len(m.queue) > 0 && len(due) < maxBatch && !m.queue[0].deadline.After(now) {
 		l := m.queue[0]
@@ -267,6 +344,50 @@ func (m *Manager) expireDue() {
 	}
 	m.expirations.Add(int64(len(due)))
 	m.log.Info("leases lapsed: instances deleted", "instances", names)
+}
+
+// holdingLocked decides whether expiries are held now: it begins a hold
+// when more than the share of leases is due, and ends it when at most
+// half that share is (renewals came back) or the hold outlived MaxHold.
+func (m *Manager) holdingLocked(now time.Time) bool {
+	p := m.preserve
+	if p.Share <= 0 || len(m.leases) < p.Min {
+		return m.endHoldLocked(now, "too few leases")
+	}
+	due := 0
+	for _, l := range m.leases {
+		if !l.deadline.After(now) {
+			due++
+		}
+	}
+	share := float64(due) / float64(len(m.leases))
+	switch {
+	case m.holdSince.IsZero() && share > p.Share:
+		m.holdSince = now
+		m.holds.Add(1)
+		m.held.Store(int64(due))
+		m.log.Warn("self-preservation: too many leases lapsed at once; holding their expiry (the instances stay, marked lapsed)",
+			"lapsed", due, "leases", len(m.leases), "share", share, "threshold", p.Share, "max_hold", p.MaxHold)
+		return true
+	case m.holdSince.IsZero():
+		return false
+	case now.Sub(m.holdSince) >= p.MaxHold:
+		return m.endHoldLocked(now, "the hold reached its maximum")
+	case share <= p.Share/2:
+		return m.endHoldLocked(now, "renewals came back")
+	}
+	m.held.Store(int64(due))
+	return true
+}
+
+// endHoldLocked ends a hold, if one runs: the leases still due then expire.
+func (m *Manager) endHoldLocked(now time.Time, why string) bool {
+	if !m.holdSince.IsZero() {
+		m.log.Info("self-preservation: resuming lease expiry", "why", why, "held_for", now.Sub(m.holdSince), "still_lapsed", m.held.Load())
+		m.holdSince = time.Time{}
+		m.held.Store(0)
+	}
+	return false
 }
 
 // Stats are the renewals and the expirations since the manager started.

@@ -44,6 +44,7 @@ func newFixture(t *testing.T) *fixture {
 		f.expired <- refs
 		return err
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f.leases.SetPreservation(Preservation{}) // off, but in TestSelfPreservation
 	st.OnCommit(f.leases.Observe)
 	st.OnCommit(func(evs []store.Event) { f.events = append(f.events, evs...) })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -276,5 +277,76 @@ func TestStoppedLoopLeavesNoTimer(t *testing.T) {
 	defer cancelWait()
 	if err := clock.BlockUntilContext(wait, 1); err == nil {
 		t.Fatal("a timer is armed after Run returned")
+	}
+}
+
+// TestSelfPreservation: when 60% of the leases lapse at once the manager
+// holds their expiry, shows them lapsed, and resumes when renewals come
+// back (the rest expire then); a hold nothing ends lasts MaxHold at most.
+func TestSelfPreservation(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		renewals bool // 10 of the 12 lapsed come back
+	}{{"renewals come back", true}, {"nobody comes back: the hold ends", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.leases.SetPreservation(Preservation{Share: 0.5, Min: 10, MaxHold: time.Minute})
+			for i := range 20 {
+				f.register(t, fmt.Sprintf("i-%d", i), 10)
+			}
+			renew := func(from, to int) {
+				for i := from; i < to; i++ {
+					if _, _, ok := f.leases.Renew("ns", fmt.Sprintf("i-%d", i)); !ok {
+						t.Fatalf("i-%d has no lease", i)
+					}
+				}
+			}
+			// 8 keep renewing; 12 (60%) stop.
+			f.advance(t, 6*time.Second)
+			renew(0, 8)
+			f.advance(t, 5*time.Second) // the 12 are due: a storm
+			f.idle(t)
+			if since, held := f.leases.Holding(); since.IsZero() || held != 12 {
+				t.Fatalf("holding since %v, %d held; want a hold of 12", since, held)
+			}
+			if _, ok := f.leases.Lapsed("ns", "i-10"); !ok {
+				t.Fatal("a held lease is not shown lapsed")
+			}
+			if _, ok := f.leases.Lapsed("ns", "i-0"); ok {
+				t.Fatal("a renewed lease is shown lapsed")
+			}
+			select {
+			case refs := <-f.expired:
+				t.Fatalf("expired during the hold: %v", refs)
+			default:
+			}
+			if tt.renewals {
+				renew(0, 18) // 10 of the 12 come back: 2 of 20 due
+				f.advance(t, time.Second)
+				refs := f.waitExpired(t)
+				if len(refs) != 2 || f.exists("i-18") || f.exists("i-19") || !f.exists("i-10") {
+					t.Fatalf("after the hold: expired %v", refs)
+				}
+			} else {
+				for range 70 {
+					renew(0, 8)
+					f.advance(t, time.Second)
+					if since, _ := f.leases.Holding(); since.IsZero() {
+						break
+					}
+				}
+				refs := f.waitExpired(t)
+				if len(refs) != 12 {
+					t.Fatalf("after the maximum hold: expired %d, want the 12", len(refs))
+				}
+			}
+			if since, _ := f.leases.Holding(); !since.IsZero() {
+				t.Fatal("still holding")
+			}
+			holds, _ := f.leases.SelfPreservationStats()
+			if holds != 1 {
+				t.Fatalf("%d holds", holds)
+			}
+		})
 	}
 }

@@ -158,6 +158,13 @@ func EndpointPort(ep *svcregv1.Endpoint, sp *svcregv1.ServicePort) (int32, bool)
 	return 0, false
 }
 
+// InstanceServing is whether an instance can serve, the source of its
+// endpoints' serving condition: it says it is ready and, when it has a
+// readiness probe, the probe passes (docs/health.md).
+func InstanceServing(inst *svcregv1.Instance) bool {
+	return inst.GetReady() && (inst.GetReadinessProbe() == nil || inst.GetProbeStatus().GetReady())
+}
+
 // TakesTraffic reports whether an endpoint takes traffic at all
 // (KEP-1669): ready, or terminating but still serving, which is used only
 // when no ready endpoint can take a request.

@@ -14,6 +14,7 @@ import (
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/labels"
 	"github.com/svcreg/svcreg/internal/meta"
+	"github.com/svcreg/svcreg/internal/servicemodel"
 )
 
 // derivesEndpoints reports whether svc's endpoints come from its selector
@@ -28,7 +29,7 @@ func deriveEndpoint(svc *svcregv1.Service, inst *svcregv1.Instance) *svcregv1.En
 	if inst == nil || !derivesEndpoints(svc) || !labels.MatchesMap(svc.GetSelector(), inst.GetLabels()) {
 		return nil
 	}
-	serving := inst.GetReady() && ProbeReady(inst) // a probe's verdict overrides the claim
+	serving := servicemodel.InstanceServing(inst)
 	terminating := inst.GetTerminating()
 	ready := svc.GetPublishNotReadyAddresses() || (serving && !terminating)
 	ep := &svcregv1.Endpoint{

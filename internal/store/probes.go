@@ -35,12 +35,6 @@ const (
 	maxProbeMessage     = 256
 )
 
-// ProbeReady is whether an instance's probe lets it serve: true without a
-// probe.
-func ProbeReady(inst *svcregv1.Instance) bool {
-	return inst.GetReadinessProbe() == nil || inst.GetProbeStatus().GetReady()
-}
-
 // defaultProbe fills a probe's unset timing with Kubernetes' defaults.
 func defaultProbe(p *svcregv1.Probe) {
 	if p == nil {

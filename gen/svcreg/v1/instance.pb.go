@@ -89,9 +89,13 @@ type Instance struct {
 	// registrar may update, renew and delete only the instances it owns.
 	Owner string `protobuf:"bytes,25,opt,name=owner,proto3" json:"owner,omitempty"`
 	// Output only. What the readiness probe found; unset without a probe.
-	ProbeStatus   *ProbeStatus `protobuf:"bytes,26,opt,name=probe_status,json=probeStatus,proto3" json:"probe_status,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ProbeStatus *ProbeStatus `protobuf:"bytes,26,opt,name=probe_status,json=probeStatus,proto3" json:"probe_status,omitempty"`
+	// Output only. When the lease lapsed, while self-preservation holds its
+	// expiry (too many leases lapsed at once, docs/health.md): the instance
+	// and its endpoints stay until it renews or the hold ends.
+	LeaseLapsedTime *timestamppb.Timestamp `protobuf:"bytes,27,opt,name=lease_lapsed_time,json=leaseLapsedTime,proto3" json:"lease_lapsed_time,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Instance) Reset() {
@@ -281,6 +285,13 @@ func (x *Instance) GetOwner() string {
 func (x *Instance) GetProbeStatus() *ProbeStatus {
 	if x != nil {
 		return x.ProbeStatus
+	}
+	return nil
+}
+
+func (x *Instance) GetLeaseLapsedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LeaseLapsedTime
 	}
 	return nil
 }
@@ -812,7 +823,7 @@ var File_svcreg_v1_instance_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_instance_proto_rawDesc = "" +
 	"\n" +
-	"\x18svcreg/v1/instance.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17svcreg/v1/options.proto\x1a\x18svcreg/v1/protocol.proto\"\xc7\a\n" +
+	"\x18svcreg/v1/instance.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17svcreg/v1/options.proto\x1a\x18svcreg/v1/protocol.proto\"\x8f\b\n" +
 	"\bInstance\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x127\n" +
@@ -839,7 +850,8 @@ const file_svcreg_v1_instance_proto_rawDesc = "" +
 	"createTime\x12F\n" +
 	"\x11lease_expire_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x12\x14\n" +
 	"\x05owner\x18\x19 \x01(\tR\x05owner\x129\n" +
-	"\fprobe_status\x18\x1a \x01(\v2\x16.svcreg.v1.ProbeStatusR\vprobeStatus\x1a9\n" +
+	"\fprobe_status\x18\x1a \x01(\v2\x16.svcreg.v1.ProbeStatusR\vprobeStatus\x12F\n" +
+	"\x11lease_lapsed_time\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseLapsedTime\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\b\n" +
@@ -915,17 +927,18 @@ var file_svcreg_v1_instance_proto_depIdxs = []int32{
 	9,  // 3: svcreg.v1.Instance.create_time:type_name -> google.protobuf.Timestamp
 	9,  // 4: svcreg.v1.Instance.lease_expire_time:type_name -> google.protobuf.Timestamp
 	6,  // 5: svcreg.v1.Instance.probe_status:type_name -> svcreg.v1.ProbeStatus
-	2,  // 6: svcreg.v1.Probe.grpc:type_name -> svcreg.v1.GRPCProbe
-	3,  // 7: svcreg.v1.Probe.http_get:type_name -> svcreg.v1.HTTPGetProbe
-	5,  // 8: svcreg.v1.Probe.tcp_socket:type_name -> svcreg.v1.TCPSocketProbe
-	4,  // 9: svcreg.v1.HTTPGetProbe.http_headers:type_name -> svcreg.v1.HTTPHeader
-	9,  // 10: svcreg.v1.ProbeStatus.last_transition_time:type_name -> google.protobuf.Timestamp
-	10, // 11: svcreg.v1.InstancePort.protocol:type_name -> svcreg.v1.Protocol
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	9,  // 6: svcreg.v1.Instance.lease_lapsed_time:type_name -> google.protobuf.Timestamp
+	2,  // 7: svcreg.v1.Probe.grpc:type_name -> svcreg.v1.GRPCProbe
+	3,  // 8: svcreg.v1.Probe.http_get:type_name -> svcreg.v1.HTTPGetProbe
+	5,  // 9: svcreg.v1.Probe.tcp_socket:type_name -> svcreg.v1.TCPSocketProbe
+	4,  // 10: svcreg.v1.HTTPGetProbe.http_headers:type_name -> svcreg.v1.HTTPHeader
+	9,  // 11: svcreg.v1.ProbeStatus.last_transition_time:type_name -> google.protobuf.Timestamp
+	10, // 12: svcreg.v1.InstancePort.protocol:type_name -> svcreg.v1.Protocol
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_v1_instance_proto_init() }

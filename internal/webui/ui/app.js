@@ -143,9 +143,16 @@ function endpointState(ep) {
   return ep.ready ? ['ready', 'Ready'] : ['notready', 'Not ready'];
 }
 
+// instanceState: what the instance says, what its probe found, and
+// whether self-preservation holds its lapsed lease (docs/health.md).
 function instanceState(inst) {
   if (inst.terminating) return ['terminating', 'Draining'];
-  return inst.ready === false ? ['notready', 'Not ready'] : ['ready', 'Ready'];
+  if (inst.leaseLapsedTime) return ['notready', 'Lease lapsed (held)'];
+  if (inst.ready === false) return ['notready', 'Not ready'];
+  if (inst.readinessProbe && !(inst.probeStatus && inst.probeStatus.ready)) {
+    return ['notready', 'Probe failing' + (inst.probeStatus && inst.probeStatus.message ? ': ' + inst.probeStatus.message : '')];
+  }
+  return ['ready', 'Ready'];
 }
 
 function canWrite(namespace) {
