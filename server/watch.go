@@ -319,7 +319,7 @@ func (w *watches) subscribe(keys []watch.Key, rv int64, filter watch.Filter) (*w
 		sub, err := w.hub.Subscribe(keys, watch.Live, filter)
 		return sub, 0, err
 	}
-	if current := max(w.hub.Revision(), w.store.Revision()); rv > current {
+	if rv > w.hub.Revision() {
 		// A follower may lag behind the server the client saw rv on: wait
 		// a little for it to catch up, never going back in time. The
 		// leader cannot lag: rv is from the future.

@@ -92,13 +92,17 @@ func (s *Store) Revision() int64 {
 }
 
 // WaitRevision waits until the store has reached revision rev (a follower
-// catching up with a client's last write) or ctx ends.
+// catching up with a client's last write) or ctx ends. When it returns nil
+// the commit hooks of rev have run too (the watch hub has its events): a
+// commit is visible to readers a moment before its hooks run, under the
+// write lock this takes.
 func (s *Store) WaitRevision(ctx context.Context, rev int64) error {
 	for {
 		s.mu.Lock()
 		ch := s.applied
+		reached := s.Revision() >= rev
 		s.mu.Unlock()
-		if s.Revision() >= rev {
+		if reached {
 			return nil
 		}
 		select {
