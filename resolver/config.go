@@ -35,7 +35,7 @@ func ServiceConfigJSON(svc *svcregv1.Service) string {
 // endpointsFor turns a view into resolver endpoints for the target's port:
 // the service model's backends, each with the scheduling attributes the
 // ipvs policy reads; an ExternalName service's one address is its name.
-func endpointsFor(t Target, view endpointwatch.View) ([]resolver.Endpoint, error) {
+func endpointsFor(t Target, view endpointwatch.View, loc servicemodel.Locality) ([]resolver.Endpoint, error) {
 	svc := view.Service
 	port, err := servicemodel.FindPort(svc, t.PortName, t.Port)
 	if err != nil {
@@ -52,7 +52,10 @@ func endpointsFor(t Target, view endpointwatch.View) ([]resolver.Endpoint, error
 		}
 		return []resolver.Endpoint{{Addresses: []resolver.Address{{Addr: net.JoinHostPort(host, strconv.Itoa(int(n)))}}}}, nil
 	}
-	backends := servicemodel.Backends(view.List(), port)
+	backends, why := servicemodel.Route(svc, servicemodel.Backends(view.List(), port), loc)
+	if why != "" {
+		logger.Infof("svcreg:///%s.%s: %s", t.Service, t.Namespace, why)
+	}
 	out := make([]resolver.Endpoint, len(backends))
 	for i, b := range backends {
 		out[i] = ipvsbalancer.SetEndpointInfo(resolver.Endpoint{Addresses: []resolver.Address{{Addr: b.Addr}}}, b.Info)

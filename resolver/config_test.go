@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/svcreg/svcreg/internal/servicemodel"
+
 	"google.golang.org/protobuf/proto"
 
 	ipvs "github.com/svcreg/svcreg/balancer"
@@ -62,7 +64,7 @@ func TestEndpointsFor(t *testing.T) {
 		"noport":   ep("noport", "10.0.0.5", true, true, false),
 		"v6":       ep("v6", "2001:db8::1", true, true, false, grpcPort),
 	}}
-	eps, err := endpointsFor(Target{Service: "web", Namespace: "shop", PortName: "grpc"}, view)
+	eps, err := endpointsFor(Target{Service: "web", Namespace: "shop", PortName: "grpc"}, view, servicemodel.Locality{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,17 +87,17 @@ func TestEndpointsFor(t *testing.T) {
 		{Target{Service: "web", Namespace: "shop", PortName: "nope"}, "no port nope"},
 		{Target{Service: "web", Namespace: "shop", Port: 9}, "no port 9"},
 	} {
-		if _, err := endpointsFor(tt.target, view); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+		if _, err := endpointsFor(tt.target, view, servicemodel.Locality{}); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("%+v: err %v, want %q", tt.target, err, tt.wantErr)
 		}
 	}
-	byNumber, err := endpointsFor(Target{Service: "web", Namespace: "shop", Port: 443}, view)
+	byNumber, err := endpointsFor(Target{Service: "web", Namespace: "shop", Port: 443}, view, servicemodel.Locality{})
 	if err != nil || len(byNumber) != 4 {
 		t.Errorf("by service port number: %d endpoints, %v", len(byNumber), err)
 	}
 	ext := endpointwatch.View{Service: &svcregv1.Service{Type: svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME, ExternalName: "db.example.com.",
 		Ports: []*svcregv1.ServicePort{{Port: 5432}}}}
-	eps, err = endpointsFor(Target{Service: "db", Namespace: "shop"}, ext)
+	eps, err = endpointsFor(Target{Service: "db", Namespace: "shop"}, ext, servicemodel.Locality{})
 	if err != nil || len(eps) != 1 || eps[0].Addresses[0].Addr != "db.example.com:5432" {
 		t.Errorf("external name: %v %v", eps, err)
 	}

@@ -13,6 +13,7 @@ import (
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/endpointwatch"
 	"github.com/svcreg/svcreg/internal/ipvs"
+	"github.com/svcreg/svcreg/internal/servicemodel"
 	"github.com/svcreg/svcreg/internal/servicemodel/modeltest"
 )
 
@@ -28,7 +29,7 @@ func TestServiceModel(t *testing.T) {
 			for _, ep := range c.Proto() {
 				view.Endpoints[ep.GetInstance()] = ep
 			}
-			eps, err := endpointsFor(Target{Service: "web", Namespace: "shop", PortName: c.PortName, Port: c.PortNumber}, view)
+			eps, err := endpointsFor(Target{Service: "web", Namespace: "shop", PortName: c.PortName, Port: c.PortNumber}, view, servicemodel.Locality{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,6 +68,35 @@ func TestServiceModel(t *testing.T) {
 			slices.Sort(active)
 			if !slices.Equal(got, active) {
 				t.Errorf("picked %v, want %v", got, active)
+			}
+		})
+	}
+}
+
+// TestTopology runs the topology table against the resolver: the client's
+// locality (WithLocality, $SVCREG_ZONE and $SVCREG_NODE) decides which
+// endpoints its ClientConns get.
+func TestTopology(t *testing.T) {
+	for _, c := range modeltest.TopologyCases {
+		t.Run(c.Name, func(t *testing.T) {
+			svc := modeltest.TopologyService(c)
+			view := endpointwatch.View{Service: svc, Endpoints: map[string]*svcregv1.Endpoint{}}
+			names := map[string]string{}
+			for _, ep := range modeltest.TopologyEndpoints(c) {
+				view.Endpoints[ep.GetInstance()] = ep
+				names[net.JoinHostPort(ep.GetIp(), "8080")] = ep.GetInstance()
+			}
+			eps, err := endpointsFor(Target{Service: "web", Namespace: "shop", PortName: "http"}, view,
+				servicemodel.Locality{Zone: c.ClientZone, Node: c.ClientNode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range eps {
+				got = append(got, names[e.Addresses[0].Addr])
+			}
+			if !slices.Equal(got, c.Want) {
+				t.Errorf("endpoints %v, want %v", got, c.Want)
 			}
 		})
 	}

@@ -21,10 +21,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
 	"google.golang.org/grpc/status"
@@ -35,6 +37,7 @@ import (
 	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/endpointwatch"
 	"github.com/svcreg/svcreg/internal/meta"
+	"github.com/svcreg/svcreg/internal/servicemodel"
 )
 
 // Scheme is the resolver's URL scheme.
@@ -79,21 +82,34 @@ func WithRegistry(addr string) Option {
 	return func(b *builder) { b.registry = addr }
 }
 
+// WithLocality says where this client runs, for services that prefer
+// close endpoints (traffic_distribution, internal_traffic_policy Local;
+// docs/health.md, "Topology"). The default is $SVCREG_ZONE and
+// $SVCREG_NODE.
+func WithLocality(zone, node string) Option {
+	return func(b *builder) { b.locality = servicemodel.Locality{Zone: zone, Node: node} }
+}
+
 // NewBuilder returns a resolver builder for grpc.WithResolvers, with its
 // own registry connections.
 func NewBuilder(opts ...Option) resolver.Builder {
-	b := &builder{pool: &pool{conns: map[string]*registryConn{}}}
+	b := &builder{pool: &pool{conns: map[string]*registryConn{}},
+		locality: servicemodel.Locality{Zone: os.Getenv("SVCREG_ZONE"), Node: os.Getenv("SVCREG_NODE")}}
 	for _, o := range opts {
 		o(b)
 	}
-	b.pool.dial, b.pool.creds = b.dial, b.creds
+	b.pool.dial, b.pool.creds, b.pool.locality = b.dial, b.creds, b.locality
 	return b
 }
+
+// logger is the resolver's grpclog component.
+var logger = grpclog.Component("svcreg")
 
 type builder struct {
 	dial     []grpc.DialOption
 	creds    clientauth.Config
 	registry string
+	locality servicemodel.Locality
 	pool     *pool
 }
 
@@ -230,8 +246,9 @@ func (r *svcregResolver) state(lastSC *string, parsed **serviceconfig.ParseResul
 
 // pool shares registry connections and service watches.
 type pool struct {
-	dial  []grpc.DialOption
-	creds clientauth.Config
+	dial     []grpc.DialOption
+	creds    clientauth.Config
+	locality servicemodel.Locality // where this client runs
 	// mu guards conns and each registryConn's watches. Lock order: pool.mu
 	// before serviceWatch.mu, never the other way.
 	mu    sync.Mutex
@@ -264,6 +281,8 @@ type serviceWatch struct {
 	recovering time.Time
 	held       *endpointwatch.View // the latest view held back meanwhile
 
+	locality servicemodel.Locality // the client's, for topology
+
 	// built caches the resolver endpoints of the current view per target
 	// port: the ClientConns of a service share one computation per change.
 	built map[Target]builtEndpoints
@@ -285,7 +304,7 @@ func (w *serviceWatch) endpoints(t Target, view endpointwatch.View) ([]resolver.
 		return b.eps, b.err
 	}
 	w.mu.Unlock()
-	eps, err := endpointsFor(t, view)
+	eps, err := endpointsFor(t, view, w.locality)
 	w.mu.Lock()
 	if w.built == nil || w.view.Revision != view.Revision {
 		w.built = map[Target]builtEndpoints{}
@@ -321,7 +340,7 @@ func (p *pool) subscribe(addr, namespace, service string, notify chan struct{}) 
 	w := rc.watches[key]
 	if w == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		w = &serviceWatch{conn: rc, key: key, cancel: cancel, stopped: make(chan struct{}), subs: map[chan struct{}]bool{}}
+		w = &serviceWatch{conn: rc, key: key, locality: p.locality, cancel: cancel, stopped: make(chan struct{}), subs: map[chan struct{}]bool{}}
 		w.ew = endpointwatch.New(rc.client, namespace, service, w.failed)
 		rc.watches[key] = w
 		go w.run(ctx)

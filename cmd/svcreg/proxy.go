@@ -26,6 +26,7 @@ func proxyCmd(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Limits.HalfClose, "half-close-timeout", time.Minute, "end a proxied TCP connection one side finished sending on when nothing moves for this long")
 	fs.DurationVar(&cfg.ResyncPeriod, "resync-period", 30*time.Second, "how often the agent checks the kernel against what it programmed")
 	fs.StringVar(&cfg.NodeName, "node-name", "", "the node this agent runs on (the instances' node): it then probes their readiness and holds the node's lease, so the servers leave them to it")
+	fs.StringVar(&cfg.Zone, "zone", "", "the zone this node is in: services with a traffic distribution send this node's connections to endpoints in it first")
 	fs.IntVar(&cfg.Limits.UDPFlows, "max-udp-flows", 10_000, "UDP clients followed at once per frontend")
 	fs.DurationVar(&cfg.Limits.UDPIdle, "udp-idle-timeout", 0, "end a UDP flow idle this long (default 30s)")
 	logger := logFlags(fs)

@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +19,7 @@ import (
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/labels"
 	"github.com/svcreg/svcreg/internal/meta"
+	"github.com/svcreg/svcreg/internal/spelling"
 )
 
 // Describe prints one service (its spec, its endpoints with their
@@ -86,6 +89,12 @@ func (c *Console) describeService(w *tabwriter.Writer, svc *svcregv1.Service, ep
 	field("Scheduler", sched)
 	if svc.GetPublishNotReadyAddresses() {
 		field("Publish Not Ready", "true")
+	}
+	if td := svc.GetTrafficDistribution(); td != svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_UNSPECIFIED {
+		field("Traffic Distribution", spelling.Of(td)+zoneReadiness(eps))
+	}
+	if svc.GetInternalTrafficPolicy() == svcregv1.InternalTrafficPolicy_INTERNAL_TRAFFIC_POLICY_LOCAL {
+		field("Internal Traffic Policy", map[bool]string{true: "Local (falls back to the cluster's)", false: "Local"}[svc.GetLocalFallback()])
 	}
 	field("Created", created(c.Now(), timeOf(svc.GetCreateTime())))
 	field("Resource Version", fmt.Sprint(svc.GetResourceVersion()))
@@ -170,6 +179,30 @@ func probeText(p *svcregv1.Probe) string {
 	}
 	return fmt.Sprintf("%s delay=%ds timeout=%ds period=%ds #success=%d #failure=%d", strings.TrimSpace(what), p.GetInitialDelaySeconds(),
 		p.GetTimeoutSeconds(), p.GetPeriodSeconds(), p.GetSuccessThreshold(), p.GetFailureThreshold())
+}
+
+// zoneReadiness says, per zone, how many endpoints are ready, and which
+// zones' clients cannot stay in their zone (docs/health.md, "Topology").
+func zoneReadiness(eps []*svcregv1.Endpoint) string {
+	ready, total := map[string]int{}, map[string]int{}
+	for _, ep := range eps {
+		total[ep.GetZone()]++
+		if ep.GetReady() && ep.GetWeight() > 0 {
+			ready[ep.GetZone()]++
+		}
+	}
+	var parts []string
+	for _, z := range slices.Sorted(maps.Keys(total)) {
+		p := fmt.Sprintf("%s %d/%d ready", orNone(z), ready[z], total[z])
+		if ready[z] == 0 {
+			p += " (its clients use every zone)"
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; zones: " + strings.Join(parts, ", ")
 }
 
 func created(now, t time.Time) string {

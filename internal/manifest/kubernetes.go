@@ -22,6 +22,8 @@ var (
 	kubeServiceTypes = svcregv1.ServiceType(0).Descriptor()
 	kubeAffinities   = svcregv1.SessionAffinity(0).Descriptor()
 	kubeProtocols    = svcregv1.Protocol(0).Descriptor()
+	kubeDistribution = svcregv1.TrafficDistribution(0).Descriptor()
+	kubeITP          = svcregv1.InternalTrafficPolicy(0).Descriptor()
 )
 
 // lastApplied is kubectl's copy of the Kubernetes object: it describes
@@ -122,6 +124,9 @@ func kubeService(source string, m map[string]any) (Object, error) {
 	}
 	svc.ExternalName = spec.str("externalName")
 	svc.PublishNotReadyAddresses, _ = spec.boolean("publishNotReadyAddresses")
+	td, _ := enum(&spec, "trafficDistribution", kubeDistribution)
+	itp, _ := enum(&spec, "internalTrafficPolicy", kubeITP)
+	svc.TrafficDistribution, svc.InternalTrafficPolicy = svcregv1.TrafficDistribution(td), svcregv1.InternalTrafficPolicy(itp)
 	for _, p := range spec.list("ports") {
 		port := &svcregv1.ServicePort{Name: p.str("name"), TargetPort: p.intOrString("targetPort"), AppProtocol: p.str("appProtocol")}
 		proto, _ := enum(&p, "protocol", kubeProtocols)

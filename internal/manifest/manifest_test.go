@@ -39,11 +39,11 @@ func TestKubernetesCorpus(t *testing.T) {
 	}{{
 		file: "list.yaml",
 		want: []string{
-			`{"name":"web","namespace":"shop","labels":{"app":"web"},"annotations":{"team":"storefront"},"selector":{"app":"web"},"type":"SERVICE_TYPE_CLUSTER_IP","clusterIp":"10.96.0.40","ports":[{"name":"http","protocol":"PROTOCOL_TCP","port":80,"targetPort":"http"},{"name":"metrics","protocol":"PROTOCOL_TCP","port":9090,"targetPort":"9090"}],"sessionAffinity":"SESSION_AFFINITY_NONE"}`,
+			`{"name":"web","namespace":"shop","labels":{"app":"web"},"annotations":{"team":"storefront"},"selector":{"app":"web"},"type":"SERVICE_TYPE_CLUSTER_IP","clusterIp":"10.96.0.40","ports":[{"name":"http","protocol":"PROTOCOL_TCP","port":80,"targetPort":"http"},{"name":"metrics","protocol":"PROTOCOL_TCP","port":9090,"targetPort":"9090"}],"sessionAffinity":"SESSION_AFFINITY_NONE","internalTrafficPolicy":"INTERNAL_TRAFFIC_POLICY_CLUSTER"}`,
 			`{"name":"db","namespace":"shop","selector":{"app":"db"},"type":"SERVICE_TYPE_CLUSTER_IP","clusterIp":"None","ports":[{"name":"pg","protocol":"PROTOCOL_TCP","port":5432,"targetPort":"5432"}],"sessionAffinity":"SESSION_AFFINITY_NONE","publishNotReadyAddresses":true}`,
 		},
 		warnings: []string{"Service shop/web: svcreg ignored", "last-applied-configuration", "metadata.uid", "metadata.resourceVersion",
-			"metadata.creationTimestamp", "spec.internalTrafficPolicy", "spec.ipFamilies", "spec.ipFamilyPolicy", "status", "Service shop/db"},
+			"metadata.creationTimestamp", "spec.ipFamilies", "spec.ipFamilyPolicy", "status", "Service shop/db"},
 	}, {
 		file: "multi.yaml",
 		want: []string{

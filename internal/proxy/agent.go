@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
+	"github.com/svcreg/svcreg/internal/servicemodel"
 )
 
 // The data plane modes.
@@ -50,6 +51,9 @@ type Config struct {
 	// NodeLeaseTTL is the node lease's time to live; default
 	// DefaultNodeLeaseTTL.
 	NodeLeaseTTL time.Duration
+	// Zone is the node's zone, for services that prefer close endpoints
+	// (with NodeName: docs/health.md, "Topology").
+	Zone string
 
 	// observe hears of every update with its plan (tests).
 	observe func(map[frontKey]*frontend, error)
@@ -148,7 +152,7 @@ func Run(ctx context.Context, cfg Config) error {
 		case <-resync.C:
 			full = true
 		}
-		fronts, problems := plan(cat.snapshot(), cfg.BindAddress)
+		fronts, problems := plan(cat.snapshot(), cfg.BindAddress, servicemodel.Locality{Zone: cfg.Zone, Node: cfg.NodeName})
 		for _, p := range problems {
 			cfg.Logger.Warn("not proxied", "err", p)
 		}

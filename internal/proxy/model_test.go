@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/svcreg/svcreg/internal/servicemodel"
+
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/endpointwatch"
 	"github.com/svcreg/svcreg/internal/ipvs"
@@ -28,7 +30,7 @@ func TestServiceModel(t *testing.T) {
 			for _, ep := range c.Proto() {
 				view.Endpoints[ep.GetInstance()] = ep
 			}
-			fronts, errs := plan(map[string]endpointwatch.View{"shop/web": view}, "")
+			fronts, errs := plan(map[string]endpointwatch.View{"shop/web": view}, "", servicemodel.Locality{})
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
@@ -77,6 +79,35 @@ func TestServiceModel(t *testing.T) {
 			}
 			if !slices.Equal(nft, active) {
 				t.Errorf("nftables gives slots to %v, want %v", nft, active)
+			}
+		})
+	}
+}
+
+// TestTopology runs the topology table against the node agent: the
+// agent's node and zone decide the backends of its frontends.
+func TestTopology(t *testing.T) {
+	for _, c := range modeltest.TopologyCases {
+		t.Run(c.Name, func(t *testing.T) {
+			svc := modeltest.TopologyService(c)
+			view := endpointwatch.View{Service: svc, Endpoints: map[string]*svcregv1.Endpoint{}}
+			for _, ep := range modeltest.TopologyEndpoints(c) {
+				view.Endpoints[ep.GetInstance()] = ep
+			}
+			fronts, errs := plan(map[string]endpointwatch.View{"shop/web": view}, "", servicemodel.Locality{Zone: c.ClientZone, Node: c.ClientNode})
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			f := fronts[frontKey{"tcp", "10.96.0.10:80"}]
+			if f == nil {
+				t.Fatalf("no frontend among %v", fronts)
+			}
+			var got []string
+			for _, b := range f.backends {
+				got = append(got, b.Endpoint.GetInstance())
+			}
+			if !slices.Equal(got, c.Want) {
+				t.Errorf("backends %v, want %v", got, c.Want)
 			}
 		})
 	}

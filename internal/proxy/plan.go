@@ -45,9 +45,10 @@ func engineBackends(bs []servicemodel.Backend) []ipvs.Backend {
 // plan computes every frontend the services call for: the service model's
 // frontends (each port of each proxied service on its cluster IP, and on
 // the bind address when it has a node port), each with the model's
-// backends and policy. Ports of a protocol the data plane cannot serve
-// (SCTP) are left out and reported.
-func plan(views map[string]endpointwatch.View, bindAddr string) (map[frontKey]*frontend, []error) {
+// backends (routed by the service's topology for this node, loc) and
+// policy. Ports of a protocol the data plane cannot serve (SCTP) are left
+// out and reported.
+func plan(views map[string]endpointwatch.View, bindAddr string, loc servicemodel.Locality) (map[frontKey]*frontend, []error) {
 	out := map[frontKey]*frontend{}
 	var errs []error
 	for key, v := range views {
@@ -69,8 +70,9 @@ func plan(views map[string]endpointwatch.View, bindAddr string) (map[frontKey]*f
 				continue
 			}
 			k := frontKey{f.Protocol, f.Addr}
+			backends, _ := servicemodel.Route(svc, servicemodel.Backends(eps, f.Port), loc)
 			out[k] = &frontend{key: k, service: key, port: servicemodel.PortLabel(f.Port), nodePort: f.NodePort, config: cfg,
-				backends: servicemodel.Backends(eps, f.Port)}
+				backends: backends}
 		}
 	}
 	return out, errs

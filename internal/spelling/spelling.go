@@ -79,6 +79,7 @@ func Table() map[string]map[string]string {
 	for _, e := range []protoreflect.EnumDescriptor{
 		svcregv1.ServiceType(0).Descriptor(), svcregv1.SessionAffinity(0).Descriptor(),
 		svcregv1.Protocol(0).Descriptor(), svcregv1.EventType(0).Descriptor(),
+		svcregv1.TrafficDistribution(0).Descriptor(), svcregv1.InternalTrafficPolicy(0).Descriptor(),
 	} {
 		m := map[string]string{}
 		for i := range e.Values().Len() {

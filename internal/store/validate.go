@@ -80,6 +80,17 @@ func ValidateService(svc *svcregv1.Service, field validation.Path, lim Limits) v
 		errs = append(errs, validation.NotSupported(field.Child("session_affinity"), svc.GetSessionAffinity().String(), enumNames(svcregv1.SessionAffinity_name)))
 	}
 
+	if _, ok := svcregv1.TrafficDistribution_name[int32(svc.GetTrafficDistribution())]; !ok {
+		errs = append(errs, validation.NotSupported(field.Child("traffic_distribution"), svc.GetTrafficDistribution().String(), enumNames(svcregv1.TrafficDistribution_name)))
+	}
+	local := svc.GetInternalTrafficPolicy() == svcregv1.InternalTrafficPolicy_INTERNAL_TRAFFIC_POLICY_LOCAL
+	if _, ok := svcregv1.InternalTrafficPolicy_name[int32(svc.GetInternalTrafficPolicy())]; !ok {
+		errs = append(errs, validation.NotSupported(field.Child("internal_traffic_policy"), svc.GetInternalTrafficPolicy().String(), enumNames(svcregv1.InternalTrafficPolicy_name)))
+	}
+	if svc.GetLocalFallback() && !local {
+		errs = append(errs, validation.Forbidden(field.Child("local_fallback"), "applies only with internal_traffic_policy INTERNAL_TRAFFIC_POLICY_LOCAL"))
+	}
+
 	sched := svc.GetScheduler()
 	if !ipvs.Valid(sched) {
 		errs = append(errs, validation.NotSupported(field.Child("scheduler"), sched, ipvs.Schedulers))

@@ -140,6 +140,117 @@ func (SessionAffinity) EnumDescriptor() ([]byte, []int) {
 	return file_svcreg_v1_service_proto_rawDescGZIP(), []int{1}
 }
 
+// TrafficDistribution is a service's preference for close endpoints.
+type TrafficDistribution int32
+
+const (
+	// No preference.
+	TrafficDistribution_TRAFFIC_DISTRIBUTION_UNSPECIFIED TrafficDistribution = 0
+	// Endpoints in the client's zone, else any.
+	TrafficDistribution_TRAFFIC_DISTRIBUTION_PREFER_SAME_ZONE TrafficDistribution = 1
+	// Endpoints on the client's node, else in its zone, else any.
+	TrafficDistribution_TRAFFIC_DISTRIBUTION_PREFER_SAME_NODE TrafficDistribution = 2
+	// Kubernetes' older name of PREFER_SAME_ZONE, with its meaning.
+	TrafficDistribution_TRAFFIC_DISTRIBUTION_PREFER_CLOSE TrafficDistribution = 3
+)
+
+// Enum value maps for TrafficDistribution.
+var (
+	TrafficDistribution_name = map[int32]string{
+		0: "TRAFFIC_DISTRIBUTION_UNSPECIFIED",
+		1: "TRAFFIC_DISTRIBUTION_PREFER_SAME_ZONE",
+		2: "TRAFFIC_DISTRIBUTION_PREFER_SAME_NODE",
+		3: "TRAFFIC_DISTRIBUTION_PREFER_CLOSE",
+	}
+	TrafficDistribution_value = map[string]int32{
+		"TRAFFIC_DISTRIBUTION_UNSPECIFIED":      0,
+		"TRAFFIC_DISTRIBUTION_PREFER_SAME_ZONE": 1,
+		"TRAFFIC_DISTRIBUTION_PREFER_SAME_NODE": 2,
+		"TRAFFIC_DISTRIBUTION_PREFER_CLOSE":     3,
+	}
+)
+
+func (x TrafficDistribution) Enum() *TrafficDistribution {
+	p := new(TrafficDistribution)
+	*p = x
+	return p
+}
+
+func (x TrafficDistribution) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TrafficDistribution) Descriptor() protoreflect.EnumDescriptor {
+	return file_svcreg_v1_service_proto_enumTypes[2].Descriptor()
+}
+
+func (TrafficDistribution) Type() protoreflect.EnumType {
+	return &file_svcreg_v1_service_proto_enumTypes[2]
+}
+
+func (x TrafficDistribution) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TrafficDistribution.Descriptor instead.
+func (TrafficDistribution) EnumDescriptor() ([]byte, []int) {
+	return file_svcreg_v1_service_proto_rawDescGZIP(), []int{2}
+}
+
+// InternalTrafficPolicy says whether clients use every endpoint or their
+// node's only.
+type InternalTrafficPolicy int32
+
+const (
+	// Cluster.
+	InternalTrafficPolicy_INTERNAL_TRAFFIC_POLICY_UNSPECIFIED InternalTrafficPolicy = 0
+	// Every endpoint.
+	InternalTrafficPolicy_INTERNAL_TRAFFIC_POLICY_CLUSTER InternalTrafficPolicy = 1
+	// The client's node's endpoints only.
+	InternalTrafficPolicy_INTERNAL_TRAFFIC_POLICY_LOCAL InternalTrafficPolicy = 2
+)
+
+// Enum value maps for InternalTrafficPolicy.
+var (
+	InternalTrafficPolicy_name = map[int32]string{
+		0: "INTERNAL_TRAFFIC_POLICY_UNSPECIFIED",
+		1: "INTERNAL_TRAFFIC_POLICY_CLUSTER",
+		2: "INTERNAL_TRAFFIC_POLICY_LOCAL",
+	}
+	InternalTrafficPolicy_value = map[string]int32{
+		"INTERNAL_TRAFFIC_POLICY_UNSPECIFIED": 0,
+		"INTERNAL_TRAFFIC_POLICY_CLUSTER":     1,
+		"INTERNAL_TRAFFIC_POLICY_LOCAL":       2,
+	}
+)
+
+func (x InternalTrafficPolicy) Enum() *InternalTrafficPolicy {
+	p := new(InternalTrafficPolicy)
+	*p = x
+	return p
+}
+
+func (x InternalTrafficPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InternalTrafficPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_svcreg_v1_service_proto_enumTypes[3].Descriptor()
+}
+
+func (InternalTrafficPolicy) Type() protoreflect.EnumType {
+	return &file_svcreg_v1_service_proto_enumTypes[3]
+}
+
+func (x InternalTrafficPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InternalTrafficPolicy.Descriptor instead.
+func (InternalTrafficPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_svcreg_v1_service_proto_rawDescGZIP(), []int{3}
+}
+
 // Service is a stable name for a changing set of instances, selected by
 // label, as a Kubernetes core/v1 Service.
 type Service struct {
@@ -184,6 +295,17 @@ type Service struct {
 	Scheduler string `protobuf:"bytes,13,opt,name=scheduler,proto3" json:"scheduler,omitempty"`
 	// Options of the scheduler.
 	SchedulerOptions *SchedulerOptions `protobuf:"bytes,14,opt,name=scheduler_options,json=schedulerOptions,proto3" json:"scheduler_options,omitempty"`
+	// How clients prefer endpoints close to them (KEP-4444): PreferSameZone,
+	// PreferSameNode (its node, then its zone), or PreferClose (an alias of
+	// PreferSameZone). A preferred set with no ready endpoint falls back to
+	// the next (docs/health.md, "Topology"). Unset: no preference.
+	TrafficDistribution TrafficDistribution `protobuf:"varint,15,opt,name=traffic_distribution,json=trafficDistribution,proto3,enum=svcreg.v1.TrafficDistribution" json:"traffic_distribution,omitempty"`
+	// Cluster (unset) or Local: clients on a node use only that node's
+	// endpoints (KEP-2086); it takes precedence over traffic_distribution.
+	InternalTrafficPolicy InternalTrafficPolicy `protobuf:"varint,16,opt,name=internal_traffic_policy,json=internalTrafficPolicy,proto3,enum=svcreg.v1.InternalTrafficPolicy" json:"internal_traffic_policy,omitempty"`
+	// With internal_traffic_policy Local: a client on a node with no ready
+	// endpoint uses the cluster's instead of failing (kubernetes#134895).
+	LocalFallback bool `protobuf:"varint,17,opt,name=local_fallback,json=localFallback,proto3" json:"local_fallback,omitempty"`
 	// Output only. A unique identifier assigned on create.
 	Uid string `protobuf:"bytes,20,opt,name=uid,proto3" json:"uid,omitempty"`
 	// Output only. The registry revision at which the service last changed.
@@ -323,6 +445,27 @@ func (x *Service) GetSchedulerOptions() *SchedulerOptions {
 		return x.SchedulerOptions
 	}
 	return nil
+}
+
+func (x *Service) GetTrafficDistribution() TrafficDistribution {
+	if x != nil {
+		return x.TrafficDistribution
+	}
+	return TrafficDistribution_TRAFFIC_DISTRIBUTION_UNSPECIFIED
+}
+
+func (x *Service) GetInternalTrafficPolicy() InternalTrafficPolicy {
+	if x != nil {
+		return x.InternalTrafficPolicy
+	}
+	return InternalTrafficPolicy_INTERNAL_TRAFFIC_POLICY_UNSPECIFIED
+}
+
+func (x *Service) GetLocalFallback() bool {
+	if x != nil {
+		return x.LocalFallback
+	}
+	return false
 }
 
 func (x *Service) GetUid() string {
@@ -529,7 +672,8 @@ var File_svcreg_v1_service_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_service_proto_rawDesc = "" +
 	"\n" +
-	"\x17svcreg/v1/service.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17svcreg/v1/options.proto\x1a\x18svcreg/v1/protocol.proto\"\xbd\b\n" +
+	"\x17svcreg/v1/service.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17svcreg/v1/options.proto\x1a\x18svcreg/v1/protocol.proto\"\x91\n" +
+	"\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x126\n" +
@@ -546,7 +690,10 @@ const file_svcreg_v1_service_proto_rawDesc = "" +
 	"\rexternal_name\x18\v \x01(\tR\fexternalName\x12=\n" +
 	"\x1bpublish_not_ready_addresses\x18\f \x01(\bR\x18publishNotReadyAddresses\x12\x1c\n" +
 	"\tscheduler\x18\r \x01(\tR\tscheduler\x12H\n" +
-	"\x11scheduler_options\x18\x0e \x01(\v2\x1b.svcreg.v1.SchedulerOptionsR\x10schedulerOptions\x12\x10\n" +
+	"\x11scheduler_options\x18\x0e \x01(\v2\x1b.svcreg.v1.SchedulerOptionsR\x10schedulerOptions\x12Q\n" +
+	"\x14traffic_distribution\x18\x0f \x01(\x0e2\x1e.svcreg.v1.TrafficDistributionR\x13trafficDistribution\x12X\n" +
+	"\x17internal_traffic_policy\x18\x10 \x01(\x0e2 .svcreg.v1.InternalTrafficPolicyR\x15internalTrafficPolicy\x12%\n" +
+	"\x0elocal_fallback\x18\x11 \x01(\bR\rlocalFallback\x12\x10\n" +
 	"\x03uid\x18\x14 \x01(\tR\x03uid\x12)\n" +
 	"\x10resource_version\x18\x15 \x01(\x03R\x0fresourceVersion\x12\x12\n" +
 	"\x04etag\x18\x16 \x01(\tR\x04etag\x12;\n" +
@@ -584,7 +731,16 @@ const file_svcreg_v1_service_proto_rawDesc = "" +
 	"\x0fSessionAffinity\x12 \n" +
 	"\x1cSESSION_AFFINITY_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x15SESSION_AFFINITY_NONE\x10\x01\x1a\b\xca\xf3\x18\x04None\x12,\n" +
-	"\x1aSESSION_AFFINITY_CLIENT_IP\x10\x02\x1a\f\xca\xf3\x18\bClientIPB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
+	"\x1aSESSION_AFFINITY_CLIENT_IP\x10\x02\x1a\f\xca\xf3\x18\bClientIP*\xf1\x01\n" +
+	"\x13TrafficDistribution\x12$\n" +
+	" TRAFFIC_DISTRIBUTION_UNSPECIFIED\x10\x00\x12=\n" +
+	"%TRAFFIC_DISTRIBUTION_PREFER_SAME_ZONE\x10\x01\x1a\x12\xca\xf3\x18\x0ePreferSameZone\x12=\n" +
+	"%TRAFFIC_DISTRIBUTION_PREFER_SAME_NODE\x10\x02\x1a\x12\xca\xf3\x18\x0ePreferSameNode\x126\n" +
+	"!TRAFFIC_DISTRIBUTION_PREFER_CLOSE\x10\x03\x1a\x0f\xca\xf3\x18\vPreferClose*\xa0\x01\n" +
+	"\x15InternalTrafficPolicy\x12'\n" +
+	"#INTERNAL_TRAFFIC_POLICY_UNSPECIFIED\x10\x00\x120\n" +
+	"\x1fINTERNAL_TRAFFIC_POLICY_CLUSTER\x10\x01\x1a\v\xca\xf3\x18\aCluster\x12,\n" +
+	"\x1dINTERNAL_TRAFFIC_POLICY_LOCAL\x10\x02\x1a\t\xca\xf3\x18\x05LocalB1Z/github.com/svcreg/svcreg/gen/svcreg/v1;svcregv1b\x06proto3"
 
 var (
 	file_svcreg_v1_service_proto_rawDescOnce sync.Once
@@ -598,35 +754,39 @@ func file_svcreg_v1_service_proto_rawDescGZIP() []byte {
 	return file_svcreg_v1_service_proto_rawDescData
 }
 
-var file_svcreg_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_svcreg_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_svcreg_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_svcreg_v1_service_proto_goTypes = []any{
 	(ServiceType)(0),              // 0: svcreg.v1.ServiceType
 	(SessionAffinity)(0),          // 1: svcreg.v1.SessionAffinity
-	(*Service)(nil),               // 2: svcreg.v1.Service
-	(*ServicePort)(nil),           // 3: svcreg.v1.ServicePort
-	(*SchedulerOptions)(nil),      // 4: svcreg.v1.SchedulerOptions
-	nil,                           // 5: svcreg.v1.Service.LabelsEntry
-	nil,                           // 6: svcreg.v1.Service.AnnotationsEntry
-	nil,                           // 7: svcreg.v1.Service.SelectorEntry
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(Protocol)(0),                 // 9: svcreg.v1.Protocol
+	(TrafficDistribution)(0),      // 2: svcreg.v1.TrafficDistribution
+	(InternalTrafficPolicy)(0),    // 3: svcreg.v1.InternalTrafficPolicy
+	(*Service)(nil),               // 4: svcreg.v1.Service
+	(*ServicePort)(nil),           // 5: svcreg.v1.ServicePort
+	(*SchedulerOptions)(nil),      // 6: svcreg.v1.SchedulerOptions
+	nil,                           // 7: svcreg.v1.Service.LabelsEntry
+	nil,                           // 8: svcreg.v1.Service.AnnotationsEntry
+	nil,                           // 9: svcreg.v1.Service.SelectorEntry
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(Protocol)(0),                 // 11: svcreg.v1.Protocol
 }
 var file_svcreg_v1_service_proto_depIdxs = []int32{
-	5, // 0: svcreg.v1.Service.labels:type_name -> svcreg.v1.Service.LabelsEntry
-	6, // 1: svcreg.v1.Service.annotations:type_name -> svcreg.v1.Service.AnnotationsEntry
-	7, // 2: svcreg.v1.Service.selector:type_name -> svcreg.v1.Service.SelectorEntry
-	0, // 3: svcreg.v1.Service.type:type_name -> svcreg.v1.ServiceType
-	3, // 4: svcreg.v1.Service.ports:type_name -> svcreg.v1.ServicePort
-	1, // 5: svcreg.v1.Service.session_affinity:type_name -> svcreg.v1.SessionAffinity
-	4, // 6: svcreg.v1.Service.scheduler_options:type_name -> svcreg.v1.SchedulerOptions
-	8, // 7: svcreg.v1.Service.create_time:type_name -> google.protobuf.Timestamp
-	9, // 8: svcreg.v1.ServicePort.protocol:type_name -> svcreg.v1.Protocol
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	7,  // 0: svcreg.v1.Service.labels:type_name -> svcreg.v1.Service.LabelsEntry
+	8,  // 1: svcreg.v1.Service.annotations:type_name -> svcreg.v1.Service.AnnotationsEntry
+	9,  // 2: svcreg.v1.Service.selector:type_name -> svcreg.v1.Service.SelectorEntry
+	0,  // 3: svcreg.v1.Service.type:type_name -> svcreg.v1.ServiceType
+	5,  // 4: svcreg.v1.Service.ports:type_name -> svcreg.v1.ServicePort
+	1,  // 5: svcreg.v1.Service.session_affinity:type_name -> svcreg.v1.SessionAffinity
+	6,  // 6: svcreg.v1.Service.scheduler_options:type_name -> svcreg.v1.SchedulerOptions
+	2,  // 7: svcreg.v1.Service.traffic_distribution:type_name -> svcreg.v1.TrafficDistribution
+	3,  // 8: svcreg.v1.Service.internal_traffic_policy:type_name -> svcreg.v1.InternalTrafficPolicy
+	10, // 9: svcreg.v1.Service.create_time:type_name -> google.protobuf.Timestamp
+	11, // 10: svcreg.v1.ServicePort.protocol:type_name -> svcreg.v1.Protocol
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_v1_service_proto_init() }
@@ -642,7 +802,7 @@ func file_svcreg_v1_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_service_proto_rawDesc), len(file_svcreg_v1_service_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      4,
 			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
