@@ -39,9 +39,9 @@ var threeZones = []TopologyEndpoint{
 }
 
 const (
-	zone  = svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_PREFER_SAME_ZONE
+	zone        = svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_PREFER_SAME_ZONE
 	preferClose = svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_PREFER_CLOSE
-	node  = svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_PREFER_SAME_NODE
+	node        = svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_PREFER_SAME_NODE
 )
 
 // TopologyCases is the topology rule as a flat table (docs/health.md,
@@ -74,7 +74,7 @@ var TopologyCases = []TopologyCase{
 // TopologyService is a case's service: one port, 80, selecting app=web.
 func TopologyService(c TopologyCase) *svcregv1.Service {
 	svc := &svcregv1.Service{Name: "web", Namespace: "shop", Selector: map[string]string{"app": "web"}, ClusterIp: "10.96.0.10",
-		Ports: []*svcregv1.ServicePort{{Name: "http", Port: 80, TargetPort: "8080", Protocol: svcregv1.Protocol_PROTOCOL_TCP}},
+		Ports:     []*svcregv1.ServicePort{{Name: "http", Port: 80, TargetPort: "8080", Protocol: svcregv1.Protocol_PROTOCOL_TCP}},
 		Scheduler: "rr", TrafficDistribution: c.TrafficDistribution, LocalFallback: c.LocalFallback}
 	if c.Local {
 		svc.InternalTrafficPolicy = svcregv1.InternalTrafficPolicy_INTERNAL_TRAFFIC_POLICY_LOCAL
