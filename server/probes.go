@@ -147,8 +147,13 @@ func (p *serverProbes) note(key string, inst *svcregv1.Instance) {
 	}
 }
 
-// resyncServers learns which servers answer and have caught up.
+// resyncServers learns which servers answer and have caught up. A
+// server that has not caught up itself probes nothing and asks nobody.
 func (p *serverProbes) resyncServers(ctx context.Context) {
+	if p.s.node.CheckCaughtUp() != nil {
+		p.alive = nil
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	peers, err := p.s.node.Peers(ctx)

@@ -175,6 +175,7 @@ func (s *Server) buildServices() error {
 	s.leases.SetPreservation(lease.Preservation{Share: max(cfg.LeaseStormShare, 0), MaxHold: cfg.LeaseStormMaxHold})
 	ls.manager = s.leases
 	s.store.OnCommit(s.hub.Append)
+	s.store.OnRevision(s.hub.Advance)
 	s.store.OnCommit(s.leases.Observe)
 	s.store.OnRestore(s.restored)
 	s.probes = newServerProbes(s)

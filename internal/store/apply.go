@@ -188,6 +188,9 @@ func (s *Store) applyRunLocked(entries []Entry, out []Outcome) int {
 			h()
 		}
 	}
+	for _, h := range s.revHooks {
+		h(current)
+	}
 	close(s.applied)
 	s.applied = make(chan struct{})
 	return len(entries)

@@ -56,6 +56,7 @@ type Store struct {
 	// requests is the replicated request-id log (guarded by mu).
 	requests     *requestLog
 	hooks        []CommitHook
+	revHooks     []func(rev int64)
 	restoreHooks []func(rev int64)
 	tokenHooks   []func()
 	// applied is closed and replaced at each new revision (WaitRevision).
@@ -124,6 +125,16 @@ func (s *Store) OnCommit(h CommitHook) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hooks = append(s.hooks, h)
+}
+
+// OnRevision registers a hook called with the store's revision after each
+// commit, once its commit hooks ran, whether or not it had events (a
+// server's address record, a token have none). Like commit hooks it runs
+// under the write lock and must not block.
+func (s *Store) OnRevision(h func(rev int64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revHooks = append(s.revHooks, h)
 }
 
 // OnTokenChange registers a hook called after a commit that created or

@@ -195,6 +195,23 @@ func (h *Hub) Append(events []store.Event) {
 	}
 }
 
+// Advance tells the hub the store reached rev through a command with no
+// event of its own (a server's address record, a token): a watch may
+// start from it, and nothing is dispatched. A store revision hook.
+func (h *Hub) Advance(rev int64) {
+	h.mu.Lock()
+	if h.closed || rev <= h.latest {
+		h.mu.Unlock()
+		return
+	}
+	h.latest = rev
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Revision is the newest revision the hub has seen.
 func (h *Hub) Revision() int64 {
 	h.mu.Lock()
@@ -254,8 +271,11 @@ func (h *Hub) dispatch() {
 			}
 		}
 		h.fannedOut.Add(queued)
-		if len(batch) > 0 {
-			h.dispatched.Store(batch[len(batch)-1].Revision)
+		h.mu.Lock()
+		latest := h.latest // every event up to it was in this batch or an earlier one
+		h.mu.Unlock()
+		if len(batch) > 0 || latest > h.dispatched.Load() {
+			h.dispatched.Store(max(latest, h.dispatched.Load()))
 		}
 		h.dmu.Unlock()
 	}
@@ -279,6 +299,7 @@ func (h *Hub) Subscribe(keys []Key, from int64, filter Filter) (*Subscriber, err
 		return nil, ErrClosed
 	}
 	if from != Live {
+		sub.after = from
 		switch {
 		case from < h.compacted:
 			h.mu.Unlock()

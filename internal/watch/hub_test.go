@@ -251,3 +251,36 @@ func TestEncodedOnce(t *testing.T) {
 		t.Errorf("encoded %d times", calls)
 	}
 }
+
+// TestAdvanceWithoutEvents: a revision written by a command with no event
+// (a server's address record) is one a watch may start from, and the hub
+// counts it dispatched; the next event still arrives.
+func TestAdvanceWithoutEvents(t *testing.T) {
+	h := quietHub(Config{}, 10)
+	defer h.Close()
+	h.Append([]store.Event{epEvent(11, "web", "a")})
+	h.Advance(12) // no event at 12
+	sub, err := h.Subscribe([]Key{{Scope: ScopeEndpoints, Namespace: "ns", Service: "web"}}, 12, nil)
+	if err != nil {
+		t.Fatalf("Subscribe(12) after Advance(12): %v", err)
+	}
+	defer sub.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.Dispatched() < 12 {
+		if time.Now().After(deadline) {
+			t.Fatalf("dispatched %d, want 12", h.Dispatched())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	h.Append([]store.Event{epEvent(13, "web", "b")})
+	if got := revisions(collect(t, sub, 1)); len(got) != 1 || got[0] != 13 {
+		t.Fatalf("events %v, want [13]", got)
+	}
+	if _, err := h.Subscribe(nil, 14, nil); !errors.Is(err, ErrFuture) {
+		t.Fatalf("Subscribe(14): %v, want ErrFuture", err)
+	}
+	h.Advance(11) // never backwards
+	if h.Revision() != 13 {
+		t.Fatalf("revision %d", h.Revision())
+	}
+}

@@ -24,6 +24,9 @@ type Subscriber struct {
 	filter Filter
 	limit  int
 	notify chan struct{} // 1-buffered: items arrived or the subscription ended
+	// after: events at or before it are not this subscriber's (it started
+	// from a revision the dispatcher had not reached yet).
+	after int64
 
 	// mu guards the queue; it is last in the hub's lock order (taken by
 	// the dispatcher under Hub.dmu) and nothing is called while it is held.
@@ -40,6 +43,9 @@ type Subscriber struct {
 // the dispatcher that serves every watcher. Called by the dispatcher (or
 // Subscribe) with h.dmu held. It reports whether ev was queued.
 func (s *Subscriber) offer(ev *Event) bool {
+	if ev.Revision <= s.after {
+		return false
+	}
 	typ := ev.Type
 	s.mu.Lock()
 	if s.err != nil {
