@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	grpcxds "google.golang.org/grpc/xds" // the xDS resolver and policies, as any xds:/// client has them
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/svcreg/svcreg/client"
@@ -70,9 +71,14 @@ func startRegistryWith(t *testing.T, cfg server.Config) *registry {
 // dialXDS is a gRPC client of target through an xDS resolver whose
 // bootstrap names the registry as its only xDS server.
 func (r *registry) dialXDS(t *testing.T, target string) greeterv1.GreeterServiceClient {
+	return r.dialXDSIn(t, target, "")
+}
+
+// dialXDSIn is dialXDS from a client whose bootstrap puts it in zone.
+func (r *registry) dialXDSIn(t *testing.T, target, zone string) greeterv1.GreeterServiceClient {
 	t.Helper()
 	bootstrap := fmt.Sprintf(`{"xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
-		"node": {"id": "e2e-%s"}}`, r.srv.GRPCAddr(), t.Name())
+		"node": {"id": "e2e-%s-%s", "locality": {"zone": %q}}}`, r.srv.GRPCAddr(), t.Name(), zone, zone)
 	builder, err := grpcxds.NewXDSResolverWithConfigForTesting([]byte(bootstrap))
 	if err != nil {
 		t.Fatal(err)
@@ -429,4 +435,49 @@ func waitAcked(t *testing.T, cc *grpc.ClientConn, version string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("the ACK of %s never showed", version)
+}
+
+// TestXDSZones: grpc-go xDS clients in two zones, a service that prefers
+// the same zone: each client's RPCs stay in its zone, and when zone a
+// drains, its client fails over to zone b (gRFC A27 priorities).
+func TestXDSZones(t *testing.T) {
+	r := startRegistry(t)
+	ctx := context.Background()
+	if _, err := r.reg.CreateService(ctx, &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{
+		Name: "zoned", Namespace: "shop", Selector: map[string]string{"app": "zoned"},
+		TrafficDistribution: svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_PREFER_SAME_ZONE,
+		Ports:               []*svcregv1.ServicePort{{Name: "grpc", Port: 50051, TargetPort: "grpc"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	zoneOf := map[string]string{"a1": "a", "a2": "a", "b1": "b", "b2": "b"}
+	for _, name := range []string{"a1", "a2", "b1", "b2"} {
+		b := startBackend(t, name)
+		if _, err := r.reg.CreateInstance(ctx, &svcregv1.CreateInstanceRequest{Instance: &svcregv1.Instance{
+			Name: name, Namespace: "shop", Ip: "127.0.0.1", Labels: map[string]string{"app": "zoned"}, Zone: zoneOf[name],
+			Ports: []*svcregv1.InstancePort{{Name: "grpc", Port: int32(b.port)}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	only := func(zone string) func(map[string]int) bool {
+		return func(got map[string]int) bool {
+			for inst := range got {
+				if zoneOf[inst] != zone {
+					return false
+				}
+			}
+			return len(got) == 2
+		}
+	}
+	inA := r.dialXDSIn(t, "xds:///zoned.shop:50051", "a")
+	inB := r.dialXDSIn(t, "xds:///zoned.shop:50051", "b")
+	until(t, inA, "the zone-a client stays in zone a", only("a"))
+	until(t, inB, "the zone-b client stays in zone b", only("b"))
+
+	for _, name := range []string{"a1", "a2"} {
+		if _, err := r.reg.UpdateInstance(ctx, &svcregv1.UpdateInstanceRequest{Instance: &svcregv1.Instance{
+			Name: name, Namespace: "shop", Ready: proto.Bool(false)}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"ready"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until(t, inA, "the zone-a client fails over to zone b when zone a drains", only("b"))
 }

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"sync"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -31,6 +33,7 @@ type Feed struct {
 	log *slog.Logger
 
 	caches map[string]*cache.LinearCache // by type URL
+	zones  *zonedEDS                     // the endpoints clients of each zone get
 	mux    *cache.MuxCache
 
 	// mu guards the dirty set only: the commit hook takes it under the
@@ -60,6 +63,8 @@ func NewFeed(st *store.Store, log *slog.Logger) *Feed {
 	for typ, c := range f.caches {
 		f.mux.Caches[typ] = c
 	}
+	f.zones = &zonedEDS{base: f.caches[resourcev3.EndpointType], zones: map[string]*cache.LinearCache{}}
+	f.mux.Caches[resourcev3.EndpointType] = f.zones
 	st.OnCommit(f.committed)
 	st.OnRestore(func(int64) { f.markAll() })
 	return f
@@ -126,6 +131,7 @@ func (f *Feed) sync() error {
 		}
 	}
 	changes := map[string]*change{}
+	zoneChanges := map[string]map[string]*change{} // by zone
 	var failed error
 	for key := range dirty {
 		built, err := f.build(r, key)
@@ -138,6 +144,12 @@ func (f *Feed) sync() error {
 			continue
 		}
 		diff(changes, f.have[key], built)
+		for zone := range f.zones.known() {
+			if zoneChanges[zone] == nil {
+				zoneChanges[zone] = map[string]*change{}
+			}
+			diffType(zoneChanges[zone], resourcev3.EndpointType, zoneView(f.have[key], zone), zoneView(built, zone))
+		}
 		if len(built.listeners)+len(built.clusters) == 0 {
 			delete(f.have, key)
 		} else {
@@ -157,14 +169,11 @@ func (f *Feed) sync() error {
 		{resourcev3.EndpointType, false}, {resourcev3.ClusterType, false}, {resourcev3.ListenerType, false},
 		{resourcev3.ListenerType, true}, {resourcev3.ClusterType, true}, {resourcev3.EndpointType, true},
 	} {
-		c := changes[step.typ]
-		var err error
-		switch {
-		case c == nil:
-		case !step.remove && len(c.update) > 0:
-			err = f.caches[step.typ].UpdateResources(c.update, nil)
-		case step.remove && len(c.remove) > 0:
-			err = f.caches[step.typ].UpdateResources(nil, c.remove)
+		err := apply(f.caches[step.typ], changes[step.typ], step.remove)
+		if step.typ == resourcev3.EndpointType {
+			for zone, zc := range zoneChanges {
+				err = errors.Join(err, apply(f.zones.cache(zone), zc[step.typ], step.remove))
+			}
 		}
 		if err != nil {
 			// What the caches hold is no longer what have says: push
@@ -174,7 +183,54 @@ func (f *Feed) sync() error {
 			return err
 		}
 	}
+	f.addZones()
 	return failed
+}
+
+// apply hands a cache one step's changes: updates, or removals.
+func apply(c *cache.LinearCache, ch *change, remove bool) error {
+	switch {
+	case c == nil || ch == nil:
+		return nil
+	case !remove && len(ch.update) > 0:
+		return c.UpdateResources(ch.update, nil)
+	case remove && len(ch.remove) > 0:
+		return c.UpdateResources(nil, ch.remove)
+	}
+	return nil
+}
+
+// zoneView is a service's assignments as a client in zone sees them.
+func zoneView(r serviceResources, zone string) map[string]*endpointv3.ClusterLoadAssignment {
+	out := make(map[string]*endpointv3.ClusterLoadAssignment, len(r.assignments))
+	for name := range r.assignments {
+		out[name] = r.assignmentIn(zone, name)
+	}
+	return out
+}
+
+// addZones gives every zone an endpoint is in a cache of its own, filled
+// with what its clients see. A zone no endpoint is in needs none: its
+// clients prefer nothing, and the default cache serves them.
+func (f *Feed) addZones() {
+	known := f.zones.known()
+	for _, res := range f.have {
+		for _, zone := range res.zones {
+			if known[zone] {
+				continue
+			}
+			known[zone] = true
+			c := cache.NewLinearCache(resourcev3.EndpointType, cache.WithLogger(cacheLog{f.log}))
+			all := map[string]types.Resource{}
+			for _, r := range f.have {
+				for name, cla := range zoneView(r, zone) {
+					all[name] = cla
+				}
+			}
+			c.SetResources(all)
+			f.zones.add(zone, c)
+		}
+	}
 }
 
 func eachService(r *store.ReadTxn, f func(key string)) error {
@@ -254,4 +310,56 @@ func (c cacheLog) Warnf(format string, args ...any) {
 }
 func (c cacheLog) Errorf(format string, args ...any) {
 	c.log.Error("xds cache: " + fmt.Sprintf(format, args...))
+}
+
+// zonedEDS serves each client the ClusterLoadAssignments of its zone (the
+// locality its bootstrap names): a cache per zone where some service
+// prefers close endpoints, the default cache for every other client.
+type zonedEDS struct {
+	base *cache.LinearCache
+
+	mu    sync.RWMutex // guards zones; the feed adds, requests read
+	zones map[string]*cache.LinearCache
+}
+
+func (z *zonedEDS) known() map[string]bool {
+	z.mu.RLock()
+	defer z.mu.RUnlock()
+	out := make(map[string]bool, len(z.zones))
+	for zone := range z.zones {
+		out[zone] = true
+	}
+	return out
+}
+
+func (z *zonedEDS) cache(zone string) *cache.LinearCache {
+	z.mu.RLock()
+	defer z.mu.RUnlock()
+	return z.zones[zone]
+}
+
+func (z *zonedEDS) add(zone string, c *cache.LinearCache) {
+	z.mu.Lock()
+	z.zones[zone] = c
+	z.mu.Unlock()
+}
+
+// of is the cache for a client.
+func (z *zonedEDS) of(node *corev3.Node) *cache.LinearCache {
+	if c := z.cache(node.GetLocality().GetZone()); c != nil {
+		return c
+	}
+	return z.base
+}
+
+func (z *zonedEDS) CreateWatch(r *cache.Request, sub cache.Subscription, out chan cache.Response) (func(), error) {
+	return z.of(r.GetNode()).CreateWatch(r, sub, out)
+}
+
+func (z *zonedEDS) CreateDeltaWatch(r *cache.DeltaRequest, sub cache.Subscription, out chan cache.DeltaResponse) (func(), error) {
+	return z.of(r.GetNode()).CreateDeltaWatch(r, sub, out)
+}
+
+func (z *zonedEDS) Fetch(ctx context.Context, r *cache.Request) (cache.Response, error) {
+	return z.of(r.GetNode()).Fetch(ctx, r)
 }

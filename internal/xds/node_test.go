@@ -30,6 +30,13 @@ type nodeClient struct {
 
 func startNodeClient(t *testing.T, r *registry, target string, args ...string) *nodeClient {
 	t.Helper()
+	return startNodeClientIn(t, r, target, "", args...)
+}
+
+// startNodeClientIn starts the Node client with its bootstrap's locality
+// in zone.
+func startNodeClientIn(t *testing.T, r *registry, target, zone string, args ...string) *nodeClient {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node is not installed (CI installs it and the client's packages)")
@@ -39,7 +46,7 @@ func startNodeClient(t *testing.T, r *registry, target string, args ...string) *
 		t.Skip("the Node client's packages are not installed: npm ci --prefix internal/xds/testdata/node (CI does)")
 	}
 	bootstrap := filepath.Join(t.TempDir(), "bootstrap.json")
-	js := fmt.Sprintf(`{"xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}], "node": {"id": "node-e2e", "locality": {}}}`, r.srv.GRPCAddr())
+	js := fmt.Sprintf(`{"xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}], "node": {"id": "node-e2e", "locality": {"zone": %q}}}`, r.srv.GRPCAddr(), zone)
 	if err := os.WriteFile(bootstrap, []byte(js), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -199,4 +206,46 @@ func TestNodeXDSHashStickiness(t *testing.T) {
 	if c.errs != 0 {
 		t.Errorf("%d of the Node client's RPCs failed", c.errs)
 	}
+}
+
+// TestNodeXDSZones: Node's xDS client in zone a, a service that prefers
+// the same zone: its RPCs stay in zone a, and fail over to zone b when
+// zone a drains (gRFC A27 priorities).
+func TestNodeXDSZones(t *testing.T) {
+	r := startRegistry(t)
+	ctx := context.Background()
+	if _, err := r.reg.CreateService(ctx, &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{
+		Name: "zoned", Namespace: "shop", Selector: map[string]string{"app": "zoned"},
+		TrafficDistribution: svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_PREFER_SAME_ZONE,
+		Ports:               []*svcregv1.ServicePort{{Name: "grpc", Port: 50051, TargetPort: "grpc"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	zoneOf := map[string]string{"a1": "a", "a2": "a", "b1": "b", "b2": "b"}
+	for _, name := range []string{"a1", "a2", "b1", "b2"} {
+		b := startBackend(t, name)
+		if _, err := r.reg.CreateInstance(ctx, &svcregv1.CreateInstanceRequest{Instance: &svcregv1.Instance{
+			Name: name, Namespace: "shop", Ip: "127.0.0.1", Labels: map[string]string{"app": "zoned"}, Zone: zoneOf[name],
+			Ports: []*svcregv1.InstancePort{{Name: "grpc", Port: int32(b.port)}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	only := func(zone string) func(map[string]int) bool {
+		return func(got map[string]int) bool {
+			for inst := range got {
+				if zoneOf[inst] != zone {
+					return false
+				}
+			}
+			return len(got) == 2
+		}
+	}
+	c := startNodeClientIn(t, r, "xds:///zoned.shop:50051", "a")
+	c.until(t, "the client stays in zone a", only("a"))
+	for _, name := range []string{"a1", "a2"} {
+		if _, err := r.reg.UpdateInstance(ctx, &svcregv1.UpdateInstanceRequest{Instance: &svcregv1.Instance{
+			Name: name, Namespace: "shop", Terminating: true}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"terminating"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.until(t, "the client fails over to zone b when zone a drains", only("b"))
 }

@@ -11,6 +11,7 @@ package xds
 
 import (
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,19 @@ type serviceResources struct {
 	listeners   map[string]*listenerv3.Listener
 	clusters    map[string]*clusterv3.Cluster
 	assignments map[string]*endpointv3.ClusterLoadAssignment
+	// zoned are, for a service that prefers close endpoints, the
+	// assignments its clients in a zone get (by zone, then name) where
+	// they differ from assignments; zones are its endpoints' zones.
+	zoned map[string]map[string]*endpointv3.ClusterLoadAssignment
+	zones []string
+}
+
+// assignmentIn is the assignment a client in zone gets.
+func (r serviceResources) assignmentIn(zone, name string) *endpointv3.ClusterLoadAssignment {
+	if cla, ok := r.zoned[zone][name]; ok {
+		return cla
+	}
+	return r.assignments[name]
 }
 
 func buildService(svc *svcregv1.Service, eps []*svcregv1.Endpoint) serviceResources {
@@ -56,9 +70,43 @@ func buildService(svc *svcregv1.Service, eps []*svcregv1.Endpoint) serviceResour
 			continue
 		}
 		out.clusters[name] = edsCluster(name, pol.policies)
-		out.assignments[name] = assignment(name, sp, eps)
+		backends := servicemodel.Backends(eps, sp)
+		out.assignments[name] = assignment(name, backends, nil)
+		if svc.GetTrafficDistribution() == svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_UNSPECIFIED {
+			continue
+		}
+		for _, zone := range zonesOf(eps) {
+			routed, _ := servicemodel.Route(svc, backends, servicemodel.Locality{Zone: zone})
+			if len(routed) == len(backends) {
+				continue // the zone prefers nothing: the default serves it
+			}
+			if out.zoned == nil {
+				out.zoned = map[string]map[string]*endpointv3.ClusterLoadAssignment{}
+			}
+			if out.zoned[zone] == nil {
+				out.zoned[zone] = map[string]*endpointv3.ClusterLoadAssignment{}
+			}
+			preferred := map[string]bool{}
+			for _, b := range routed {
+				preferred[b.Addr] = true
+			}
+			out.zoned[zone][name] = assignment(name, backends, preferred)
+		}
 	}
+	out.zones = zonesOf(eps)
 	return out
+}
+
+// zonesOf are the endpoints' zones, sorted.
+func zonesOf(eps []*svcregv1.Endpoint) []string {
+	var zones []string
+	for _, ep := range eps {
+		if z := ep.GetZone(); z != "" && !slices.Contains(zones, z) {
+			zones = append(zones, z)
+		}
+	}
+	slices.Sort(zones)
+	return zones
 }
 
 // listener is a gRPC client's Listener (gRFC A27): an API listener whose
@@ -104,6 +152,9 @@ func externalCluster(name, host string, port int32) *clusterv3.Cluster {
 }
 
 // assignment lists a service port's backends (internal/servicemodel):
+// with preferred (the topology rule's choice for a zone's clients, gRFC
+// A27 priorities), the preferred at priority 0 and the others at 1, so a
+// client uses its zone and fails over when it drains;
 // those that take new traffic (servicemodel.Active) HEALTHY, the others
 // (terminating, while a ready one can take requests) DRAINING, which
 // clients do not use. Quiesced ones (weight 0) are left out: an EDS weight
@@ -112,8 +163,7 @@ func externalCluster(name, host string, port int32) *clusterv3.Cluster {
 // the policy gRPC clients of every language have, then balances by the
 // endpoints' weights, and ring_hash multiplies locality and endpoint
 // weight (the endpoint's is 1).
-func assignment(name string, sp *svcregv1.ServicePort, eps []*svcregv1.Endpoint) *endpointv3.ClusterLoadAssignment {
-	backends := servicemodel.Backends(eps, sp)
+func assignment(name string, backends []servicemodel.Backend, preferred map[string]bool) *endpointv3.ClusterLoadAssignment {
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: name}
 	for _, b := range backends {
 		if b.Info.Weight == 0 {
@@ -123,7 +173,12 @@ func assignment(name string, sp *svcregv1.ServicePort, eps []*svcregv1.Endpoint)
 		if servicemodel.Active(backends, b) {
 			health = corev3.HealthStatus_HEALTHY
 		}
+		priority := uint32(0)
+		if preferred != nil && !preferred[b.Addr] {
+			priority = 1
+		}
 		cla.Endpoints = append(cla.Endpoints, &endpointv3.LocalityLbEndpoints{
+			Priority:            priority,
 			Locality:            &corev3.Locality{Zone: b.Info.Zone, SubZone: b.Endpoint.GetInstance()},
 			LoadBalancingWeight: wrapperspb.UInt32(b.Info.Weight),
 			LbEndpoints: []*endpointv3.LbEndpoint{{

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/servicemodel"
 )
 
 func endpoint(instance string, port int32, weight uint32, ready, serving, terminating bool) *svcregv1.Endpoint {
@@ -44,7 +45,7 @@ func TestAssignmentHealth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cla := assignment("svc.ns:50051", sp, tt.eps)
+			cla := assignment("svc.ns:50051", servicemodel.Backends(tt.eps, sp), nil)
 			var got []string
 			for _, l := range cla.GetEndpoints() {
 				if l.GetLocality().GetZone() != "zone-a" && len(tt.want) > 0 {
@@ -59,7 +60,7 @@ func TestAssignmentHealth(t *testing.T) {
 			}
 		})
 	}
-	cla := assignment("svc.ns:50051", sp, []*svcregv1.Endpoint{ready})
+	cla := assignment("svc.ns:50051", servicemodel.Backends([]*svcregv1.Endpoint{ready}, sp), nil)
 	if w := cla.GetEndpoints()[0].GetLoadBalancingWeight().GetValue(); w != 2 {
 		t.Errorf("locality weight %d, want the endpoint's 2", w)
 	}
@@ -156,7 +157,7 @@ func BenchmarkAssignmentBytes(b *testing.B) {
 			}
 			var size int
 			for b.Loop() {
-				cla := assignment("web.shop:50051", sp, eps)
+				cla := assignment("web.shop:50051", servicemodel.Backends(eps, sp), nil)
 				resp := &discoveryv3.DiscoveryResponse{VersionInfo: "12345", TypeUrl: resourcev3.EndpointType, Nonce: "67",
 					Resources: []*anypb.Any{mustAny(cla)}}
 				out, err := proto.Marshal(resp)
