@@ -8,15 +8,18 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
 )
 
 // testBackend is a real gRPC server on loopback that says who it is in a
@@ -27,10 +30,14 @@ type testBackend struct {
 	delay time.Duration
 	addr  string
 	srv   *grpc.Server
+	fail  atomic.Bool // answer UNAVAILABLE
 }
 
 func (b *testBackend) EmptyCall(ctx context.Context, _ *testgrpc.Empty) (*testgrpc.Empty, error) {
 	grpc.SetHeader(ctx, metadata.Pairs("backend", b.name))
+	if b.fail.Load() {
+		return nil, status.Error(codes.Unavailable, "failing on purpose")
+	}
 	if b.delay > 0 {
 		time.Sleep(b.delay)
 	}
@@ -241,5 +248,31 @@ func TestE2EPersistence(t *testing.T) {
 		if got := sequential(t, client, 9, user); len(got) != 1 {
 			t.Errorf("%s's RPCs spread over %v", user, got)
 		}
+	}
+}
+
+// TestE2EOutlierEjection: with outlier detection (gRFC A50, failure
+// percentage), a backend whose calls fail is ejected within an interval
+// or two, and the client's RPCs stop failing.
+func TestE2EOutlierEjection(t *testing.T) {
+	backends := startBackends(t, 0, 0, 0, 0)
+	backends[3].fail.Store(true)
+	client := dial(t, backends, []uint32{1, 1, 1, 1}, `{"scheduler":"rr","outlierDetection":{"interval":"1s","baseEjectionTime":"30s",
+		"maxEjectionPercent":50,"failurePercentageEjection":{"threshold":50,"minimumHosts":3,"requestVolume":10}}}`)
+	deadline := time.Now().Add(30 * time.Second)
+	ok := 0
+	for ok < 60 {
+		if time.Now().After(deadline) {
+			t.Fatalf("RPCs still fail after 30 s: the failing backend was not ejected")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := call(ctx, client, "")
+		cancel()
+		if err != nil {
+			ok = 0
+			time.Sleep(10 * time.Millisecond) // an interval is 1 s: no need to spin
+			continue
+		}
+		ok++
 	}
 }

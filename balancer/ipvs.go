@@ -6,6 +6,7 @@ package balancer
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -64,6 +65,10 @@ type ipvsBalancer struct {
 	endpoints []resolver.Endpoint // the resolver's, in canonical order
 	last      balancer.State      // the children's last aggregate state
 	closed    bool
+	// outliers is outlier detection (gRFC A50) when the config asks for
+	// it; stopOutliers ends its interval loop.
+	outliers     *ipvs.Outliers
+	stopOutliers chan struct{}
 
 	// Rebuild coalescing: endpointsharding reports every child's state
 	// change, and a picker build is O(endpoints), so a burst (a 10,000
@@ -89,6 +94,9 @@ func (b *ipvsBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error
 	b.mu.Lock()
 	if b.engine == nil {
 		b.engine = ipvs.New(&cfg.Config, ipvs.Options{Clock: b.clock, Wrap: wrapDone})
+	}
+	if b.cfg == nil || !reflect.DeepEqual(b.cfg.OutlierDetection, cfg.OutlierDetection) {
+		b.setOutliersLocked(cfg.OutlierDetection)
 	}
 	b.cfg = cfg
 	b.endpoints = endpoints
@@ -145,6 +153,7 @@ func (b *ipvsBalancer) Close() {
 		if b.engine != nil {
 			b.engine.Close()
 		}
+		b.setOutliersLocked(nil)
 	}
 	b.mu.Unlock()
 	b.child.Close()
@@ -176,6 +185,44 @@ func (b *ipvsBalancer) UpdateState(state balancer.State) {
 	out, gen := b.decideLocked()
 	b.mu.Unlock()
 	b.publish(out, gen)
+}
+
+// setOutliersLocked starts (or stops, for nil) outlier detection: every
+// interval it evaluates the calls' outcomes, and when the ejected set
+// changes the picker is built again without the ejected backends.
+func (b *ipvsBalancer) setOutliersLocked(cfg *ipvs.OutlierDetection) {
+	if b.stopOutliers != nil {
+		close(b.stopOutliers)
+		b.stopOutliers, b.outliers = nil, nil
+	}
+	if cfg == nil {
+		return
+	}
+	o, stop := ipvs.NewOutliers(*cfg), make(chan struct{})
+	b.outliers, b.stopOutliers = o, stop
+	t := b.clock.NewTicker(o.Interval())
+	go func() {
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.Chan():
+			}
+			b.mu.Lock()
+			addrs := make([]string, len(b.endpoints))
+			for i, ep := range b.endpoints {
+				addrs[i] = ep.Addresses[0].Addr
+			}
+			if b.outliers != o || !o.Evaluate(b.clock.Now(), addrs) || b.closed {
+				b.mu.Unlock()
+				continue
+			}
+			out, gen := b.decideLocked()
+			b.mu.Unlock()
+			b.publish(out, gen)
+		}
+	}()
 }
 
 // flush is the trailing build of a coalesced burst.
@@ -222,10 +269,17 @@ func (b *ipvsBalancer) decideLocked() (balancer.State, uint64) {
 		info, _ := GetEndpointInfo(ep)
 		v := ipvs.Backend{Addr: addr, Info: info, State: ipvs.Connecting}
 		if c, ok := children[addr]; ok {
-			switch c.State.ConnectivityState {
-			case connectivity.Ready:
-				v.State, v.Value = ipvs.Ready, &child{c.State.Picker}
-			case connectivity.TransientFailure:
+			switch {
+			case b.outliers != nil && b.outliers.Ejected(addr):
+				v.State = ipvs.Failed // ejected (gRFC A50): no picks until it returns
+			case c.State.ConnectivityState == connectivity.Ready:
+				ch := &child{picker: c.State.Picker}
+				if b.outliers != nil {
+					host := b.outliers.Host(addr)
+					ch.outcome = func(di balancer.DoneInfo) { host.Record(di.Err == nil) }
+				}
+				v.State, v.Value = ipvs.Ready, ch
+			case c.State.ConnectivityState == connectivity.TransientFailure:
 				v.State = ipvs.Failed
 			}
 		}

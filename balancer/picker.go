@@ -58,7 +58,8 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	default:
 		return balancer.PickResult{}, err
 	}
-	res, err := got.Value.(*child).picker.Pick(info)
+	ch := got.Value.(*child)
+	res, err := ch.picker.Pick(info)
 	if err != nil {
 		if got.Release != nil {
 			got.Release()
@@ -68,13 +69,21 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	if got.Wrapped != nil {
 		chainDone(&res, got.Wrapped.(func(balancer.DoneInfo)))
 	}
+	if ch.outcome != nil {
+		chainDone(&res, ch.outcome)
+	}
 	return res, nil
 }
 
 // child is a READY endpoint's pick_first picker, as the engine's
 // Backend.Value: a concrete type, so that a pick asserts a type rather
 // than looks up an interface table.
-type child struct{ picker balancer.Picker }
+type child struct {
+	picker balancer.Picker
+	// outcome records the call's result for outlier detection (nil when
+	// it is off).
+	outcome func(balancer.DoneInfo)
+}
 
 // wrapDone is the engine's Options.Wrap: a release as gRPC's Done, made
 // once per backend and per persistence entry.

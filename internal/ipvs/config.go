@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -52,6 +53,19 @@ type Config struct {
 	LBLCMaxEntries int `json:"lblcMaxEntries,omitempty"`
 	// MHTableSize is the Maglev lookup table size, a prime.
 	MHTableSize int `json:"mhTableSize,omitempty"`
+	// OutlierDetection ejects backends whose calls fail (gRFC A50); nil:
+	// none. Adapters that see call outcomes run it (Outliers).
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+}
+
+// Equal reports whether two configurations are the same.
+func (c *Config) Equal(o *Config) bool {
+	a, b := *c, *o
+	a.OutlierDetection, b.OutlierDetection = nil, nil
+	if a != b || (c.OutlierDetection == nil) != (o.OutlierDetection == nil) {
+		return false
+	}
+	return c.OutlierDetection == nil || reflect.DeepEqual(*c.OutlierDetection, *o.OutlierDetection)
 }
 
 // Duration is a time.Duration that reads and writes JSON strings ("1.5s").
@@ -121,6 +135,12 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 			return nil, fmt.Errorf("%s: invalid config: %s: want %s, got %s", "ipvs", ute.Field, ute.Type, ute.Value)
 		}
 		return nil, fmt.Errorf("%s: invalid config: %v", "ipvs", err)
+	}
+	if cfg.OutlierDetection != nil {
+		cfg.OutlierDetection.withDefaults()
+		if err := cfg.OutlierDetection.validate(); err != nil {
+			return nil, err
+		}
 	}
 	return cfg, cfg.validate()
 }

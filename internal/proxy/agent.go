@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
+	"github.com/svcreg/svcreg/internal/endpointwatch"
 	"github.com/svcreg/svcreg/internal/servicemodel"
 )
 
@@ -91,17 +92,7 @@ var ErrCannotRun = errors.New("the proxy mode cannot run here")
 // the kernel against what the agent programmed (kube-proxy's
 // needFullSync and periodic sync).
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.VIPInterface == "" {
-		cfg.VIPInterface = "lo"
-	}
-	if cfg.ResyncPeriod <= 0 {
-		cfg.ResyncPeriod = 30 * time.Second
-	}
-	cfg.Limits.setDefaults()
-	cfg.Limits.Conns = fitDescriptors(cfg.Limits.Conns, cfg.Logger)
+	cfg.setDefaults()
 	var prober *nodeProber
 	if cfg.NodeName != "" {
 		var err error
@@ -152,16 +143,7 @@ func Run(ctx context.Context, cfg Config) error {
 		case <-resync.C:
 			full = true
 		}
-		fronts, problems := plan(cat.snapshot(), cfg.BindAddress, servicemodel.Locality{Zone: cfg.Zone, Node: cfg.NodeName})
-		for _, p := range problems {
-			cfg.Logger.Warn("not proxied", "err", p)
-		}
-		var errs []error
-		if v != nil {
-			errs = append(errs, v.ensure(clusterIPs(fronts), full))
-		}
-		errs = append(errs, dp.sync(fronts, full))
-		err := errors.Join(errs...)
+		fronts, err := syncOnce(cfg, cat.snapshot(), dp, v, full)
 		if err != nil {
 			cfg.Logger.Error("programming the data plane failed; retrying", "err", err, "retry_in", backoff, "full", full)
 			retry = time.After(backoff)
@@ -176,6 +158,35 @@ func Run(ctx context.Context, cfg Config) error {
 			cfg.observe(fronts, err)
 		}
 	}
+}
+
+func (cfg *Config) setDefaults() {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.VIPInterface == "" {
+		cfg.VIPInterface = "lo"
+	}
+	if cfg.ResyncPeriod <= 0 {
+		cfg.ResyncPeriod = 30 * time.Second
+	}
+	cfg.Limits.setDefaults()
+	cfg.Limits.Conns = fitDescriptors(cfg.Limits.Conns, cfg.Logger)
+}
+
+// syncOnce plans the frontends from the catalog's snapshot and programs
+// the node's cluster IPs and the data plane to match.
+func syncOnce(cfg Config, snap map[string]endpointwatch.View, dp dataplane, v *vips, full bool) (map[frontKey]*frontend, error) {
+	fronts, problems := plan(snap, cfg.BindAddress, servicemodel.Locality{Zone: cfg.Zone, Node: cfg.NodeName})
+	for _, p := range problems {
+		cfg.Logger.Warn("not proxied", "err", p)
+	}
+	var errs []error
+	if v != nil {
+		errs = append(errs, v.ensure(clusterIPs(fronts), full))
+	}
+	errs = append(errs, dp.sync(fronts, full))
+	return fronts, errors.Join(errs...)
 }
 
 // clusterIPs are the addresses the planned frontends need on the node

@@ -82,5 +82,5 @@ func plan(views map[string]endpointwatch.View, bindAddr string, loc servicemodel
 // that changes nothing is skipped).
 func sameBackends(a, b *frontend) bool {
 	return slices.EqualFunc(a.backends, b.backends, func(x, y servicemodel.Backend) bool { return x.Addr == y.Addr && x.Info == y.Info }) &&
-		*a.config == *b.config
+		a.config.Equal(b.config)
 }

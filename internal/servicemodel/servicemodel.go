@@ -49,7 +49,29 @@ func Policy(svc *svcregv1.Service) ipvs.Config {
 	o := svc.GetSchedulerOptions()
 	cfg.HashKey, cfg.SecondaryKey, cfg.Fallback = o.GetHashKey(), o.GetSecondaryKey(), o.GetFallback()
 	cfg.PersistenceTimeout = ipvs.Duration(AffinityTimeout(svc))
+	cfg.OutlierDetection = Outliers(svc)
 	return cfg
+}
+
+// Outliers is a service's outlier detection (gRFC A50) in the engine's
+// terms, nil when it asks for none. Zero fields are A50's defaults.
+func Outliers(svc *svcregv1.Service) *ipvs.OutlierDetection {
+	od := svc.GetOutlierDetection()
+	if od == nil {
+		return nil
+	}
+	secs := func(s int32) ipvs.Duration { return ipvs.Duration(time.Duration(s) * time.Second) }
+	out := &ipvs.OutlierDetection{Interval: secs(od.GetIntervalSeconds()), BaseEjectionTime: secs(od.GetBaseEjectionTimeSeconds()),
+		MaxEjectionTime: secs(od.GetMaxEjectionTimeSeconds()), MaxEjectionPercent: od.GetMaxEjectionPercent()}
+	if sr := od.GetSuccessRateEjection(); sr != nil {
+		out.SuccessRate = &ipvs.SuccessRateEjection{StdevFactor: sr.GetStdevFactor(), EnforcementPercentage: sr.GetEnforcementPercentage(),
+			MinimumHosts: sr.GetMinimumHosts(), RequestVolume: sr.GetRequestVolume()}
+	}
+	if fp := od.GetFailurePercentageEjection(); fp != nil {
+		out.FailurePercentage = &ipvs.FailurePercentageEjection{Threshold: fp.GetThreshold(), EnforcementPercentage: fp.GetEnforcementPercentage(),
+			MinimumHosts: fp.GetMinimumHosts(), RequestVolume: fp.GetRequestVolume()}
+	}
+	return out
 }
 
 // AffinityTimeout is how long a client stays with its backend: the

@@ -80,6 +80,15 @@ func ValidateService(svc *svcregv1.Service, field validation.Path, lim Limits) v
 		errs = append(errs, validation.NotSupported(field.Child("session_affinity"), svc.GetSessionAffinity().String(), enumNames(svcregv1.SessionAffinity_name)))
 	}
 
+	errs = append(errs, validateTrafficPolicy(svc, field)...)
+	errs = append(errs, validateOutlierDetection(svc.GetOutlierDetection(), field.Child("outlier_detection"))...)
+	errs = append(errs, validateScheduler(svc, field)...)
+	return errs
+}
+
+// validateTrafficPolicy checks the topology fields (KEP-4444, KEP-2086).
+func validateTrafficPolicy(svc *svcregv1.Service, field validation.Path) validation.ErrorList {
+	var errs validation.ErrorList
 	if _, ok := svcregv1.TrafficDistribution_name[int32(svc.GetTrafficDistribution())]; !ok {
 		errs = append(errs, validation.NotSupported(field.Child("traffic_distribution"), svc.GetTrafficDistribution().String(), enumNames(svcregv1.TrafficDistribution_name)))
 	}
@@ -90,25 +99,32 @@ func ValidateService(svc *svcregv1.Service, field validation.Path, lim Limits) v
 	if svc.GetLocalFallback() && !local {
 		errs = append(errs, validation.Forbidden(field.Child("local_fallback"), "applies only with internal_traffic_policy INTERNAL_TRAFFIC_POLICY_LOCAL"))
 	}
+	return errs
+}
 
+// validateScheduler checks the scheduler and its options (docs/ipvs.md).
+func validateScheduler(svc *svcregv1.Service, field validation.Path) validation.ErrorList {
+	var errs validation.ErrorList
 	sched := svc.GetScheduler()
 	if !ipvs.Valid(sched) {
 		errs = append(errs, validation.NotSupported(field.Child("scheduler"), sched, ipvs.Schedulers))
 	}
-	if o := svc.GetSchedulerOptions(); o != nil {
-		of := field.Child("scheduler_options")
-		errs = append(errs, validateMetadataKey(o.GetHashKey(), of.Child("hash_key"))...)
-		errs = append(errs, validateMetadataKey(o.GetSecondaryKey(), of.Child("secondary_key"))...)
-		if o.GetSecondaryKey() != "" && o.GetHashKey() == "" {
-			errs = append(errs, validation.Forbidden(of.Child("secondary_key"), "needs hash_key"))
-		}
-		if o.GetFallback() && !ipvs.HasFallback(sched) {
-			errs = append(errs, validation.Forbidden(of.Child("fallback"), "only the sh and mh schedulers have a fallback"))
-		}
-		if t := o.GetPersistenceTimeoutSeconds(); t < 0 || t > maxAffinityTimeout {
-			errs = append(errs, validation.Invalid(of.Child("persistence_timeout_seconds"), t,
-				fmt.Sprintf("must be between 0 and %d, inclusive", maxAffinityTimeout)))
-		}
+	o := svc.GetSchedulerOptions()
+	if o == nil {
+		return errs
+	}
+	of := field.Child("scheduler_options")
+	errs = append(errs, validateMetadataKey(o.GetHashKey(), of.Child("hash_key"))...)
+	errs = append(errs, validateMetadataKey(o.GetSecondaryKey(), of.Child("secondary_key"))...)
+	if o.GetSecondaryKey() != "" && o.GetHashKey() == "" {
+		errs = append(errs, validation.Forbidden(of.Child("secondary_key"), "needs hash_key"))
+	}
+	if o.GetFallback() && !ipvs.HasFallback(sched) {
+		errs = append(errs, validation.Forbidden(of.Child("fallback"), "only the sh and mh schedulers have a fallback"))
+	}
+	if t := o.GetPersistenceTimeoutSeconds(); t < 0 || t > maxAffinityTimeout {
+		errs = append(errs, validation.Invalid(of.Child("persistence_timeout_seconds"), t,
+			fmt.Sprintf("must be between 0 and %d, inclusive", maxAffinityTimeout)))
 	}
 	return errs
 }
@@ -335,3 +351,41 @@ func enumNames(m map[int32]string) []string {
 }
 
 func protocolName(p svcregv1.Protocol) string { return strings.TrimPrefix(p.String(), "PROTOCOL_") }
+
+// validateOutlierDetection checks gRFC A50's bounds (zero is a default).
+func validateOutlierDetection(od *svcregv1.OutlierDetection, field validation.Path) validation.ErrorList {
+	if od == nil {
+		return nil
+	}
+	var errs validation.ErrorList
+	for _, f := range []struct {
+		name string
+		v    int32
+	}{{"interval_seconds", od.GetIntervalSeconds()}, {"base_ejection_time_seconds", od.GetBaseEjectionTimeSeconds()},
+		{"max_ejection_time_seconds", od.GetMaxEjectionTimeSeconds()}} {
+		if f.v < 0 || f.v > 3600 {
+			errs = append(errs, validation.Invalid(field.Child(f.name), f.v, "must be between 1 and 3600, or 0 for the default"))
+		}
+	}
+	base, maxT := od.GetBaseEjectionTimeSeconds(), od.GetMaxEjectionTimeSeconds()
+	if base == 0 {
+		base = 30
+	}
+	if maxT != 0 && maxT < base {
+		errs = append(errs, validation.Invalid(field.Child("max_ejection_time_seconds"), maxT, fmt.Sprintf("must be at least the base ejection time (%ds)", base)))
+	}
+	percent := func(f validation.Path, v uint32) {
+		if v > 100 {
+			errs = append(errs, validation.Invalid(f, v, "must be a percentage, 0..100"))
+		}
+	}
+	percent(field.Child("max_ejection_percent"), od.GetMaxEjectionPercent())
+	if sr := od.GetSuccessRateEjection(); sr != nil {
+		percent(field.Child("success_rate_ejection").Child("enforcement_percentage"), sr.GetEnforcementPercentage())
+	}
+	if fp := od.GetFailurePercentageEjection(); fp != nil {
+		percent(field.Child("failure_percentage_ejection").Child("threshold"), fp.GetThreshold())
+		percent(field.Child("failure_percentage_ejection").Child("enforcement_percentage"), fp.GetEnforcementPercentage())
+	}
+	return errs
+}

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	grpcxds "google.golang.org/grpc/xds" // the xDS resolver and policies, as any xds:/// client has them
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -96,9 +97,13 @@ type backend struct {
 	greeterv1.UnimplementedGreeterServiceServer
 	name string
 	port int
+	fail atomic.Bool // answer UNAVAILABLE
 }
 
 func (b *backend) Greet(context.Context, *greeterv1.GreetRequest) (*greeterv1.GreetResponse, error) {
+	if b.fail.Load() {
+		return nil, status.Error(codes.Unavailable, "failing on purpose")
+	}
 	return &greeterv1.GreetResponse{Message: "hello", Instance: b.name}, nil
 }
 
@@ -138,12 +143,12 @@ func (r *registry) register(t *testing.T, app string, b *backend, weight uint32)
 
 // spread makes n RPCs and counts the answers by instance; any failure
 // fails the test.
-func spread(t *testing.T, c greeterv1.GreeterServiceClient, n int) map[string]int {
+func spread(t *testing.T, c greeterv1.GreeterServiceClient, n int, opts ...grpc.CallOption) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	for range n {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		resp, err := c.Greet(ctx, &greeterv1.GreetRequest{Name: "x"})
+		resp, err := c.Greet(ctx, &greeterv1.GreetRequest{Name: "x"}, opts...)
 		cancel()
 		if err != nil {
 			t.Fatalf("RPC through xDS: %v", err)
@@ -154,11 +159,15 @@ func spread(t *testing.T, c greeterv1.GreeterServiceClient, n int) map[string]in
 }
 
 // until makes RPCs until the answers' counts satisfy ok (20 s at most).
+// They wait for a ready backend: a client that has just subscribed may
+// hold, for a moment, an assignment the registry's feed built before the
+// test's last write (an empty one fails RPCs fast, as gRPC should);
+// spread is the check that no RPC fails.
 func until(t *testing.T, c greeterv1.GreeterServiceClient, what string, ok func(map[string]int) bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		got := spread(t, c, 30)
+		got := spread(t, c, 30, grpc.WaitForReady(true))
 		if ok(got) {
 			return
 		}
@@ -480,4 +489,43 @@ func TestXDSZones(t *testing.T) {
 		}
 	}
 	until(t, inA, "the zone-a client fails over to zone b when zone a drains", only("b"))
+}
+
+// TestXDSOutlierDetection: a service's outlier detection reaches grpc-go's
+// xDS client as the Cluster's outlier_detection (gRFC A50): the backend
+// whose calls fail is ejected and the client's RPCs stop failing.
+func TestXDSOutlierDetection(t *testing.T) {
+	r := startRegistry(t)
+	ctx := context.Background()
+	if _, err := r.reg.CreateService(ctx, &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{
+		Name: "flaky", Namespace: "shop", Selector: map[string]string{"app": "flaky"},
+		Ports: []*svcregv1.ServicePort{{Name: "grpc", Port: 50051, TargetPort: "grpc"}},
+		OutlierDetection: &svcregv1.OutlierDetection{IntervalSeconds: 1, MaxEjectionPercent: 50,
+			FailurePercentageEjection: &svcregv1.FailurePercentageEjection{Threshold: 50, MinimumHosts: 3, RequestVolume: 10}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var failing *backend
+	for i := range 4 {
+		b := startBackend(t, fmt.Sprint("flaky-", i))
+		r.register(t, "flaky", b, 1)
+		failing = b
+	}
+	c := r.dialXDS(t, "xds:///flaky.shop:50051")
+	until(t, c, "every backend", func(got map[string]int) bool { return len(got) == 4 })
+	failing.fail.Store(true)
+	deadline := time.Now().Add(30 * time.Second)
+	for ok := 0; ok < 60; {
+		if time.Now().After(deadline) {
+			t.Fatal("RPCs still fail after 30 s: the xDS client did not eject the failing backend")
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := c.Greet(cctx, &greeterv1.GreetRequest{Name: "x"})
+		cancel()
+		if err != nil {
+			ok = 0
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		ok++
+	}
 }

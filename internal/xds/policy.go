@@ -5,6 +5,7 @@ package xds
 
 import (
 	"encoding/json"
+	"time"
 
 	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -15,7 +16,9 @@ import (
 	roundrobinv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/load_balancing_policies/round_robin/v3"
 	wrrlocalityv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/load_balancing_policies/wrr_locality/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/servicemodel"
@@ -48,6 +51,10 @@ type policy struct {
 //	                              the client's channel (one channel, one backend)
 func policyFor(svc *svcregv1.Service) policy {
 	cfg := servicemodel.Policy(svc)
+	// Outlier detection travels as the Cluster's outlier_detection, which
+	// every xDS client applies around whichever policy it picks: not in
+	// the ipvs policy's own config too.
+	cfg.OutlierDetection = nil
 	js, _ := json.Marshal(cfg)
 	var fields map[string]any
 	json.Unmarshal(js, &fields)
@@ -93,4 +100,34 @@ func hashOn(header string) []*routev3.RouteAction_HashPolicy {
 
 func typed(name string, m proto.Message) *clusterv3.LoadBalancingPolicy_Policy {
 	return &clusterv3.LoadBalancingPolicy_Policy{TypedExtensionConfig: &corev3.TypedExtensionConfig{Name: name, TypedConfig: mustAny(m)}}
+}
+
+// outlierDetection is a service's outlier detection as the Cluster's
+// (gRFC A50 reads it so): success-rate ejection is on when its
+// enforcement is above 0 (Envoy's default is 100), failure-percentage
+// ejection likewise (Envoy's default is 0, off), so each is set
+// explicitly.
+func outlierDetection(svc *svcregv1.Service) *clusterv3.OutlierDetection {
+	od := servicemodel.Outliers(svc)
+	if od == nil {
+		return nil
+	}
+	c := od.WithDefaults()
+	out := &clusterv3.OutlierDetection{
+		Interval:                   durationpb.New(time.Duration(c.Interval)),
+		BaseEjectionTime:           durationpb.New(time.Duration(c.BaseEjectionTime)),
+		MaxEjectionTime:            durationpb.New(time.Duration(c.MaxEjectionTime)),
+		MaxEjectionPercent:         wrapperspb.UInt32(c.MaxEjectionPercent),
+		EnforcingSuccessRate:       wrapperspb.UInt32(0),
+		EnforcingFailurePercentage: wrapperspb.UInt32(0),
+	}
+	if sr := c.SuccessRate; sr != nil {
+		out.EnforcingSuccessRate, out.SuccessRateStdevFactor = wrapperspb.UInt32(sr.EnforcementPercentage), wrapperspb.UInt32(sr.StdevFactor)
+		out.SuccessRateMinimumHosts, out.SuccessRateRequestVolume = wrapperspb.UInt32(sr.MinimumHosts), wrapperspb.UInt32(sr.RequestVolume)
+	}
+	if fp := c.FailurePercentage; fp != nil {
+		out.EnforcingFailurePercentage, out.FailurePercentageThreshold = wrapperspb.UInt32(fp.EnforcementPercentage), wrapperspb.UInt32(fp.Threshold)
+		out.FailurePercentageMinimumHosts, out.FailurePercentageRequestVolume = wrapperspb.UInt32(fp.MinimumHosts), wrapperspb.UInt32(fp.RequestVolume)
+	}
+	return out
 }

@@ -70,6 +70,7 @@ func buildService(svc *svcregv1.Service, eps []*svcregv1.Endpoint) serviceResour
 			continue
 		}
 		out.clusters[name] = edsCluster(name, pol.policies)
+		out.clusters[name].OutlierDetection = outlierDetection(svc)
 		backends := servicemodel.Backends(eps, sp)
 		out.assignments[name] = assignment(name, backends, nil)
 		if svc.GetTrafficDistribution() == svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_UNSPECIFIED {

@@ -306,6 +306,10 @@ type Service struct {
 	// With internal_traffic_policy Local: a client on a node with no ready
 	// endpoint uses the cluster's instead of failing (kubernetes#134895).
 	LocalFallback bool `protobuf:"varint,17,opt,name=local_fallback,json=localFallback,proto3" json:"local_fallback,omitempty"`
+	// Ejects endpoints whose recent calls fail (gRFC A50): the SDK's ipvs
+	// policy and every xDS client apply it (docs/health.md, "Outlier
+	// detection"). Unset: no ejection.
+	OutlierDetection *OutlierDetection `protobuf:"bytes,18,opt,name=outlier_detection,json=outlierDetection,proto3" json:"outlier_detection,omitempty"`
 	// Output only. A unique identifier assigned on create.
 	Uid string `protobuf:"bytes,20,opt,name=uid,proto3" json:"uid,omitempty"`
 	// Output only. The registry revision at which the service last changed.
@@ -466,6 +470,13 @@ func (x *Service) GetLocalFallback() bool {
 		return x.LocalFallback
 	}
 	return false
+}
+
+func (x *Service) GetOutlierDetection() *OutlierDetection {
+	if x != nil {
+		return x.OutlierDetection
+	}
+	return nil
 }
 
 func (x *Service) GetUid() string {
@@ -668,11 +679,254 @@ func (x *SchedulerOptions) GetPersistenceTimeoutSeconds() int32 {
 	return 0
 }
 
+// OutlierDetection is gRFC A50's: every interval each endpoint's calls of
+// the last interval are judged; an outlier is ejected for the base
+// ejection time times its consecutive ejections (at most the maximum),
+// never more than max_ejection_percent of the endpoints at once. Zero
+// fields take A50's defaults.
+type OutlierDetection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Seconds between judgements, 1..3600. Zero: 10.
+	IntervalSeconds int32 `protobuf:"varint,1,opt,name=interval_seconds,json=intervalSeconds,proto3" json:"interval_seconds,omitempty"`
+	// Seconds an ejection lasts the first time, 1..3600. Zero: 30.
+	BaseEjectionTimeSeconds int32 `protobuf:"varint,2,opt,name=base_ejection_time_seconds,json=baseEjectionTimeSeconds,proto3" json:"base_ejection_time_seconds,omitempty"`
+	// The longest ejection in seconds, at least the base. Zero: 300.
+	MaxEjectionTimeSeconds int32 `protobuf:"varint,3,opt,name=max_ejection_time_seconds,json=maxEjectionTimeSeconds,proto3" json:"max_ejection_time_seconds,omitempty"`
+	// The most endpoints out at once, in percent, 0..100. Zero: 10.
+	MaxEjectionPercent uint32 `protobuf:"varint,4,opt,name=max_ejection_percent,json=maxEjectionPercent,proto3" json:"max_ejection_percent,omitempty"`
+	// Eject endpoints whose success rate is far below the others'.
+	SuccessRateEjection *SuccessRateEjection `protobuf:"bytes,5,opt,name=success_rate_ejection,json=successRateEjection,proto3" json:"success_rate_ejection,omitempty"`
+	// Eject endpoints more than a threshold of whose calls fail.
+	FailurePercentageEjection *FailurePercentageEjection `protobuf:"bytes,6,opt,name=failure_percentage_ejection,json=failurePercentageEjection,proto3" json:"failure_percentage_ejection,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *OutlierDetection) Reset() {
+	*x = OutlierDetection{}
+	mi := &file_svcreg_v1_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutlierDetection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutlierDetection) ProtoMessage() {}
+
+func (x *OutlierDetection) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutlierDetection.ProtoReflect.Descriptor instead.
+func (*OutlierDetection) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *OutlierDetection) GetIntervalSeconds() int32 {
+	if x != nil {
+		return x.IntervalSeconds
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetBaseEjectionTimeSeconds() int32 {
+	if x != nil {
+		return x.BaseEjectionTimeSeconds
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetMaxEjectionTimeSeconds() int32 {
+	if x != nil {
+		return x.MaxEjectionTimeSeconds
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetMaxEjectionPercent() uint32 {
+	if x != nil {
+		return x.MaxEjectionPercent
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetSuccessRateEjection() *SuccessRateEjection {
+	if x != nil {
+		return x.SuccessRateEjection
+	}
+	return nil
+}
+
+func (x *OutlierDetection) GetFailurePercentageEjection() *FailurePercentageEjection {
+	if x != nil {
+		return x.FailurePercentageEjection
+	}
+	return nil
+}
+
+// SuccessRateEjection ejects an endpoint whose success rate is below the
+// mean by stdev_factor/1000 standard deviations.
+type SuccessRateEjection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Zero: 1900.
+	StdevFactor uint32 `protobuf:"varint,1,opt,name=stdev_factor,json=stdevFactor,proto3" json:"stdev_factor,omitempty"`
+	// The chance, in percent, that an outlier is ejected. Zero: 100.
+	EnforcementPercentage uint32 `protobuf:"varint,2,opt,name=enforcement_percentage,json=enforcementPercentage,proto3" json:"enforcement_percentage,omitempty"`
+	// Endpoints with enough calls needed to judge. Zero: 5.
+	MinimumHosts uint32 `protobuf:"varint,3,opt,name=minimum_hosts,json=minimumHosts,proto3" json:"minimum_hosts,omitempty"`
+	// Calls an endpoint needs in an interval to be judged. Zero: 100.
+	RequestVolume uint32 `protobuf:"varint,4,opt,name=request_volume,json=requestVolume,proto3" json:"request_volume,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuccessRateEjection) Reset() {
+	*x = SuccessRateEjection{}
+	mi := &file_svcreg_v1_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuccessRateEjection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuccessRateEjection) ProtoMessage() {}
+
+func (x *SuccessRateEjection) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuccessRateEjection.ProtoReflect.Descriptor instead.
+func (*SuccessRateEjection) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SuccessRateEjection) GetStdevFactor() uint32 {
+	if x != nil {
+		return x.StdevFactor
+	}
+	return 0
+}
+
+func (x *SuccessRateEjection) GetEnforcementPercentage() uint32 {
+	if x != nil {
+		return x.EnforcementPercentage
+	}
+	return 0
+}
+
+func (x *SuccessRateEjection) GetMinimumHosts() uint32 {
+	if x != nil {
+		return x.MinimumHosts
+	}
+	return 0
+}
+
+func (x *SuccessRateEjection) GetRequestVolume() uint32 {
+	if x != nil {
+		return x.RequestVolume
+	}
+	return 0
+}
+
+// FailurePercentageEjection ejects an endpoint more than threshold percent
+// of whose calls failed.
+type FailurePercentageEjection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Percent, 0..100. Zero: 85.
+	Threshold uint32 `protobuf:"varint,1,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// The chance, in percent, that an outlier is ejected. Zero: 100.
+	EnforcementPercentage uint32 `protobuf:"varint,2,opt,name=enforcement_percentage,json=enforcementPercentage,proto3" json:"enforcement_percentage,omitempty"`
+	// Endpoints with enough calls needed to judge. Zero: 5.
+	MinimumHosts uint32 `protobuf:"varint,3,opt,name=minimum_hosts,json=minimumHosts,proto3" json:"minimum_hosts,omitempty"`
+	// Calls an endpoint needs in an interval to be judged. Zero: 50.
+	RequestVolume uint32 `protobuf:"varint,4,opt,name=request_volume,json=requestVolume,proto3" json:"request_volume,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FailurePercentageEjection) Reset() {
+	*x = FailurePercentageEjection{}
+	mi := &file_svcreg_v1_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FailurePercentageEjection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FailurePercentageEjection) ProtoMessage() {}
+
+func (x *FailurePercentageEjection) ProtoReflect() protoreflect.Message {
+	mi := &file_svcreg_v1_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FailurePercentageEjection.ProtoReflect.Descriptor instead.
+func (*FailurePercentageEjection) Descriptor() ([]byte, []int) {
+	return file_svcreg_v1_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FailurePercentageEjection) GetThreshold() uint32 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *FailurePercentageEjection) GetEnforcementPercentage() uint32 {
+	if x != nil {
+		return x.EnforcementPercentage
+	}
+	return 0
+}
+
+func (x *FailurePercentageEjection) GetMinimumHosts() uint32 {
+	if x != nil {
+		return x.MinimumHosts
+	}
+	return 0
+}
+
+func (x *FailurePercentageEjection) GetRequestVolume() uint32 {
+	if x != nil {
+		return x.RequestVolume
+	}
+	return 0
+}
+
 var File_svcreg_v1_service_proto protoreflect.FileDescriptor
 
 const file_svcreg_v1_service_proto_rawDesc = "" +
 	"\n" +
-	"\x17svcreg/v1/service.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17svcreg/v1/options.proto\x1a\x18svcreg/v1/protocol.proto\"\x91\n" +
+	"\x17svcreg/v1/service.proto\x12\tsvcreg.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17svcreg/v1/options.proto\x1a\x18svcreg/v1/protocol.proto\"\xdb\n" +
 	"\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
@@ -693,7 +947,8 @@ const file_svcreg_v1_service_proto_rawDesc = "" +
 	"\x11scheduler_options\x18\x0e \x01(\v2\x1b.svcreg.v1.SchedulerOptionsR\x10schedulerOptions\x12Q\n" +
 	"\x14traffic_distribution\x18\x0f \x01(\x0e2\x1e.svcreg.v1.TrafficDistributionR\x13trafficDistribution\x12X\n" +
 	"\x17internal_traffic_policy\x18\x10 \x01(\x0e2 .svcreg.v1.InternalTrafficPolicyR\x15internalTrafficPolicy\x12%\n" +
-	"\x0elocal_fallback\x18\x11 \x01(\bR\rlocalFallback\x12\x10\n" +
+	"\x0elocal_fallback\x18\x11 \x01(\bR\rlocalFallback\x12H\n" +
+	"\x11outlier_detection\x18\x12 \x01(\v2\x1b.svcreg.v1.OutlierDetectionR\x10outlierDetection\x12\x10\n" +
 	"\x03uid\x18\x14 \x01(\tR\x03uid\x12)\n" +
 	"\x10resource_version\x18\x15 \x01(\x03R\x0fresourceVersion\x12\x12\n" +
 	"\x04etag\x18\x16 \x01(\tR\x04etag\x12;\n" +
@@ -721,7 +976,24 @@ const file_svcreg_v1_service_proto_rawDesc = "" +
 	"\bhash_key\x18\x01 \x01(\tR\ahashKey\x12#\n" +
 	"\rsecondary_key\x18\x02 \x01(\tR\fsecondaryKey\x12\x1a\n" +
 	"\bfallback\x18\x03 \x01(\bR\bfallback\x12>\n" +
-	"\x1bpersistence_timeout_seconds\x18\x04 \x01(\x05R\x19persistenceTimeoutSeconds*\xe5\x01\n" +
+	"\x1bpersistence_timeout_seconds\x18\x04 \x01(\x05R\x19persistenceTimeoutSeconds\"\xa1\x03\n" +
+	"\x10OutlierDetection\x12)\n" +
+	"\x10interval_seconds\x18\x01 \x01(\x05R\x0fintervalSeconds\x12;\n" +
+	"\x1abase_ejection_time_seconds\x18\x02 \x01(\x05R\x17baseEjectionTimeSeconds\x129\n" +
+	"\x19max_ejection_time_seconds\x18\x03 \x01(\x05R\x16maxEjectionTimeSeconds\x120\n" +
+	"\x14max_ejection_percent\x18\x04 \x01(\rR\x12maxEjectionPercent\x12R\n" +
+	"\x15success_rate_ejection\x18\x05 \x01(\v2\x1e.svcreg.v1.SuccessRateEjectionR\x13successRateEjection\x12d\n" +
+	"\x1bfailure_percentage_ejection\x18\x06 \x01(\v2$.svcreg.v1.FailurePercentageEjectionR\x19failurePercentageEjection\"\xbb\x01\n" +
+	"\x13SuccessRateEjection\x12!\n" +
+	"\fstdev_factor\x18\x01 \x01(\rR\vstdevFactor\x125\n" +
+	"\x16enforcement_percentage\x18\x02 \x01(\rR\x15enforcementPercentage\x12#\n" +
+	"\rminimum_hosts\x18\x03 \x01(\rR\fminimumHosts\x12%\n" +
+	"\x0erequest_volume\x18\x04 \x01(\rR\rrequestVolume\"\xbc\x01\n" +
+	"\x19FailurePercentageEjection\x12\x1c\n" +
+	"\tthreshold\x18\x01 \x01(\rR\tthreshold\x125\n" +
+	"\x16enforcement_percentage\x18\x02 \x01(\rR\x15enforcementPercentage\x12#\n" +
+	"\rminimum_hosts\x18\x03 \x01(\rR\fminimumHosts\x12%\n" +
+	"\x0erequest_volume\x18\x04 \x01(\rR\rrequestVolume*\xe5\x01\n" +
 	"\vServiceType\x12\x1c\n" +
 	"\x18SERVICE_TYPE_UNSPECIFIED\x10\x00\x12*\n" +
 	"\x17SERVICE_TYPE_CLUSTER_IP\x10\x01\x1a\r\xca\xf3\x18\tClusterIP\x12(\n" +
@@ -755,38 +1027,44 @@ func file_svcreg_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_svcreg_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_svcreg_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_svcreg_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_svcreg_v1_service_proto_goTypes = []any{
-	(ServiceType)(0),              // 0: svcreg.v1.ServiceType
-	(SessionAffinity)(0),          // 1: svcreg.v1.SessionAffinity
-	(TrafficDistribution)(0),      // 2: svcreg.v1.TrafficDistribution
-	(InternalTrafficPolicy)(0),    // 3: svcreg.v1.InternalTrafficPolicy
-	(*Service)(nil),               // 4: svcreg.v1.Service
-	(*ServicePort)(nil),           // 5: svcreg.v1.ServicePort
-	(*SchedulerOptions)(nil),      // 6: svcreg.v1.SchedulerOptions
-	nil,                           // 7: svcreg.v1.Service.LabelsEntry
-	nil,                           // 8: svcreg.v1.Service.AnnotationsEntry
-	nil,                           // 9: svcreg.v1.Service.SelectorEntry
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(Protocol)(0),                 // 11: svcreg.v1.Protocol
+	(ServiceType)(0),                  // 0: svcreg.v1.ServiceType
+	(SessionAffinity)(0),              // 1: svcreg.v1.SessionAffinity
+	(TrafficDistribution)(0),          // 2: svcreg.v1.TrafficDistribution
+	(InternalTrafficPolicy)(0),        // 3: svcreg.v1.InternalTrafficPolicy
+	(*Service)(nil),                   // 4: svcreg.v1.Service
+	(*ServicePort)(nil),               // 5: svcreg.v1.ServicePort
+	(*SchedulerOptions)(nil),          // 6: svcreg.v1.SchedulerOptions
+	(*OutlierDetection)(nil),          // 7: svcreg.v1.OutlierDetection
+	(*SuccessRateEjection)(nil),       // 8: svcreg.v1.SuccessRateEjection
+	(*FailurePercentageEjection)(nil), // 9: svcreg.v1.FailurePercentageEjection
+	nil,                               // 10: svcreg.v1.Service.LabelsEntry
+	nil,                               // 11: svcreg.v1.Service.AnnotationsEntry
+	nil,                               // 12: svcreg.v1.Service.SelectorEntry
+	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
+	(Protocol)(0),                     // 14: svcreg.v1.Protocol
 }
 var file_svcreg_v1_service_proto_depIdxs = []int32{
-	7,  // 0: svcreg.v1.Service.labels:type_name -> svcreg.v1.Service.LabelsEntry
-	8,  // 1: svcreg.v1.Service.annotations:type_name -> svcreg.v1.Service.AnnotationsEntry
-	9,  // 2: svcreg.v1.Service.selector:type_name -> svcreg.v1.Service.SelectorEntry
+	10, // 0: svcreg.v1.Service.labels:type_name -> svcreg.v1.Service.LabelsEntry
+	11, // 1: svcreg.v1.Service.annotations:type_name -> svcreg.v1.Service.AnnotationsEntry
+	12, // 2: svcreg.v1.Service.selector:type_name -> svcreg.v1.Service.SelectorEntry
 	0,  // 3: svcreg.v1.Service.type:type_name -> svcreg.v1.ServiceType
 	5,  // 4: svcreg.v1.Service.ports:type_name -> svcreg.v1.ServicePort
 	1,  // 5: svcreg.v1.Service.session_affinity:type_name -> svcreg.v1.SessionAffinity
 	6,  // 6: svcreg.v1.Service.scheduler_options:type_name -> svcreg.v1.SchedulerOptions
 	2,  // 7: svcreg.v1.Service.traffic_distribution:type_name -> svcreg.v1.TrafficDistribution
 	3,  // 8: svcreg.v1.Service.internal_traffic_policy:type_name -> svcreg.v1.InternalTrafficPolicy
-	10, // 9: svcreg.v1.Service.create_time:type_name -> google.protobuf.Timestamp
-	11, // 10: svcreg.v1.ServicePort.protocol:type_name -> svcreg.v1.Protocol
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	7,  // 9: svcreg.v1.Service.outlier_detection:type_name -> svcreg.v1.OutlierDetection
+	13, // 10: svcreg.v1.Service.create_time:type_name -> google.protobuf.Timestamp
+	14, // 11: svcreg.v1.ServicePort.protocol:type_name -> svcreg.v1.Protocol
+	8,  // 12: svcreg.v1.OutlierDetection.success_rate_ejection:type_name -> svcreg.v1.SuccessRateEjection
+	9,  // 13: svcreg.v1.OutlierDetection.failure_percentage_ejection:type_name -> svcreg.v1.FailurePercentageEjection
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_svcreg_v1_service_proto_init() }
@@ -803,7 +1081,7 @@ func file_svcreg_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_svcreg_v1_service_proto_rawDesc), len(file_svcreg_v1_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
