@@ -417,7 +417,7 @@ func TestClusterLeases(t *testing.T) {
 		f.mustCreateInstance(t, inst)
 	}
 
-	// 10k renewals through a follower (forwarded to the leader) over one
+	// 3,000 renewals through a follower (forwarded to the leader) over one
 	// KeepAlive stream: no Raft entry, no revision. Each server records its
 	// addresses with a command of its own, once, soon after it starts (on
 	// a busy machine, late): wait for all three, so that the entries
@@ -435,7 +435,7 @@ func TestClusterLeases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const renewals = 10000
+	const renewals = 3000
 	sendErr := make(chan error, 1)
 	go func() { // pipelined, as a client renewing many instances would
 		for range renewals {
@@ -455,10 +455,10 @@ func TestClusterLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := leader.node.Raft().LastIndex(); got != index {
-		t.Errorf("10k renewals appended %d Raft entries", got-index)
+		t.Errorf("%d renewals appended %d Raft entries", renewals, got-index)
 	}
 	if got := leader.store.Revision(); got != rev {
-		t.Errorf("10k renewals moved the revision %d -> %d", rev, got)
+		t.Errorf("%d renewals moved the revision %d -> %d", renewals, rev, got)
 	}
 
 	// advance moves the clock once the leader's lease loop sleeps on it
@@ -495,7 +495,7 @@ func TestClusterLeases(t *testing.T) {
 		advance(ttl / 3)
 		renew(via)
 	}
-	waitFor(t, "the unrenewed instance to lapse", 10*time.Second, func() bool {
+	waitFor(t, "the unrenewed instance to lapse", 30*time.Second, func() bool { // a bound: a busy machine is slow to commit
 		_, err := getInstance(newLeader, "dead", "stale", 0)
 		return status.Code(err) == codes.NotFound
 	})

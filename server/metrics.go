@@ -24,9 +24,13 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/apierror"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/gateway"
+	"github.com/svcreg/svcreg/internal/meta"
+	"github.com/svcreg/svcreg/internal/servicemodel"
+	"github.com/svcreg/svcreg/internal/store"
 )
 
 // serverMetrics are one server's Prometheus metrics (docs/metrics.md). The
@@ -99,6 +103,8 @@ func (m *serverMetrics) registerState(s *Server) {
 	gauge("svcreg_probes", "Instances this server probes (its share of those no node agent probes).", func() float64 { return float64(s.probes.m.Probing()) })
 	counter("svcreg_probe_checks_total", "Readiness checks this server ran.", func() float64 { c, _ := s.probes.m.Checks(); return float64(c) })
 	counter("svcreg_probe_check_failures_total", "Readiness checks this server ran that failed.", func() float64 { _, f := s.probes.m.Checks(); return float64(f) })
+	gauge("svcreg_topology_zones_without_preference", "Zones, over the services with a traffic distribution, whose clients cannot stay in their zone (describe service says why).",
+		func() float64 { return float64(zonesWithoutPreference(s.store.Read())) })
 	gauge("svcreg_raft_last_index", "The last Raft log index of this server.", func() float64 { return float64(s.node.Raft().LastIndex()) })
 	gauge("svcreg_raft_applied_index", "The last Raft log index applied to this server's store.", func() float64 { return float64(s.node.Raft().AppliedIndex()) })
 	gauge("svcreg_raft_is_leader", "1 while this server is the Raft leader.", func() float64 {
@@ -302,4 +308,29 @@ func (w *dnsRecorder) WriteMsg(m *dns.Msg) error {
 		w.count(dns.RcodeToString[m.Rcode])
 	}
 	return w.ResponseWriter.WriteMsg(m)
+}
+
+// zonesWithoutPreference counts, over every service that prefers close
+// endpoints, the zones whose clients the topology rule sends elsewhere.
+func zonesWithoutPreference(r *store.ReadTxn) int {
+	n := 0
+	q := store.ListQuery{Namespace: meta.AllNamespaces, Limit: 1000}
+	for {
+		page, err := r.ListServices(q)
+		if err != nil {
+			return n
+		}
+		for _, svc := range page.Items {
+			if svc.GetTrafficDistribution() == svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_UNSPECIFIED {
+				continue
+			}
+			if eps, err := r.Endpoints(svc.GetNamespace(), svc.GetName()); err == nil {
+				n += len(servicemodel.ZonesWithoutPreference(svc, eps))
+			}
+		}
+		if page.Next == "" {
+			return n
+		}
+		q.After = page.Next
+	}
 }

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/proto"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 )
@@ -212,5 +213,30 @@ func TestMetricsAuth(t *testing.T) {
 	plain := startServer(t, Config{})
 	if resp, err := http.Get(plain.base + "/metrics"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("/metrics without --metrics-auth: %v, %v", resp, err)
+	}
+}
+
+// TestZonesWithoutPreferenceMetric: a zone whose endpoints are all not
+// ready is counted for a service that prefers its zone, and not for one
+// that prefers nothing.
+func TestZonesWithoutPreferenceMetric(t *testing.T) {
+	ts := startServer(t, Config{})
+	ctx := context.Background()
+	svc := webSvc()
+	svc.TrafficDistribution = svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_PREFER_SAME_ZONE
+	ts.mustCreateService(t, svc)
+	plain := webSvc()
+	plain.Name = "plain"
+	ts.mustCreateService(t, plain)
+	for _, inst := range []*svcregv1.Instance{
+		{Name: "a", Namespace: "shop", Ip: "127.0.0.1", Zone: "z-a", Labels: map[string]string{"app": "web"}, Ports: []*svcregv1.InstancePort{{Name: "grpc", Port: 1}}},
+		{Name: "b", Namespace: "shop", Ip: "127.0.0.2", Zone: "z-b", Ready: proto.Bool(false), Labels: map[string]string{"app": "web"}, Ports: []*svcregv1.InstancePort{{Name: "grpc", Port: 1}}},
+	} {
+		if _, err := ts.client.CreateInstance(ctx, &svcregv1.CreateInstanceRequest{Instance: inst}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := zonesWithoutPreference(ts.store.Read()); got != 1 {
+		t.Errorf("zones without preference = %d, want 1 (z-b of web)", got)
 	}
 }

@@ -170,3 +170,50 @@ func missingTool(script string) string {
 	}
 	return ""
 }
+
+// TestREADMEHealth runs the "Health and topology" blocks as one shell
+// (they share the greeters they start) against a real server on ports of
+// its own, from the repository's root as the README says; the greeters
+// bind port 0 and are built into the test's directory. Each block's
+// expectation must follow the previous one's.
+func TestREADMEHealth(t *testing.T) {
+	blocks := readmeBlocks(t, "readme-health-test")
+	if len(blocks) < 2 {
+		t.Fatalf("only %d health blocks in README.md", len(blocks))
+	}
+	for _, tool := range []string{"curl", "dig"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (CI installs it)", tool)
+		}
+	}
+	p := startProc(t, "readme-health")
+	p.waitReady(20 * time.Second)
+	_, dnsPort, _ := net.SplitHostPort(p.dns)
+	dir := t.TempDir()
+	rewrite := strings.NewReplacer("localhost:7480", p.http, "-p 7453", "-p "+dnsPort, "go run ./cmd/svcreg", binary,
+		"-o tmp/", "-o "+dir+"/", "tmp/greeter-", dir+"/greeter-", "--port 9011", "--port 0", "--port 9012", "--port 0")
+	script := []string{`trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT`}
+	for _, b := range blocks {
+		script = append(script, rewrite.Replace(b.script))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a bound: the build may be cold
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", strings.Join(script, "\n"))
+	cmd.Dir, cmd.Env = "../..", append(os.Environ(), "SVCREG_ADDR="+p.grpc)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("README.md:%d: the health blocks failed: %v\n%s", blocks[0].line, err, out)
+	}
+	t.Logf("the blocks printed:\n%s", out)
+	rest := string(out)
+	for _, b := range blocks {
+		i := strings.Index(rest, b.expect)
+		if i < 0 {
+			t.Fatalf("README.md:%d: the output does not contain %q after the previous block's:\n%s", b.line, b.expect, out)
+		}
+		rest = rest[i+len(b.expect):]
+	}
+	if !strings.Contains(string(out), "3 from hello-b") || strings.Count(string(out), "from hello-a") != 1 {
+		t.Errorf("zone-b's client or zone-a's after the failure reached hello-a:\n%s", out)
+	}
+}

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/svcreg/svcreg/client"
@@ -46,6 +48,8 @@ func main() {
 	zone := flag.String("zone", "", "zone")
 	registry := flag.String("registry", "", "registry address (default $SVCREG_ADDR or 127.0.0.1:7400)")
 	namespace := flag.String("namespace", "default", "namespace")
+	app := flag.String("app", "greeter", "the app label (services select it)")
+	probe := flag.Bool("probe", false, "register a gRPC readiness probe (grpc.health.v1) that svcreg runs every second; SIGUSR1 flips this server's health")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,7 +61,19 @@ func main() {
 	}
 	srv := grpc.NewServer()
 	greeterv1.RegisterGreeterServiceServer(srv, &greeter{name: *name, zone: *zone})
+	healthSrv := health.NewServer()
+	healthpb.RegisterHealthServer(srv, healthSrv)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go flipHealth(ctx, *name, healthSrv, usr1)
 	go srv.Serve(lis)
+	var readiness *svcregv1.Probe
+	if *probe {
+		// The registry checks grpc.health.v1 itself: NOT_SERVING twice in
+		// a row and the instance's endpoints stop being ready.
+		readiness = &svcregv1.Probe{Handler: &svcregv1.Probe_Grpc{Grpc: &svcregv1.GRPCProbe{Port: int32(lis.Addr().(*net.TCPAddr).Port)}},
+			PeriodSeconds: 1, FailureThreshold: 2}
+	}
 
 	// Register in three lines: a client, an instance, a lease.
 	reg, err := func() (*client.Registration, error) {
@@ -67,8 +83,9 @@ func main() {
 		}
 		return c.Register(ctx, &svcregv1.Instance{
 			Name: *name, Namespace: *namespace, Ip: "127.0.0.1", Zone: *zone, Weight: proto.Uint32(uint32(*weight)),
-			Labels: map[string]string{"app": "greeter"},
-			Ports:  []*svcregv1.InstancePort{{Name: "grpc", Port: int32(lis.Addr().(*net.TCPAddr).Port)}},
+			Labels:         map[string]string{"app": *app},
+			Ports:          []*svcregv1.InstancePort{{Name: "grpc", Port: int32(lis.Addr().(*net.TCPAddr).Port)}},
+			ReadinessProbe: readiness,
 		}, 10*time.Second)
 	}()
 	if err != nil {
@@ -85,4 +102,25 @@ func main() {
 	}
 	srv.GracefulStop()
 	log.Printf("%s stopped", *name)
+}
+
+// flipHealth turns the server's grpc.health.v1 status between SERVING
+// and NOT_SERVING on each signal: a backend that is up but says it cannot
+// serve, for trying readiness probes.
+func flipHealth(ctx context.Context, name string, h *health.Server, usr1 <-chan os.Signal) {
+	serving := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-usr1:
+			serving = !serving
+			status := healthpb.HealthCheckResponse_SERVING
+			if !serving {
+				status = healthpb.HealthCheckResponse_NOT_SERVING
+			}
+			h.SetServingStatus("", status)
+			log.Printf("%s health: %v", name, status)
+		}
+	}
 }

@@ -19,6 +19,7 @@ import (
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/labels"
 	"github.com/svcreg/svcreg/internal/meta"
+	"github.com/svcreg/svcreg/internal/servicemodel"
 	"github.com/svcreg/svcreg/internal/spelling"
 )
 
@@ -91,7 +92,7 @@ func (c *Console) describeService(w *tabwriter.Writer, svc *svcregv1.Service, ep
 		field("Publish Not Ready", "true")
 	}
 	if td := svc.GetTrafficDistribution(); td != svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_UNSPECIFIED {
-		field("Traffic Distribution", spelling.Of(td)+zoneReadiness(eps))
+		field("Traffic Distribution", spelling.Of(td)+zoneReadiness(svc, eps))
 	}
 	if svc.GetInternalTrafficPolicy() == svcregv1.InternalTrafficPolicy_INTERNAL_TRAFFIC_POLICY_LOCAL {
 		field("Internal Traffic Policy", map[bool]string{true: "Local (falls back to the cluster's)", false: "Local"}[svc.GetLocalFallback()])
@@ -181,9 +182,10 @@ func probeText(p *svcregv1.Probe) string {
 		p.GetTimeoutSeconds(), p.GetPeriodSeconds(), p.GetSuccessThreshold(), p.GetFailureThreshold())
 }
 
-// zoneReadiness says, per zone, how many endpoints are ready, and which
-// zones' clients cannot stay in their zone (docs/health.md, "Topology").
-func zoneReadiness(eps []*svcregv1.Endpoint) string {
+// zoneReadiness says, per zone, how many endpoints are ready, and why a
+// zone's clients cannot keep the service's traffic preference
+// (servicemodel.ZonesWithoutPreference; docs/health.md, "Topology").
+func zoneReadiness(svc *svcregv1.Service, eps []*svcregv1.Endpoint) string {
 	ready, total := map[string]int{}, map[string]int{}
 	for _, ep := range eps {
 		total[ep.GetZone()]++
@@ -191,11 +193,12 @@ func zoneReadiness(eps []*svcregv1.Endpoint) string {
 			ready[ep.GetZone()]++
 		}
 	}
+	without := servicemodel.ZonesWithoutPreference(svc, eps)
 	var parts []string
 	for _, z := range slices.Sorted(maps.Keys(total)) {
 		p := fmt.Sprintf("%s %d/%d ready", orNone(z), ready[z], total[z])
-		if ready[z] == 0 {
-			p += " (its clients use every zone)"
+		if why, ok := without[z]; ok {
+			p += " (" + why + ")"
 		}
 		parts = append(parts, p)
 	}

@@ -8,7 +8,7 @@
 // Instance or Endpoints, the JSON fields of the object, or of a
 // ReplaceEndpointsRequest, beside them: what `get -o yaml` prints) and Kubernetes' as `kubectl get -o yaml` prints them: v1 Service,
 // v1 Endpoints, discovery.k8s.io/v1 EndpointSlice, and v1 List of any of
-// these, in YAML (one or many documents) or JSON. Every Kubernetes field
+// these, and v1 Pod (an instance, with its pod template's readinessProbe), in YAML (one or many documents) or JSON. Every Kubernetes field
 // svcreg has is mapped (docs/console.md has the table); every other field
 // is named in the object's warnings, never dropped silently.
 package manifest
@@ -145,7 +145,7 @@ func decodeDocument(source string, m map[string]any) ([]Object, error) {
 	apiVersion, _ := m["apiVersion"].(string)
 	kind, _ := m["kind"].(string)
 	if apiVersion == "" || kind == "" {
-		return nil, fmt.Errorf("%s: apiVersion and kind are required (%s with kind Service or Instance; v1 Service, Endpoints or List; discovery.k8s.io/v1 EndpointSlice)", source, APIVersion)
+		return nil, fmt.Errorf("%s: apiVersion and kind are required (%s with kind Service or Instance; v1 Service, Pod, Endpoints or List; discovery.k8s.io/v1 EndpointSlice)", source, APIVersion)
 	}
 	switch {
 	case apiVersion == APIVersion && kind != "List":
@@ -175,6 +175,9 @@ func decodeDocument(source string, m map[string]any) ([]Object, error) {
 		return objs, nil
 	case apiVersion == "v1" && kind == "Service":
 		obj, err := kubeService(source, m)
+		return []Object{obj}, err
+	case apiVersion == "v1" && kind == "Pod":
+		obj, err := kubePod(source, m)
 		return []Object{obj}, err
 	case apiVersion == "v1" && kind == "Endpoints":
 		obj, err := kubeEndpoints(source, m)

@@ -18,7 +18,7 @@ import (
 
 func decodeFile(t *testing.T, name string) []Object {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "kubernetes", name))
+	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestKubernetesCorpus(t *testing.T) {
 		want     []string // each object as protojson
 		warnings []string // substrings of the joined warnings
 	}{{
-		file: "list.yaml",
+		file: "kubernetes/list.yaml",
 		want: []string{
 			`{"name":"web","namespace":"shop","labels":{"app":"web"},"annotations":{"team":"storefront"},"selector":{"app":"web"},"type":"SERVICE_TYPE_CLUSTER_IP","clusterIp":"10.96.0.40","ports":[{"name":"http","protocol":"PROTOCOL_TCP","port":80,"targetPort":"http"},{"name":"metrics","protocol":"PROTOCOL_TCP","port":9090,"targetPort":"9090"}],"sessionAffinity":"SESSION_AFFINITY_NONE","internalTrafficPolicy":"INTERNAL_TRAFFIC_POLICY_CLUSTER"}`,
 			`{"name":"db","namespace":"shop","selector":{"app":"db"},"type":"SERVICE_TYPE_CLUSTER_IP","clusterIp":"None","ports":[{"name":"pg","protocol":"PROTOCOL_TCP","port":5432,"targetPort":"5432"}],"sessionAffinity":"SESSION_AFFINITY_NONE","publishNotReadyAddresses":true}`,
@@ -45,14 +45,14 @@ func TestKubernetesCorpus(t *testing.T) {
 		warnings: []string{"Service shop/web: svcreg ignored", "last-applied-configuration", "metadata.uid", "metadata.resourceVersion",
 			"metadata.creationTimestamp", "spec.ipFamilies", "spec.ipFamilyPolicy", "status", "Service shop/db"},
 	}, {
-		file: "multi.yaml",
+		file: "kubernetes/multi.yaml",
 		want: []string{
 			`{"name":"gateway","namespace":"edge","selector":{"app":"gateway"},"type":"SERVICE_TYPE_NODE_PORT","ports":[{"name":"https","port":443,"targetPort":"8443","nodePort":30443},{"name":"dns","protocol":"PROTOCOL_UDP","port":53}]}`,
 			`{"name":"search","namespace":"edge","type":"SERVICE_TYPE_EXTERNAL_NAME","externalName":"search.example.com"}`,
 		},
 		warnings: []string{"Service edge/gateway: svcreg ignored spec.externalTrafficPolicy"},
 	}, {
-		file: "endpoints.yaml",
+		file: "kubernetes/endpoints.yaml",
 		want: []string{
 			`{"name":"legacy-db","namespace":"ops","ports":[{"name":"pg","port":5432}]}`,
 			`[{"instance":"db-a","ip":"192.168.10.5","ports":[{"name":"pg","port":5432,"protocol":"PROTOCOL_TCP"}],"ready":true,"serving":true,"node":"rack-1","hostname":"db-a"},` +
@@ -60,7 +60,7 @@ func TestKubernetesCorpus(t *testing.T) {
 				`{"instance":"ip-192-168-10-7","ip":"192.168.10.7","ports":[{"name":"pg","port":5432,"protocol":"PROTOCOL_TCP"}],"ready":false,"serving":false}]`,
 		},
 	}, {
-		file: "endpointslice.yaml",
+		file: "kubernetes/endpointslice.yaml",
 		want: []string{
 			`{"name":"cache","namespace":"ops","ports":[{"name":"redis","port":6379}]}`,
 			`[{"instance":"cache-0","ip":"10.1.0.11","ports":[{"name":"redis","port":6379,"protocol":"PROTOCOL_TCP"}],"ready":true,"serving":true,"zone":"eu-west-1a","node":"node-a"},` +
@@ -69,11 +69,25 @@ func TestKubernetesCorpus(t *testing.T) {
 		},
 		warnings: []string{"endpoints[1].hints", "metadata.generateName", "metadata.labels[endpointslice.kubernetes.io/managed-by]"},
 	}, {
-		file: "affinity.json",
+		file: "kubernetes/affinity.json",
 		want: []string{
 			`{"name":"session","namespace":"shop","selector":{"app":"session"},"type":"SERVICE_TYPE_LOAD_BALANCER","ports":[{"port":8080,"targetPort":"8080","appProtocol":"http"}],"sessionAffinity":"SESSION_AFFINITY_CLIENT_IP","sessionAffinityTimeoutSeconds":600}`,
 		},
 		warnings: []string{"spec.loadBalancerSourceRanges"},
+	}, {
+		// A pod's readinessProbe becomes the instance's, which svcreg runs.
+		// (Not in the console's corpus: its address is not loopback, and
+		// the console test's registry would probe it.)
+		file: "pods/pod.yaml",
+		want: []string{
+			`{"name":"web-7d9f8-abcde","namespace":"shop","labels":{"app":"web","pod-template-hash":"7d9f8"},"ip":"10.244.1.17",` +
+				`"ports":[{"name":"http","port":8080,"protocol":"PROTOCOL_TCP"},{"name":"grpc","port":9090}],"node":"node-a","hostname":"web-0","subdomain":"web",` +
+				`"readinessProbe":{"httpGet":{"path":"/healthz","port":"http","scheme":"HTTP","httpHeaders":[{"name":"X-Probe","value":"svcreg"}]},` +
+				`"initialDelaySeconds":5,"periodSeconds":10,"timeoutSeconds":2,"successThreshold":1,"failureThreshold":3}}`,
+		},
+		warnings: []string{"Pod shop/web-7d9f8-abcde: svcreg ignored", "metadata.annotations[kubectl.kubernetes.io/restartedAt]",
+			"metadata.ownerReferences", "spec.containers[0].image", "spec.containers[0].livenessProbe", "spec.containers[1].image",
+			"spec.restartPolicy", "status.conditions (svcreg's own run of the readiness probe decides)", "status.phase"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -139,6 +153,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad type", "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {type: Headless}\n", `spec.type: "Headless" is not one of ClusterIP, ExternalName, LoadBalancer, NodePort`},
 		{"bad port", "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: http}]}\n", "spec.ports[0].port: want a whole number"},
 		{"bad targetPort", "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 80, targetPort: [1]}]}\n", "spec.ports[0].targetPort: want a port number or a port name"},
+		{"pod without address", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c}]}\n", "status.podIP: required"},
+		{"exec probe", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, readinessProbe: {exec: {command: [true]}}}]}\nstatus: {podIP: 10.0.0.1}\n",
+			"spec.containers[0].readinessProbe.exec: an exec probe runs inside the container"},
+		{"two probes", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, readinessProbe: {tcpSocket: {port: 1}}}, {name: d, readinessProbe: {tcpSocket: {port: 2}}}]}\nstatus: {podIP: 10.0.0.1}\n",
+			"spec.containers[1].readinessProbe: an instance has one readiness probe and spec.containers[0].readinessProbe has one already"},
 		{"slice without service", "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: a}\naddressType: IPv4\n", "kubernetes.io/service-name"},
 		{"fqdn slice", "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: a, labels: {kubernetes.io/service-name: s}}\naddressType: FQDN\n", "FQDN endpoints are not supported"},
 		{"own unknown field", "apiVersion: svcreg.io/v1\nkind: Service\nname: a\nclusterIP: None\n", `unknown field "clusterIP"`},
@@ -192,7 +211,7 @@ func TestOwnRoundTrip(t *testing.T) {
 
 // FuzzDecode: any input decodes or fails with an error, never a panic.
 func FuzzDecode(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "kubernetes", "*"))
+	files, _ := filepath.Glob(filepath.Join("testdata", "*", "*"))
 	for _, name := range files {
 		data, err := os.ReadFile(name)
 		if err != nil {

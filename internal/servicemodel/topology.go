@@ -97,3 +97,30 @@ func usable(bs []Backend) bool {
 	}
 	return false
 }
+
+// ZonesWithoutPreference are the zones of a service's endpoints whose
+// clients cannot keep its traffic_distribution, each with Route's reason
+// (describe shows them; the servers count them). None when the service
+// prefers nothing. The service's first port stands for all: zones do not
+// differ by port.
+func ZonesWithoutPreference(svc *svcregv1.Service, eps []*svcregv1.Endpoint) map[string]string {
+	if svc.GetTrafficDistribution() == svcregv1.TrafficDistribution_TRAFFIC_DISTRIBUTION_UNSPECIFIED {
+		return nil
+	}
+	var sp *svcregv1.ServicePort
+	if ports := svc.GetPorts(); len(ports) > 0 {
+		sp = ports[0]
+	}
+	bs := Backends(eps, sp)
+	out := map[string]string{}
+	for _, ep := range eps {
+		z := ep.GetZone()
+		if _, done := out[z]; done || z == "" {
+			continue
+		}
+		if _, why := Route(svc, bs, Locality{Zone: z}); why != "" {
+			out[z] = why
+		}
+	}
+	return out
+}
