@@ -256,9 +256,9 @@ func TestE2EPersistence(t *testing.T) {
 // or two, and the client's RPCs stop failing.
 func TestE2EOutlierEjection(t *testing.T) {
 	backends := startBackends(t, 0, 0, 0, 0)
-	backends[3].fail.Store(true)
 	client := dial(t, backends, []uint32{1, 1, 1, 1}, `{"scheduler":"rr","outlierDetection":{"interval":"1s","baseEjectionTime":"30s",
 		"maxEjectionPercent":50,"failurePercentageEjection":{"threshold":50,"minimumHosts":3,"requestVolume":10}}}`)
+	backends[3].fail.Store(true) // after dial, whose first RPC must succeed
 	deadline := time.Now().Add(30 * time.Second)
 	ok := 0
 	for ok < 60 {

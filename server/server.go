@@ -478,6 +478,25 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
+// urls are the addresses a person opens or points tools at, as log
+// attributes: the web view, REST, metrics, and gRPC and DNS as their
+// clients name them.
+func (s *Server) urls() []any {
+	var out []any
+	if addr := s.HTTPAddr(); addr != "" {
+		scheme := "http"
+		if s.plan.tls != nil {
+			scheme = "https"
+		}
+		out = append(out, "web_view", scheme+"://"+addr+"/ui/", "rest", scheme+"://"+addr+"/v1/", "metrics", scheme+"://"+addr+"/metrics")
+	}
+	out = append(out, "grpc_target", "svcreg://"+s.GRPCAddr()+"/")
+	if addr := s.DNSAddr(); addr != "" {
+		out = append(out, "dns_server", addr)
+	}
+	return out
+}
+
 // shutdownSlack is what Raft's and the stores' closing may take beyond the
 // in-flight requests' ShutdownTimeout.
 var shutdownSlack = 5 * time.Second
@@ -490,9 +509,9 @@ var ErrStuckShutdown = errors.New("the shutdown did not finish")
 var testHookShutdown atomic.Pointer[func()]
 
 func (s *Server) logStart() {
-	s.log.Info("svcreg serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "dns", s.DNSAddr(), "peer", s.PeerAddr(),
-		"node_id", s.node.ID(), "cluster_domain", s.cfg.ClusterDomain, "service_cidr", s.cfg.ServiceCIDR, "node_port_range", s.cfg.NodePortRange,
-		"auth", s.plan.auth, "tls", s.plan.tls != nil, "peer_tls", s.plan.peerTLS != nil)
+	s.log.Info("svcreg serving", append([]any{"grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "dns", s.DNSAddr(), "peer", s.PeerAddr()},
+		append(s.urls(), "node_id", s.node.ID(), "cluster_domain", s.cfg.ClusterDomain, "service_cidr", s.cfg.ServiceCIDR, "node_port_range", s.cfg.NodePortRange,
+			"auth", s.plan.auth, "tls", s.plan.tls != nil, "peer_tls", s.plan.peerTLS != nil)...)...)
 	for _, n := range s.plan.notes {
 		s.log.Info(n)
 	}

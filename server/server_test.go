@@ -404,3 +404,65 @@ func TestListPagination(t *testing.T) {
 		t.Errorf("token reused with another namespace: %v", err)
 	}
 }
+
+// TestRESTIfMatch: GET sends the object's ETag; a write whose If-Match
+// names another etag is 412 and changes nothing; the current one (or *)
+// writes.
+func TestRESTIfMatch(t *testing.T) {
+	ts := startServer(t, Config{})
+	if code, body := ts.do(t, "POST", "/v1/namespaces/shop/services", `{"name":"web","ports":[{"port":80}]}`); code != http.StatusOK {
+		t.Fatalf("create: %d %v", code, body)
+	}
+	resp, err := http.Get(ts.base + "/v1/namespaces/shop/services/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	current := resp.Header.Get("ETag")
+	svc, _ := ts.store.Read().Service("shop", "web")
+	if current != `"`+svc.GetEtag()+`"` {
+		t.Fatalf("ETag %q, want %q", current, svc.GetEtag())
+	}
+	write := func(method, path, body, ifMatch string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, ts.base+path, strings.NewReader(body))
+		req.Header.Set("If-Match", ifMatch)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tests := []struct {
+		name, method, body, ifMatch string
+		code                        int
+	}{
+		{"PUT with a stale etag", "PUT", `{"ports":[{"port":81}]}`, `"1"`, http.StatusPreconditionFailed},
+		{"PATCH with a stale etag", "PATCH", `{"scheduler":"wlc"}`, `"1"`, http.StatusPreconditionFailed},
+		{"DELETE with a stale etag", "DELETE", "", `"1"`, http.StatusPreconditionFailed},
+		{"a weak tag never matches", "PATCH", `{"scheduler":"wlc"}`, `W/` + current, http.StatusPreconditionFailed},
+		{"several tags", "PATCH", `{"scheduler":"wlc"}`, current + `, "7"`, http.StatusBadRequest},
+		{"body and header disagree", "PATCH", `{"scheduler":"wlc","etag":"1"}`, current, http.StatusBadRequest},
+	}
+	rev := ts.store.Revision()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code := write(tt.method, "/v1/namespaces/shop/services/web", tt.body, tt.ifMatch); code != tt.code {
+				t.Fatalf("status %d, want %d", code, tt.code)
+			}
+			if ts.store.Revision() != rev {
+				t.Fatal("a refused write changed the state")
+			}
+		})
+	}
+	if code := write("PATCH", "/v1/namespaces/shop/services/web", `{"scheduler":"wlc"}`, current); code != http.StatusOK {
+		t.Fatalf("PATCH with the current etag: %d", code)
+	}
+	if code := write("PATCH", "/v1/namespaces/shop/services/web", `{"scheduler":"lc"}`, "*"); code != http.StatusOK {
+		t.Fatalf("PATCH with If-Match *: %d", code)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"testing"
 	"time"
 )
@@ -99,12 +100,21 @@ func TestClose(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatalf("Close while serving: %v", err)
 	}
+	// Close waited for the shutdown: the ports are free the moment it
+	// returns (Serve's own return reaches the channel a moment later).
+	for _, addr := range []string{srv.GRPCAddr(), srv.HTTPAddr()} {
+		lis, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("Close returned while %s was still held: %v", addr, err)
+		}
+		lis.Close()
+	}
 	select {
-	case err := <-done: // Close waited for it: it is already there
+	case err := <-done:
 		if err != nil {
 			t.Errorf("Serve after Close = %v", err)
 		}
-	default:
-		t.Fatal("Close returned before Serve did")
+	case <-time.After(10 * time.Second): // a bound, not a wait
+		t.Fatal("Serve did not return after Close")
 	}
 }

@@ -191,7 +191,7 @@ func TestWebViewInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(`button[aria-label="Drain web-1"]`)); err != nil {
 		t.Fatal(err)
 	}
-	waitText(t, ctx, `tr[data-endpoint="web-1"] .state`, "Terminating (serving)")
+	waitText(t, ctx, `tr[data-endpoint="web-1"] .state`, "Terminating")
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(`button[aria-label="Undrain web-1"]`)); err != nil {
 		t.Fatalf("no Undrain button once drained: %v", err)
 	}

@@ -4,14 +4,19 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // parseInterleaved parses flags given before, between or after the
@@ -132,4 +137,88 @@ func flagsFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 
 func envName(flagName string) string {
 	return "SVCREG_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// configFlag adds --config: a YAML file of flag values.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", "", "a YAML file of flag values keyed by flag name (grpc-addr: 127.0.0.1:7400); the command line and SVCREG_* variables win over it (docs/configuration.md)")
+}
+
+// flagsFromConfig gives every flag of fs that neither the command line nor
+// the environment set its value from the YAML file at path: a mapping from
+// flag names to values (a list is the flag's comma-separated form, as
+// join takes). A key that is no flag is an error naming the nearest one.
+func flagsFromConfig(fs *flag.FlagSet, path string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(data, &values); err != nil {
+		return fmt.Errorf("--config %s: %v", path, err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var known []string
+	fs.VisitAll(func(f *flag.Flag) { known = append(known, f.Name) })
+	slices.Sort(known)
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		if fs.Lookup(name) == nil || name == "config" {
+			return fmt.Errorf("--config %s: %q is not a flag of this command%s", path, name, didYouMean(name, known))
+		}
+		if set[name] {
+			continue // the command line or the environment said otherwise
+		}
+		if err := setFromConfig(fs, name, values[name]); err != nil {
+			return fmt.Errorf("--config %s: %s: %v", path, name, err)
+		}
+	}
+	return nil
+}
+
+// setFromConfig sets a flag from a YAML value: a list sets a repeatable
+// flag (its help says "repeatable") once per item, any other flag once
+// with the items comma-separated.
+func setFromConfig(fs *flag.FlagSet, name string, value any) error {
+	if items, ok := value.([]any); ok && strings.Contains(fs.Lookup(name).Usage, "repeatable") {
+		for _, item := range items {
+			v, err := configValue(item)
+			if err == nil {
+				err = fs.Set(name, v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	v, err := configValue(value)
+	if err != nil {
+		return err
+	}
+	return fs.Set(name, v)
+}
+
+// configValue is a YAML value as a flag's text.
+func configValue(v any) (string, error) {
+	switch v := v.(type) {
+	case nil:
+		return "", nil
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			s, err := configValue(e)
+			if err != nil {
+				return "", err
+			}
+			parts[i] = s
+		}
+		return strings.Join(parts, ","), nil
+	case map[string]any:
+		return "", errors.New("want a value or a list, not a mapping")
+	}
+	return fmt.Sprint(v), nil
 }

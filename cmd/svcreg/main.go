@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/svcreg/svcreg/internal/console"
 )
 
 const usage = `svcreg: a service registry and client-side load balancer for gRPC
@@ -58,6 +60,7 @@ func run(ctx context.Context, args []string) int {
 		fmt.Fprint(os.Stderr, usage)
 		return 2
 	}
+	args = verbFirst(args)
 	if cmd, ok := consoleCommands[args[0]]; ok && cmd != nil {
 		return runConsole(ctx, args[0], args[1:], os.Stdout, os.Stderr)
 	}
@@ -91,7 +94,7 @@ func run(ctx context.Context, args []string) int {
 		fmt.Fprint(os.Stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "svcreg: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(os.Stderr, "svcreg: unknown command %q%s\n`svcreg help` lists the commands\n", args[0], didYouMean(args[0], commands))
 		return 2
 	}
 	if errors.Is(err, flag.ErrHelp) {
@@ -99,6 +102,9 @@ func run(ctx context.Context, args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "svcreg %s: %v\n", args[0], err)
+		if h := console.Hint(err); h != "" {
+			fmt.Fprintln(os.Stderr, h)
+		}
 		return 1
 	}
 	return 0

@@ -6,6 +6,8 @@ package main
 import (
 	"context"
 	"flag"
+	"log/slog"
+	"os"
 	"time"
 
 	"github.com/svcreg/svcreg/internal/proxy"
@@ -13,12 +15,20 @@ import (
 
 // proxyCmd is `svcreg proxy`: the node agent that makes cluster IPs and
 // node ports real (docs/proxy.md).
-func proxyCmd(ctx context.Context, args []string) error {
+// proxyFlags are proxy's flags that are not fields of proxy.Config.
+type proxyFlags struct {
+	conn    connFlags
+	cleanup *bool
+	config  *string
+	logger  func() (*slog.Logger, error)
+}
+
+// proxyFlagSet defines proxy's flags, into cfg and the returned ones.
+func proxyFlagSet(cfg *proxy.Config) (*flag.FlagSet, proxyFlags) {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
-	conn := addConnFlagsAs(fs, "registry")
-	var cfg proxy.Config
+	f := proxyFlags{conn: addConnFlagsAs(fs, "registry")}
 	fs.StringVar(&cfg.Mode, "mode", proxy.ModeUserspace, "data plane: userspace (a listener per service port) or nftables (DNAT rules in the kernel)")
-	cleanup := fs.Bool("cleanup", false, "remove what a killed agent left (its nftables table, the cluster IPs it added), and exit")
+	f.cleanup = fs.Bool("cleanup", false, "remove what a killed agent left (its nftables table, the cluster IPs it added), and exit")
 	fs.StringVar(&cfg.BindAddress, "bind-address", "0.0.0.0", `the node address node ports are served on; "" serves none`)
 	fs.StringVar(&cfg.VIPInterface, "vip-interface", "lo", `interface the cluster IPs are put on (userspace mode binds them; in nftables mode they give the node a route to them); "-" leaves them to something else`)
 	fs.IntVar(&cfg.Limits.Conns, "max-conns", 20_000, "proxied TCP connections open at once (up to 6 descriptors each; lowered to fit the descriptor limit); more wait in the listen backlog")
@@ -29,18 +39,32 @@ func proxyCmd(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Zone, "zone", "", "the zone this node is in: services with a traffic distribution send this node's connections to endpoints in it first")
 	fs.IntVar(&cfg.Limits.UDPFlows, "max-udp-flows", 10_000, "UDP clients followed at once per frontend")
 	fs.DurationVar(&cfg.Limits.UDPIdle, "udp-idle-timeout", 0, "end a UDP flow idle this long (default 30s)")
-	logger := logFlags(fs)
+	f.logger = logFlags(fs)
+	f.config = configFlag(fs)
+	return fs, f
+}
+
+func proxyCmd(ctx context.Context, args []string) error {
+	var cfg proxy.Config
+	fs, f := proxyFlagSet(&cfg)
+	flagErrs := quietFlags(fs, "proxy", os.Stdout)
 	if _, err := parseInterleaved(fs, args); err != nil {
+		return flagErrs.explain(err)
+	}
+	if err := flagsFromEnv(fs, os.LookupEnv); err != nil {
+		return err
+	}
+	if err := flagsFromConfig(fs, *f.config); err != nil {
 		return err
 	}
 	var err error
-	if cfg.Logger, err = logger(); err != nil {
+	if cfg.Logger, err = f.logger(); err != nil {
 		return err
 	}
-	if *cleanup {
+	if *f.cleanup {
 		return proxy.Cleanup()
 	}
-	c, err := conn.dial(ctx)
+	c, err := f.conn.dial(ctx)
 	if err != nil {
 		return err
 	}

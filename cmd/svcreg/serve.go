@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -17,9 +18,16 @@ import (
 	"github.com/svcreg/svcreg/server"
 )
 
-func serve(ctx context.Context, args []string) error {
+// serveFlags are serve's flags that are not fields of server.Config.
+type serveFlags struct {
+	secretFile, join, bootstrapFile, config *string
+	logger                                  func() (*slog.Logger, error)
+}
+
+// serveFlagSet defines serve's flags, into cfg and the returned ones.
+func serveFlagSet(cfg *server.Config) (*flag.FlagSet, serveFlags) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	var cfg server.Config
+	var f serveFlags
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address (port 0 picks one)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", server.DefaultHTTPAddr, `REST listen address; "-" disables REST`)
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", server.DefaultServiceCIDR, "range cluster IPs are allocated from")
@@ -33,11 +41,11 @@ func serve(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.DNSTTL, "dns-ttl", server.DefaultDNSTTL, "time to live of DNS records")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "this server's Raft ID (default the host name)")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", "", "the peer port, for Raft and the servers' own RPCs (empty: run alone, in memory)")
-	secretFile := fs.String("cluster-secret-file", "", "file holding the secret every server of the cluster shares; the peer port admits only servers that know it")
+	f.secretFile = fs.String("cluster-secret-file", "", "file holding the secret every server of the cluster shares; the peer port admits only servers that know it")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log and snapshots (empty: keep nothing on disk)")
 	fs.BoolVar(&cfg.Rejoin, "rejoin", false, "discard this server's Raft data (moved aside) and copy the state from the cluster (--join)")
 	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 1, "number of servers that form the cluster")
-	join := fs.String("join", "", "other servers' peer addresses (their --raft-addr), comma-separated, to form or join a cluster")
+	f.join = fs.String("join", "", "other servers' peer addresses (their --raft-addr), comma-separated, to form or join a cluster")
 	fs.Float64Var(&cfg.RaftTimeoutScale, "raft-timeout-scale", 0, "multiply Raft's timings (default 1; 0.05 for a server alone)")
 	fs.Uint64Var(&cfg.RaftSnapshotThreshold, "raft-snapshot-threshold", 16384, "snapshot the store once the Raft log has this many entries past the last snapshot")
 	fs.DurationVar(&cfg.RaftSnapshotInterval, "raft-snapshot-interval", 30*time.Second, "how often to check whether a snapshot is due")
@@ -46,31 +54,42 @@ func serve(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.MaxStale, "max-stale", 0, "how long a follower may go without hearing from a leader before it stops claiming readiness (default 10 election timeouts)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the HTTP address")
 	limitFlags(fs, &cfg.Limits)
-	bootstrapFile := securityFlags(fs, &cfg.Security)
-	logger := logFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	f.bootstrapFile = securityFlags(fs, &cfg.Security)
+	f.logger = logFlags(fs)
+	f.config = configFlag(fs)
+	return fs, f
+}
+
+func serve(ctx context.Context, args []string) error {
+	var cfg server.Config
+	fs, f := serveFlagSet(&cfg)
+	flagErrs := quietFlags(fs, "serve", os.Stdout)
+	if err := flagErrs.explain(fs.Parse(args)); err != nil {
 		return err
 	}
 	if err := flagsFromEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
-	for _, a := range strings.Split(*join, ",") {
+	if err := flagsFromConfig(fs, *f.config); err != nil {
+		return err
+	}
+	for _, a := range strings.Split(*f.join, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			cfg.Join = append(cfg.Join, a)
 		}
 	}
-	if err := checkServeFlags(&cfg, fs, *secretFile); err != nil {
+	if err := checkServeFlags(&cfg, fs, *f.secretFile); err != nil {
 		return err
 	}
-	if *bootstrapFile != "" {
-		tok, err := readBootstrapToken(*bootstrapFile)
+	if *f.bootstrapFile != "" {
+		tok, err := readBootstrapToken(*f.bootstrapFile)
 		if err != nil {
 			return err
 		}
 		cfg.Security.BootstrapToken = tok
 	}
 	var err error
-	if cfg.Logger, err = logger(); err != nil {
+	if cfg.Logger, err = f.logger(); err != nil {
 		return err
 	}
 	srv, err := server.New(cfg)

@@ -64,7 +64,18 @@ func (w libraryLog) line(line []byte) {
 	for _, k := range keys {
 		attrs = append(attrs, k, fmt.Sprint(fields[k]))
 	}
-	w.log.Log(context.Background(), slogLevel(lvl), msg, attrs...)
+	level := slogLevel(lvl)
+	if routine[msg] && level > slog.LevelInfo {
+		level = slog.LevelInfo
+	}
+	w.log.Log(context.Background(), level, msg, attrs...)
+}
+
+// routine are the library's WARN lines that every healthy start or
+// election prints (a single server elects itself after its first
+// heartbeat timeout): they are INFO here, so a WARN means something.
+var routine = map[string]bool{
+	"heartbeat timeout reached, starting election": true,
 }
 
 // slogLevel maps hclog's level names; trace is below slog's debug.

@@ -65,3 +65,17 @@ func TestLibraryLoggerLevelAndFallback(t *testing.T) {
 		t.Errorf("a plain line: %q", buf.String())
 	}
 }
+
+// TestRoutineRaftLinesAreInfo: the election line every start prints is
+// INFO; other warnings stay WARN.
+func TestRoutineRaftLinesAreInfo(t *testing.T) {
+	var buf bytes.Buffer
+	l := libraryLogger(slog.New(slog.NewTextHandler(&buf, nil)), "raft", hclog.Warn)
+	l.Warn("heartbeat timeout reached, starting election", "last-leader-addr", "")
+	l.Warn("failed to contact", "server-id", "n2")
+	out := buf.String()
+	if !strings.Contains(out, `level=INFO msg="heartbeat timeout reached, starting election"`) ||
+		!strings.Contains(out, `level=WARN msg="failed to contact"`) {
+		t.Errorf("levels:\n%s", out)
+	}
+}

@@ -63,7 +63,37 @@ func (s Scope) namespace() string {
 
 // ErrorText renders an error as kubectl does: the server's with its
 // reason ("Error from server (NotFound): ..."), any other as "error: ...".
+// A hint that says what to do follows on its own line (Hint).
 func ErrorText(err error) string {
+	text := errorText(err)
+	if h := Hint(err); h != "" {
+		text += "\n" + h
+	}
+	return text
+}
+
+// Hint says what to do about an error a person can fix from the command
+// line: a missing or rejected token, or TLS on one side only. Empty when
+// there is nothing to say.
+func Hint(err error) string {
+	msg := err.Error()
+	switch {
+	case status.Code(err) == codes.Unauthenticated:
+		return "hint: the registry wants a token: pass --token-file FILE (or set SVCREG_TOKEN_FILE; --token and SVCREG_TOKEN take the token itself). " +
+			"A server started with --data-dir DIR wrote its operator token to DIR/bootstrap-token"
+	case status.Code(err) == codes.PermissionDenied:
+		return "hint: the token's role does not allow this; `svcreg token whoami` shows what it may do"
+	case strings.Contains(msg, "error reading server preface") || strings.Contains(msg, "connection closed before server preface"):
+		return "hint: the server speaks TLS: pass --cacert FILE (or set SVCREG_CACERT), the CA its certificate chains to"
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return "hint: the server does not speak TLS: leave out --cacert (and SVCREG_CACERT)"
+	case strings.Contains(msg, "certificate signed by unknown authority"):
+		return "hint: --cacert is not the CA the server's certificate chains to"
+	}
+	return ""
+}
+
+func errorText(err error) string {
 	st, ok := status.FromError(err)
 	if !ok || errors.Is(err, context.Canceled) {
 		return "error: " + err.Error()

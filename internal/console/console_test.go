@@ -50,8 +50,14 @@ func TestErrorText(t *testing.T) {
 	}{
 		{status.Error(codes.NotFound, `services "web" not found`), `Error from server (NotFound): services "web" not found`},
 		{status.Error(codes.InvalidArgument, "name: bad"), "Error from server (BadRequest): name: bad"},
-		{status.Error(codes.PermissionDenied, "no"), "Error from server (Forbidden): no"},
+		{status.Error(codes.PermissionDenied, "no"), "Error from server (Forbidden): no\nhint: the token's role does not allow this; `svcreg token whoami` shows what it may do"},
+		{status.Error(codes.Unauthenticated, "no credential"), "Error from server (Unauthorized): no credential\nhint: the registry wants a token: pass --token-file FILE " +
+			"(or set SVCREG_TOKEN_FILE; --token and SVCREG_TOKEN take the token itself). A server started with --data-dir DIR wrote its operator token to DIR/bootstrap-token"},
 		{status.Error(codes.Unavailable, "down"), "error: the registry is unavailable: down"},
+		{status.Error(codes.Unavailable, `connection error: desc = "error reading server preface: EOF"`),
+			"error: the registry is unavailable: connection error: desc = \"error reading server preface: EOF\"\nhint: the server speaks TLS: pass --cacert FILE (or set SVCREG_CACERT), the CA its certificate chains to"},
+		{status.Error(codes.Unavailable, "transport: authentication handshake failed: tls: first record does not look like a TLS handshake"),
+			"error: the registry is unavailable: transport: authentication handshake failed: tls: first record does not look like a TLS handshake\nhint: the server does not speak TLS: leave out --cacert (and SVCREG_CACERT)"},
 		{errors.New("the path \"x\" does not exist"), `error: the path "x" does not exist`},
 	}
 	for _, tt := range tests {

@@ -85,7 +85,8 @@ func (h handler) build() (http.Handler, error) {
 		}}),
 		runtime.WithErrorHandler(writeHTTPError),
 		// Kubernetes' spellings are taken on the way in (spellings.go).
-		runtime.WithMiddlewares(h.Observe, refuseUnknownQuery, respellBodies),
+		runtime.WithMiddlewares(h.Observe, refuseUnknownQuery, respellBodies, honourIfMatch),
+		runtime.WithForwardResponseOption(setETag),
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		// Never forward gRPC response metadata as Grpc-Metadata-* headers.
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
@@ -196,7 +197,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 
 // writeHTTPError maps gRPC status to HTTP with Kubernetes' choices: invalid
 // fields are 422 Unprocessable Entity (malformed requests stay 400), stale
-// etags 409, and the body is the google.rpc.Status as JSON.
+// etags 409 (412 when If-Match named the etag), and the body is the google.rpc.Status as JSON.
 func writeHTTPError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	st := status.Convert(err)
 	code := runtime.HTTPStatusFromCode(st.Code())
@@ -210,6 +211,8 @@ func writeHTTPError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler,
 		// The gateway's own errors (malformed JSON, bad query parameters)
 		// carry bare decoder messages; say what they are about.
 		st = status.New(codes.InvalidArgument, "malformed request: "+st.Message())
+	case reason.Of(err) == reason.EtagMismatch && r.Header.Get("If-Match") != "":
+		code = http.StatusPreconditionFailed // RFC 9110 section 13.1.1
 	case st.Code() == codes.Aborted:
 		code = http.StatusConflict
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
+	"github.com/svcreg/svcreg/internal/ipvs"
 	"github.com/svcreg/svcreg/internal/meta"
 	"github.com/svcreg/svcreg/internal/validation"
 )
@@ -78,6 +79,7 @@ func (s *Store) mergeServiceTxn(txn *memdb.Txn, req *svcregv1.UpdateServiceReque
 	if errs := mergeMask(svc, patch, req.GetUpdateMask().GetPaths(), serviceFieldsNotWritable, "update_mask"); len(errs) > 0 {
 		return nil, nil, errs
 	}
+	clearSchedulerOptions(old, svc, patch)
 	defaultService(svc)
 	externalName := func(s *svcregv1.Service) bool { return s.GetType() == svcregv1.ServiceType_SERVICE_TYPE_EXTERNAL_NAME }
 	// Kubernetes keeps the allocated IP when an update leaves it out.
@@ -212,4 +214,18 @@ func previousNodePort(old *svcregv1.Service, p *svcregv1.ServicePort) int32 {
 // unset means unconditional.
 func preconditionHolds(etag string, rv int64, currentEtag string, currentRV int64) bool {
 	return (etag == "" || etag == currentEtag) && (rv == 0 || rv == currentRV)
+}
+
+// clearSchedulerOptions drops, when an update changes the scheduler, the
+// options the new one does not take and the update did not set itself:
+// moving from sh with a fallback to lc must not need a second edit
+// (docs/ipvs.md).
+func clearSchedulerOptions(old, svc, patch *svcregv1.Service) {
+	o := svc.GetSchedulerOptions()
+	if o == nil || svc.GetScheduler() == old.GetScheduler() || patch.GetSchedulerOptions().GetFallback() {
+		return
+	}
+	if o.GetFallback() && !ipvs.HasFallback(svc.GetScheduler()) {
+		o.Fallback = false
+	}
 }

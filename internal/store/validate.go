@@ -120,7 +120,7 @@ func validateScheduler(svc *svcregv1.Service, field validation.Path) validation.
 		errs = append(errs, validation.Forbidden(of.Child("secondary_key"), "needs hash_key"))
 	}
 	if o.GetFallback() && !ipvs.HasFallback(sched) {
-		errs = append(errs, validation.Forbidden(of.Child("fallback"), "only the sh and mh schedulers have a fallback"))
+		errs = append(errs, validation.Forbidden(of.Child("fallback"), "only the sh and mh schedulers have a fallback: leave it false"))
 	}
 	if t := o.GetPersistenceTimeoutSeconds(); t < 0 || t > maxAffinityTimeout {
 		errs = append(errs, validation.Invalid(of.Child("persistence_timeout_seconds"), t,

@@ -251,4 +251,19 @@ func TestUpdatePreconditionsAndMasks(t *testing.T) {
 	if res.Service.GetClusterIp() != created.GetClusterIp() || len(res.Service.GetSelector()) != 0 || res.Service.GetScheduler() != "rr" {
 		t.Errorf("full replace: %v", res.Service)
 	}
+	// A scheduler change drops the options the new scheduler does not take
+	// (sh's fallback), unless the update asks for them.
+	mustApply(t, s, &svcregv1.UpdateServiceRequest{Service: &svcregv1.Service{Name: "web", Namespace: "shop",
+		Scheduler: "sh", SchedulerOptions: &svcregv1.SchedulerOptions{HashKey: "x-user", Fallback: true}},
+		UpdateMask: mask("scheduler", "scheduler_options")})
+	res = mustApply(t, s, &svcregv1.UpdateServiceRequest{Service: &svcregv1.Service{Name: "web", Namespace: "shop", Scheduler: "lc"},
+		UpdateMask: mask("scheduler")})
+	if o := res.Service.GetSchedulerOptions(); res.Service.GetScheduler() != "lc" || o.GetFallback() || o.GetHashKey() != "x-user" {
+		t.Errorf("sh with a fallback to lc: %v", res.Service)
+	}
+	_, err = s.Apply(cmd(&svcregv1.UpdateServiceRequest{Service: &svcregv1.Service{Name: "web", Namespace: "shop", Scheduler: "wlc",
+		SchedulerOptions: &svcregv1.SchedulerOptions{Fallback: true}}, UpdateMask: mask("scheduler", "scheduler_options.fallback")}))
+	if err == nil || !strings.Contains(err.Error(), "only the sh and mh schedulers have a fallback: leave it false") {
+		t.Errorf("wlc asked for with a fallback: %v", err)
+	}
 }

@@ -34,10 +34,20 @@ function headers(json) {
   return hd;
 }
 
+// httpError words a refused request; a missing or rejected token says
+// where to put one (the Token button), not how to send a header.
+function httpError(r, body) {
+  if (r.status === 401) {
+    return new Error((state.token ? 'The registry refused this token. ' : 'The registry wants a token. ') +
+      'Press Token (top right) and paste one; a server started with --data-dir DIR keeps its operator token in DIR/bootstrap-token.');
+  }
+  return new Error(body.message || `${r.status} ${r.statusText}`);
+}
+
 async function api(path, init = {}) {
   const r = await fetch(path, { ...init, headers: headers(!!init.body) });
   const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.message || `${r.status} ${r.statusText}`);
+  if (!r.ok) throw httpError(r, body);
   return body;
 }
 
@@ -46,7 +56,7 @@ async function* watch(path, signal) {
   const r = await fetch(path, { headers: headers(false), signal });
   if (!r.ok) {
     const body = await r.json().catch(() => ({}));
-    throw new Error(body.message || `${r.status} ${r.statusText}`);
+    throw httpError(r, body);
   }
   const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
@@ -137,16 +147,18 @@ const readyCount = (eps) => `${eps.filter((e) => e.ready).length}/${eps.length}`
 const matches = (selector, labels) => Object.keys(selector || {}).length > 0 &&
   Object.entries(selector).every(([k, v]) => (labels || {})[k] === v);
 
-// endpointState: the conditions at a glance (KEP-1672).
+// endpointState: the conditions at a glance (KEP-1672), named as `svcreg
+// get` names them: Ready, Not ready, Terminating (its colour says whether
+// it still serves).
 function endpointState(ep) {
-  if (ep.terminating) return ep.serving ? ['terminating', 'Terminating (serving)'] : ['notready', 'Terminating'];
+  if (ep.terminating) return [ep.serving ? 'terminating' : 'notready', 'Terminating'];
   return ep.ready ? ['ready', 'Ready'] : ['notready', 'Not ready'];
 }
 
 // instanceState: what the instance says, what its probe found, and
 // whether self-preservation holds its lapsed lease (docs/health.md).
 function instanceState(inst) {
-  if (inst.terminating) return ['terminating', 'Draining'];
+  if (inst.terminating) return ['terminating', 'Terminating'];
   if (inst.leaseLapsedTime) return ['notready', 'Lease lapsed (held)'];
   if (inst.ready === false) return ['notready', 'Not ready'];
   if (inst.readinessProbe && !(inst.probeStatus && inst.probeStatus.ready)) {
@@ -375,8 +387,8 @@ async function route() {
     else await (views[view] || servicesView)(ctl.signal);
   } catch (err) {
     if (!ctl.signal.aborted) {
-      showError(err);
-      show(h('p', { class: 'empty' }, 'Nothing to show: ' + err.message));
+      showError(err); // said once, above; the page says only that it is empty
+      show(h('p', { class: 'empty' }, 'Nothing to show.'));
     }
   }
 }
