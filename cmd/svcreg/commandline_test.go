@@ -144,3 +144,39 @@ func TestDeployConfigs(t *testing.T) {
 		t.Errorf("deploy/svcreg-proxy.yaml read as %+v", pcfg)
 	}
 }
+
+// FuzzConfigFile: any --config file sets flags or fails with an error,
+// never a panic.
+func FuzzConfigFile(f *testing.F) {
+	for _, s := range []string{"grpc-addr: x\n", "join: [a, b]\n", "pprof: true\n", "data-dir: {a: b}\n", "- 1\n", "", "http-allowed-host: [a, b]\n"} {
+		f.Add(s)
+	}
+	path := filepath.Join(f.TempDir(), "c.yaml")
+	f.Fuzz(func(t *testing.T, s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var cfg server.Config
+		fs, _ := serveFlagSet(&cfg)
+		_ = flagsFromConfig(fs, path)
+	})
+}
+
+// FuzzVerbFirst: the verb moves to the front and nothing is lost.
+func FuzzVerbFirst(f *testing.F) {
+	f.Add("-n shop get svc")
+	f.Add("--addr x -o yaml describe service web")
+	f.Fuzz(func(t *testing.T, line string) {
+		args := strings.Fields(line)
+		got := verbFirst(args)
+		if len(got) != len(args) {
+			t.Fatalf("verbFirst(%q) = %q", args, got)
+		}
+		a, b := slices.Clone(args), slices.Clone(got)
+		slices.Sort(a)
+		slices.Sort(b)
+		if !slices.Equal(a, b) {
+			t.Fatalf("verbFirst(%q) = %q", args, got)
+		}
+	})
+}

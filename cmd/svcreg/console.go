@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -110,28 +111,34 @@ func commandFlags(name, usage string, errOut io.Writer) *flag.FlagSet {
 }
 
 func getCmd(ctx context.Context, args []string, out, errOut io.Writer) error {
-	fs := commandFlags("get", "get services|instances|endpoints [NAME...] [-n NS | -A] [-l SELECTOR] [-o wide|yaml|json|name]", errOut)
+	fs := commandFlags("get", "get services|instances|endpoints|namespaces [NAME...] [-n NS | -A] [-l SELECTOR] [--show-labels]\n"+
+		"           [-o wide|yaml|json|name|jsonpath=TEMPLATE|custom-columns=HEADER:.path,...]", errOut)
 	conn := addConnFlags(fs)
 	scope := addScopeFlags(fs, true)
 	var output string
 	for _, n := range []string{"o", "output"} {
-		fs.StringVar(&output, n, "", "output format: wide, yaml, json or name (default: a table)")
+		fs.StringVar(&output, n, "", "output format: wide, yaml, json, name, jsonpath=TEMPLATE or custom-columns=HEADER:.path,... (default: a table)")
 	}
+	showLabels := fs.Bool("show-labels", false, "add the labels as the last column")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return errors.New("you must specify the type of resource to get: services, instances or endpoints")
+		return errors.New("you must specify the type of resource to get: services, instances, endpoints or namespaces")
+	}
+	if output, err = console.ParseOutput(output); err != nil {
+		return err
+	}
+	if slices.Contains([]string{"namespaces", "namespace", "ns"}, pos[0]) {
+		return withConsole(ctx, conn, out, errOut, func(c *console.Console) error { return c.Namespaces(ctx, output) })
 	}
 	kind, err := console.ParseKind(pos[0])
 	if err != nil {
 		return err
 	}
-	if output, err = console.ParseOutput(output); err != nil {
-		return err
-	}
 	return withConsole(ctx, conn, out, errOut, func(c *console.Console) error {
+		c.ShowLabels = *showLabels
 		if len(pos) == 1 {
 			return c.Get(ctx, kind, "", scope.scope(), output)
 		}

@@ -31,6 +31,8 @@ type Console struct {
 	Out io.Writer // tables and documents
 	Err io.Writer // warnings and progress
 	Now func() time.Time
+	// ShowLabels adds a LABELS column to get's tables (--show-labels).
+	ShowLabels bool
 }
 
 // The kinds the commands take (meta.Kind; Resource() is how they are

@@ -5,12 +5,15 @@ package console
 
 import (
 	"errors"
+	"io"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/meta"
 )
 
@@ -65,4 +68,21 @@ func TestErrorText(t *testing.T) {
 			t.Errorf("ErrorText(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
+}
+
+// FuzzParseOutput: any -o value is accepted or refused with an error,
+// never a panic; an accepted template prints without one.
+func FuzzParseOutput(f *testing.F) {
+	for _, s := range []string{"", "wide", "yaml", "jsonpath={.items[*].name}", `jsonpath={range .items[*]}{.name}{"\n"}{end}`,
+		"custom-columns=NAME:.name,IP:.ip", "custom-columns=", "jsonpath={.items[?(@.name==\"web\")].ip}", "custom-columns=A:{.x}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := ParseOutput(s)
+		if err != nil || parseTemplateOutput(out) == errNotTemplate {
+			return
+		}
+		svc := &svcregv1.Service{Name: "web", Namespace: "shop", Ports: []*svcregv1.ServicePort{{Port: 80}}}
+		_ = printTemplate(io.Discard, out, []proto.Message{svc}, true)
+	})
 }

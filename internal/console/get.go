@@ -39,7 +39,10 @@ func ParseOutput(s string) (string, error) {
 	case OutputTable, OutputWide, OutputYAML, OutputJSON, OutputName:
 		return s, nil
 	}
-	return "", fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: json, name, wide, yaml", s)
+	if err := parseTemplateOutput(s); err != errNotTemplate {
+		return s, err
+	}
+	return "", fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: custom-columns, json, jsonpath, name, wide, yaml", s)
 }
 
 // snapshot is what get and watch print: services with their endpoints,
@@ -125,6 +128,9 @@ func (c *Console) print(snap *snapshot, s Scope, output string, list bool) error
 		}
 		return nil
 	}
+	if parseTemplateOutput(output) != errNotTemplate {
+		return printTemplate(c.Out, output, snap.documents(), list)
+	}
 	if len(snap.services)+len(snap.instances) == 0 {
 		if s.AllNamespaces {
 			fmt.Fprintln(c.Err, "No resources found")
@@ -175,12 +181,18 @@ func (c *Console) table(w io.Writer, snap *snapshot, allNamespaces, wide bool) {
 		if wide {
 			head = append(head, "SELECTOR", "EXTERNAL-NAME")
 		}
+		if c.ShowLabels {
+			head = append(head, "LABELS")
+		}
 		row(head...)
 		for i, svc := range snap.services {
 			cols := ns(svc.GetNamespace(), svc.GetName(), serviceType(svc.GetType()), orNone(svc.GetClusterIp()), servicePorts(svc),
 				readyOfTotal(snap.endpoints[i]), svc.GetScheduler(), age(now, timeOf(svc.GetCreateTime())))
 			if wide {
 				cols = append(cols, orNone(labelsText(svc.GetSelector())), orNone(svc.GetExternalName()))
+			}
+			if c.ShowLabels {
+				cols = append(cols, orNone(labelsText(svc.GetLabels())))
 			}
 			row(cols...)
 		}
@@ -192,14 +204,20 @@ func (c *Console) table(w io.Writer, snap *snapshot, allNamespaces, wide bool) {
 	case Instances:
 		head := ns("NAMESPACE", "NAME", "IP", "PORTS", "STATUS", "WEIGHT", "LEASE", "AGE")
 		if wide {
-			head = append(head, "ZONE", "NODE", "LABELS")
+			head = append(head, "ZONE", "NODE")
+		}
+		if wide || c.ShowLabels {
+			head = append(head, "LABELS")
 		}
 		row(head...)
 		for _, inst := range snap.instances {
 			cols := ns(inst.GetNamespace(), inst.GetName(), inst.GetIp(), instancePorts(inst), instanceStatus(inst),
 				weight(inst.Weight), leaseLeft(now, inst), age(now, timeOf(inst.GetCreateTime())))
 			if wide {
-				cols = append(cols, orNone(inst.GetZone()), orNone(inst.GetNode()), orNone(labelsText(inst.GetLabels())))
+				cols = append(cols, orNone(inst.GetZone()), orNone(inst.GetNode()))
+			}
+			if wide || c.ShowLabels {
+				cols = append(cols, orNone(labelsText(inst.GetLabels())))
 			}
 			row(cols...)
 		}

@@ -260,19 +260,9 @@ func mergeEndpoints(objs []Object) []Object {
 // a List of them when there are several (list forces a List); as JSON
 // when asJSON.
 func Encode(w io.Writer, msgs []proto.Message, list, asJSON bool) error {
-	docs := make([]any, len(msgs))
-	for i, msg := range msgs {
-		doc, err := document(msg)
-		if err != nil {
-			return err
-		}
-		docs[i] = doc
-	}
-	var out any
-	if len(docs) == 1 && !list {
-		out = docs[0]
-	} else {
-		out = map[string]any{"apiVersion": APIVersion, "kind": "List", "items": docs}
+	out, err := Documents(msgs, list)
+	if err != nil {
+		return err
 	}
 	if asJSON {
 		enc := json.NewEncoder(w)
@@ -285,6 +275,24 @@ func Encode(w io.Writer, msgs []proto.Message, list, asJSON bool) error {
 		return err
 	}
 	return enc.Close()
+}
+
+// Documents are msgs as Encode writes them, before encoding: one object's
+// document, or (list, or not one object) a List of them. JSONPath
+// templates run over this.
+func Documents(msgs []proto.Message, list bool) (any, error) {
+	docs := make([]any, len(msgs))
+	for i, msg := range msgs {
+		doc, err := document(msg)
+		if err != nil {
+			return nil, err
+		}
+		docs[i] = doc
+	}
+	if len(docs) == 1 && !list {
+		return docs[0], nil
+	}
+	return map[string]any{"apiVersion": APIVersion, "kind": "List", "items": docs}, nil
 }
 
 // document is one object as svcreg's document: its JSON (the API's
