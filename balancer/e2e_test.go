@@ -209,8 +209,10 @@ func TestE2EWLCSlowBackend(t *testing.T) {
 	slow := got[backends[0].name]
 	fast := (320 - slow) / 3
 	// rr would give each 80; wlc keeps sending to the backends that finish.
-	if slow*3 > fast {
-		t.Errorf("the slow backend got %d RPCs, the fast ones %d each: want under a third", slow, fast)
+	// (Under half, not less: under -race on a busy machine a "fast"
+	// backend is a few milliseconds too, which narrows the gap.)
+	if slow*2 > fast {
+		t.Errorf("the slow backend got %d RPCs, the fast ones %d each: want under half", slow, fast)
 	}
 	t.Logf("wlc shares: %v", got)
 }
@@ -274,5 +276,49 @@ func TestE2EOutlierEjection(t *testing.T) {
 			continue
 		}
 		ok++
+	}
+}
+
+// TestE2EWarmUpIsBounded: an endpoint that never finishes connecting (a
+// listener that accepts and says nothing) holds the first picker for
+// warmUp only, not for its connect timeout (20 s).
+func TestE2EWarmUpIsBounded(t *testing.T) {
+	defer func(d time.Duration) { warmUp = d }(warmUp)
+	warmUp = 200 * time.Millisecond
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	backends := append(startBackends(t, 0, 0), &testBackend{name: "silent", addr: silent.Addr().String()})
+	// dial's first RPC (lc: it does not wait to see every backend) has 10 s.
+	client := dial(t, backends, []uint32{1, 1, 1}, `{"scheduler":"lc"}`)
+	got := map[string]int{}
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		name, err := call(ctx, client, "")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[name]++
+	}
+	if got["silent"] != 0 || got["b0"] == 0 || got["b1"] == 0 {
+		t.Errorf("20 RPCs went %v, want both answering backends and never the silent one", got)
 	}
 }

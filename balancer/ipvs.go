@@ -77,6 +77,14 @@ type ipvsBalancer struct {
 	// are folded into one trailing build.
 	pending   bool
 	nextBuild time.Time
+	// The first endpoints warm up together: the first picker waits until
+	// every endpoint has connected or failed once, for warmUp at most, so
+	// the first RPCs after Dial are spread rather than all sent to the
+	// backend that happened to connect first. warmUntil is set by the
+	// first endpoints; warmed once the wait is over (later endpoints join
+	// as they connect).
+	warmUntil time.Time
+	warmed    bool
 	// gen numbers the decisions; only the newest one is published.
 	gen atomic.Uint64
 	// publishMu orders UpdateState calls (grpc-go's ClientConn takes its
@@ -100,6 +108,10 @@ func (b *ipvsBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error
 	}
 	b.cfg = cfg
 	b.endpoints = endpoints
+	if b.warmUntil.IsZero() && len(endpoints) > 0 {
+		b.warmUntil = b.clock.Now().Add(warmUp)
+		b.clock.AfterFunc(warmUp, b.flush) // the wait's end, if an endpoint is still connecting then
+	}
 	b.mu.Unlock()
 	// The children get the endpoints without our config; pick_first with
 	// the health listener, as the built-in policies do.
@@ -229,7 +241,7 @@ func (b *ipvsBalancer) setOutliersLocked(cfg *ipvs.OutlierDetection) {
 func (b *ipvsBalancer) flush() {
 	b.mu.Lock()
 	b.pending = false
-	if b.closed {
+	if b.closed || b.last.Picker == nil { // nothing from the children yet
 		b.mu.Unlock()
 		return
 	}
@@ -262,6 +274,12 @@ func (b *ipvsBalancer) decideLocked() (balancer.State, uint64) {
 	if !ready {
 		return state, gen
 	}
+	if !b.warmed {
+		if b.stillWarmingLocked(children) {
+			return balancer.State{ConnectivityState: connectivity.Connecting, Picker: base.NewErrPicker(balancer.ErrNoSubConnAvailable)}, gen
+		}
+		b.warmed = true
+	}
 	start := b.clock.Now()
 	backends := make([]ipvs.Backend, 0, len(b.endpoints))
 	for _, ep := range b.endpoints {
@@ -289,6 +307,30 @@ func (b *ipvsBalancer) decideLocked() (balancer.State, uint64) {
 	now := b.clock.Now()
 	b.nextBuild = now.Add(min(10*now.Sub(start), 100*time.Millisecond))
 	return balancer.State{ConnectivityState: connectivity.Ready, Picker: p}, gen
+}
+
+// warmUp bounds how long the first picker waits for every endpoint to
+// connect or fail once (a package hook: tests change it).
+var warmUp = time.Second
+
+// stillWarmingLocked: the first endpoints' wait is not over, and one of
+// them has neither connected nor failed yet.
+func (b *ipvsBalancer) stillWarmingLocked(children map[string]endpointsharding.ChildState) bool {
+	if !b.clock.Now().Before(b.warmUntil) {
+		return false
+	}
+	for _, ep := range b.endpoints {
+		c, ok := children[ep.Addresses[0].Addr]
+		if !ok {
+			return true
+		}
+		switch c.State.ConnectivityState {
+		case connectivity.Ready, connectivity.TransientFailure:
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // publish hands a decision to the ClientConn unless a newer one exists.

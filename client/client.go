@@ -9,13 +9,17 @@ package client
 
 import (
 	"context"
+	"sync/atomic"
+	"time"
 
 	"crypto/tls"
 	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	grpcresolver "google.golang.org/grpc/resolver"
 
+	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	svcregv1grpc "github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/clientauth"
 	"github.com/svcreg/svcreg/internal/meta"
@@ -37,6 +41,7 @@ type Client struct {
 	addr string
 	opts options
 
+	revision     atomic.Int64 // the newest revision an answer named (Revision)
 	resolverOnce sync.Once
 	resolver     grpcresolver.Builder // Dial's, on first use
 }
@@ -93,11 +98,58 @@ func New(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A registry that is down comes back within seconds (a restart, a
+	// leader change): reconnect at most 5 s apart, not gRPC's default 2
+	// minutes, so a backend started before its registry registers soon
+	// after the registry is up. WithDialOptions can say otherwise.
+	dial = append(dial, grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 5 * time.Second,
+		Backoff: backoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second}}))
+	c := &Client{addr: addr, opts: o}
+	dial = append(dial, grpc.WithChainUnaryInterceptor(c.recordRevision))
 	conn, err := grpc.NewClient(addr, append(dial, o.dial...)...)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{RegistryServiceClient: svcregv1grpc.NewRegistryServiceClient(conn), conn: conn, addr: addr, opts: o}, nil
+	c.RegistryServiceClient, c.conn = svcregv1grpc.NewRegistryServiceClient(conn), conn
+	return c, nil
+}
+
+// Revision is the newest registry revision this client has seen in an
+// answer: its own last write's, or a read's. The endpoint watches of
+// Client.Dial start from a snapshot that holds it (read-your-writes on
+// any server).
+func (c *Client) Revision() int64 { return c.revision.Load() }
+
+// recordRevision keeps the newest revision an answer names.
+func (c *Client) recordRevision(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if err != nil {
+		return err
+	}
+	if rev := revisionOf(reply); rev > 0 {
+		for {
+			cur := c.revision.Load()
+			if rev <= cur || c.revision.CompareAndSwap(cur, rev) {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// revisionOf is the revision an answer names: its own (a delete's, a
+// list's), or its object's.
+func revisionOf(reply any) int64 {
+	type versioned interface{ GetResourceVersion() int64 }
+	switch r := reply.(type) {
+	case interface{ GetInstance() *svcregv1.Instance }:
+		return r.GetInstance().GetResourceVersion()
+	case interface{ GetService() *svcregv1.Service }:
+		return r.GetService().GetResourceVersion()
+	case versioned:
+		return r.GetResourceVersion()
+	}
+	return 0
 }
 
 // Addr is the registry address.

@@ -35,7 +35,7 @@ func (c *Client) Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn,
 	c.resolverOnce.Do(func() {
 		c.resolver = resolver.NewBuilder(resolver.WithRegistry(c.addr), resolver.WithToken(c.opts.creds.Token),
 			resolver.WithTokenFile(c.opts.creds.TokenFile), resolver.WithTLS(c.opts.creds.TLS, c.opts.creds.CAFile),
-			resolver.WithDialOptions(c.opts.dial...))
+			resolver.WithDialOptions(c.opts.dial...), resolver.WithMinRevision(c.Revision))
 	})
 	all := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

@@ -4,6 +4,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 	"github.com/svcreg/svcreg/internal/clock"
 	"github.com/svcreg/svcreg/internal/clock/clocktest"
+	"github.com/svcreg/svcreg/internal/reservedports"
 	"github.com/svcreg/svcreg/server"
 )
 
@@ -440,5 +442,123 @@ func TestMalformedTarget(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "bad target") {
 		t.Errorf("err = %v, want a bad target error", err)
+	}
+}
+
+// TestRegisterBeforeTheRegistry: a backend that starts before its
+// registry logs each failed attempt and registers soon after the
+// registry comes up on its address.
+func TestRegisterBeforeTheRegistry(t *testing.T) {
+	// A free port, kept free for the registry (reserved as root).
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	reservedports.Reserve(t, addr)
+
+	c, err := client.New(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	logs := &syncBuffer{}
+	b := startBackend(t, "early")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // a bound, not a wait
+	defer cancel()
+	registered := make(chan error, 1)
+	go func() {
+		reg, err := c.Register(ctx, b.instance(), 3*time.Second, client.WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
+			client.WithAttemptTimeout(time.Second))
+		if err == nil {
+			defer reg.Abandon()
+		}
+		registered <- err
+	}()
+	// The first failed attempt is logged, naming the registry.
+	eventually(t, 30*time.Second, "a logged failed attempt", func() bool {
+		return strings.Contains(logs.String(), "registering failed; retrying") && strings.Contains(logs.String(), addr)
+	})
+	r := &registry{t: t, addr: addr}
+	r.start()
+	t.Cleanup(r.stop)
+	createService(t, newClient(t, r), "rr")
+	if err := <-registered; err != nil {
+		t.Fatalf("Register: %v\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "svcreg: registered") {
+		t.Errorf("no line says the registration succeeded:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestFirstRPCsAfterDialSpread: the first 100 RPCs right after Dial
+// spread over all three backends (rr: 34, 33, 33), not to whichever
+// connected first: the first picker waits for every backend to connect.
+func TestFirstRPCsAfterDialSpread(t *testing.T) {
+	r := startRegistry(t, nil)
+	c := newClient(t, r)
+	createService(t, c, "rr")
+	for i := range 3 {
+		register(t, c, startBackend(t, fmt.Sprint("b", i)))
+	}
+	conn := dial(t, r)
+	got := map[string]int{}
+	for range 100 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		name, err := call(ctx, conn, grpc.WaitForReady(true))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[name]++
+	}
+	for i := range 3 {
+		if n := got[fmt.Sprint("b", i)]; n < 33 {
+			t.Errorf("the first 100 RPCs went %v, want 33 or 34 each", got)
+			break
+		}
+	}
+}
+
+// TestClientRevision: the client keeps the revision of its own last
+// write, which its Dial's watches ask the server to hold (read-your-
+// writes on a follower: server/watch_test.go TestWatchMinRevision), so
+// an RPC right after Register and Dial finds the backend.
+func TestClientRevision(t *testing.T) {
+	r := startRegistry(t, nil)
+	c := newClient(t, r)
+	createService(t, c, "rr")
+	reg := register(t, c, startBackend(t, "b0"))
+	if got, want := c.Revision(), reg.Instance().GetResourceVersion(); got != want || got == 0 {
+		t.Fatalf("Revision() = %d after registering at %d", got, want)
+	}
+	conn, err := c.Dial("svcreg:///web.shop:grpc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := call(ctx, testgrpc.NewTestServiceClient(conn)); err != nil {
+		t.Fatalf("the first RPC after Register and Dial: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -26,11 +27,13 @@ import (
 // restart). Close drains it: the instance is marked terminating, so
 // clients stop sending new RPCs, then deleted after a grace period.
 type Registration struct {
-	c      *Client
-	ttl    time.Duration
-	grace  time.Duration
-	cancel context.CancelFunc
-	done   chan struct{}
+	c       *Client
+	ttl     time.Duration
+	grace   time.Duration
+	attempt time.Duration // each registration attempt's deadline
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	done    chan struct{}
 
 	mu   sync.Mutex
 	spec *svcregv1.Instance // what is kept registered, with its latest changes
@@ -48,6 +51,19 @@ func WithDrainGrace(d time.Duration) RegisterOption {
 	return func(r *Registration) { r.grace = d }
 }
 
+// WithLogger sets where a registration says what goes wrong (a failed
+// attempt and when it retries, a lost lease); default slog.Default().
+func WithLogger(l *slog.Logger) RegisterOption {
+	return func(r *Registration) { r.log = l }
+}
+
+// WithAttemptTimeout bounds each registration attempt (default 5s): a
+// registry that is not there yet, or a partition, costs one attempt's
+// timeout before the next try, never a silent wait.
+func WithAttemptTimeout(d time.Duration) RegisterOption {
+	return func(r *Registration) { r.attempt = d }
+}
+
 // Register registers inst with a lease of ttl (at least a second; rounded
 // up to whole seconds) and keeps it alive until Close. It returns once the
 // first registration succeeded, retrying with backoff until ctx ends. An
@@ -59,20 +75,27 @@ func (c *Client) Register(ctx context.Context, inst *svcregv1.Instance, ttl time
 	spec := proto.Clone(inst).(*svcregv1.Instance)
 	spec.TtlSeconds = int32((ttl + time.Second - 1) / time.Second)
 	spec.ResourceVersion, spec.Etag, spec.Uid, spec.CreateTime, spec.LeaseExpireTime = 0, "", "", nil, nil
-	r := &Registration{c: c, ttl: time.Duration(spec.TtlSeconds) * time.Second, grace: 2 * time.Second, spec: spec, done: make(chan struct{})}
+	r := &Registration{c: c, ttl: time.Duration(spec.TtlSeconds) * time.Second, grace: 2 * time.Second, attempt: 5 * time.Second,
+		log: slog.Default(), spec: spec, done: make(chan struct{})}
 	for _, o := range opts {
 		o(r)
 	}
 	bo := endpointwatch.NewBackoff()
-	for {
+	for attempt := 1; ; attempt++ {
 		err := r.register(ctx)
 		if err == nil {
+			if attempt > 1 {
+				r.log.Info("svcreg: registered", "instance", spec.GetName(), "namespace", spec.GetNamespace(), "registry", c.addr, "attempts", attempt)
+			}
 			break
 		}
 		if reason.Of(err) == reason.FieldInvalid {
 			return nil, err // retrying will not fix an invalid instance
 		}
-		if clock.Sleep(ctx, bo.Next()) != nil {
+		wait := bo.Next()
+		r.log.Warn("svcreg: registering failed; retrying", "instance", spec.GetName(), "namespace", spec.GetNamespace(),
+			"registry", c.addr, "attempt", attempt, "retry_in", wait, "err", err)
+		if clock.Sleep(ctx, wait) != nil {
 			return nil, fmt.Errorf("svcreg: register %s: %w (last error: %v)", spec.GetName(), ctx.Err(), err)
 		}
 	}
@@ -87,6 +110,8 @@ func (r *Registration) register(ctx context.Context) error {
 	r.mu.Lock()
 	spec := proto.Clone(r.spec).(*svcregv1.Instance)
 	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, r.attempt)
+	defer cancel()
 	resp, err := r.c.CreateInstance(ctx, &svcregv1.CreateInstanceRequest{Instance: spec})
 	if reason.Of(err) == reason.AlreadyExists {
 		var up *svcregv1.UpdateInstanceResponse
@@ -116,6 +141,7 @@ func (r *Registration) keepAlive(ctx context.Context) {
 		r.mu.Lock()
 		r.err = err
 		r.mu.Unlock()
+		r.log.Warn("svcreg: keeping the registration alive failed; retrying", "instance", r.spec.GetName(), "registry", r.c.addr, "err", err)
 		if errors.Is(err, errLeaseLost) {
 			if r.register(ctx) == nil {
 				bo.Reset()

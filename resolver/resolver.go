@@ -90,6 +90,14 @@ func WithLocality(zone, node string) Option {
 	return func(b *builder) { b.locality = servicemodel.Locality{Zone: zone, Node: node} }
 }
 
+// WithMinRevision makes each new watch's first snapshot hold at least
+// the revision rev returns (read-your-writes: client.Client passes the
+// revision of its own last write, so a backend it just registered is
+// there even when the watch lands on a follower that is a moment behind).
+func WithMinRevision(rev func() int64) Option {
+	return func(b *builder) { b.minRevision = rev }
+}
+
 // NewBuilder returns a resolver builder for grpc.WithResolvers, with its
 // own registry connections.
 func NewBuilder(opts ...Option) resolver.Builder {
@@ -98,7 +106,7 @@ func NewBuilder(opts ...Option) resolver.Builder {
 	for _, o := range opts {
 		o(b)
 	}
-	b.pool.dial, b.pool.creds, b.pool.locality = b.dial, b.creds, b.locality
+	b.pool.dial, b.pool.creds, b.pool.locality, b.pool.minRevision = b.dial, b.creds, b.locality, b.minRevision
 	return b
 }
 
@@ -106,11 +114,12 @@ func NewBuilder(opts ...Option) resolver.Builder {
 var logger = grpclog.Component("svcreg")
 
 type builder struct {
-	dial     []grpc.DialOption
-	creds    clientauth.Config
-	registry string
-	locality servicemodel.Locality
-	pool     *pool
+	dial        []grpc.DialOption
+	creds       clientauth.Config
+	registry    string
+	locality    servicemodel.Locality
+	minRevision func() int64
+	pool        *pool
 }
 
 func (*builder) Scheme() string { return Scheme }
@@ -249,6 +258,8 @@ type pool struct {
 	dial     []grpc.DialOption
 	creds    clientauth.Config
 	locality servicemodel.Locality // where this client runs
+	// minRevision is WithMinRevision's (nil: none).
+	minRevision func() int64
 	// mu guards conns and each registryConn's watches. Lock order: pool.mu
 	// before serviceWatch.mu, never the other way.
 	mu    sync.Mutex
@@ -342,6 +353,7 @@ func (p *pool) subscribe(addr, namespace, service string, notify chan struct{}) 
 		ctx, cancel := context.WithCancel(context.Background())
 		w = &serviceWatch{conn: rc, key: key, locality: p.locality, cancel: cancel, stopped: make(chan struct{}), subs: map[chan struct{}]bool{}}
 		w.ew = endpointwatch.New(rc.client, namespace, service, w.failed)
+		w.ew.MinRevision = p.minRevision
 		rc.watches[key] = w
 		go w.run(ctx)
 	}

@@ -38,10 +38,20 @@ var eventTypes = [...]svcregv1.EventType{
 // ready waits (bounded) until this server has caught up: a watch opened
 // on a server that just started gets a complete snapshot, or an error,
 // never an empty one.
-func (w *watches) ready(ctx context.Context) error {
+func (w *watches) ready(ctx context.Context, minRev int64) error {
+	if minRev < 0 {
+		return validation.ErrorList{validation.Invalid("min_revision", minRev, "must not be negative")}
+	}
 	ctx, cancel := context.WithTimeout(ctx, maxCatchUp)
 	defer cancel()
-	return w.node.WaitCaughtUp(ctx)
+	if err := w.node.WaitCaughtUp(ctx); err != nil {
+		return err
+	}
+	// Read-your-writes: the snapshot holds the client's own last write.
+	if err := w.store.WaitRevision(ctx, minRev); err != nil {
+		return fmt.Errorf("%w: it has not reached revision %d (it is at %d)", apierror.ErrBehind, minRev, w.store.Revision())
+	}
+	return nil
 }
 
 func (w *watches) WatchEndpoints(req *svcregv1.WatchEndpointsRequest, stream grpc.ServerStreamingServer[svcregv1.WatchEndpointsResponse]) error {
@@ -49,7 +59,7 @@ func (w *watches) WatchEndpoints(req *svcregv1.WatchEndpointsRequest, stream grp
 	if err != nil {
 		return err
 	}
-	if err := w.ready(stream.Context()); err != nil {
+	if err := w.ready(stream.Context(), req.GetMinRevision()); err != nil {
 		return err
 	}
 	keys := []watch.Key{{Scope: watch.ScopeEndpoints, Namespace: ns, Service: req.GetService()}}
@@ -147,7 +157,7 @@ func (w *watches) Watch(req *svcregv1.WatchRequest, stream grpc.ServerStreamingS
 	if kinds.endpoints && !q.Selector.Empty() {
 		return validation.ErrorList{validation.Invalid("label_selector", req.GetLabelSelector(), "does not apply to endpoints, which have no labels: watch them without one")}
 	}
-	if err := w.ready(stream.Context()); err != nil {
+	if err := w.ready(stream.Context(), req.GetMinRevision()); err != nil {
 		return err
 	}
 	var keys []watch.Key

@@ -555,3 +555,38 @@ func TestWatchEveryEndpoint(t *testing.T) {
 		t.Errorf("endpoints with a label selector: %v", err)
 	}
 }
+
+// TestWatchMinRevision: a watch whose min_revision this server has not
+// applied takes its snapshot only once it has (read-your-writes), and
+// a negative one is refused.
+func TestWatchMinRevision(t *testing.T) {
+	ts := startServer(t, Config{})
+	ts.mustCreateService(t, webSvc())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := ts.client.WatchEndpoints(ctx, &svcregv1.WatchEndpointsRequest{Namespace: "shop", Service: "web", MinRevision: ts.store.Revision() + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The write the watch waits for arrives after it asked.
+	ts.mustCreateInstance(t, webInst("web-1"))
+	expectEvents(t, st, "ADDED service web scheduler=rr", "ADDED endpoint web-1 ready=true serving=true terminating=false", "SYNCED exists=true")
+
+	// A revision this server never reaches (it restarted without its
+	// state): BEHIND once the catch-up bound is over, no snapshot.
+	ahead, err := ts.client.WatchEndpoints(ctx, &svcregv1.WatchEndpointsRequest{Namespace: "shop", Service: "web", MinRevision: ts.store.Revision() + 1000})
+	if err == nil {
+		_, err = ahead.Recv()
+	}
+	if reason.Of(err) != reason.Behind {
+		t.Errorf("min_revision ahead: %v, want reason BEHIND", err)
+	}
+
+	bad, err := ts.client.WatchEndpoints(ctx, &svcregv1.WatchEndpointsRequest{Namespace: "shop", Service: "web", MinRevision: -1})
+	if err == nil {
+		_, err = bad.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("min_revision -1: %v, want InvalidArgument", err)
+	}
+}

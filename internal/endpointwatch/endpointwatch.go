@@ -60,6 +60,11 @@ type Watch struct {
 	Namespace, Service string
 	// OnError, if set, hears of the failures the watch retries.
 	OnError func(error)
+	// MinRevision, if set, is the revision the first snapshot must hold
+	// (read-your-writes: the client's own last write, which a follower may
+	// not have applied yet). A server that does not reach it in time (one
+	// restarted without its state) is then asked for what it has.
+	MinRevision func() int64
 
 	resync chan struct{}
 }
@@ -88,13 +93,17 @@ func (w *Watch) Resync() {
 func (w *Watch) Events(ctx context.Context) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		var rev int64 // 0: list
+		var minRev int64
+		if w.MinRevision != nil {
+			minRev = w.MinRevision()
+		}
 		restarted := false
 		bo := NewBackoff()
 		for ctx.Err() == nil {
 			streamCtx, cancel := context.WithCancel(ctx)
 			resynced := w.cancelOnResync(streamCtx, cancel)
 			first := rev == 0
-			err := w.stream(streamCtx, rev, func(ev *svcregv1.WatchEndpointsResponse) bool {
+			err := w.stream(streamCtx, rev, minRev, func(ev *svcregv1.WatchEndpointsResponse) bool {
 				bo.Reset()
 				if ev.GetType() == svcregv1.EventType_EVENT_TYPE_SYNCED || rev > 0 {
 					rev = max(rev, ev.GetResourceVersion())
@@ -109,6 +118,9 @@ func (w *Watch) Events(ctx context.Context) iter.Seq2[Event, error] {
 				return
 			case resynced():
 				continue // a fresh stream at once, from rev
+			case why == reason.Behind && minRev > 0:
+				minRev = 0 // not there in time: take what the server has
+				continue
 			case why == reason.ResourceVersionTooOld:
 				rev = 0 // list again
 				continue
@@ -137,8 +149,12 @@ var errStopped = status.Error(codes.Canceled, "stopped")
 
 // stream runs one WatchEndpoints stream from rev and hands its events to
 // deliver until it fails or deliver says stop.
-func (w *Watch) stream(ctx context.Context, rev int64, deliver func(*svcregv1.WatchEndpointsResponse) bool) error {
-	st, err := w.Client.WatchEndpoints(ctx, &svcregv1.WatchEndpointsRequest{Namespace: w.Namespace, Service: w.Service, ResourceVersion: rev})
+func (w *Watch) stream(ctx context.Context, rev, minRev int64, deliver func(*svcregv1.WatchEndpointsResponse) bool) error {
+	req := &svcregv1.WatchEndpointsRequest{Namespace: w.Namespace, Service: w.Service, ResourceVersion: rev}
+	if rev == 0 {
+		req.MinRevision = minRev
+	}
+	st, err := w.Client.WatchEndpoints(ctx, req)
 	if err != nil {
 		return err
 	}

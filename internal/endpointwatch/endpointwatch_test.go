@@ -35,6 +35,7 @@ type fakeRegistry struct {
 	mu      sync.Mutex
 	scripts []script
 	asked   []int64
+	minRevs []int64
 	calls   chan int64
 }
 
@@ -46,6 +47,7 @@ func (f *fakeRegistry) WatchEndpoints(ctx context.Context, req *svcregv1.WatchEn
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, req.GetResourceVersion())
+	f.minRevs = append(f.minRevs, req.GetMinRevision())
 	f.calls <- req.GetResourceVersion()
 	if len(f.scripts) == 0 {
 		return &fakeStream{ctx: ctx}, nil // nothing more: open and silent
@@ -297,5 +299,41 @@ func TestBackoff(t *testing.T) {
 	b.Reset()
 	if d := b.Next(); d > b.Base {
 		t.Errorf("after reset: %v", d)
+	}
+}
+
+// TestMinRevision: the first snapshot asks for the client's own revision;
+// a server that does not reach it (BEHIND) is asked again for what it has,
+// and a resumed stream asks for nothing more than its revision.
+func TestMinRevision(t *testing.T) {
+	f := newFakeRegistry(
+		script{err: withReason(codes.Unavailable, reason.Behind)},
+		script{events: []*svcregv1.WatchEndpointsResponse{added("a", 3), synced(5)}, err: unavailable},
+		script{events: []*svcregv1.WatchEndpointsResponse{added("b", 6)}},
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := New(f, "shop", "web", nil)
+	w.MinRevision = func() int64 { return 42 }
+	views := make(chan View, 10)
+	go w.Follow(ctx, func(v View) { views <- v })
+	for {
+		select {
+		case v := <-views:
+			if len(v.Endpoints) < 2 {
+				continue
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no view with both endpoints")
+		}
+		break
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if want := []int64{42, 0, 0}; !slices.Equal(f.minRevs[:3], want) {
+		t.Errorf("min revisions asked %v, want %v", f.minRevs, want)
+	}
+	if want := []int64{0, 0, 5}; !slices.Equal(f.asked[:3], want) {
+		t.Errorf("revisions asked %v, want %v", f.asked, want)
 	}
 }

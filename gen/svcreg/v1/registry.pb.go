@@ -570,8 +570,12 @@ type WatchEndpointsRequest struct {
 	// 0 starts with a snapshot; R resumes with the changes after revision R
 	// (a SYNCED or BOOKMARK revision, or the revision of the last event).
 	ResourceVersion int64 `protobuf:"varint,3,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Wait until this server has applied this revision before the snapshot
+	// (read-your-writes on a follower: the revision of the client's own
+	// last write). UNAVAILABLE (reason BEHIND) when it does not within 5 s.
+	MinRevision   int64 `protobuf:"varint,4,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchEndpointsRequest) Reset() {
@@ -621,6 +625,13 @@ func (x *WatchEndpointsRequest) GetService() string {
 func (x *WatchEndpointsRequest) GetResourceVersion() int64 {
 	if x != nil {
 		return x.ResourceVersion
+	}
+	return 0
+}
+
+func (x *WatchEndpointsRequest) GetMinRevision() int64 {
+	if x != nil {
+		return x.MinRevision
 	}
 	return 0
 }
@@ -721,7 +732,11 @@ type WatchRequest struct {
 	// 0 starts with a snapshot; R resumes after revision R.
 	ResourceVersion int64 `protobuf:"varint,3,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
 	// The kinds to watch; empty means services and instances.
-	Kinds         []ObjectKind `protobuf:"varint,4,rep,packed,name=kinds,proto3,enum=svcreg.v1.ObjectKind" json:"kinds,omitempty"`
+	Kinds []ObjectKind `protobuf:"varint,4,rep,packed,name=kinds,proto3,enum=svcreg.v1.ObjectKind" json:"kinds,omitempty"`
+	// Wait until this server has applied this revision before the snapshot
+	// (read-your-writes on a follower). UNAVAILABLE (reason BEHIND) when it
+	// does not within 5 s.
+	MinRevision   int64 `protobuf:"varint,5,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -782,6 +797,13 @@ func (x *WatchRequest) GetKinds() []ObjectKind {
 		return x.Kinds
 	}
 	return nil
+}
+
+func (x *WatchRequest) GetMinRevision() int64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
 }
 
 // Response of Watch: one event.
@@ -2796,22 +2818,24 @@ const file_svcreg_v1_registry_proto_rawDesc = "" +
 	"\tvariables\x18\x01 \x03(\v2\x1e.svcreg.v1.EnvironmentVariableR\tvariables\"?\n" +
 	"\x13EnvironmentVariable\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"z\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x9d\x01\n" +
 	"\x15WatchEndpointsRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12)\n" +
-	"\x10resource_version\x18\x03 \x01(\x03R\x0fresourceVersion\"\xf3\x01\n" +
+	"\x10resource_version\x18\x03 \x01(\x03R\x0fresourceVersion\x12!\n" +
+	"\fmin_revision\x18\x04 \x01(\x03R\vminRevision\"\xf3\x01\n" +
 	"\x16WatchEndpointsResponse\x12(\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x14.svcreg.v1.EventTypeR\x04type\x12)\n" +
 	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion\x12/\n" +
 	"\bendpoint\x18\x03 \x01(\v2\x13.svcreg.v1.EndpointR\bendpoint\x12,\n" +
 	"\aservice\x18\x04 \x01(\v2\x12.svcreg.v1.ServiceR\aservice\x12%\n" +
-	"\x0eservice_exists\x18\x05 \x01(\bR\rserviceExists\"\xab\x01\n" +
+	"\x0eservice_exists\x18\x05 \x01(\bR\rserviceExists\"\xce\x01\n" +
 	"\fWatchRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12%\n" +
 	"\x0elabel_selector\x18\x02 \x01(\tR\rlabelSelector\x12)\n" +
 	"\x10resource_version\x18\x03 \x01(\x03R\x0fresourceVersion\x12+\n" +
-	"\x05kinds\x18\x04 \x03(\x0e2\x15.svcreg.v1.ObjectKindR\x05kinds\"\xf4\x01\n" +
+	"\x05kinds\x18\x04 \x03(\x0e2\x15.svcreg.v1.ObjectKindR\x05kinds\x12!\n" +
+	"\fmin_revision\x18\x05 \x01(\x03R\vminRevision\"\xf4\x01\n" +
 	"\rWatchResponse\x12(\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x14.svcreg.v1.EventTypeR\x04type\x12)\n" +
 	"\x10resource_version\x18\x02 \x01(\x03R\x0fresourceVersion\x12,\n" +
