@@ -46,10 +46,20 @@ func readmeBlocks(t *testing.T, marker string) []readmeBlock {
 		for ; j < len(lines) && lines[j] != "```"; j++ {
 			script = append(script, lines[j])
 		}
-		blocks = append(blocks, readmeBlock{line: i + 2, expect: strings.TrimSpace(m[1]), script: strings.Join(script, "\n")})
+		blocks = append(blocks, readmeBlock{line: i + 2, expect: strings.TrimSpace(m[1]), script: installed(strings.Join(script, "\n"))})
 		i = j
 	}
 	return blocks
+}
+
+// svcregCommand is `svcreg` where a shell runs it as a command: at the
+// start of a line, and after `$(`, `do`, `until`, `&&`, `|` and `(`.
+var svcregCommand = regexp.MustCompile(`(?m)(^\s*|\$\(|\bdo |\buntil |&& |\| |\()svcreg `)
+
+// installed is a README script running the binary this test built where
+// the README runs the installed svcreg.
+func installed(script string) string {
+	return svcregCommand.ReplaceAllString(script, "${1}"+binary+" ")
 }
 
 // TestREADME runs the README's marked shell blocks, in order, against a
@@ -65,7 +75,7 @@ func TestREADME(t *testing.T) {
 	_, dnsPort, _ := net.SplitHostPort(p.dns)
 	rewrite := strings.NewReplacer(
 		"localhost:7480", p.http, "localhost:7400", p.grpc, "127.0.0.1:7400", p.grpc,
-		"-p 7453", "-p "+dnsPort, "go run ./cmd/svcreg", binary)
+		"-p 7453", "-p "+dnsPort)
 	dir := t.TempDir()
 	for _, b := range blocks {
 		runReadmeBlock(t, b, rewrite, dir, "SVCREG_ADDR="+p.grpc)
@@ -81,12 +91,12 @@ func TestREADMESecureIt(t *testing.T) {
 		t.Fatalf("only %d secure-it blocks in README.md", len(blocks))
 	}
 	dir := t.TempDir()
-	runReadmeBlock(t, blocks[0], strings.NewReplacer("go run ./cmd/svcreg", binary), dir)
+	runReadmeBlock(t, blocks[0], strings.NewReplacer(), dir)
 	certs := filepath.Join(dir, "certs")
 	p := startProc(t, "secure", "--tls-cert", filepath.Join(certs, "n1.pem"), "--tls-key", filepath.Join(certs, "n1-key.pem"),
 		"--peer-tls-ca", filepath.Join(certs, "ca.pem"), "--bootstrap-token-file", filepath.Join(certs, "bootstrap.token"))
 	p.waitReady(20 * time.Second)
-	rewrite := strings.NewReplacer("127.0.0.1:7411", p.grpc, "127.0.0.1:7491", p.http, "go run ./cmd/svcreg", binary)
+	rewrite := strings.NewReplacer("127.0.0.1:7411", p.grpc, "127.0.0.1:7491", p.http)
 	for _, b := range blocks[1:] {
 		runReadmeBlock(t, b, rewrite, dir)
 	}
@@ -109,7 +119,7 @@ func TestREADMEProxy(t *testing.T) {
 	// out, which also removes the namespace.
 	script := []string{`trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT`}
 	for _, b := range blocks {
-		script = append(script, strings.ReplaceAll(b.script, "go run ./cmd/svcreg", binary))
+		script = append(script, b.script)
 	}
 	all := strings.Join(script, "\n")
 	for _, tool := range []string{"curl", "dig", "python3"} {
@@ -190,7 +200,7 @@ func TestREADMEHealth(t *testing.T) {
 	p.waitReady(20 * time.Second)
 	_, dnsPort, _ := net.SplitHostPort(p.dns)
 	dir := t.TempDir()
-	rewrite := strings.NewReplacer("localhost:7480", p.http, "-p 7453", "-p "+dnsPort, "go run ./cmd/svcreg", binary,
+	rewrite := strings.NewReplacer("localhost:7480", p.http, "-p 7453", "-p "+dnsPort,
 		"-o tmp/", "-o "+dir+"/", "tmp/greeter-", dir+"/greeter-", "--port 9011", "--port 0", "--port 9012", "--port 0")
 	script := []string{`trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT`}
 	for _, b := range blocks {
@@ -215,5 +225,27 @@ func TestREADMEHealth(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "3 from hello-b") || strings.Count(string(out), "from hello-a") != 1 {
 		t.Errorf("zone-b's client or zone-a's after the failure reached hello-a:\n%s", out)
+	}
+}
+
+func TestInstalled(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"svcreg get svc", "BIN get svc"},
+		{"  svcreg proxy &", "  BIN proxy &"},
+		{"ADMIN=$(svcreg token create)", "ADMIN=$(BIN token create)"},
+		{"for n in 1 2; do svcreg cert issue; done", "for n in 1 2; do BIN cert issue; done"},
+		{"until svcreg get endpoints | grep -q x; do sleep 1; done", "until BIN get endpoints | grep -q x; do sleep 1; done"},
+		{"time (until svcreg get ep; do :; done)", "time (until BIN get ep; do :; done)"},
+		{"a && svcreg token generate > t", "a && BIN token generate > t"},
+		{"nft list table ip svcreg 2> /dev/null", "nft list table ip svcreg 2> /dev/null"},
+		{"grpcurl localhost:7400 svcreg.v1.RegistryService/List", "grpcurl localhost:7400 svcreg.v1.RegistryService/List"},
+		{"--target svcreg:///hello.default", "--target svcreg:///hello.default"},
+	}
+	defer func(b string) { binary = b }(binary)
+	binary = "BIN"
+	for _, tt := range tests {
+		if got := installed(tt.in); got != tt.want {
+			t.Errorf("installed(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
