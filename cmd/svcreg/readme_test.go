@@ -249,3 +249,50 @@ func TestInstalled(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMECluster runs the "Run a cluster" blocks as the README says,
+// on the README's own ports, in a network namespace of the test's own (a
+// new namespace has nothing bound, so they cannot collide), in a
+// directory of its own: the three servers of the first block start in
+// the background, as three terminals would, and the second block runs
+// once each answers /readyz.
+func TestREADMECluster(t *testing.T) {
+	blocks := readmeBlocks(t, "readme-cluster-test")
+	if len(blocks) != 2 {
+		t.Fatalf("%d cluster blocks in README.md, want 2", len(blocks))
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs the README's cluster on its own ports in a network namespace of its own (CI runs as root)")
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed (CI installs it)")
+	}
+	var first []string
+	for _, line := range strings.Split(blocks[0].script, "\n") {
+		if strings.HasPrefix(line, binary+" serve ") {
+			line += " > serve-$RANDOM.log 2>&1 &" // its own terminal
+		}
+		first = append(first, line)
+	}
+	script := strings.Join([]string{
+		`trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT`,
+		"ip link set lo up",
+		strings.Join(first, "\n"),
+		`for p in 7481 7482 7483; do until curl -sf localhost:$p/readyz > /dev/null; do sleep 0.2; done; done`,
+		blocks[1].script,
+	}, "\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a bound: a busy machine is slow to elect
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", "--net", "bash", "-e", "-o", "pipefail", "-c", script)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		logs, _ := exec.Command("sh", "-c", "tail -n 20 "+cmd.Dir+"/serve-*.log").CombinedOutput()
+		t.Fatalf("README.md:%d: the cluster blocks failed: %v\n%s\nthe servers' logs:\n%s", blocks[0].line, err, out, logs)
+	}
+	for _, want := range []string{"n1  127.0.0.1:8101", "n2  127.0.0.1:8102", "n3  127.0.0.1:8103", `"name":"web"`, "saved ", "restored;", "leader: n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the output lacks %q:\n%s", want, out)
+		}
+	}
+}
