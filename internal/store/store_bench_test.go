@@ -14,7 +14,7 @@ import (
 
 // benchStore fills namespace "bench" with services svc-0..S-1 (selector
 // app=svc-j) and instances inst-0..N-1 (app=svc-(i mod S)).
-func benchStore(b *testing.B, instances, services int) *Store {
+func benchStore(b testing.TB, instances, services int) *Store {
 	s := newTestStore(b, "10.96.0.0/16", "30000-32767")
 	for j := 0; j < services; j++ {
 		mustApply(b, s, &svcregv1.Service{Name: fmt.Sprintf("svc-%d", j), Namespace: "bench",
