@@ -231,6 +231,14 @@ func TestWebViewWithToken(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// No token: the page says where one goes, once.
+	if err := chromedp.Do(ctx, chromedp.Navigate(as.base+"/ui/?load=none#/services")); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#error", "The registry wants a token. Press Token (top right)")
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.body.innerText.split("Press Token").length - 1`)); err != nil || n != 1 {
+		t.Errorf("the page says where the token goes %d times (%v), want once", n, err)
+	}
 	useToken(as.bearer["reader"])
 	others, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('tr[data-service="other/web"]').length`))
 	if err != nil || others != 0 {
