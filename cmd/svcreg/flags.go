@@ -139,6 +139,26 @@ func envName(flagName string) string {
 	return "SVCREG_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// parseDaemonFlags parses a long-running command's flags (serve, proxy):
+// the command line, a bad flag explained in two lines; then SVCREG_*
+// variables for what it left unset; then the --config file, whose path
+// config points at once parsed, for what both left. Such a command takes
+// no arguments.
+func parseDaemonFlags(fs *flag.FlagSet, command string, args []string, config *string) error {
+	flagErrs := quietFlags(fs, command, os.Stdout)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return flagErrs.explain(err)
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("it takes flags only, not %q\n`svcreg %s --help` lists the flags", pos[0], command)
+	}
+	if err := flagsFromEnv(fs, os.LookupEnv); err != nil {
+		return err
+	}
+	return flagsFromConfig(fs, *config)
+}
+
 // configFlag adds --config: a YAML file of flag values.
 func configFlag(fs *flag.FlagSet) *string {
 	return fs.String("config", "", "a YAML file of flag values keyed by flag name (grpc-addr: 127.0.0.1:7400); the command line and SVCREG_* variables win over it (docs/configuration.md)")

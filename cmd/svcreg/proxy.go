@@ -7,7 +7,6 @@ import (
 	"context"
 	"flag"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/svcreg/svcreg/internal/proxy"
@@ -47,14 +46,7 @@ func proxyFlagSet(cfg *proxy.Config) (*flag.FlagSet, proxyFlags) {
 func proxyCmd(ctx context.Context, args []string) error {
 	var cfg proxy.Config
 	fs, f := proxyFlagSet(&cfg)
-	flagErrs := quietFlags(fs, "proxy", os.Stdout)
-	if _, err := parseInterleaved(fs, args); err != nil {
-		return flagErrs.explain(err)
-	}
-	if err := flagsFromEnv(fs, os.LookupEnv); err != nil {
-		return err
-	}
-	if err := flagsFromConfig(fs, *f.config); err != nil {
+	if err := parseDaemonFlags(fs, "proxy", args, f.config); err != nil {
 		return err
 	}
 	var err error

@@ -135,8 +135,14 @@ func TestREADMEProxy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("README.md:%d: the proxy blocks failed: %v\n%s", blocks[0].line, err, out)
 	}
-	// Each block's expectation, in order, after the previous one's.
-	rest := string(out)
+	expectInOrder(t, blocks, string(out))
+}
+
+// expectInOrder checks that out holds each block's expectation, in
+// order, each after the previous one's.
+func expectInOrder(t *testing.T, blocks []readmeBlock, out string) {
+	t.Helper()
+	rest := out
 	for _, b := range blocks {
 		i := strings.Index(rest, b.expect)
 		if i < 0 {
@@ -215,14 +221,7 @@ func TestREADMEHealth(t *testing.T) {
 		t.Fatalf("README.md:%d: the health blocks failed: %v\n%s", blocks[0].line, err, out)
 	}
 	t.Logf("the blocks printed:\n%s", out)
-	rest := string(out)
-	for _, b := range blocks {
-		i := strings.Index(rest, b.expect)
-		if i < 0 {
-			t.Fatalf("README.md:%d: the output does not contain %q after the previous block's:\n%s", b.line, b.expect, out)
-		}
-		rest = rest[i+len(b.expect):]
-	}
+	expectInOrder(t, blocks, string(out))
 	if !strings.Contains(string(out), "3 from hello-b") || strings.Count(string(out), "from hello-a") != 1 {
 		t.Errorf("zone-b's client or zone-a's after the failure reached hello-a:\n%s", out)
 	}

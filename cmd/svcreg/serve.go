@@ -63,14 +63,7 @@ func serveFlagSet(cfg *server.Config) (*flag.FlagSet, serveFlags) {
 func serve(ctx context.Context, args []string) error {
 	var cfg server.Config
 	fs, f := serveFlagSet(&cfg)
-	flagErrs := quietFlags(fs, "serve", os.Stdout)
-	if err := flagErrs.explain(fs.Parse(args)); err != nil {
-		return err
-	}
-	if err := flagsFromEnv(fs, os.LookupEnv); err != nil {
-		return err
-	}
-	if err := flagsFromConfig(fs, *f.config); err != nil {
+	if err := parseDaemonFlags(fs, "serve", args, f.config); err != nil {
 		return err
 	}
 	for _, a := range strings.Split(*f.join, ",") {
