@@ -5,11 +5,14 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -318,25 +321,51 @@ func (b *nameBackend) EmptyCall(ctx context.Context, _ *testgrpc.Empty) (*testgr
 	return &testgrpc.Empty{}, nil
 }
 
+// sharedPortListeners listens on one port of each address: the first
+// picks a free port, and when another address has it in use already (a
+// connection's local port, another test's listener), another port is
+// tried. It skips only when an address cannot be bound at all.
+func sharedPortListeners(t *testing.T, ips ...string) []net.Listener {
+	t.Helper()
+	for range 50 {
+		first, err := net.Listen("tcp", ips[0]+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := first.Addr().(*net.TCPAddr).Port
+		listeners := []net.Listener{first}
+		for _, ip := range ips[1:] {
+			lis, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+			if errors.Is(err, syscall.EADDRINUSE) {
+				break // try another port
+			}
+			if err != nil {
+				t.Skipf("loopback %s unavailable: %v", ip, err)
+			}
+			listeners = append(listeners, lis)
+		}
+		if len(listeners) == len(ips) {
+			for _, lis := range listeners {
+				t.Cleanup(func() { lis.Close() })
+			}
+			return listeners
+		}
+		for _, lis := range listeners {
+			lis.Close()
+		}
+	}
+	t.Fatalf("no port free on all of %v in 50 tries", ips)
+	return nil
+}
+
 // TestGRPCDNSResolver: grpc-go's own dns resolver, pointed at svcreg's DNS
 // server, reaches the three backends of a headless service with
 // round_robin.
 func TestGRPCDNSResolver(t *testing.T) {
 	ts := startServer(t, Config{})
 	// Three backends on one port of three loopback addresses.
-	first, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := first.Addr().(*net.TCPAddr).Port
-	listeners := []net.Listener{first}
-	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
-		lis, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, port))
-		if err != nil {
-			t.Skipf("loopback %s unavailable: %v", ip, err)
-		}
-		listeners = append(listeners, lis)
-	}
+	listeners := sharedPortListeners(t, "127.0.0.1", "127.0.0.2", "127.0.0.3")
+	port := listeners[0].Addr().(*net.TCPAddr).Port
 	ts.mustCreateService(t, &svcregv1.Service{Name: "web", Namespace: "shop", ClusterIp: "None", Selector: map[string]string{"app": "web"},
 		Ports: []*svcregv1.ServicePort{{Name: "grpc", Port: int32(port)}}})
 	for i, lis := range listeners {

@@ -20,10 +20,12 @@ var commands = []string{"serve", "get", "describe", "apply", "delete", "watch", 
 var globalValueFlags = map[string]bool{"n": true, "namespace": true, "addr": true, "token": true, "token-file": true,
 	"cacert": true, "l": true, "selector": true, "o": true, "output": true}
 
-// verbFirst moves the verb of a command line whose flags come first to
-// the front, as kubectl takes global flags before the verb: the commands
-// parse flags wherever they are. A line that starts with its verb is
-// returned as it is.
+// verbFirst moves the flags of a command line that come before its verb
+// to the end, as kubectl takes global flags before the verb (`svcreg -n
+// shop get svc` is `svcreg get svc -n shop`): every command parses flags
+// after its arguments, and a verb with a subcommand (`token whoami`)
+// keeps it next to it. A line that starts with its verb is returned as it
+// is.
 func verbFirst(args []string) []string {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -31,7 +33,7 @@ func verbFirst(args []string) []string {
 			if i == 0 {
 				return args
 			}
-			return append(append([]string{a}, args[:i]...), args[i+1:]...)
+			return append(slices.Clone(args[i:]), args[:i]...)
 		}
 		if a == "--" {
 			return args

@@ -20,10 +20,11 @@ import (
 func TestVerbFirst(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"get svc -n shop", "get svc -n shop"},
-		{"-n shop get svc", "get -n shop svc"},
-		{"--addr 127.0.0.1:1 -o yaml get svc web", "get --addr 127.0.0.1:1 -o yaml svc web"},
-		{"--namespace=shop describe service web", "describe --namespace=shop service web"},
-		{"-A get instances", "get -A instances"},
+		{"-n shop get svc", "get svc -n shop"},
+		{"--addr 127.0.0.1:1 -o yaml get svc web", "get svc web --addr 127.0.0.1:1 -o yaml"},
+		{"--namespace=shop describe service web", "describe service web --namespace=shop"},
+		{"-A get instances", "get instances -A"},
+		{"--addr 127.0.0.1:1 token whoami", "token whoami --addr 127.0.0.1:1"},
 		{"--version", "--version"},
 		{"-h", "-h"},
 	}

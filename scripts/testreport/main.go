@@ -48,6 +48,7 @@ type key struct{ pkg, test string }
 func report(in io.Reader, out io.Writer, start time.Time) (failed bool, err error) {
 	outputs := map[key][]string{} // each running test's output, until it ends
 	skipped := map[string][]string{}
+	var timed []timing // top-level tests, for where the time goes
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
@@ -93,10 +94,14 @@ func report(in io.Reader, out io.Writer, start time.Time) (failed bool, err erro
 		case "pass":
 			delete(outputs, k)
 		}
+		if (ev.Action == "pass" || ev.Action == "fail") && ev.Test != "" && !strings.Contains(ev.Test, "/") {
+			timed = append(timed, timing{ev.Package[strings.LastIndex(ev.Package, "/")+1:] + "." + ev.Test, ev.Elapsed})
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return true, err
 	}
+	printSlowest(out, timed)
 	fmt.Fprintf(out, "\nall packages in %s", time.Since(start).Round(time.Second))
 	if len(skipped) == 0 {
 		fmt.Fprintln(out, "; no test skipped")
@@ -120,4 +125,29 @@ func report(in io.Reader, out io.Writer, start time.Time) (failed bool, err erro
 	}
 	fmt.Fprintln(out, "(.ci/run installs what they need and runs as root; each reason says what enables it)")
 	return failed, nil
+}
+
+type timing struct {
+	test    string
+	seconds float64
+}
+
+// printSlowest names the ten slowest tests: where the suite's time goes.
+func printSlowest(out io.Writer, timed []timing) {
+	if len(timed) == 0 {
+		return
+	}
+	slices.SortFunc(timed, func(a, b timing) int {
+		switch {
+		case a.seconds > b.seconds:
+			return -1
+		case a.seconds < b.seconds:
+			return 1
+		}
+		return strings.Compare(a.test, b.test)
+	})
+	fmt.Fprintln(out, "\nthe slowest tests:")
+	for _, t := range timed[:min(10, len(timed))] {
+		fmt.Fprintf(out, "  %6.1fs  %s\n", t.seconds, t.test)
+	}
 }

@@ -12,7 +12,7 @@ import (
 func TestReport(t *testing.T) {
 	const passing = `{"Action":"run","Package":"x/a","Test":"TestOK"}
 {"Action":"output","Package":"x/a","Test":"TestOK","Output":"=== RUN   TestOK\n"}
-{"Action":"pass","Package":"x/a","Test":"TestOK"}
+{"Action":"pass","Package":"x/a","Test":"TestOK","Elapsed":2.5}
 {"Action":"run","Package":"x/a","Test":"TestRoot"}
 {"Action":"output","Package":"x/a","Test":"TestRoot","Output":"    a_test.go:12: needs root (CI runs as root)\n"}
 {"Action":"skip","Package":"x/a","Test":"TestRoot"}
@@ -34,7 +34,7 @@ func TestReport(t *testing.T) {
 		want   []string
 	}{
 		{"skips are named, grouped by why", passing, false,
-			[]string{"ok  \tx/a\t0.1s", "2 tests skipped, so this run is not complete", "needs root (CI runs as root)\n    a.TestRoot, b.TestRoot2"}},
+			[]string{"ok  \tx/a\t0.1s", "the slowest tests:\n     2.5s  a.TestOK", "2 tests skipped, so this run is not complete", "needs root (CI runs as root)\n    a.TestRoot, b.TestRoot2"}},
 		{"a failure shows its output and fails", failing, true, []string{"c_test.go:9: got 1, want 2", "FAIL\tx/c", "no test skipped"}},
 		{"a build error", `{"ImportPath":"x/d","Action":"build-output","Output":"d.go:3:1: syntax error\n"}` + "\n" + `{"ImportPath":"x/d","Action":"build-fail"}` + "\n",
 			true, []string{"d.go:3:1: syntax error"}},
