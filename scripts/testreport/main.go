@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -46,9 +47,7 @@ func main() {
 type key struct{ pkg, test string }
 
 func report(in io.Reader, out io.Writer, start time.Time) (failed bool, err error) {
-	outputs := map[key][]string{} // each running test's output, until it ends
-	skipped := map[string][]string{}
-	var timed []timing // top-level tests, for where the time goes
+	r := &reporter{out: out, outputs: map[key][]string{}, skipped: map[string][]string{}}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
@@ -57,74 +56,91 @@ func report(in io.Reader, out io.Writer, start time.Time) (failed bool, err erro
 			fmt.Fprintln(out, sc.Text()) // a build error's plain text
 			continue
 		}
-		k := key{ev.Package, ev.Test}
-		switch ev.Action {
-		case "build-output": // a compile error (go test -json since Go 1.24)
-			fmt.Fprint(out, ev.Output)
-		case "build-fail":
-			failed = true
-		case "output":
-			if ev.Test == "" {
-				if strings.HasPrefix(ev.Output, "ok ") || strings.HasPrefix(ev.Output, "FAIL") || strings.HasPrefix(ev.Output, "?") ||
-					strings.HasPrefix(ev.Output, "panic") || strings.HasPrefix(ev.Output, "#") {
-					fmt.Fprint(out, ev.Output)
-				}
-				continue
-			}
-			outputs[k] = append(outputs[k], ev.Output)
-		case "fail":
-			if ev.Test != "" {
-				failed = true
-				fmt.Fprint(out, strings.Join(outputs[k], ""))
-			} else {
-				failed = true
-			}
-			delete(outputs, k)
-		case "skip":
-			if ev.Test != "" {
-				why := "skipped"
-				for _, line := range outputs[k] {
-					if m := skipMessage.FindStringSubmatch(strings.TrimRight(line, "\n")); m != nil {
-						why = m[1]
-					}
-				}
-				skipped[why] = append(skipped[why], ev.Package[strings.LastIndex(ev.Package, "/")+1:]+"."+ev.Test)
-			}
-			delete(outputs, k)
-		case "pass":
-			delete(outputs, k)
-		}
-		if (ev.Action == "pass" || ev.Action == "fail") && ev.Test != "" && !strings.Contains(ev.Test, "/") {
-			timed = append(timed, timing{ev.Package[strings.LastIndex(ev.Package, "/")+1:] + "." + ev.Test, ev.Elapsed})
-		}
+		r.handle(ev)
 	}
 	if err := sc.Err(); err != nil {
 		return true, err
 	}
-	printSlowest(out, timed)
+	printSlowest(out, r.timed)
 	fmt.Fprintf(out, "\nall packages in %s", time.Since(start).Round(time.Second))
+	printSkipped(out, r.skipped)
+	return r.failed, nil
+}
+
+// reporter is what the report keeps while the events arrive.
+type reporter struct {
+	out     io.Writer
+	outputs map[key][]string    // each running test's output, until it ends
+	skipped map[string][]string // tests by why they skipped
+	timed   []timing            // top-level tests, for where the time goes
+	failed  bool
+}
+
+func (r *reporter) handle(ev event) {
+	k := key{ev.Package, ev.Test}
+	short := ev.Package[strings.LastIndex(ev.Package, "/")+1:] + "." + ev.Test
+	switch ev.Action {
+	case "build-output": // a compile error (go test -json since Go 1.24)
+		fmt.Fprint(r.out, ev.Output)
+	case "build-fail":
+		r.failed = true
+	case "output":
+		if ev.Test != "" {
+			r.outputs[k] = append(r.outputs[k], ev.Output)
+		} else if packageLine(ev.Output) {
+			fmt.Fprint(r.out, ev.Output)
+		}
+	case "fail":
+		r.failed = true
+		fmt.Fprint(r.out, strings.Join(r.outputs[k], ""))
+	case "skip":
+		if ev.Test != "" {
+			why := "skipped"
+			for _, line := range r.outputs[k] {
+				if m := skipMessage.FindStringSubmatch(strings.TrimRight(line, "\n")); m != nil {
+					why = m[1]
+				}
+			}
+			r.skipped[why] = append(r.skipped[why], short)
+		}
+	}
+	switch ev.Action {
+	case "pass", "fail", "skip":
+		delete(r.outputs, k)
+	}
+	if (ev.Action == "pass" || ev.Action == "fail") && ev.Test != "" && !strings.Contains(ev.Test, "/") {
+		r.timed = append(r.timed, timing{short, ev.Elapsed})
+	}
+}
+
+// packageLine: a package's own line, as go test prints it.
+func packageLine(s string) bool {
+	for _, p := range []string{"ok ", "FAIL", "?", "panic", "#"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// printSkipped ends the report: nothing skipped, or every skipped test by
+// why, which says what enables it.
+func printSkipped(out io.Writer, skipped map[string][]string) {
 	if len(skipped) == 0 {
 		fmt.Fprintln(out, "; no test skipped")
-		return failed, nil
+		return
 	}
 	n := 0
 	for _, tests := range skipped {
 		n += len(tests)
 	}
 	fmt.Fprintf(out, "; %d tests skipped, so this run is not complete:\n", n)
-	for _, why := range slices.Sorted(func(yield func(string) bool) {
-		for w := range skipped {
-			if !yield(w) {
-				return
-			}
-		}
-	}) {
+	for _, why := range slices.Sorted(maps.Keys(skipped)) {
 		tests := skipped[why]
 		slices.Sort(tests)
 		fmt.Fprintf(out, "  %s\n    %s\n", why, strings.Join(tests, ", "))
 	}
 	fmt.Fprintln(out, "(.ci/run installs what they need and runs as root; each reason says what enables it)")
-	return failed, nil
 }
 
 type timing struct {
