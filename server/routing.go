@@ -67,8 +67,8 @@ func (r *router) readHere(ctx context.Context, consistency string, minRev int64)
 		return false, validation.ErrorList{validation.NotSupported("consistency", consistency,
 			[]string{consistencyDefault, consistencyConsistent, consistencyStale})}
 	}
-	if minRev < 0 {
-		return false, validation.ErrorList{validation.Invalid("min_revision", minRev, "must not be negative")}
+	if err := checkMinRevision(minRev); err != nil {
+		return false, err
 	}
 	if consistency != consistencyStale {
 		if err := r.node.CheckCaughtUp(); err != nil {
@@ -186,6 +186,14 @@ func (w *writer) apply(ctx context.Context, op func(*storev1.Command)) (*store.R
 	}
 	op(cmd)
 	return w.node.Apply(ctx, cmd)
+}
+
+// checkMinRevision checks a request's min_revision (reads and watches).
+func checkMinRevision(minRev int64) error {
+	if minRev < 0 {
+		return validation.ErrorList{validation.Invalid("min_revision", minRev, "must not be negative")}
+	}
+	return nil
 }
 
 // caughtUpTo waits (bounded) until this server's store has reached rev.

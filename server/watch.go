@@ -39,19 +39,17 @@ var eventTypes = [...]svcregv1.EventType{
 // on a server that just started gets a complete snapshot, or an error,
 // never an empty one.
 func (w *watches) ready(ctx context.Context, minRev int64) error {
-	if minRev < 0 {
-		return validation.ErrorList{validation.Invalid("min_revision", minRev, "must not be negative")}
+	if err := checkMinRevision(minRev); err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, maxCatchUp)
+	waitCtx, cancel := context.WithTimeout(ctx, maxCatchUp)
 	defer cancel()
-	if err := w.node.WaitCaughtUp(ctx); err != nil {
+	if err := w.node.WaitCaughtUp(waitCtx); err != nil {
 		return err
 	}
 	// Read-your-writes: the snapshot holds the client's own last write.
-	if err := w.store.WaitRevision(ctx, minRev); err != nil {
-		return fmt.Errorf("%w: it has not reached revision %d (it is at %d)", apierror.ErrBehind, minRev, w.store.Revision())
-	}
-	return nil
+	r := router{node: w.node, store: w.store}
+	return r.caughtUpTo(ctx, minRev)
 }
 
 func (w *watches) WatchEndpoints(req *svcregv1.WatchEndpointsRequest, stream grpc.ServerStreamingServer[svcregv1.WatchEndpointsResponse]) error {

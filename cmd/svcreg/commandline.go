@@ -112,10 +112,14 @@ func (fe *flagErrors) explain(err error) error {
 	}
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		var known []string
-		fe.fs.VisitAll(func(f *flag.Flag) { known = append(known, f.Name) })
-		slices.Sort(known)
-		msg = fmt.Sprintf("unknown flag --%s%s", name, strings.ReplaceAll(didYouMean(name, known), "mean ", "mean --"))
+		msg = fmt.Sprintf("unknown flag --%s%s", name, strings.ReplaceAll(didYouMean(name, flagNames(fe.fs)), "mean ", "mean --"))
 	}
 	return fmt.Errorf("%s\n`svcreg %s --help` lists the flags", msg, fe.command)
+}
+
+// flagNames are fs's flags' names, in order.
+func flagNames(fs *flag.FlagSet) []string {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return names
 }

@@ -182,9 +182,7 @@ func flagsFromConfig(fs *flag.FlagSet, path string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var known []string
-	fs.VisitAll(func(f *flag.Flag) { known = append(known, f.Name) })
-	slices.Sort(known)
+	known := flagNames(fs)
 	for _, name := range slices.Sorted(maps.Keys(values)) {
 		if fs.Lookup(name) == nil || name == "config" {
 			return fmt.Errorf("--config %s: %q is not a flag of this command%s", path, name, didYouMean(name, known))
