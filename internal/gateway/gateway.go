@@ -18,8 +18,10 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/textproto"
+	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -105,7 +107,7 @@ func (h handler) build() (http.Handler, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", h.limitBody(gw))
+	mux.Handle("/v1/", gw)
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(svcreg.OpenAPI)
@@ -128,7 +130,7 @@ func (h handler) build() (http.Handler, error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return h.admitHTTP(h.recover(h.browserGuard(mux))), nil
+	return h.limitBody(h.admitHTTP(h.recover(h.browserGuard(mux)))), nil
 }
 
 // recover turns a panic in a handler into a 500, logged once with its
@@ -162,7 +164,9 @@ func forwardHeader(key string) (string, bool) {
 // limitBody rejects bodies over MaxRequestBytes (at once with 413 when the
 // length is declared, while reading otherwise) and bounds how long a body
 // may take to arrive: a slow client holds a connection for bodyTime at
-// most, without cutting off a watch's long response.
+// most, without cutting off a watch's long response. It is the outermost
+// layer, so the bound holds for every answer, including the ones given
+// before the body is read (a wrong Host or Content-Type, admission).
 func (h handler) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxRequestBytes {
@@ -173,27 +177,67 @@ func (h handler) limitBody(next http.Handler) http.Handler {
 		rc := http.NewResponseController(w)
 		if r.ContentLength == 0 || r.Body == http.NoBody {
 			rc.SetReadDeadline(time.Time{})
-		} else {
-			rc.SetReadDeadline(time.Now().Add(h.BodyTimeout))
-			r.Body = &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxRequestBytes), rc: rc}
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
+		rc.SetReadDeadline(time.Now().Add(h.BodyTimeout))
+		body := &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxRequestBytes), rc: rc, timeout: h.BodyTimeout}
+		r.Body = body
+		next.ServeHTTP(closeUnlessRead{ResponseWriter: w, body: body}, r)
 	})
 }
 
-// deadlineBody lifts the read deadline once the body is read.
+// deadlineBody lifts the read deadline once the body is read, and says
+// which limit a body that came too slowly ran into.
 type deadlineBody struct {
 	io.ReadCloser
-	rc *http.ResponseController
+	rc      *http.ResponseController
+	timeout time.Duration
+	read    atomic.Bool // the body was read to its end
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if errors.Is(err, io.EOF) {
+	switch {
+	case errors.Is(err, io.EOF):
+		b.read.Store(true)
 		b.rc.SetReadDeadline(time.Time{})
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = fmt.Errorf("%s (%v, --http-body-timeout)", bodyTimeout, b.timeout)
 	}
 	return n, err
 }
+
+// bodyTimeout starts the error of a body that did not arrive in time; the
+// gateway passes its decoder's errors on as text, so this is what
+// writeHTTPError recognises.
+const bodyTimeout = "the request body did not arrive within the body timeout"
+
+// closeUnlessRead closes the connection after an answer given before the
+// body was read to its end (an early refusal, a body too slow or too
+// large). Kept open, net/http would first read the rest of the body to
+// reuse the connection, and a client that stops sending would hold it
+// with the answer never sent.
+type closeUnlessRead struct {
+	http.ResponseWriter
+	body *deadlineBody
+}
+
+func (w closeUnlessRead) WriteHeader(code int) {
+	if !w.body.read.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w closeUnlessRead) Write(b []byte) (int, error) {
+	if !w.body.read.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w closeUnlessRead) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // writeHTTPError maps gRPC status to HTTP with Kubernetes' choices: invalid
 // fields are 422 Unprocessable Entity (malformed requests stay 400), stale
@@ -205,6 +249,9 @@ func writeHTTPError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler,
 	case st.Code() == codes.InvalidArgument && hasFieldViolations(st):
 		code = http.StatusUnprocessableEntity
 		st = jsonFieldPaths(st)
+	case strings.Contains(st.Message(), bodyTimeout):
+		code = http.StatusRequestTimeout
+		st = status.New(codes.DeadlineExceeded, st.Message()[strings.Index(st.Message(), bodyTimeout):])
 	case st.Code() == codes.InvalidArgument && strings.Contains(st.Message(), "request body too large"):
 		code = http.StatusRequestEntityTooLarge
 	case st.Code() == codes.InvalidArgument && reason.Of(err) == "":
