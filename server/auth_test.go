@@ -407,6 +407,7 @@ func expectation(c rpcCase, principal, ns string) (want codes.Code, why string) 
 // calls get exactly UNAUTHENTICATED (401) or PERMISSION_DENIED (403) and
 // change nothing; allowed calls get neither.
 func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
 	as := startAuthServer(t, Config{})
 	httpCodes := map[codes.Code]int{codes.Unauthenticated: http.StatusUnauthorized, codes.PermissionDenied: http.StatusForbidden}
 	for _, c := range rpcCases() {

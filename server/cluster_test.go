@@ -210,6 +210,7 @@ func getInstance(m *member, name, consistency string, minRev int64) (*svcregv1.I
 // are answered as if sent to the leader; reads honour their consistency
 // mode on any server; watches and DNS serve from the follower itself.
 func TestClusterForwarding(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, Config{})
 	leader := c.waitLeader()
 	f := c.followers(leader)[0]
@@ -273,6 +274,7 @@ func TestClusterForwarding(t *testing.T) {
 // are held and go through, and every acknowledged write is present on
 // both survivors. A watch on the follower runs through the failover.
 func TestClusterLeaderLoss(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, Config{})
 	leader := c.waitLeader()
 	f := c.followers(leader)[0]
@@ -349,6 +351,7 @@ func TestClusterLeaderLoss(t *testing.T) {
 // it fail rather than answer stale data, and once healed it converges on
 // the majority's history.
 func TestClusterMinorityPartition(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, Config{})
 	old := c.waitLeader()
 	old.mustCreateService(t, webSvc())
@@ -433,6 +436,7 @@ func renewOverOneStream(m *member, n int) error {
 // grace period, so clients renewing at ttl/3 through any server survive,
 // while an instance nobody renews lapses within grace + ttl.
 func TestClusterLeases(t *testing.T) {
+	t.Parallel()
 	clock := clocktest.NewAt(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
 	const ttl = 9 * time.Second
 	c := startCluster(t, 3, Config{Clock: clock, BookmarkInterval: time.Hour, LeaseGrace: 5 * time.Second})
@@ -535,6 +539,7 @@ func TestClusterLeases(t *testing.T) {
 // the saved state at a revision past every one seen, and watches end
 // with OUT_OF_RANGE (list again).
 func TestClusterSnapshotRestore(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, Config{})
 	leader := c.waitLeader()
 	f := c.followers(leader)[0]
@@ -614,6 +619,7 @@ func TestClusterSnapshotRestore(t *testing.T) {
 // show up are non-voters, so they never count toward quorum (writes go
 // on), and autopilot removes them once they stay unreachable.
 func TestFakeJoinsLeaveTheClusterWritable(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, Config{})
 	leader := c.waitLeader()
 	conn, err := leader.node.PeerConn(leader.PeerAddr())
@@ -653,6 +659,7 @@ func TestFakeJoinsLeaveTheClusterWritable(t *testing.T) {
 // leader that is not there; before, it held its handler for the whole
 // 7 s hold.
 func TestCancelledWriteReturnsAtOnce(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, Config{})
 	leader := c.waitLeader()
 	for _, f := range c.followers(leader) {

@@ -187,6 +187,7 @@ func TestDNSSeesWritesAtOnce(t *testing.T) {
 // TestDNSTruncation: 500 endpoints do not fit a UDP answer: TC is set and
 // the same question over TCP gets them all.
 func TestDNSTruncation(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, Config{})
 	ts.mustCreateService(t, &svcregv1.Service{Name: "big", Namespace: "shop", ClusterIp: "None", Selector: map[string]string{"app": "big"},
 		Ports: []*svcregv1.ServicePort{{Name: "grpc", Port: 443}}})

@@ -101,6 +101,7 @@ func TestValidateOnly(t *testing.T) {
 // write to the leader, which checks it against its state and proposes
 // nothing: no Raft entry, on any server.
 func TestValidateOnlyThroughAFollower(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, Config{})
 	leader := c.waitLeader()
 	follower := c.followers(leader)[0]

@@ -217,6 +217,7 @@ func TestWatchLimits(t *testing.T) {
 // reading it (408) or refused the request before reading it (415); a
 // watch's long response is not cut.
 func TestSlowBodyIsCut(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, Config{Limits: smallLimits})
 	for _, tt := range []struct {
 		name, header, want string
@@ -260,6 +261,7 @@ func TestSlowBodyIsCut(t *testing.T) {
 // most the UDP size limit back over UDP, truncated (TC) so the client
 // retries over TCP, where it gets everything.
 func TestDNSAnswersAreCapped(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, Config{Limits: smallLimits})
 	ts.mustCreateService(t, &svcregv1.Service{Name: "db", Namespace: "shop", ClusterIp: "None", Selector: map[string]string{"app": "db"}})
 	for i := range 200 {
@@ -384,6 +386,7 @@ func openRESTWatches(tb testing.TB, ts *testServer, n int) {
 // connection's stream limit (1,024) are open, and REST requests are still
 // served: the gateway has no shared choke point.
 func TestRESTWatchesDoNotBlockRequests(t *testing.T) {
+	t.Parallel()
 	// All from one address: past the default share of connections.
 	ts := startServer(t, Config{Limits: Limits{ConnectionsPerClient: 2000}})
 	ts.mustCreateService(t, webSvc())
@@ -406,6 +409,7 @@ func TestRESTWatchesDoNotBlockRequests(t *testing.T) {
 // TestRejectedWritesAreNotLogged: a write that fails its checks never
 // becomes a Raft entry, whether it reaches the leader or a follower.
 func TestRejectedWritesAreNotLogged(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, Config{})
 	leader := c.waitLeader()
 	leader.mustCreateService(t, webSvc())

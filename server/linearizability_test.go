@@ -183,6 +183,7 @@ func check(t *testing.T, h *history) porcupine.CheckResult {
 // gets through every server, while the leader is killed, form a
 // linearizable history.
 func TestLinearizable(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, Config{})
 	c.waitLeader().mustCreateService(t, webSvc())
 	h := &history{start: time.Now()}
@@ -246,6 +247,7 @@ func logIllegalKeys(t *testing.T, h *history) {
 // checker over a history whose reads come from a follower cut off from
 // the others ("stale" consistency) must reject it.
 func TestLinearizabilityCheckerRejectsStaleReads(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, Config{})
 	leader := c.waitLeader()
 	leader.mustCreateService(t, webSvc())

@@ -192,6 +192,7 @@ func TestDashboardFamilies(t *testing.T) {
 // TestMetricsAuth: with --metrics-auth, /metrics answers only a token that
 // may read every namespace; without it (the default) it answers anyone.
 func TestMetricsAuth(t *testing.T) {
+	t.Parallel()
 	as := startAuthServer(t, Config{Security: Security{MetricsAuth: true}})
 	all := as.createToken(t, as.as(as.bearer["bootstrap"]), svcregv1.Role_ROLE_READER, "*")
 	for _, tt := range []struct {

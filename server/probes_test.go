@@ -32,6 +32,7 @@ func probedInstance(name, addr string) *svcregv1.Instance {
 // endpoint follows the probe (not ready, not serving while it fails)
 // with nobody touching the registry, and a steady result writes nothing.
 func TestServerProbes(t *testing.T) {
+	t.Parallel()
 	var code atomic.Int32
 	code.Store(200)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(code.Load())) }))
@@ -81,6 +82,7 @@ func TestServerProbes(t *testing.T) {
 // exactly one server probing it, and when a server stops the others take
 // its share.
 func TestProbersShareInstances(t *testing.T) {
+	t.Parallel()
 	backend := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer backend.Close()
 	c := startCluster(t, 3, Config{})

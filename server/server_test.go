@@ -147,6 +147,7 @@ func fieldsOf(body map[string]any) []string {
 func asSlice(v any) []any { s, _ := v.([]any); return s }
 
 func TestRESTStatusCodes(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, Config{ServiceCIDR: "10.96.0.0/29"})
 	code, _ := ts.do(t, "POST", "/v1/namespaces/shop/services", `{"name":"web","selector":{"app":"web"},"ports":[{"name":"grpc","port":443,"targetPort":"grpc"}]}`)
 	if code != http.StatusOK {
@@ -276,6 +277,7 @@ func TestRESTWalkthrough(t *testing.T) {
 }
 
 func TestGRPCErrorsCarryDetails(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, Config{})
 	ctx := context.Background()
 	_, err := ts.client.CreateService(ctx, &svcregv1.CreateServiceRequest{Service: &svcregv1.Service{

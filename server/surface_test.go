@@ -28,6 +28,7 @@ import (
 // only; forwarding, joining, node info and raw commands are on the peer
 // port.
 func TestClientPortServesNoPeerMethod(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, Config{})
 	m := c.waitLeader()
 	var served []string
@@ -55,6 +56,7 @@ func TestClientPortServesNoPeerMethod(t *testing.T) {
 // port with an empty and with random messages: the server answers each
 // (with an error, mostly) and stays up, and no answer is a caught panic.
 func TestEveryRPCSurvivesJunk(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, Config{})
 	m := c.waitLeader()
 	m.mustCreateService(t, webSvc())

@@ -136,6 +136,7 @@ func jsStrings(ss []string) string {
 // open appears there within 1 s, without a reload, from the watch stream;
 // its Drain button drains it.
 func TestWebViewInBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	ts := startServer(t, Config{})
 	ts.mustCreateService(t, &svcregv1.Service{Name: "web", Namespace: "shop", Selector: map[string]string{"app": "web"},
@@ -213,6 +214,7 @@ func TestWebViewInBrowser(t *testing.T) {
 // TestWebViewWithToken: with tokens required, the web view shows what its
 // token may read, and offers Drain only to a token that may write there.
 func TestWebViewWithToken(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	as := startAuthServer(t, Config{})
 	loads := 0

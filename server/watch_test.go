@@ -286,6 +286,7 @@ func TestWatchLabelSelector(t *testing.T) {
 // random. Each watcher's view, rebuilt from its events, must equal the
 // store at the end, revisions never go back, and no event arrives twice.
 func TestWatchRandomHistory(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, Config{WatchHistory: 100000, BookmarkInterval: 20 * time.Millisecond})
 	services := []string{"s0", "s1", "s2"}
 	for i, s := range services {
@@ -560,6 +561,7 @@ func TestWatchEveryEndpoint(t *testing.T) {
 // applied takes its snapshot only once it has (read-your-writes), and
 // a negative one is refused.
 func TestWatchMinRevision(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, Config{})
 	ts.mustCreateService(t, webSvc())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -169,6 +169,7 @@ func checkRefusal(t *testing.T, log, dataDir string) {
 // kill -9 cases with damage past the once-a-second applied watermark
 // started at a lower revision without a word.
 func TestCrashMatrix(t *testing.T) {
+	t.Parallel()
 	for _, stop := range []struct {
 		name string
 		do   func(*proc)
@@ -192,6 +193,7 @@ func TestCrashMatrix(t *testing.T) {
 // garbage, a cut) to the written part of the log after kill -9: never a
 // silent loss. The seeds are fixed, so a failure reproduces.
 func TestCrashRandomDamage(t *testing.T) {
+	t.Parallel()
 	pristine, acked := crashedDataDir(t, (*proc).kill, 1000)
 	for seed := range uint64(8) {
 		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
@@ -228,6 +230,7 @@ func TestCrashRandomDamage(t *testing.T) {
 // state from the leader, serves all of it once ready, and is a voter
 // again.
 func TestCrashedMemberHeals(t *testing.T) {
+	t.Parallel()
 	procs := startThree(t, "--raft-timeout-scale", "0.3")
 	leader := leaderOf(t, procs)
 	if _, err := leader.registry().CreateService(context.Background(), &svcregv1.CreateServiceRequest{Service: webService()}); err != nil {

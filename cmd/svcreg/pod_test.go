@@ -19,6 +19,7 @@ import (
 // readinessProbe decides whether its address is among the service's
 // ready endpoints, with nobody touching the registry.
 func TestApplyPodReadinessProbe(t *testing.T) {
+	t.Parallel()
 	var code atomic.Int32
 	code.Store(http.StatusInternalServerError)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

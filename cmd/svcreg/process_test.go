@@ -222,6 +222,7 @@ func longestGap(acked []ack, at time.Time) time.Duration {
 // survivors, writes stop for less than 3.5 s, and the old leader restarts,
 // rejoins and converges.
 func TestKill9LeaderOfThree(t *testing.T) {
+	t.Parallel()
 	t.Run("plaintext", func(t *testing.T) { kill9LeaderOfThree(t, startThree(t)) })
 	// The same over TLS: the client and REST ports serve TLS, and the peer
 	// port speaks mutual TLS with the cluster CA (Raft, forwarding, joins).

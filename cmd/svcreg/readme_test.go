@@ -108,6 +108,7 @@ func TestREADMESecureIt(t *testing.T) {
 // (a new namespace has nothing else bound, so they cannot collide), curl
 // through the cluster IP in both modes.
 func TestREADMEProxy(t *testing.T) {
+	t.Parallel()
 	blocks := readmeBlocks(t, "readme-proxy-test")
 	if len(blocks) < 2 {
 		t.Fatalf("only %d proxy blocks in README.md", len(blocks))
@@ -193,6 +194,7 @@ func missingTool(script string) string {
 // bind port 0 and are built into the test's directory. Each block's
 // expectation must follow the previous one's.
 func TestREADMEHealth(t *testing.T) {
+	t.Parallel()
 	blocks := readmeBlocks(t, "readme-health-test")
 	if len(blocks) < 2 {
 		t.Fatalf("only %d health blocks in README.md", len(blocks))
@@ -256,6 +258,7 @@ func TestInstalled(t *testing.T) {
 // the background, as three terminals would, and the second block runs
 // once each answers /readyz.
 func TestREADMECluster(t *testing.T) {
+	t.Parallel()
 	blocks := readmeBlocks(t, "readme-cluster-test")
 	if len(blocks) != 2 {
 		t.Fatalf("%d cluster blocks in README.md, want 2", len(blocks))

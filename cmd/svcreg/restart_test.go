@@ -180,6 +180,7 @@ func checkCompleteOnReady(t *testing.T, p *proc) {
 // last state, and a restarted server hands out nothing before it is
 // complete), and what the restarted server serves first is complete.
 func TestRestartsUnderLoad(t *testing.T) {
+	t.Parallel()
 	t.Run("single server", func(t *testing.T) {
 		p := startProc(t, "n1", "--data-dir", t.TempDir())
 		p.waitReady(20 * time.Second)

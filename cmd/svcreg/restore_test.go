@@ -93,6 +93,7 @@ func names(prefix string, n int) []string {
 // again. Before the fix, raft-wal refused the restore's index gap: the
 // leader exited (and never stopped), and the others kept the old state.
 func TestRestoreDurable(t *testing.T) {
+	t.Parallel()
 	for _, servers := range []int{1, 3} {
 		t.Run(fmt.Sprintf("%d servers", servers), func(t *testing.T) {
 			var procs []*proc

@@ -169,8 +169,13 @@ func (m *membership) run() {
 }
 
 // announce records this server's addresses in the store, so that the
-// others can forward to it once it leads and operators see it.
+// others can forward to it once it leads and operators see it. It
+// compares with a caught-up store only: a restarted server replaying its
+// log sees an older record and would write one more, identical, entry.
 func (n *Node) announce() {
+	if n.CheckCaughtUp() != nil {
+		return
+	}
 	want := &storev1.SetNode{Id: n.cfg.NodeID, GrpcAddress: n.cfg.GRPCAddr, RaftAddress: n.RaftAddr(), PeerAddress: n.PeerAddr()}
 	if cur, err := n.store.Read().Node(n.cfg.NodeID); err == nil && cur.GetGrpcAddress() == want.GrpcAddress &&
 		cur.GetRaftAddress() == want.RaftAddress && cur.GetPeerAddress() == want.PeerAddress {
