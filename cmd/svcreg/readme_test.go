@@ -15,19 +15,20 @@ import (
 	"time"
 )
 
-// readmeBlock is a shell block of the README marked to run, with the text
-// its output must contain.
+// readmeBlock is a shell block of the README (or of a page in docs/)
+// marked to run, with the text its output must contain.
 type readmeBlock struct {
+	file   string // relative to the repository's root
 	line   int
 	expect string
 	script string
 }
 
-// readmeBlocks are the README's ```sh blocks preceded by a
-// <!-- MARKER: EXPECT --> marker.
-func readmeBlocks(t *testing.T, marker string) []readmeBlock {
+// docBlocks are file's ```sh blocks preceded by a <!-- MARKER: EXPECT -->
+// marker.
+func docBlocks(t *testing.T, file, marker string) []readmeBlock {
 	readmeMarker := regexp.MustCompile(`^<!-- ` + marker + `:(.*)-->$`)
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,14 +40,14 @@ func readmeBlocks(t *testing.T, marker string) []readmeBlock {
 			continue
 		}
 		if lines[i+1] != "```sh" {
-			t.Fatalf("README.md:%d: a readme-test marker not followed by a ```sh block", i+1)
+			t.Fatalf("%s:%d: a %s marker not followed by a ```sh block", file, i+1, marker)
 		}
 		var script []string
 		j := i + 2
 		for ; j < len(lines) && lines[j] != "```"; j++ {
 			script = append(script, lines[j])
 		}
-		blocks = append(blocks, readmeBlock{line: i + 2, expect: strings.TrimSpace(m[1]), script: installed(strings.Join(script, "\n"))})
+		blocks = append(blocks, readmeBlock{file: file, line: i + 2, expect: strings.TrimSpace(m[1]), script: installed(strings.Join(script, "\n"))})
 		i = j
 	}
 	return blocks
@@ -66,7 +67,7 @@ func installed(script string) string {
 // real server on ports of its own: each must succeed and print what its
 // marker expects, so the README cannot drift from what svcreg does.
 func TestREADME(t *testing.T) {
-	blocks := readmeBlocks(t, "readme-test")
+	blocks := docBlocks(t, "README.md", "readme-test")
 	if len(blocks) < 5 {
 		t.Fatalf("only %d marked blocks in README.md", len(blocks))
 	}
@@ -82,13 +83,13 @@ func TestREADME(t *testing.T) {
 	}
 }
 
-// TestREADMESecureIt runs the "Secure it" section's marked blocks: the
+// TestDocSecurity runs docs/security.md's "Try it" blocks: the
 // first makes the certificates and the bootstrap token, then a TLS server
 // starts with them (on ports of its own) and the others run against it.
-func TestREADMESecureIt(t *testing.T) {
-	blocks := readmeBlocks(t, "readme-secure-test")
+func TestDocSecurity(t *testing.T) {
+	blocks := docBlocks(t, "docs/security.md", "secure-test")
 	if len(blocks) < 2 {
-		t.Fatalf("only %d secure-it blocks in README.md", len(blocks))
+		t.Fatalf("only %d secure-test blocks in docs/security.md", len(blocks))
 	}
 	dir := t.TempDir()
 	runReadmeBlock(t, blocks[0], strings.NewReplacer(), dir)
@@ -102,16 +103,16 @@ func TestREADMESecureIt(t *testing.T) {
 	}
 }
 
-// TestREADMEProxy runs the "Reach services from any program" blocks as
+// TestDocProxy runs docs/proxy.md's "Try it in a network namespace" blocks as
 // one root shell in a network namespace of the test's own, as the README
 // tells the reader to: the registry and the agent on their default ports
 // (a new namespace has nothing else bound, so they cannot collide), curl
 // through the cluster IP in both modes.
-func TestREADMEProxy(t *testing.T) {
+func TestDocProxy(t *testing.T) {
 	t.Parallel()
-	blocks := readmeBlocks(t, "readme-proxy-test")
+	blocks := docBlocks(t, "docs/proxy.md", "proxy-test")
 	if len(blocks) < 2 {
-		t.Fatalf("only %d proxy blocks in README.md", len(blocks))
+		t.Fatalf("only %d proxy-test blocks in docs/proxy.md", len(blocks))
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: runs the README's commands in a network namespace of its own (CI runs as root)")
@@ -134,7 +135,7 @@ func TestREADMEProxy(t *testing.T) {
 	cmd.Dir = t.TempDir()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("README.md:%d: the proxy blocks failed: %v\n%s", blocks[0].line, err, out)
+		t.Fatalf("%s:%d: the proxy blocks failed: %v\n%s", blocks[0].file, blocks[0].line, err, out)
 	}
 	expectInOrder(t, blocks, string(out))
 }
@@ -147,7 +148,7 @@ func expectInOrder(t *testing.T, blocks []readmeBlock, out string) {
 	for _, b := range blocks {
 		i := strings.Index(rest, b.expect)
 		if i < 0 {
-			t.Fatalf("README.md:%d: the output does not contain %q after the previous block's:\n%s", b.line, b.expect, out)
+			t.Fatalf("%s:%d: the output does not contain %q after the previous block's:\n%s", b.file, b.line, b.expect, out)
 		}
 		rest = rest[i+len(b.expect):]
 	}
@@ -159,7 +160,7 @@ func runReadmeBlock(t *testing.T, b readmeBlock, rewrite *strings.Replacer, dir 
 	t.Helper()
 	script := rewrite.Replace(b.script)
 	if tool := missingTool(script); tool != "" {
-		t.Logf("README.md:%d: skipped, %s is not installed (CI installs it)", b.line, tool)
+		t.Logf("%s:%d: skipped, %s is not installed (CI installs it)", b.file, b.line, tool)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -168,11 +169,11 @@ func runReadmeBlock(t *testing.T, b readmeBlock, rewrite *strings.Replacer, dir 
 	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Errorf("README.md:%d: the block failed: %v\n%s\n%s", b.line, err, script, out)
+		t.Errorf("%s:%d: the block failed: %v\n%s\n%s", b.file, b.line, err, script, out)
 		return
 	}
 	if !strings.Contains(string(out), b.expect) {
-		t.Errorf("README.md:%d: the output does not contain %q:\n%s", b.line, b.expect, out)
+		t.Errorf("%s:%d: the output does not contain %q:\n%s", b.file, b.line, b.expect, out)
 	}
 }
 
@@ -188,16 +189,16 @@ func missingTool(script string) string {
 	return ""
 }
 
-// TestREADMEHealth runs the "Health and topology" blocks as one shell
+// TestDocHealth runs docs/health.md's "Try it" blocks as one shell
 // (they share the greeters they start) against a real server on ports of
 // its own, from the repository's root as the README says; the greeters
 // bind port 0 and are built into the test's directory. Each block's
 // expectation must follow the previous one's.
-func TestREADMEHealth(t *testing.T) {
+func TestDocHealth(t *testing.T) {
 	t.Parallel()
-	blocks := readmeBlocks(t, "readme-health-test")
+	blocks := docBlocks(t, "docs/health.md", "health-test")
 	if len(blocks) < 2 {
-		t.Fatalf("only %d health blocks in README.md", len(blocks))
+		t.Fatalf("only %d health-test blocks in docs/health.md", len(blocks))
 	}
 	for _, tool := range []string{"curl", "dig"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -220,7 +221,7 @@ func TestREADMEHealth(t *testing.T) {
 	cmd.Dir, cmd.Env = "../..", append(os.Environ(), "SVCREG_ADDR="+p.grpc)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("README.md:%d: the health blocks failed: %v\n%s", blocks[0].line, err, out)
+		t.Fatalf("%s:%d: the health blocks failed: %v\n%s", blocks[0].file, blocks[0].line, err, out)
 	}
 	t.Logf("the blocks printed:\n%s", out)
 	expectInOrder(t, blocks, string(out))
@@ -251,17 +252,17 @@ func TestInstalled(t *testing.T) {
 	}
 }
 
-// TestREADMECluster runs the "Run a cluster" blocks as the README says,
+// TestDocCluster runs docs/cluster.md's blocks as the page says,
 // on the README's own ports, in a network namespace of the test's own (a
 // new namespace has nothing bound, so they cannot collide), in a
 // directory of its own: the three servers of the first block start in
 // the background, as three terminals would, and the second block runs
 // once each answers /readyz.
-func TestREADMECluster(t *testing.T) {
+func TestDocCluster(t *testing.T) {
 	t.Parallel()
-	blocks := readmeBlocks(t, "readme-cluster-test")
+	blocks := docBlocks(t, "docs/cluster.md", "cluster-test")
 	if len(blocks) != 2 {
-		t.Fatalf("%d cluster blocks in README.md, want 2", len(blocks))
+		t.Fatalf("%d cluster-test blocks in docs/cluster.md, want 2", len(blocks))
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: runs the README's cluster on its own ports in a network namespace of its own (CI runs as root)")
@@ -290,7 +291,7 @@ func TestREADMECluster(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		logs, _ := exec.Command("sh", "-c", "tail -n 20 "+cmd.Dir+"/serve-*.log").CombinedOutput()
-		t.Fatalf("README.md:%d: the cluster blocks failed: %v\n%s\nthe servers' logs:\n%s", blocks[0].line, err, out, logs)
+		t.Fatalf("%s:%d: the cluster blocks failed: %v\n%s\nthe servers' logs:\n%s", blocks[0].file, blocks[0].line, err, out, logs)
 	}
 	for _, want := range []string{"n1  127.0.0.1:8101", "n2  127.0.0.1:8102", "n3  127.0.0.1:8103", `"name":"web"`, "saved ", "restored;", "leader: n"} {
 		if !strings.Contains(string(out), want) {
