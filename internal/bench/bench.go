@@ -37,8 +37,12 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	Addr       string // registry gRPC address; empty starts one in this process
-	MetricsURL string // the registry's /metrics, to read its heap when Addr is set
+	Addr       string // registry gRPC address; empty starts one (Spawn says where)
+	MetricsURL string // the registry's /metrics, to read its heap, RSS and CPU when Addr is set
+	// Spawn, without Addr, is a svcreg binary to run the registry with, in
+	// a process of its own on a new data dir (its RSS, CPU and restart are
+	// measured); empty runs the registry in this process.
+	Spawn string
 	// Dial carries Addr's credentials (TLS, a token); plaintext without.
 	Dial []grpc.DialOption
 	// Secure starts the in-process registry with TLS and tokens, and loads
@@ -71,6 +75,14 @@ type Result struct {
 	HeapBytes           uint64  `json:"heap_bytes"`
 	HeapOf              string  `json:"heap_of"` // "server", or "process" (server and bench clients together)
 	IdleBytesPerWatcher float64 `json:"idle_bytes_per_watcher"`
+	// The server's own process, from its /metrics (with --metrics-url, or
+	// a registry the run started as a process of its own).
+	ServerRSSPeakBytes  uint64  `json:"server_rss_peak_bytes,omitempty"`
+	ServerCPUUsPerEvent float64 `json:"server_cpu_us_per_event,omitempty"` // server CPU while writing, per delivered event
+	// After the run, a registry of its own is restarted on its data dir.
+	RestartReadyMs      float64 `json:"restart_ready_ms,omitempty"`
+	RestartRSSBytes     uint64  `json:"restart_rss_bytes,omitempty"`
+	RestartBytesPerInst float64 `json:"restart_rss_bytes_per_instance,omitempty"`
 	Events              int64   `json:"events"`
 	ExpectedEvents      int64   `json:"expected_events"`
 	WatchersDropped     int64   `json:"watchers_dropped"`
@@ -125,20 +137,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, format+"\n", args...) }
 
 	res := &Result{Watchers: cfg.Watchers, Conns: cfg.Conns, Updates: cfg.Updates}
-	addr, dial, heap, stop, err := target(ctx, cfg, res)
+	reg, err := target(ctx, cfg, res)
 	if err != nil {
 		return nil, err
 	}
-	defer stop()
-	conns := make([]*grpc.ClientConn, cfg.Conns)
-	for i := range conns {
-		conn, err := grpc.NewClient(addr, dial...)
-		if err != nil {
-			return nil, err
-		}
-		defer conn.Close()
-		conns[i] = conn
+	defer reg.stop()
+	heap := reg.heap
+	conns, err := reg.connect(cfg.Conns)
+	if err != nil {
+		return nil, err
 	}
+	defer closeAll(conns)
 	client := svcregv1grpc.NewRegistryServiceClient(conns[0])
 
 	logf("creating %d services with %d instances each", cfg.Services, cfg.Endpoints)
@@ -166,6 +175,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.IdleBytesPerWatcher = float64(idleHeap-baseHeap) / float64(cfg.Watchers)
 	}
 	res.ExpectedEvents = ws.expected(cfg)
+	server := watchServer(ctx, reg.metrics)
 
 	logf("writing %d updates at %v/s with %d writers", cfg.Updates, cfg.Rate, cfg.Writers)
 	acks, writeLat, writeSpan, err := write(ctx, client, cfg, epoch)
@@ -182,45 +192,97 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.HeapBytes, err = heap(); err != nil {
 		return nil, err
 	}
+	server.finish(res, ws.received.Load())
 	stopWatching()
 	ws.wg.Wait()
 	ws.summarize(res, acks)
 	slices.Sort(writeLat)
 	res.WriteP50Ms, res.WriteP99Ms = pct(writeLat, 50), pct(writeLat, 99)
+	if reg.process != nil {
+		logf("restarting the registry on its data dir")
+		if err := measureRestart(ctx, reg.process, res, cfg.Services*cfg.Endpoints); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 
-// target is the registry to load: cfg.Addr, or one started in this
-// process; dial are the options to reach it with, heap reads its heap,
-// stop ends it.
-func target(ctx context.Context, cfg Config, res *Result) (addr string, dial []grpc.DialOption, heap func() (uint64, error), stop func(), err error) {
-	if cfg.Addr != "" {
+// registry is the one a run loads.
+type registry struct {
+	addr    string
+	dial    []grpc.DialOption
+	heap    func() (uint64, error)
+	metrics string         // its /metrics; "" when it is this process, or unknown
+	process *serverProcess // when the run started it as a process of its own
+	stop    func()
+}
+
+// connect opens n connections to the registry.
+func (r *registry) connect(n int) ([]*grpc.ClientConn, error) {
+	conns := make([]*grpc.ClientConn, 0, n)
+	for range n {
+		conn, err := grpc.NewClient(r.addr, r.dial...)
+		if err != nil {
+			closeAll(conns)
+			return nil, err
+		}
+		conns = append(conns, conn)
+	}
+	return conns, nil
+}
+
+func closeAll(conns []*grpc.ClientConn) {
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// target is the registry to load: cfg.Addr, a process of its own
+// (cfg.Spawn), or one started in this process.
+func target(ctx context.Context, cfg Config, res *Result) (*registry, error) {
+	plaintext := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	switch {
+	case cfg.Addr != "":
 		res.HeapOf = "server"
-		heap = func() (uint64, error) { return scrapeHeap(ctx, cfg.MetricsURL) }
+		reg := &registry{addr: cfg.Addr, dial: append(plaintext, cfg.Dial...), metrics: cfg.MetricsURL, stop: func() {}}
+		reg.heap = func() (uint64, error) { m, err := scrape(ctx, cfg.MetricsURL); return m.heap, err }
 		if cfg.MetricsURL == "" {
 			res.HeapOf = "unknown"
-			heap = func() (uint64, error) { return 0, nil }
+			reg.heap = func() (uint64, error) { return 0, nil }
 		}
-		dial = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.Dial...)
-		return cfg.Addr, dial, heap, func() {}, nil
+		return reg, nil
+	case cfg.Spawn != "":
+		p, err := startServerProcess(ctx, cfg.Spawn)
+		if err != nil {
+			return nil, err
+		}
+		res.HeapOf = "server"
+		return &registry{addr: p.grpc, dial: plaintext, metrics: p.metricsURL(), process: p, stop: p.close,
+			heap: func() (uint64, error) { m, err := scrape(ctx, p.metricsURL()); return m.heap, err }}, nil
 	}
+	return inProcess(ctx, cfg, res)
+}
+
+// inProcess starts a registry in this process.
+func inProcess(ctx context.Context, cfg Config, res *Result) (*registry, error) {
 	srvCfg := server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ShutdownTimeout: time.Second}
 	var secure *secureSetup
+	var err error
 	if cfg.Secure {
 		if secure, err = newSecureSetup(); err != nil {
-			return "", nil, nil, nil, err
+			return nil, err
 		}
 		srvCfg.Security = secure.security
 	}
 	srv, err := server.New(srvCfg)
 	if err != nil {
-		return "", nil, nil, nil, err
+		return nil, err
 	}
 	srvCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { srv.Serve(srvCtx); close(done) }()
-	stop = func() {
+	stop := func() {
 		cancel()
 		<-done
 		if secure != nil {
@@ -231,17 +293,17 @@ func target(ctx context.Context, cfg Config, res *Result) (addr string, dial []g
 	defer cancelWait()
 	if err := srv.Ready(waitCtx); err != nil {
 		stop()
-		return "", nil, nil, nil, err
+		return nil, err
 	}
-	dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if secure != nil {
 		if dial, err = secure.dialOptions(waitCtx, srv.GRPCAddr()); err != nil {
 			stop()
-			return "", nil, nil, nil, err
+			return nil, err
 		}
 	}
 	res.HeapOf = "process"
-	return srv.GRPCAddr(), dial, processHeap, stop, nil
+	return &registry{addr: srv.GRPCAddr(), dial: dial, heap: processHeap, stop: stop}, nil
 }
 
 // watchers are the run's watch streams.
@@ -475,7 +537,6 @@ func processHeap() (uint64, error) {
 	return m.HeapAlloc, nil
 }
 
-// scrapeHeap reads go_memstats_heap_alloc_bytes from a server's /metrics.
 // parseSample reads a Prometheus sample value as a count of bytes: the
 // text format writes floats (5.88996e+06), never only integers.
 func parseSample(v string) (uint64, error) {
@@ -489,21 +550,46 @@ func parseSample(v string) (uint64, error) {
 	return uint64(f), nil
 }
 
-func scrapeHeap(ctx context.Context, url string) (uint64, error) {
+// serverMetrics is what a run reads from a server's /metrics.
+type serverMetrics struct {
+	heap, rss  uint64
+	cpuSeconds float64
+}
+
+// scrape reads the server's heap, RSS and CPU time from its /metrics
+// (the Go client's runtime and process collectors).
+func scrape(ctx context.Context, url string) (serverMetrics, error) {
+	var m serverMetrics
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
-		return 0, err
+		return m, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return m, err
 	}
 	defer resp.Body.Close()
+	found := 0
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_alloc_bytes "); ok {
-			return parseSample(v)
+		name, v, _ := strings.Cut(sc.Text(), " ")
+		switch name {
+		case "go_memstats_heap_alloc_bytes":
+			m.heap, err = parseSample(v)
+		case "process_resident_memory_bytes":
+			m.rss, err = parseSample(v)
+		case "process_cpu_seconds_total":
+			m.cpuSeconds, err = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		default:
+			continue
 		}
+		if err != nil {
+			return m, fmt.Errorf("%s: %s: %w", url, name, err)
+		}
+		found++
 	}
-	return 0, fmt.Errorf("%s: no go_memstats_heap_alloc_bytes", url)
+	if found == 0 {
+		return m, fmt.Errorf("%s: no go_memstats_heap_alloc_bytes", url)
+	}
+	return m, nil
 }
