@@ -23,12 +23,17 @@ func TestMemoryPerInstance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills a store with 10,000 instances")
 	}
+	profile := os.Getenv("SVCREG_HEAP_PROFILE") // where the bytes are: go tool pprof -sample_index=inuse_space
+	if profile != "" {
+		defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 1 // every allocation, not a sample
+	}
 	before := liveHeap()
 	s := benchStore(t, 10000, 100)
 	after := liveHeap()
 	got := float64(after-before) / 10000
-	if path := os.Getenv("SVCREG_HEAP_PROFILE"); path != "" { // where the bytes are: go tool pprof -sample_index=inuse_space
-		f, err := os.Create(path)
+	if profile != "" {
+		f, err := os.Create(profile)
 		if err != nil {
 			t.Fatal(err)
 		}
