@@ -310,6 +310,17 @@ func (w *dnsRecorder) WriteMsg(m *dns.Msg) error {
 	return w.ResponseWriter.WriteMsg(m)
 }
 
+// Write counts a packed answer (the resolver sends its answers packed):
+// the response code is the header's low four bits (RFC 1035 section
+// 4.1.1; no answer of ours uses EDNS0's extended codes).
+func (w *dnsRecorder) Write(b []byte) (int, error) {
+	if !w.counted && len(b) >= 4 {
+		w.counted = true
+		w.count(dns.RcodeToString[int(b[3]&0x0f)])
+	}
+	return w.ResponseWriter.Write(b)
+}
+
 // zonesWithoutPreference counts, over every service that prefers close
 // endpoints, the zones whose clients the topology rule sends elsewhere.
 func zonesWithoutPreference(r *store.ReadTxn) int {

@@ -69,6 +69,7 @@ type Resolver struct {
 	source  Source
 	onPanic func(any)
 	hidden  func(namespace string) bool
+	cache   answerCache
 }
 
 // Config configures a Resolver.
@@ -247,6 +248,11 @@ func (r *Resolver) resolve(q dns.Question, limit budget, visible func(string) bo
 	if err != nil {
 		return Answer{Rcode: dns.RcodeServerFailure}, err
 	}
+	return r.answerFrom(snap, q, limit, visible)
+}
+
+// answerFrom answers q from snap.
+func (r *Resolver) answerFrom(snap Snapshot, q dns.Question, limit budget, visible func(string) bool) (Answer, error) {
 	v := &reads{s: snap, visible: visible}
 	a := r.answer(v, q, limit)
 	if v.err != nil {

@@ -73,6 +73,7 @@ func TestDashedIP(t *testing.T) {
 type panicking struct{ Snapshot }
 
 func (panicking) Service(string, string) (*svcregv1.Service, error) { panic("boom") }
+func (panicking) Revision() int64                                   { return 1 }
 
 // TestServeDNSRecoversPanics: a panic while answering is SERVFAIL, and
 // the panic is reported.
@@ -104,7 +105,21 @@ func TestNotReadyIsServfail(t *testing.T) {
 type recorder struct {
 	dns.ResponseWriter
 	msg *dns.Msg
+	tcp bool
 }
 
 func (r *recorder) WriteMsg(m *dns.Msg) error { r.msg = m; return nil }
-func (r *recorder) RemoteAddr() net.Addr      { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353} }
+
+// Write records a packed answer (the cache's) as its message.
+func (r *recorder) Write(b []byte) (int, error) {
+	r.msg = new(dns.Msg)
+	return len(b), r.msg.Unpack(b)
+}
+func (r *recorder) RemoteAddr() net.Addr {
+	if r.tcp {
+		return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}
+	}
+	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}
+}
+
+var errNotReady = errors.New("not caught up")

@@ -9,7 +9,9 @@ import (
 
 // ServeDNS implements dns.Handler: one question per message, EDNS0, and
 // truncation (TC) when a UDP answer does not fit, so clients retry over
-// TCP. A panic while answering is SERVFAIL, never a dead server.
+// TCP. An answer already given at the snapshot's revision is sent again
+// from the cache (answerCache). A panic while answering is SERVFAIL, never
+// a dead server.
 func (r *Resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -21,11 +23,44 @@ func (r *Resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 			w.WriteMsg(m)
 		}
 	}()
-	w.WriteMsg(r.Reply(req, w.RemoteAddr().Network() == "tcp"))
+	tcp := w.RemoteAddr().Network() == "tcp"
+	snap, err := r.source()
+	if err != nil {
+		w.WriteMsg(r.reply(req, tcp, nil))
+		return
+	}
+	key, cacheable := keyOf(req, tcp)
+	if cacheable {
+		if b := r.cache.get(snap.Revision(), key, req.Id); b != nil {
+			w.Write(b)
+			return
+		}
+	}
+	m := r.reply(req, tcp, snap)
+	packed, err := m.Pack()
+	if err != nil {
+		w.WriteMsg(m) // says why
+		return
+	}
+	if cacheable && (m.Rcode == dns.RcodeSuccess || m.Rcode == dns.RcodeNameError) {
+		r.cache.put(snap.Revision(), key, packed)
+	}
+	w.Write(packed)
 }
 
-// Reply builds the response to req (tcp: the transport is a stream).
+// Reply builds the response to req (tcp: the transport is a stream) from
+// the source's current snapshot.
 func (r *Resolver) Reply(req *dns.Msg, tcp bool) *dns.Msg {
+	snap, err := r.source()
+	if err != nil {
+		snap = nil
+	}
+	return r.reply(req, tcp, snap)
+}
+
+// reply builds the response to req from snap (nil: SERVFAIL, the source
+// cannot answer).
+func (r *Resolver) reply(req *dns.Msg, tcp bool, snap Snapshot) *dns.Msg {
 	m := new(dns.Msg)
 	if len(req.Question) != 1 || req.Opcode != dns.OpcodeQuery {
 		m.SetRcode(req, dns.RcodeNotImplemented)
@@ -49,7 +84,10 @@ func (r *Resolver) Reply(req *dns.Msg, tcp bool) *dns.Msg {
 	if r.hidden != nil {
 		visible = func(ns string) bool { return !r.hidden(ns) }
 	}
-	a, _ := r.resolve(req.Question[0], limit, visible) // an error is SERVFAIL
+	a := Answer{Rcode: dns.RcodeServerFailure}
+	if snap != nil {
+		a, _ = r.answerFrom(snap, req.Question[0], limit, visible) // an error is SERVFAIL
+	}
 	m.Rcode = a.Rcode
 	m.Authoritative = a.Authoritative
 	m.Answer, m.Ns, m.Extra = a.Answer, a.Authority, a.Additional
