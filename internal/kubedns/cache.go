@@ -21,11 +21,16 @@ type answerCache struct {
 	mu      sync.RWMutex
 	rev     int64
 	answers map[answerKey][]byte
+	bytes   int // of the answers kept
 }
 
-// answerCacheSize bounds the answers kept; when full (many distinct
-// names, at one revision) it starts again empty.
-const answerCacheSize = 4096
+// The cache's bounds: when a new answer would pass either (many distinct
+// questions at one revision, or a name asked in many letter cases), it
+// starts again empty.
+const (
+	answerCacheSize  = 4096
+	answerCacheBytes = 4 << 20 // a TCP answer may be 64 KiB
+)
 
 // answerKey is what, beside the revision, an answer depends on.
 type answerKey struct {
@@ -69,8 +74,11 @@ func (c *answerCache) put(rev int64, k answerKey, packed []byte) {
 	if rev < c.rev {
 		return // a question read at an older snapshot answered late
 	}
-	if rev > c.rev || len(c.answers) >= answerCacheSize || c.answers == nil {
-		c.rev, c.answers = rev, make(map[answerKey][]byte, 64)
+	if rev > c.rev || len(c.answers) >= answerCacheSize || c.bytes+len(packed) > answerCacheBytes || c.answers == nil {
+		c.rev, c.answers, c.bytes = rev, make(map[answerKey][]byte, 64), 0
+	}
+	if _, ok := c.answers[k]; !ok {
+		c.bytes += len(packed)
 	}
 	c.answers[k] = packed
 }

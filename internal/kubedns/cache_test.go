@@ -4,6 +4,7 @@
 package kubedns
 
 import (
+	"fmt"
 	"net"
 	"testing"
 
@@ -95,5 +96,24 @@ func TestAnswerCache(t *testing.T) {
 			t.Errorf("%s: %d reads, %d answers, %s; want %d, %d, %s", tt.name, got, len(m.Answer), dns.RcodeToString[m.Rcode],
 				tt.wantReads, tt.wantA, dns.RcodeToString[tt.wantRcode])
 		}
+	}
+}
+
+// TestAnswerCacheBounds: distinct questions at one revision never hold
+// more than the cache's bounds.
+func TestAnswerCacheBounds(t *testing.T) {
+	var c answerCache
+	big := make([]byte, 60<<10)
+	for i := range 10 * answerCacheSize {
+		c.put(1, answerKey{name: fmt.Sprintf("q%d.", i)}, big[:12+i%len(big)])
+		if len(c.answers) > answerCacheSize || c.bytes > answerCacheBytes {
+			t.Fatalf("after %d answers: %d kept, %d bytes", i+1, len(c.answers), c.bytes)
+		}
+	}
+	if c.get(1, answerKey{name: fmt.Sprintf("q%d.", 10*answerCacheSize-1)}, 1) == nil {
+		t.Error("the newest answer was not kept")
+	}
+	if c.get(2, answerKey{name: fmt.Sprintf("q%d.", 10*answerCacheSize-1)}, 1) != nil {
+		t.Error("an answer of revision 1 was given at revision 2")
 	}
 }
