@@ -4,6 +4,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
@@ -133,5 +134,22 @@ func BenchmarkApplyBatch(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/command")
 		})
+	}
+}
+
+// BenchmarkRestore loads a snapshot of 50,000 instances over 1,000
+// services (and their endpoints): most of a restart's time.
+func BenchmarkRestore(b *testing.B) {
+	var snap bytes.Buffer
+	if _, err := benchStore(b, 50000, 1000).Snapshot().WriteTo(&snap); err != nil {
+		b.Fatal(err)
+	}
+	s := newTestStore(b, "10.96.0.0/16", "30000-32767")
+	b.SetBytes(int64(snap.Len()))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.Restore(bytes.NewReader(snap.Bytes())); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
