@@ -144,37 +144,27 @@ func syncServiceEndpointsTxn(txn *writeTxn, rev int64, svc *svcregv1.Service, wa
 	return nil
 }
 
-// syncInstanceEndpointsTxn re-derives the endpoints of one instance (inst
-// nil: deleted) in the services that select it now or selected it before.
-// Candidates come from the selector index, one lookup per label, so the
-// cost is O(labels + matching services), not O(services).
-func syncInstanceEndpointsTxn(txn *writeTxn, rev int64, namespace, name string, inst *svcregv1.Instance) error {
+// syncInstanceEndpointsTxn re-derives the endpoints of one instance (old:
+// before this write, nil for a create; inst: after it, nil for a delete)
+// in the services that select it now or selected it before. Both come
+// from the selector index, one lookup per label: a service that had an
+// endpoint of the instance selected its old labels (a selector change
+// re-derives all of its service's endpoints), so no index of endpoints by
+// instance is needed. The cost is O(labels + matching services), not
+// O(services).
+func syncInstanceEndpointsTxn(txn *writeTxn, rev int64, namespace, name string, old, inst *svcregv1.Instance) error {
 	services := map[string]*svcregv1.Service{}
-	it, err := txn.Get(tableEndpoints, indexInstance, meta.Key(namespace, name))
-	if err != nil {
-		return err
-	}
-	var owners []string
-	for obj := it.Next(); obj != nil; obj = it.Next() {
-		owners = append(owners, obj.(*svcregv1.Endpoint).GetService())
-	}
-	for _, svcName := range owners {
-		obj, err := txn.First(tableServices, indexID, meta.Key(namespace, svcName))
-		if err != nil {
-			return err
-		}
-		if svc, ok := obj.(*svcregv1.Service); ok && derivesEndpoints(svc) {
-			services[svcName] = svc
-		}
-	}
-	for k, v := range inst.GetLabels() {
-		it, err := txn.Get(tableServices, indexSelector, labelKey(namespace, k, v))
-		if err != nil {
-			return err
-		}
-		for obj := it.Next(); obj != nil; obj = it.Next() {
-			svc := obj.(*svcregv1.Service)
-			services[svc.GetName()] = svc
+	for _, labels := range []map[string]string{old.GetLabels(), inst.GetLabels()} {
+		for k, v := range labels {
+			it, err := txn.Get(tableServices, indexSelector, labelKey(namespace, k, v))
+			if err != nil {
+				return err
+			}
+			for obj := it.Next(); obj != nil; obj = it.Next() {
+				if svc := obj.(*svcregv1.Service); derivesEndpoints(svc) {
+					services[svc.GetName()] = svc
+				}
+			}
 		}
 	}
 	// In name order: every replica emits the events in the same order.

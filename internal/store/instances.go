@@ -59,7 +59,7 @@ func (s *Store) createInstanceTxn(ctx *applyCtx, req *svcregv1.CreateInstanceReq
 	if err := ctx.txn.Replace(tableInstances, nil, inst); err != nil {
 		return nil, err
 	}
-	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, inst.GetNamespace(), inst.GetName(), inst); err != nil {
+	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, inst.GetNamespace(), inst.GetName(), nil, inst); err != nil {
 		return nil, err
 	}
 	return &Result{Instance: inst}, nil
@@ -113,7 +113,7 @@ func (s *Store) updateInstanceTxn(ctx *applyCtx, req *svcregv1.UpdateInstanceReq
 	if err := ctx.txn.Replace(tableInstances, old, inst); err != nil {
 		return nil, err
 	}
-	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, inst.GetNamespace(), inst.GetName(), inst); err != nil {
+	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, inst.GetNamespace(), inst.GetName(), old, inst); err != nil {
 		return nil, err
 	}
 	return &Result{Instance: inst}, nil
@@ -143,7 +143,7 @@ func (s *Store) deleteInstanceTxn(ctx *applyCtx, req *svcregv1.DeleteInstanceReq
 	if err := ctx.txn.Delete(tableInstances, old); err != nil {
 		return nil, err
 	}
-	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, old.GetNamespace(), old.GetName(), nil); err != nil {
+	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, old.GetNamespace(), old.GetName(), old, nil); err != nil {
 		return nil, err
 	}
 	return &Result{Instance: old}, nil
@@ -165,7 +165,7 @@ func (s *Store) expireInstancesTxn(ctx *applyCtx, req *storev1.ExpireInstances) 
 		if err := ctx.txn.Delete(tableInstances, inst); err != nil {
 			return nil, err
 		}
-		if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, inst.GetNamespace(), inst.GetName(), nil); err != nil {
+		if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, inst.GetNamespace(), inst.GetName(), inst, nil); err != nil {
 			return nil, err
 		}
 	}

@@ -207,7 +207,7 @@ func (s *Store) reportProbeTxn(ctx *applyCtx, r *svcregv1.ReportProbeResultReque
 	if err := ctx.txn.Replace(tableInstances, old, inst); err != nil {
 		return nil, err
 	}
-	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, inst.GetNamespace(), inst.GetName(), inst); err != nil {
+	if err := syncInstanceEndpointsTxn(ctx.txn, ctx.rev, inst.GetNamespace(), inst.GetName(), old, inst); err != nil {
 		return nil, err
 	}
 	return &Result{Instance: inst}, nil

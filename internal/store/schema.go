@@ -28,7 +28,6 @@ const (
 	indexID       = "id"
 	indexSelector = "selector" // services: namespace/first selector pair
 	indexLabel    = "label"    // instances: namespace/key=value, one per label
-	indexInstance = "instance" // endpoints: namespace/instance
 	indexOwner    = "owner"    // allocations: namespace/service
 	indexIP       = "ip"       // endpoints: IP address (reverse DNS)
 	indexHash     = "hash"     // tokens: the hex SHA-256 of the secret
@@ -93,16 +92,15 @@ func instancesTable() *memdb.TableSchema {
 
 // endpointsTable holds one row per (service, instance), keyed
 // namespace/service/instance so that a service's endpoints are one prefix
-// scan, and indexed by namespace/instance for instance changes.
+// scan, and indexed by IP for reverse DNS. An instance's endpoints are
+// found through the services that select it (syncInstanceEndpointsTxn):
+// an index by instance would cost a radix entry per endpoint.
 func endpointsTable() *memdb.TableSchema {
 	return &memdb.TableSchema{
 		Name: tableEndpoints,
 		Indexes: map[string]*memdb.IndexSchema{
 			indexID: {Name: indexID, Unique: true, Indexer: keyIndexer[*svcregv1.Endpoint](func(e *svcregv1.Endpoint) (string, bool) {
 				return meta.EndpointKey(e.GetNamespace(), e.GetService(), e.GetInstance()), true
-			})},
-			indexInstance: {Name: indexInstance, Indexer: keyIndexer[*svcregv1.Endpoint](func(e *svcregv1.Endpoint) (string, bool) {
-				return meta.Key(e.GetNamespace(), e.GetInstance()), true
 			})},
 			indexIP: {Name: indexIP, Indexer: keyIndexer[*svcregv1.Endpoint](func(e *svcregv1.Endpoint) (string, bool) {
 				return e.GetIp(), true
