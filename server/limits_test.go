@@ -4,6 +4,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -440,5 +441,29 @@ func TestRejectedWritesAreNotLogged(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// TestWatchWithABodyStreams: a watch whose GET carries a body (read to
+// its end or not) still streams its events: the body bound's writer
+// passes flushes on.
+func TestWatchWithABodyStreams(t *testing.T) {
+	ts := startServer(t, Config{Limits: smallLimits})
+	ts.mustCreateService(t, webSvc())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a bound: a watch that never flushes
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+ts.HTTPAddr()+"/v1/namespaces/shop/services/web/endpoints:watch", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if resp.StatusCode != http.StatusOK || err != nil || !strings.Contains(line, "ADDED") && !strings.Contains(line, "SYNCED") {
+		t.Fatalf("the watch with a body: %d, %q, %v", resp.StatusCode, line, err)
 	}
 }

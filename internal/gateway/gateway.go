@@ -239,6 +239,10 @@ func (w closeUnlessRead) Write(b []byte) (int, error) {
 
 func (w closeUnlessRead) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Flush keeps a streamed answer (a watch) working when its request had a
+// body: the gateway looks for http.Flusher itself.
+func (w closeUnlessRead) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+
 // writeHTTPError maps gRPC status to HTTP with Kubernetes' choices: invalid
 // fields are 422 Unprocessable Entity (malformed requests stay 400), stale
 // etags 409 (412 when If-Match named the etag), and the body is the google.rpc.Status as JSON.
