@@ -406,6 +406,22 @@ func TestClusterMinorityPartition(t *testing.T) {
 // raftTerm is a server's current Raft term.
 func raftTerm(m *member) string { return m.node.Raft().Stats()["term"] }
 
+// addressesRecorded waits until every server recorded its addresses in
+// leader's store: each does so with a command of its own once it has
+// caught up (on a busy machine, late), which a test counting Raft entries
+// must not count.
+func (c *testCluster) addressesRecorded(t *testing.T, leader *member) {
+	t.Helper()
+	waitFor(t, "every server to record its addresses", 30*time.Second, func() bool {
+		for _, m := range c.members {
+			if _, err := leader.store.Read().Node(m.node.ID()); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // renewOverOneStream renews "alive" n times through m over one KeepAlive
 // stream, pipelined as a client renewing many instances would.
 func renewOverOneStream(m *member, n int) error {
@@ -454,14 +470,7 @@ func TestClusterLeases(t *testing.T) {
 	// addresses with a command of its own, once, soon after it starts (on
 	// a busy machine, late): wait for all three, so that the entries
 	// counted are the renewals' alone.
-	waitFor(t, "every server to record its addresses", 30*time.Second, func() bool {
-		for _, m := range c.members {
-			if _, err := leader.store.Read().Node(m.node.ID()); err != nil {
-				return false
-			}
-		}
-		return true
-	})
+	c.addressesRecorded(t, leader)
 	// An election in the middle (a machine so busy that heartbeats are
 	// late) appends the new leader's entries and may outlast a renewal's
 	// hold: that attempt says nothing about renewals, and is made again.

@@ -414,6 +414,7 @@ func TestRejectedWritesAreNotLogged(t *testing.T) {
 	c := startCluster(t, 3, Config{})
 	leader := c.waitLeader()
 	leader.mustCreateService(t, webSvc())
+	c.addressesRecorded(t, leader)
 	huge := webInst("huge")
 	huge.Labels = labelsOf(100, 10) // over the default 64 labels
 	for _, m := range c.members {
