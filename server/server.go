@@ -41,6 +41,7 @@ import (
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/cluster"
 	"github.com/svcreg/svcreg/internal/gateway"
+	"github.com/svcreg/svcreg/internal/kubeapi"
 	"github.com/svcreg/svcreg/internal/kubedns"
 	"github.com/svcreg/svcreg/internal/lease"
 	"github.com/svcreg/svcreg/internal/meta"
@@ -52,29 +53,30 @@ import (
 
 // Server is a running registry.
 type Server struct {
-	cfg      Config
-	plan     *plan // TLS and auth, as decided at start
-	log      *slog.Logger
-	store    *store.Store
-	node     *cluster.Node
-	hub      *watch.Hub
-	leases   *lease.Manager
-	probes   *serverProbes
-	ready    *readiness
-	grpc     *grpc.Server // the client port
-	grpcLis  net.Listener
-	peer     *grpc.Server // the peer port's gRPC surface (nil alone)
-	dnsView  *kubedns.Resolver
-	rest     *restGateway
-	http     *http.Server
-	httpLis  net.Listener
-	dns      *dnsServers
-	guard    *guard
-	xds      *xds.Feed
-	metrics  *serverMetrics
-	inFlight *admission.InFlight // each client's requests in flight, gRPC and REST
-	xdsCtx   context.Context     // the ADS server's; cancelled at shutdown
-	stopXDS  context.CancelFunc
+	cfg       Config
+	plan      *plan // TLS and auth, as decided at start
+	log       *slog.Logger
+	store     *store.Store
+	node      *cluster.Node
+	hub       *watch.Hub
+	kubeCache *kubeapi.Cache // the Kubernetes API's objects
+	leases    *lease.Manager
+	probes    *serverProbes
+	ready     *readiness
+	grpc      *grpc.Server // the client port
+	grpcLis   net.Listener
+	peer      *grpc.Server // the peer port's gRPC surface (nil alone)
+	dnsView   *kubedns.Resolver
+	rest      *restGateway
+	http      *http.Server
+	httpLis   net.Listener
+	dns       *dnsServers
+	guard     *guard
+	xds       *xds.Feed
+	metrics   *serverMetrics
+	inFlight  *admission.InFlight // each client's requests in flight, gRPC and REST
+	xdsCtx    context.Context     // the ADS server's; cancelled at shutdown
+	stopXDS   context.CancelFunc
 
 	// life orders Serve and Close: Close before Serve releases what New
 	// bound; Close during Serve stops it as its context ending would.
@@ -105,6 +107,7 @@ func New(cfg Config) (*Server, error) {
 		s.hub.Close()
 		return nil, err
 	}
+	s.kubeCache = kubeapi.NewCache(st, s.hub, cfg.Logger, cfg.WatchHistory)
 	s.guard = &guard{enabled: s.plan.auth, store: st, clock: cfg.Clock, log: cfg.Logger, sessions: newSessions(st, cfg.Clock)}
 	st.OnTokenChange(s.guard.known.invalidate)
 	ok := false
@@ -276,7 +279,7 @@ func (s *Server) dnsSource() (kubedns.Snapshot, error) {
 
 func (s *Server) listenHTTP() error {
 	cfg := gateway.Config{Conn: s.rest.conn, Observe: s.metrics.restMiddleware, Metrics: s.metrics.handler(), Readyz: s.ready.serveReadyz,
-		Pprof: s.cfg.Pprof, BodyTimeout: s.cfg.Limits.HTTPBodyTimeout, Log: s.log, InFlight: s.inFlight, AllowedHosts: s.cfg.Security.HTTPAllowedHosts}
+		Kubernetes: s.kubernetesAPI(), Pprof: s.cfg.Pprof, BodyTimeout: s.cfg.Limits.HTTPBodyTimeout, Log: s.log, InFlight: s.inFlight, AllowedHosts: s.cfg.Security.HTTPAllowedHosts}
 	if s.plan.tls != nil {
 		cfg.CertNames = s.plan.tls.Names
 	}
@@ -425,6 +428,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	bg.Go(func() { s.leases.Run(bgCtx) })
 	bg.Go(func() { s.bookmarks(bgCtx) })
+	bg.Go(func() { s.kubeCache.Run(bgCtx) })
 	bg.Go(func() { s.followLeadership(bgCtx, changes, &bg) })
 	bg.Go(func() { s.ready.run(bgCtx) })
 	bg.Go(func() { s.guard.sessions.run(bgCtx) })

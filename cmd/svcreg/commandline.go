@@ -13,7 +13,7 @@ import (
 
 // commands are the verbs run knows, for "did you mean".
 var commands = []string{"serve", "get", "describe", "apply", "delete", "watch", "drain", "undrain", "completion", "bench",
-	"resolve", "env", "operator", "snapshot", "proxy", "token", "cert", "xds", "version", "help"}
+	"resolve", "env", "operator", "snapshot", "proxy", "token", "kubeconfig", "cert", "xds", "version", "help"}
 
 // globalValueFlags are the flags every registry command takes that have a
 // value, so that a verb after them is found (`svcreg -n shop get svc`).

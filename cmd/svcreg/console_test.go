@@ -28,8 +28,19 @@ var update = flag.Bool("update", false, "rewrite the console's golden files")
 func startConsoleRegistry(t *testing.T) (addr string, clock *clocktest.Fake) {
 	t.Helper()
 	clock = clocktest.NewAt(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
-	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-", Clock: clock, ShutdownTimeout: time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := runRegistry(t, server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "-", DNSAddr: "-", Clock: clock})
+	consoleNow = clock.Now
+	t.Cleanup(func() { consoleNow = time.Now })
+	return srv.GRPCAddr(), clock
+}
+
+// runRegistry starts a registry in this process, stopped when the test
+// ends, and waits until it serves.
+func runRegistry(t *testing.T, cfg server.Config) *server.Server {
+	t.Helper()
+	cfg.ShutdownTimeout = time.Second
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,9 +53,7 @@ func startConsoleRegistry(t *testing.T) (addr string, clock *clocktest.Fake) {
 	if err := srv.Ready(wait); err != nil {
 		t.Fatalf("the registry did not catch up: %v", err)
 	}
-	consoleNow = clock.Now
-	t.Cleanup(func() { consoleNow = time.Now })
-	return srv.GRPCAddr(), clock
+	return srv
 }
 
 // consoleRun runs one console command in this process: its stdout and

@@ -34,6 +34,7 @@ Usage:
   svcreg snapshot save|restore FILE
   svcreg proxy [flags]     make cluster IPs and node ports real on this node (svcreg proxy -h)
   svcreg token create|list|revoke|whoami|generate   manage access tokens
+  svcreg kubeconfig [--server URL]   a kubeconfig for kubectl and client-go (docs/kubernetes.md)
   svcreg cert ca|issue        make a CA and certificates for TLS
   svcreg xds bootstrap [--server ADDR]  the bootstrap JSON of proxyless gRPC clients (xds:///)
   svcreg xds clients          the xDS clients of a server: what each accepted, what it rejected and why
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string) int {
 		err = snapshotCmd(ctx, args[1:])
 	case "token":
 		err = tokenCmd(ctx, args[1:])
+	case "kubeconfig":
+		err = kubeconfigCmd(ctx, args[1:], os.Stdout)
 	case "proxy":
 		err = proxyCmd(ctx, args[1:])
 	case "cert":

@@ -179,7 +179,7 @@ func runReadmeBlock(t *testing.T, b readmeBlock, rewrite *strings.Replacer, dir 
 
 // missingTool names a command a script calls that is not on PATH.
 func missingTool(script string) string {
-	for _, tool := range []string{"curl", "grpcurl", "dig"} {
+	for _, tool := range []string{"curl", "grpcurl", "dig", "kubectl"} {
 		if regexp.MustCompile(`(^|[\s;|&(])` + tool + `\s`).MatchString(script) {
 			if _, err := exec.LookPath(tool); err != nil {
 				return tool

@@ -68,6 +68,19 @@ func (c Config) withEnv() Config {
 	return c
 }
 
+// Credentials are the token (read from its file, when one is named) and
+// the CA file the configuration resolves to, the environment included: for
+// a program that hands them to another client (svcreg kubeconfig).
+func (c Config) Credentials() (token, caFile string, err error) {
+	c = c.withEnv()
+	if c.Token != "" || c.TokenFile != "" {
+		if token, err = (&bearer{static: c.Token, file: c.TokenFile}).current(); err != nil {
+			return "", "", err
+		}
+	}
+	return token, c.CAFile, nil
+}
+
 // DialOptions are the gRPC dial options that carry the credentials to
 // the registry at addr. A token is never sent in plaintext to an address
 // that is not loopback: that is an error here, not a leak later.

@@ -55,6 +55,8 @@ type Config struct {
 	MetricsGuard func(http.Handler) http.Handler
 	// Readyz serves /readyz.
 	Readyz http.HandlerFunc
+	// Kubernetes serves Kubernetes' discovery API: /api, /apis, /version.
+	Kubernetes http.Handler
 	// Pprof serves /debug/pprof.
 	Pprof bool
 	// BodyTimeout bounds how long a request body may take to arrive.
@@ -119,6 +121,11 @@ func (h handler) build() (http.Handler, error) {
 	mux.Handle("GET /metrics", metrics)
 	mux.Handle("GET /ui/", webui.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	if h.Kubernetes != nil {
+		for _, p := range []string{"/api", "/api/", "/apis", "/apis/", "GET /version"} {
+			mux.Handle(p, h.Kubernetes)
+		}
+	}
 	mux.HandleFunc("GET /readyz", h.Readyz)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

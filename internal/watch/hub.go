@@ -135,9 +135,10 @@ type Hub struct {
 	dmu        sync.Mutex // the dispatcher's: cursor and index
 	cursor     uint64     // next sequence number to dispatch
 	subs       map[Key]map[*Subscriber]struct{}
-	dispatched atomic.Int64 // every event of revisions <= dispatched is in subscribers' queues
-	fannedOut  atomic.Int64 // events queued to subscribers, ever
-	cut        atomic.Int64 // subscribers cut off for falling behind, ever
+	dispatched atomic.Int64  // every event of revisions <= dispatched is in subscribers' queues
+	fannedOut  atomic.Int64  // events queued to subscribers, ever
+	cut        atomic.Int64  // subscribers cut off for falling behind, ever
+	roundDone  chan struct{} // closed after the next dispatch round; guarded by mu, made on demand
 }
 
 // NewHub returns a hub whose history starts at revision rev (the store's
@@ -223,6 +224,29 @@ func (h *Hub) Revision() int64 {
 // subscribers' queues.
 func (h *Hub) Dispatched() int64 { return h.dispatched.Load() }
 
+// AfterRound returns a channel closed when the dispatcher next finishes a
+// round (and Dispatched may have moved). A subscriber that needs whole
+// revisions (a commit's events can straddle two of its Next calls) reads
+// Dispatched, then Next: every event at or below what it read is then in
+// hand, and this channel says when to look again.
+func (h *Hub) AfterRound() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.roundDone == nil {
+		h.roundDone = make(chan struct{})
+	}
+	return h.roundDone
+}
+
+func (h *Hub) endRound() {
+	h.mu.Lock()
+	if h.roundDone != nil {
+		close(h.roundDone)
+		h.roundDone = nil
+	}
+	h.mu.Unlock()
+}
+
 func (h *Hub) dispatch() {
 	defer close(h.done)
 	var keys []Key
@@ -277,6 +301,7 @@ func (h *Hub) dispatch() {
 		if len(batch) > 0 || latest > h.dispatched.Load() {
 			h.dispatched.Store(max(latest, h.dispatched.Load()))
 		}
+		h.endRound()
 		h.dmu.Unlock()
 	}
 }
@@ -424,6 +449,7 @@ func (h *Hub) Reset(rev int64) {
 	h.mu.Unlock()
 	h.dispatched.Store(rev)
 	h.cutAllLocked(fmt.Errorf("%w: the registry state was replaced; list again", ErrTooOld))
+	h.endRound()
 }
 
 // Close ends every subscription with ErrClosed and stops the dispatcher.
@@ -438,6 +464,7 @@ func (h *Hub) Close() {
 	h.closed = true
 	h.mu.Unlock()
 	h.cutAllLocked(ErrClosed)
+	h.endRound()
 	h.dmu.Unlock()
 	close(h.stop)
 	<-h.done

@@ -1,0 +1,127 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package kubeapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"runtime"
+	"strings"
+
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/version"
+)
+
+// KubernetesVersion is the Kubernetes release whose API this package
+// serves (the k8s.io/api module it is built with).
+const KubernetesVersion = "1.37"
+
+// verbs are what every resource here serves.
+var verbs = metav1.Verbs{"get", "list", "watch"}
+
+// discovery answers the discovery documents: legacy (/api, /apis, a
+// group, a group version) and, when asked for, the aggregated ones
+// (KEP-3352) that kubectl and client-go ask for first.
+func (h *handler) discovery(w http.ResponseWriter, r *http.Request) bool {
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	aggregated := wantsAggregated(r)
+	switch path {
+	case "/api":
+		if aggregated {
+			writeAggregated(w, r, groupDiscovery(coreV1))
+			return true
+		}
+		write(w, r, http.StatusOK, coreV1, &metav1.APIVersions{Versions: []string{"v1"},
+			ServerAddressByClientCIDRs: []metav1.ServerAddressByClientCIDR{{ClientCIDR: "0.0.0.0/0", ServerAddress: r.Host}}})
+	case "/apis":
+		if aggregated {
+			writeAggregated(w, r, groupDiscovery(discoveryV1))
+			return true
+		}
+		write(w, r, http.StatusOK, coreV1, &metav1.APIGroupList{Groups: []metav1.APIGroup{apiGroup(discoveryV1)}})
+	case "/apis/" + discoveryV1.Group:
+		g := apiGroup(discoveryV1)
+		write(w, r, http.StatusOK, coreV1, &g)
+	case "/api/v1":
+		write(w, r, http.StatusOK, coreV1, resourceList(coreV1))
+	case "/apis/" + discoveryV1.String():
+		write(w, r, http.StatusOK, coreV1, resourceList(discoveryV1))
+	default:
+		return false
+	}
+	return true
+}
+
+func apiGroup(gv schema.GroupVersion) metav1.APIGroup {
+	v := metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}
+	return metav1.APIGroup{Name: gv.Group, Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v}
+}
+
+func resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
+	list := &metav1.APIResourceList{GroupVersion: gv.String()}
+	for _, r := range resources {
+		if r.gvr.GroupVersion() == gv {
+			list.APIResources = append(list.APIResources, metav1.APIResource{Name: r.gvr.Resource, SingularName: r.singular,
+				Namespaced: r.namespaced, Kind: r.kind, Verbs: verbs, ShortNames: r.shortNames})
+		}
+	}
+	return list
+}
+
+func groupDiscovery(gv schema.GroupVersion) *apidiscoveryv2.APIGroupDiscoveryList {
+	v := apidiscoveryv2.APIVersionDiscovery{Version: gv.Version, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}
+	for _, r := range resources {
+		if r.gvr.GroupVersion() != gv {
+			continue
+		}
+		scope := apidiscoveryv2.ScopeCluster
+		if r.namespaced {
+			scope = apidiscoveryv2.ScopeNamespace
+		}
+		v.Resources = append(v.Resources, apidiscoveryv2.APIResourceDiscovery{Resource: r.gvr.Resource, SingularResource: r.singular,
+			ResponseKind: &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.kind},
+			Scope:        scope, Verbs: verbs, ShortNames: r.shortNames})
+	}
+	return &apidiscoveryv2.APIGroupDiscoveryList{Items: []apidiscoveryv2.APIGroupDiscovery{{
+		ObjectMeta: metav1.ObjectMeta{Name: gv.Group}, Versions: []apidiscoveryv2.APIVersionDiscovery{v}}}}
+}
+
+// aggregatedMedia is how an aggregated discovery document is typed.
+const aggregatedMedia = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+func wantsAggregated(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, p, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err == nil && mt == mediaJSON && p["g"] == apidiscoveryv2.SchemeGroupVersion.Group && p["v"] == "v2" && p["as"] == "APIGroupDiscoveryList" {
+			return true
+		}
+	}
+	return false
+}
+
+func writeAggregated(w http.ResponseWriter, r *http.Request, list *apidiscoveryv2.APIGroupDiscoveryList) {
+	info, _ := kruntime.SerializerInfoForMediaType(codecs.SupportedMediaTypes(), mediaJSON)
+	var buf bytes.Buffer
+	if err := codecs.EncoderForVersion(info.Serializer, apidiscoveryv2.SchemeGroupVersion).Encode(list, &buf); err != nil {
+		writeStatus(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", aggregatedMedia)
+	w.Write(buf.Bytes())
+}
+
+// version answers /version: the Kubernetes API level served, and which
+// svcreg serves it (a pre-release of that level: v1.37.0-svcreg).
+func (h *handler) version(w http.ResponseWriter, _ *http.Request) {
+	major, minor, _ := strings.Cut(KubernetesVersion, ".")
+	info := version.Info{Major: major, Minor: minor, GitVersion: "v" + KubernetesVersion + ".0-svcreg",
+		GoVersion: runtime.Version(), Compiler: runtime.Compiler, Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	w.Header().Set("Content-Type", mediaJSON)
+	json.NewEncoder(w).Encode(info)
+}
