@@ -123,16 +123,19 @@ func TestKubernetesInformers(t *testing.T) {
 		t.Run(fmt.Sprintf("protobuf=%v", protobuf), func(t *testing.T) {
 			ts := startServer(t, Config{})
 			ts.mustCreateService(t, webSvc())
-			ts.mustCreateInstance(t, webInst("web-1"))
+			first := webInst("web-1")
+			first.Node, first.Zone = "node-1", "zone-a"
+			ts.mustCreateInstance(t, first)
 
 			factory := informers.NewSharedInformerFactory(kubeClient(t, ts, protobuf, ""), 0)
 			logs := map[string]*informerLog{"services": newInformerLog(), "endpoints": newInformerLog(),
-				"endpointslices": newInformerLog(), "namespaces": newInformerLog()}
+				"endpointslices": newInformerLog(), "namespaces": newInformerLog(), "nodes": newInformerLog()}
 			for name, inf := range map[string]cache.SharedIndexInformer{
 				"services":       factory.Core().V1().Services().Informer(),
 				"endpoints":      factory.Core().V1().Endpoints().Informer(),
 				"endpointslices": factory.Discovery().V1().EndpointSlices().Informer(),
 				"namespaces":     factory.Core().V1().Namespaces().Informer(),
+				"nodes":          factory.Core().V1().Nodes().Informer(),
 			} {
 				if _, err := inf.AddEventHandler(logs[name].handler()); err != nil {
 					t.Fatal(err)
@@ -152,11 +155,17 @@ func TestKubernetesInformers(t *testing.T) {
 				e := o.(*corev1.Endpoints)
 				return len(e.Subsets) == 1 && len(e.Subsets[0].Addresses) == 1 && e.Subsets[0].Addresses[0].IP == "127.0.0.1"
 			})
-			logs["endpointslices"].waitFor(t, "ADDED shop/web-0", nil)
+			logs["endpointslices"].waitFor(t, "ADDED shop/web-0", func(o any) bool {
+				e := o.(*discoveryv1.EndpointSlice).Endpoints
+				return len(e) == 1 && *e[0].NodeName == "node-1" && *e[0].Zone == "zone-a"
+			})
+			logs["nodes"].waitFor(t, "ADDED /node-1", func(o any) bool {
+				return o.(*corev1.Node).Labels[corev1.LabelTopologyZone] == "zone-a"
+			})
 
 			// An update: web-1 turns not ready.
 			inst := webInst("web-1")
-			inst.Ready = ptrTo(false)
+			inst.Node, inst.Zone, inst.Ready = "node-1", "zone-a", ptrTo(false)
 			if _, err := ts.client.UpdateInstance(context.Background(), &svcregv1.UpdateInstanceRequest{Instance: inst}); err != nil {
 				t.Fatal(err)
 			}
@@ -183,6 +192,11 @@ func TestKubernetesInformers(t *testing.T) {
 			logs["endpoints"].waitFor(t, "DELETED other/web", nil)
 			logs["endpointslices"].waitFor(t, "DELETED other/web-0", nil)
 			logs["namespaces"].waitFor(t, "DELETED /other", nil)
+			if _, err := ts.client.DeleteInstance(context.Background(), &svcregv1.DeleteInstanceRequest{Namespace: "shop", Name: "web-1"}); err != nil {
+				t.Fatal(err)
+			}
+			logs["nodes"].waitFor(t, "DELETED /node-1", nil)
+			logs["endpointslices"].waitFor(t, "MODIFIED shop/web-0", func(o any) bool { return len(o.(*discoveryv1.EndpointSlice).Endpoints) == 0 })
 		})
 	}
 }

@@ -64,7 +64,10 @@ func TestKubectl(t *testing.T) {
 	}{
 		{[]string{"api-resources"}, []string{"endpointslices", "discovery.k8s.io/v1", "services", "svc", "namespaces"}},
 		{[]string{"get", "svc,endpointslices", "-A"}, []string{"service/web", "endpointslice.discovery.k8s.io/web-0"}},
-		{[]string{"get", "namespaces"}, []string{"default", "shop"}},
+		{[]string{"get", "namespaces"}, []string{"default", "shop", "Active"}},
+		// Server-side printing: kube-apiserver's columns.
+		{[]string{"get", "svc", "-n", "shop", "-o", "wide"}, []string{"CLUSTER-IP", "ClusterIP", "80/TCP", "app=web"}},
+		{[]string{"get", "endpointslices", "-n", "shop"}, []string{"ADDRESSTYPE", "IPv4", "<unset>"}},
 		{[]string{"get", "svc", "web", "-n", "shop", "-o", "yaml"}, []string{"kind: Service", "clusterIP: 10.96.", "name: web", "namespace: shop"}},
 		{[]string{"get", "endpoints", "web", "-n", "shop", "-o", "jsonpath={.metadata.name}"}, []string{"web"}},
 	} {

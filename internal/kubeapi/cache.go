@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 
@@ -76,11 +78,13 @@ type Cache struct {
 	limit int // events kept in the history
 
 	sources map[string]*source // the feeder's own; namespace/name
+	hosts   map[string]*host   // the feeder's own; instances per node
 
 	mu         sync.RWMutex
 	rev        int64 // every change up to it is in objects and history
 	objects    map[string]*published
 	namespaces map[string]*namespace
+	nodes      map[string]*corev1.Node
 	history    []*Event // in revision order
 	oldest     int64    // history holds every event after it
 	changed    chan struct{}
@@ -120,6 +124,7 @@ func (c *Cache) stop(err error) {
 var feedKeys = []watch.Key{
 	{Scope: watch.ScopeServices, Namespace: meta.AllNamespaces},
 	{Scope: watch.ScopeAllEndpoints, Namespace: meta.AllNamespaces},
+	{Scope: watch.ScopeInstances, Namespace: meta.AllNamespaces},
 }
 
 func (c *Cache) follow(ctx context.Context) error {
@@ -191,7 +196,19 @@ func (c *Cache) load() (int64, error) {
 	}); err != nil {
 		return 0, err
 	}
+	instances, err := tx.ListInstances(store.ListQuery{Namespace: meta.AllNamespaces})
+	if err != nil {
+		return 0, err
+	}
+	hosts := map[string]*host{}
+	for _, inst := range instances.Items {
+		countInstance(hosts, inst, +1)
+	}
 	rev := tx.Revision()
+	nodes := make(map[string]*corev1.Node, len(hosts))
+	for name, h := range hosts {
+		nodes[name] = Node(name, h.zone(), rev)
+	}
 	objects := make(map[string]*published, len(sources))
 	namespaces := map[string]*namespace{meta.DefaultNamespace: {object: Namespace(meta.DefaultNamespace, 1)}}
 	for key, s := range sources {
@@ -206,11 +223,11 @@ func (c *Cache) load() (int64, error) {
 		}
 		ns.services++
 	}
-	c.sources = sources
+	c.sources, c.hosts = sources, hosts
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rev, c.oldest, c.history = rev, rev, nil
-	c.objects, c.namespaces = objects, namespaces
+	c.objects, c.namespaces, c.nodes = objects, namespaces, nodes
 	c.broadcastLocked()
 	return rev, nil
 }
@@ -234,8 +251,22 @@ func (s *source) publish(at int64) *published {
 // apply folds one revision's events into the sources, derives the
 // services they touched again, and publishes what changed.
 func (c *Cache) apply(rev int64, evs []*watch.Event) {
-	touched := map[string]bool{}
+	touched, hostsTouched := map[string]bool{}, map[string]bool{}
 	for _, ev := range evs {
+		if ev.Kind == store.KindInstance {
+			for _, m := range []any{ev.Before, ev.After} {
+				if inst, ok := m.(*svcregv1.Instance); ok && inst.GetNode() != "" {
+					hostsTouched[inst.GetNode()] = true
+				}
+			}
+			if inst, ok := ev.Before.(*svcregv1.Instance); ok {
+				countInstance(c.hosts, inst, -1)
+			}
+			if inst, ok := ev.After.(*svcregv1.Instance); ok {
+				countInstance(c.hosts, inst, +1)
+			}
+			continue
+		}
 		key := meta.Key(ev.Namespace, ev.Service)
 		s := c.sources[key]
 		if s == nil {
@@ -275,6 +306,9 @@ func (c *Cache) apply(rev int64, evs []*watch.Event) {
 	sort.Strings(keys)
 	for _, key := range keys {
 		c.replaceLocked(key, rev, c.objects[key], next[key])
+	}
+	for _, name := range slices.Sorted(maps.Keys(hostsTouched)) {
+		c.nodeLocked(name, rev)
 	}
 	c.rev = rev
 	c.trimLocked()
@@ -382,6 +416,58 @@ func (c *Cache) namespaceLocked(name string, rev int64, delta int) {
 	if ns.services <= 0 && name != meta.DefaultNamespace {
 		delete(c.namespaces, name)
 		c.recordLocked(kwatch.Deleted, rev, &namespaces, deleted(ns.object, rev), nil)
+	}
+}
+
+// host is what the feeder knows of a node: its instances, by zone.
+type host struct{ zones map[string]int }
+
+// zone is the node's zone: its instances' (the most common, when they
+// disagree; ties to the first by name).
+func (h *host) zone() string {
+	best, n := "", 0
+	for _, z := range slices.Sorted(maps.Keys(h.zones)) {
+		if h.zones[z] > n {
+			best, n = z, h.zones[z]
+		}
+	}
+	return best
+}
+
+func countInstance(hosts map[string]*host, inst *svcregv1.Instance, delta int) {
+	name := inst.GetNode()
+	if name == "" {
+		return
+	}
+	h := hosts[name]
+	if h == nil {
+		h = &host{zones: map[string]int{}}
+		hosts[name] = h
+	}
+	h.zones[inst.GetZone()] += delta
+	if h.zones[inst.GetZone()] <= 0 {
+		delete(h.zones, inst.GetZone())
+	}
+	if len(h.zones) == 0 {
+		delete(hosts, name)
+	}
+}
+
+// nodeLocked publishes a node's change: it exists while an instance names
+// it, labelled with its zone.
+func (c *Cache) nodeLocked(name string, rev int64) {
+	old := c.nodes[name]
+	h := c.hosts[name]
+	switch {
+	case h == nil && old != nil:
+		delete(c.nodes, name)
+		c.recordLocked(kwatch.Deleted, rev, &nodes, deleted(old, rev), nil)
+	case h != nil && old == nil:
+		c.nodes[name] = Node(name, h.zone(), rev)
+		c.recordLocked(kwatch.Added, rev, &nodes, c.nodes[name], nil)
+	case h != nil && old.Labels[corev1.LabelTopologyZone] != h.zone():
+		c.nodes[name] = Node(name, h.zone(), rev)
+		c.recordLocked(kwatch.Modified, rev, &nodes, c.nodes[name], old)
 	}
 }
 

@@ -35,6 +35,7 @@ func init() {
 	utilruntime.Must(corev1.AddToScheme(scheme))
 	utilruntime.Must(discoveryv1.AddToScheme(scheme))
 	utilruntime.Must(apidiscoveryv2.AddToScheme(scheme))
+	utilruntime.Must(metav1.AddMetaToScheme(scheme))
 	codecs = serializer.NewCodecFactory(scheme)
 	parameters = runtime.NewParameterCodec(scheme)
 }

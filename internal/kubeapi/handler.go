@@ -213,12 +213,16 @@ func (s *selection) matches(obj metav1.Object) bool {
 }
 
 // visibleName is the namespace a reader needs to see obj: a Namespace is
-// visible to the readers of itself.
+// visible to the readers of itself, a Node (of every namespace's
+// instances) to the readers of every namespace.
 func visibleName(r *resource, obj metav1.Object) string {
-	if r.namespaced {
+	switch {
+	case r.namespaced:
 		return obj.GetNamespace()
+	case r == &namespaces:
+		return obj.GetName()
 	}
-	return obj.GetName()
+	return "*"
 }
 
 // consistent waits until the cache holds the registry's newest state (a
@@ -263,6 +267,10 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, sel *selection) {
 	})
 	if found == nil {
 		writeStatus(w, r, apierrors.NewNotFound(sel.res.gvr.GroupResource(), sel.name))
+		return
+	}
+	if wantsTable(r) {
+		write(w, r, http.StatusOK, metav1.SchemeGroupVersion, table(r, sel.res, []metav1.Object{found}, metav1.ListMeta{}))
 		return
 	}
 	write(w, r, http.StatusOK, sel.res.gvr.GroupVersion(), found.(runtime.Object))
@@ -318,6 +326,10 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, sel *selection, o
 	})
 	if err != nil {
 		writeStatus(w, r, err)
+		return
+	}
+	if wantsTable(r) {
+		write(w, r, http.StatusOK, metav1.SchemeGroupVersion, table(r, sel.res, items, lm))
 		return
 	}
 	write(w, r, http.StatusOK, sel.res.gvr.GroupVersion(), sel.res.list(items, lm))

@@ -367,3 +367,15 @@ func Namespace(name string, rev int64) *corev1.Namespace {
 		Spec:   corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{corev1.FinalizerKubernetes}},
 		Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
 }
+
+// Node is a node of the fleet (one an instance names) as a v1 Node:
+// labelled with its hostname and zone, the labels topology reads; rev is
+// when it last changed. svcreg knows no more of a node (its addresses and
+// conditions are the node's own to report).
+func Node(name, zone string, rev int64) *corev1.Node {
+	labels := map[string]string{corev1.LabelHostname: name}
+	if zone != "" {
+		labels[corev1.LabelTopologyZone] = zone
+	}
+	return &corev1.Node{ObjectMeta: objectMeta("", name, "", rev, labels, nil)}
+}

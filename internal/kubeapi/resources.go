@@ -6,6 +6,8 @@
 package kubeapi
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -129,8 +131,25 @@ var namespaces = resource{
 	},
 }
 
+var nodes = resource{
+	gvr: coreV1.WithResource("nodes"), kind: "Node", singular: "node", shortNames: []string{"no"},
+	each: func(c *Cache, fn func(metav1.Object)) {
+		for _, name := range slices.Sorted(maps.Keys(c.nodes)) {
+			fn(c.nodes[name])
+		}
+	},
+	list: func(items []metav1.Object, m metav1.ListMeta) runtime.Object {
+		l := &corev1.NodeList{ListMeta: m, Items: make([]corev1.Node, len(items))}
+		for i, o := range items {
+			l.Items[i] = *o.(*corev1.Node)
+		}
+		return l
+	},
+	empty: func() metav1.Object { return &corev1.Node{} },
+}
+
 // resources are every resource served, by group/version and plural name.
-var resources = []*resource{&services, &endpoints, &namespaces, &endpointSlices}
+var resources = []*resource{&services, &endpoints, &namespaces, &nodes, &endpointSlices}
 
 func lookup(gv schema.GroupVersion, plural string) *resource {
 	for _, r := range resources {

@@ -33,12 +33,18 @@ type watchStream struct {
 	stream   streaming.Encoder
 	embedded runtime.Encoder
 	buf      bytes.Buffer
+	// table, for kubectl get -w, sends each object as a one-row Table.
+	table func(metav1.Object) runtime.Object
 }
 
 func (h *handler) newWatchStream(w http.ResponseWriter, r *http.Request, sel *selection) *watchStream {
 	info := negotiate(r)
 	gv := sel.res.gvr.GroupVersion()
 	ws := &watchStream{w: w, embedded: codecs.EncoderForVersion(info.Serializer, gv)}
+	if wantsTable(r) {
+		ws.embedded = codecs.EncoderForVersion(info.Serializer, metav1.SchemeGroupVersion)
+		ws.table = func(o metav1.Object) runtime.Object { return table(r, sel.res, []metav1.Object{o}, metav1.ListMeta{}) }
+	}
 	ws.flusher, _ = w.(http.Flusher)
 	media := info.MediaType
 	if media != mediaJSON {
@@ -52,6 +58,9 @@ func (h *handler) newWatchStream(w http.ResponseWriter, r *http.Request, sel *se
 }
 
 func (ws *watchStream) send(t kwatch.EventType, obj runtime.Object) error {
+	if m, ok := obj.(metav1.Object); ok && ws.table != nil && t != kwatch.Bookmark {
+		obj = ws.table(m)
+	}
 	ws.buf.Reset()
 	if err := ws.embedded.Encode(obj, &ws.buf); err != nil {
 		return err
@@ -72,6 +81,9 @@ func (ws *watchStream) flush() {
 // one that ends the initial events of a watch-list says so (KEP-3157).
 func (ws *watchStream) bookmark(res *resource, rev int64, initialEnd bool) error {
 	obj := res.empty()
+	if ws.table != nil {
+		obj = &metav1.PartialObjectMetadata{} // what a Table watch's bookmark carries
+	}
 	obj.SetResourceVersion(revisionString(rev))
 	if initialEnd {
 		obj.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
