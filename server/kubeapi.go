@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/auth"
 	"github.com/svcreg/svcreg/internal/kubeapi"
 )
@@ -19,7 +20,8 @@ import (
 // so that a kubeconfig names the server once.
 func (s *Server) kubernetesAPI() http.Handler {
 	return kubeapi.Handler(kubeapi.Config{Cache: s.kubeCache, Access: s.guard.kubeAccess, Revision: s.store.Revision,
-		Ready: s.node.CheckCaughtUp, Clock: s.cfg.Clock, BookmarkInterval: s.cfg.BookmarkInterval})
+		Ready: s.node.CheckCaughtUp, Clock: s.cfg.Clock, BookmarkInterval: s.cfg.BookmarkInterval,
+		Registry: svcregv1grpc.NewRegistryServiceClient(s.rest.conn)})
 }
 
 // kubeAccess is the guard of the Kubernetes API: a bearer token, as on the

@@ -8,6 +8,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -248,5 +249,54 @@ func TestKubernetesWatchList(t *testing.T) {
 	ev = <-w.ResultChan()
 	if ev.Type != kwatch.Error || !apierrors.IsResourceExpired(apierrors.FromObject(ev.Object)) {
 		t.Fatalf("watch from %s: %v %+v, want ERROR 410 Expired", start, ev.Type, ev.Object)
+	}
+}
+
+// TestKubernetesWrites: creates, updates and deletes through the
+// Kubernetes API are svcreg writes, with Kubernetes' status codes: 201, 409
+// AlreadyExists, 409 Conflict on a stale resourceVersion, 422 naming the
+// field, 403 for a reader, 405 for a kind svcreg derives.
+func TestKubernetesWrites(t *testing.T) {
+	t.Parallel()
+	as := startAuthServer(t, Config{})
+	ctx := context.Background()
+	admin := kubeClient(t, as.testServer, true, as.bearer["admin"])
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "own"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "api"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
+	created, err := admin.CoreV1().Services("own").Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil || created.Spec.ClusterIP == "" || created.ResourceVersion == "" {
+		t.Fatalf("create: %v, %+v", err, created)
+	}
+	if _, err := admin.CoreV1().Services("own").Create(ctx, svc, metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
+		t.Errorf("second create: %v, want AlreadyExists", err)
+	}
+	stale := created.DeepCopy()
+	created.Spec.Ports[0].Port = 81
+	updated, err := admin.CoreV1().Services("own").Update(ctx, created, metav1.UpdateOptions{})
+	if err != nil || updated.Spec.Ports[0].Port != 81 {
+		t.Fatalf("update: %v, %+v", err, updated)
+	}
+	stale.Spec.Ports[0].Port = 82
+	if _, err := admin.CoreV1().Services("own").Update(ctx, stale, metav1.UpdateOptions{}); !apierrors.IsConflict(err) {
+		t.Errorf("update at a stale resourceVersion: %v, want Conflict", err)
+	}
+	bad := svc.DeepCopy()
+	bad.Name, bad.Spec.Ports[0].Port = "bad", 70000
+	if _, err := admin.CoreV1().Services("own").Create(ctx, bad, metav1.CreateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "port") {
+		t.Errorf("create with port 70000: %v, want Invalid naming the port", err)
+	}
+	reader := kubeClient(t, as.testServer, false, as.bearer["reader"])
+	if _, err := reader.CoreV1().Services("own").Create(ctx, bad, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("create by a reader: %v, want Forbidden", err)
+	}
+	if _, err := admin.DiscoveryV1().EndpointSlices("own").Create(ctx, &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "x"},
+		AddressType: discoveryv1.AddressTypeIPv4}, metav1.CreateOptions{}); !apierrors.IsMethodNotSupported(err) {
+		t.Errorf("create an EndpointSlice: %v, want MethodNotAllowed", err)
+	}
+	if err := admin.CoreV1().Services("own").Delete(ctx, "api", metav1.DeleteOptions{}); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+	if _, err := admin.CoreV1().Services("own").Get(ctx, "api", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("get after delete: %v, want NotFound", err)
 	}
 }

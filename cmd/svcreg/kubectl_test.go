@@ -108,6 +108,32 @@ func TestKubectl(t *testing.T) {
 	}
 	expectLine("MODIFIED web-0 10.1.2.3")
 
+	// kubectl apply creates, then patches (its three-way strategic merge);
+	// delete deletes. A selectorless service takes its Endpoints.
+	manifest := filepath.Join(dir, "legacy.yaml")
+	legacy := func(port, ip string) {
+		t.Helper()
+		doc := "apiVersion: v1\nkind: Service\nmetadata: {name: legacy, namespace: shop}\nspec:\n  ports: [{name: pg, port: " + port + "}]\n---\n" +
+			"apiVersion: v1\nkind: Endpoints\nmetadata: {name: legacy, namespace: shop}\nsubsets:\n- addresses: [{ip: " + ip + "}]\n  ports: [{name: pg, port: 5432}]\n"
+		if err := os.WriteFile(manifest, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	legacy("5432", "192.0.2.10")
+	if out := run("apply", "-f", manifest); !strings.Contains(out, "service/legacy created") || !strings.Contains(out, "endpoints/legacy created") {
+		t.Errorf("kubectl apply: %s", out)
+	}
+	legacy("5433", "192.0.2.11")
+	if out := run("apply", "-f", manifest); !strings.Contains(out, "service/legacy configured") {
+		t.Errorf("kubectl apply again: %s", out)
+	}
+	if out := run("get", "svc,endpoints", "legacy", "-n", "shop"); !strings.Contains(out, "5433/TCP") || !strings.Contains(out, "192.0.2.11:5432") {
+		t.Errorf("after kubectl apply: %s", out)
+	}
+	if out := run("delete", "svc", "legacy", "-n", "shop"); !strings.Contains(out, `service "legacy" deleted`) {
+		t.Errorf("kubectl delete: %s", out)
+	}
+
 	// Without the token, kubectl is refused with 401.
 	cmd = exec.Command(kubectl, "get", "svc", "-A", "--token", "not-a-token")
 	cmd.Env = env

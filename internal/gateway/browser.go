@@ -24,8 +24,9 @@ import (
 //   - writes from another origin are refused (net/http's
 //     CrossOriginProtection: Sec-Fetch-Site, else Origin against Host);
 //   - writes must say their body is JSON (Content-Type application/json
-//     or a +json type): the content types a page may send without a
-//     preflight are refused (415);
+//     or a +json type; on Kubernetes' API, any type a page cannot send
+//     without a preflight, as its clients send protobuf and YAML): the
+//     content types a page may send without a preflight are refused (415);
 //   - the Host header must name this server: an IP address, "localhost",
 //     a name of the TLS certificate, or one of --http-allowed-host (421
 //     otherwise). A rebinding page's Host is its own name.
@@ -43,7 +44,7 @@ func (h handler) browserGuard(next http.Handler) http.Handler {
 				"the Host header %q is not a name of this server: use its address or localhost, or start it with --http-allowed-host %s", clip(r.Host), clip(hostOnly(r.Host)))))
 			return
 		}
-		if isWrite(r.Method) && !jsonBody(r) {
+		if isWrite(r.Method) && !jsonBody(r) && !(kubernetesPath(r.URL.Path) && preflighted(r)) {
 			WriteStatus(w, r, http.StatusUnsupportedMediaType, status.New(codes.InvalidArgument, fmt.Sprintf(
 				"Content-Type %q: the REST API takes JSON bodies: send Content-Type: application/json", clip(r.Header.Get("Content-Type")))))
 			return
@@ -69,6 +70,28 @@ func jsonBody(r *http.Request) bool {
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// kubernetesPath: Kubernetes' API, whose clients also write protobuf and
+// YAML bodies.
+func kubernetesPath(path string) bool {
+	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/apis/")
+}
+
+// preflighted: a body type a page cannot send without a CORS preflight
+// (which this server never answers), so not one a page's write could
+// carry: anything but the CORS-safelisted types (Fetch, "CORS-safelisted
+// request-header").
+func preflighted(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
+		return false
+	}
+	return true
 }
 
 // hostAllowed reports whether a request's Host names this server.

@@ -122,7 +122,7 @@ func (h handler) build() (http.Handler, error) {
 	mux.Handle("GET /ui/", webui.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	if h.Kubernetes != nil {
-		for _, p := range []string{"/api", "/api/", "/apis", "/apis/", "GET /version"} {
+		for _, p := range []string{"/api", "/api/", "/apis", "/apis/", "GET /version", "GET /openapi/v2"} {
 			mux.Handle(p, h.Kubernetes)
 		}
 	}

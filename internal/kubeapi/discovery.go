@@ -6,10 +6,14 @@ package kubeapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"mime"
 	"net/http"
 	"runtime"
 	"strings"
+
+	openapiv2 "github.com/google/gnostic-models/openapiv2"
+	"google.golang.org/protobuf/proto"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,8 +26,14 @@ import (
 // serves (the k8s.io/api module it is built with).
 const KubernetesVersion = "1.37"
 
-// verbs are what every resource here serves.
-var verbs = metav1.Verbs{"get", "list", "watch"}
+// verbs are what a resource serves: every one reads, and Services and
+// Endpoints (of selectorless services) are written.
+func (r *resource) verbs() metav1.Verbs {
+	if r == &services || r == &endpoints {
+		return metav1.Verbs{"create", "delete", "get", "list", "patch", "update", "watch"}
+	}
+	return metav1.Verbs{"get", "list", "watch"}
+}
 
 // discovery answers the discovery documents: legacy (/api, /apis, a
 // group, a group version) and, when asked for, the aggregated ones
@@ -52,6 +62,8 @@ func (h *handler) discovery(w http.ResponseWriter, r *http.Request) bool {
 		write(w, r, http.StatusOK, coreV1, resourceList(coreV1))
 	case "/apis/" + discoveryV1.String():
 		write(w, r, http.StatusOK, coreV1, resourceList(discoveryV1))
+	case "/openapi/v2":
+		openAPIV2(w, r)
 	default:
 		return false
 	}
@@ -68,7 +80,7 @@ func resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 	for _, r := range resources {
 		if r.gvr.GroupVersion() == gv {
 			list.APIResources = append(list.APIResources, metav1.APIResource{Name: r.gvr.Resource, SingularName: r.singular,
-				Namespaced: r.namespaced, Kind: r.kind, Verbs: verbs, ShortNames: r.shortNames})
+				Namespaced: r.namespaced, Kind: r.kind, Verbs: r.verbs(), ShortNames: r.shortNames})
 		}
 	}
 	return list
@@ -86,7 +98,7 @@ func groupDiscovery(gv schema.GroupVersion) *apidiscoveryv2.APIGroupDiscoveryLis
 		}
 		v.Resources = append(v.Resources, apidiscoveryv2.APIResourceDiscovery{Resource: r.gvr.Resource, SingularResource: r.singular,
 			ResponseKind: &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.kind},
-			Scope:        scope, Verbs: verbs, ShortNames: r.shortNames})
+			Scope:        scope, Verbs: r.verbs(), ShortNames: r.shortNames})
 	}
 	return &apidiscoveryv2.APIGroupDiscoveryList{Items: []apidiscoveryv2.APIGroupDiscovery{{
 		ObjectMeta: metav1.ObjectMeta{Name: gv.Group}, Versions: []apidiscoveryv2.APIVersionDiscovery{v}}}}
@@ -124,4 +136,26 @@ func (h *handler) version(w http.ResponseWriter, _ *http.Request) {
 		GoVersion: runtime.Version(), Compiler: runtime.Compiler, Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	w.Header().Set("Content-Type", mediaJSON)
 	json.NewEncoder(w).Encode(info)
+}
+
+// openAPIV2 answers /openapi/v2 with an OpenAPI document that defines no
+// kinds: kubectl apply's client-side validation downloads it first, and
+// skips the kinds it does not define (svcreg checks what it is sent and
+// answers 422 naming the field); its patches use the types' own struct
+// tags.
+func openAPIV2(w http.ResponseWriter, r *http.Request) {
+	doc := &openapiv2.Document{Swagger: "2.0", Info: &openapiv2.Info{Title: "svcreg", Version: "v" + KubernetesVersion + ".0-svcreg"},
+		Paths: &openapiv2.Paths{}}
+	if strings.Contains(r.Header.Get("Accept"), "protobuf") {
+		b, err := proto.Marshal(doc)
+		if err != nil {
+			writeStatus(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream") // as kube-openapi answers that Accept
+		w.Write(b)
+		return
+	}
+	w.Header().Set("Content-Type", mediaJSON)
+	fmt.Fprintf(w, `{"swagger":"2.0","info":{"title":"svcreg","version":%q},"paths":{}}`, doc.Info.Version)
 }

@@ -96,6 +96,7 @@ func writeStatus(w http.ResponseWriter, r *http.Request, err error) {
 func notServed(method, what string) error {
 	return &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusMethodNotAllowed,
 		Reason: metav1.StatusReasonMethodNotAllowed,
-		Message: fmt.Sprintf("%s is not served on %s: svcreg serves get, list and watch of services, endpoints, "+
-			"namespaces and endpointslices (write through svcreg's own API: svcreg apply)", method, what)}}
+		Message: fmt.Sprintf("%s is not served on %s: svcreg serves get, list and watch of services, endpoints, namespaces, nodes "+
+			"and endpointslices, and create, update, patch and delete of services and of selectorless services' endpoints "+
+			"(write the others through svcreg's own API: svcreg apply)", method, what)}}
 }

@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
 	"github.com/svcreg/svcreg/internal/clock"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	// Ready fails while the server has not caught up with its cluster.
 	Ready func() error
 	Clock clock.Clock
+	// Registry takes the writes (svcreg's own API, in process); nil:
+	// read only.
+	Registry svcregv1grpc.RegistryServiceClient
 	// BookmarkInterval is how often a watch that allows bookmarks gets
 	// one; 0 means a minute, as kube-apiserver.
 	BookmarkInterval time.Duration
@@ -107,7 +111,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodGet {
-		writeStatus(w, r, notServed(r.Method, req.res.gvr.Resource))
+		h.serveWrite(w, r, req) // the registry's guard authorizes it
 		return
 	}
 	if req.namespace != "" && acc.Visible != nil && !acc.Visible(req.namespace) {
