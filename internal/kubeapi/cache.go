@@ -88,7 +88,13 @@ type Cache struct {
 	history    []*Event // in revision order
 	oldest     int64    // history holds every event after it
 	changed    chan struct{}
+	loaded     bool  // the first load is done
 	err        error // the cache stopped
+
+	// The cache starts with the API's first request, so that a registry
+	// whose Kubernetes API nobody reads keeps no copy of its objects.
+	wanted     chan struct{}
+	wantedOnce sync.Once
 }
 
 // NewCache returns a cache of st's services following hub; Run fills it.
@@ -96,13 +102,22 @@ func NewCache(st *store.Store, hub *watch.Hub, log *slog.Logger, history int) *C
 	if history <= 0 {
 		history = 10000
 	}
-	return &Cache{store: st, hub: hub, log: log, limit: history, changed: make(chan struct{})}
+	return &Cache{store: st, hub: hub, log: log, limit: history, changed: make(chan struct{}), wanted: make(chan struct{})}
 }
+
+// want starts the cache, once.
+func (c *Cache) want() { c.wantedOnce.Do(func() { close(c.wanted) }) }
 
 // Run keeps the cache until ctx ends or the hub closes; when the hub cuts
 // it off (it fell behind, or the state was replaced) it loads the store
 // again, and watchers from before that list again.
 func (c *Cache) Run(ctx context.Context) {
+	select {
+	case <-c.wanted:
+	case <-ctx.Done():
+		c.stop(fmt.Errorf("the registry is shutting down: %w", watch.ErrClosed))
+		return
+	}
 	for {
 		err := c.follow(ctx)
 		if ctx.Err() != nil || errors.Is(err, watch.ErrClosed) {
@@ -226,7 +241,7 @@ func (c *Cache) load() (int64, error) {
 	c.sources, c.hosts = sources, hosts
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.rev, c.oldest, c.history = rev, rev, nil
+	c.rev, c.oldest, c.history, c.loaded = rev, rev, nil, true
 	c.objects, c.namespaces, c.nodes = objects, namespaces, nodes
 	c.broadcastLocked()
 	return rev, nil
@@ -507,17 +522,19 @@ func (c *Cache) broadcastLocked() {
 	c.changed = make(chan struct{})
 }
 
-// WaitFor waits until the cache holds every change up to rev (a
-// consistent read: rev is the store's revision when the request came).
+// WaitFor waits until the cache has loaded and holds every change up to
+// rev (a consistent read: rev is the store's revision when the request
+// came); the first call starts the cache.
 func (c *Cache) WaitFor(ctx context.Context, rev int64) error {
+	c.want()
 	for {
 		c.mu.RLock()
-		now, changed, err := c.rev, c.changed, c.err
+		now, changed, err, loaded := c.rev, c.changed, c.err, c.loaded
 		c.mu.RUnlock()
 		if err != nil {
 			return err
 		}
-		if now >= rev {
+		if loaded && now >= rev {
 			return nil
 		}
 		select {

@@ -232,12 +232,11 @@ func visibleName(r *resource, obj metav1.Object) string {
 // consistent waits until the cache holds the registry's newest state (a
 // read that names no resourceVersion), or at least rev.
 func (h *handler) consistent(ctx context.Context, rv string) error {
-	want := int64(0)
+	want := int64(0) // "0": whatever the cache holds, once loaded
 	switch rv {
 	case "":
 		want = h.Revision()
 	case "0":
-		return nil
 	default:
 		n, err := strconv.ParseInt(rv, 10, 64)
 		if err != nil || n < 0 {

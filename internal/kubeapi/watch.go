@@ -118,11 +118,9 @@ func (h *handler) watch(w http.ResponseWriter, r *http.Request, acc Access, sel 
 	if opts.SendInitialEvents != nil {
 		initial = *opts.SendInitialEvents
 	}
-	if initial || rv == "" {
-		if err := h.consistent(r.Context(), rv); err != nil {
-			writeStatus(w, r, err)
-			return
-		}
+	if err := h.consistent(r.Context(), rv); err != nil {
+		writeStatus(w, r, err)
+		return
 	}
 	from := int64(0)
 	if !initial {
