@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
 
 	svcregv1 "github.com/svcreg/svcreg/gen/svcreg/v1"
 )
@@ -110,10 +111,10 @@ func BenchmarkKubernetesWatchFanout(b *testing.B) {
 	}
 	ready.Wait()
 	var latencies []time.Duration
-	serving := false
+	serving := true // as created
 	for b.Loop() {
-		inst := &svcregv1.Instance{Name: "s00000-1", Namespace: "bench", Ip: "10.0.0.0", Labels: map[string]string{"app": "s00000"}, Ready: &serving}
-		serving = !serving
+		serving = !serving // every update is a change
+		inst := &svcregv1.Instance{Name: "s00000-1", Namespace: "bench", Ip: "10.0.0.0", Labels: map[string]string{"app": "s00000"}, Ready: proto.Bool(serving)}
 		start := time.Now()
 		if _, err := ts.client.UpdateInstance(ctx, &svcregv1.UpdateInstanceRequest{Instance: inst}); err != nil {
 			b.Fatal(err)

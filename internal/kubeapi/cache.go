@@ -42,6 +42,21 @@ type Event struct {
 	// Old is the object before a MODIFIED event: a label-selected watch
 	// turns a change that starts or stops matching into ADDED or DELETED.
 	Old metav1.Object
+	// encoded is Object's encoding in JSON [0] and protobuf [1], made by
+	// the first watcher that sends it.
+	encoded [2]encoding
+}
+
+// encoding is bytes made once, on first use, by whoever needs them first.
+type encoding struct {
+	once sync.Once
+	raw  []byte
+	err  error
+}
+
+func (e *encoding) get(make func() ([]byte, error)) ([]byte, error) {
+	e.once.Do(func() { e.raw, e.err = make() })
+	return e.raw, e.err
 }
 
 // published is what the cache serves of one service: the objects

@@ -35,12 +35,14 @@ type watchStream struct {
 	buf      bytes.Buffer
 	// table, for kubectl get -w, sends each object as a one-row Table.
 	table func(metav1.Object) runtime.Object
+	// protobuf: the stream is Kubernetes' protobuf, not JSON.
+	protobuf bool
 }
 
 func (h *handler) newWatchStream(w http.ResponseWriter, r *http.Request, sel *selection) *watchStream {
 	info := negotiate(r)
 	gv := sel.res.gvr.GroupVersion()
-	ws := &watchStream{w: w, embedded: codecs.EncoderForVersion(info.Serializer, gv)}
+	ws := &watchStream{w: w, embedded: codecs.EncoderForVersion(info.Serializer, gv), protobuf: info.MediaType == mediaProtobuf}
 	if wantsTable(r) {
 		ws.embedded = codecs.EncoderForVersion(info.Serializer, metav1.SchemeGroupVersion)
 		ws.table = func(o metav1.Object) runtime.Object { return table(r, sel.res, []metav1.Object{o}, metav1.ListMeta{}) }
@@ -69,6 +71,25 @@ func (ws *watchStream) send(t kwatch.EventType, obj runtime.Object) error {
 		return err
 	}
 	return nil
+}
+
+// sendShared sends an event as the cache recorded it, with the object's
+// encoding made once per media type and shared by every watcher (a
+// thousand informers cost one encoding of each change, not a thousand).
+func (ws *watchStream) sendShared(ev *Event) error {
+	i := 0
+	if ws.protobuf {
+		i = 1
+	}
+	raw, err := ev.encoded[i].get(func() ([]byte, error) {
+		var buf bytes.Buffer
+		err := ws.embedded.Encode(ev.Object.(runtime.Object), &buf)
+		return buf.Bytes(), err
+	})
+	if err != nil {
+		return err
+	}
+	return ws.stream.Encode(&metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: raw}})
 }
 
 func (ws *watchStream) flush() {
@@ -181,10 +202,18 @@ func (h *handler) follow(acc Access, ws *watchStream, sel *selection, opts metav
 			return
 		}
 		for _, ev := range evs {
-			if t, obj, ok := sel.event(ev); ok {
-				if ws.send(t, obj.(runtime.Object)) != nil {
-					return
-				}
+			t, obj, ok := sel.event(ev)
+			if !ok {
+				continue
+			}
+			var err error
+			if t == ev.Type && obj == ev.Object && ws.table == nil {
+				err = ws.sendShared(ev) // as recorded: encoded once for every watcher
+			} else {
+				err = ws.send(t, obj.(runtime.Object))
+			}
+			if err != nil {
+				return
 			}
 		}
 		pos = max(pos, now)
