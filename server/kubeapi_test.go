@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,7 +31,7 @@ import (
 // JSON or Kubernetes' protobuf.
 func kubeClient(t *testing.T, ts *testServer, protobuf bool, token string) kubernetes.Interface {
 	t.Helper()
-	cfg := &rest.Config{Host: ts.base, BearerToken: token}
+	cfg := &rest.Config{Host: ts.base, BearerToken: token, QPS: -1} // no client-side throttling
 	if protobuf {
 		cfg.ContentType = "application/vnd.kubernetes.protobuf"
 		cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
@@ -298,5 +299,34 @@ func TestKubernetesWrites(t *testing.T) {
 	}
 	if _, err := admin.CoreV1().Services("own").Get(ctx, "api", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("get after delete: %v, want NotFound", err)
+	}
+}
+
+// TestKubernetesConcurrentReads: many readers encode the cache's shared
+// objects at once, in both forms (under -race: the encoder stamps an
+// object's kind while it encodes, so each must encode its own copy).
+func TestKubernetesConcurrentReads(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, Config{})
+	ts.mustCreateService(t, webSvc())
+	ts.mustCreateInstance(t, webInst("web-1"))
+	clients := []kubernetes.Interface{kubeClient(t, ts, false, ""), kubeClient(t, ts, true, "")}
+	var g errgroup.Group
+	for i := range 8 {
+		cs := clients[i%2]
+		g.Go(func() error {
+			for range 20 {
+				if _, err := cs.CoreV1().Services("shop").Get(context.Background(), "web", metav1.GetOptions{}); err != nil {
+					return err
+				}
+				if _, err := cs.DiscoveryV1().EndpointSlices("shop").List(context.Background(), metav1.ListOptions{}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -107,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 		s.hub.Close()
 		return nil, err
 	}
-	s.kubeCache = kubeapi.NewCache(st, s.hub, cfg.Logger, cfg.WatchHistory)
+	s.kubeCache = kubeapi.NewCache(st, s.hub, cfg.Logger, cfg.WatchHistory, cfg.ServiceCIDR, cfg.Clock.Now)
 	s.guard = &guard{enabled: s.plan.auth, store: st, clock: cfg.Clock, log: cfg.Logger, sessions: newSessions(st, cfg.Clock)}
 	st.OnTokenChange(s.guard.known.invalidate)
 	ok := false

@@ -14,9 +14,11 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -92,6 +94,9 @@ type Cache struct {
 	log   *slog.Logger
 	limit int // events kept in the history
 
+	serviceCIDR *networkingv1.ServiceCIDR // fixed at start
+	now         func() time.Time          // stamps endpoints.kubernetes.io/last-change-trigger-time
+
 	sources map[string]*source // the feeder's own; namespace/name
 	hosts   map[string]*host   // the feeder's own; instances per node
 
@@ -113,11 +118,19 @@ type Cache struct {
 }
 
 // NewCache returns a cache of st's services following hub; Run fills it.
-func NewCache(st *store.Store, hub *watch.Hub, log *slog.Logger, history int) *Cache {
+// serviceCIDR is where cluster IPs come from.
+func NewCache(st *store.Store, hub *watch.Hub, log *slog.Logger, history int, serviceCIDR string, now func() time.Time) *Cache {
 	if history <= 0 {
 		history = 10000
 	}
-	return &Cache{store: st, hub: hub, log: log, limit: history, changed: make(chan struct{}), wanted: make(chan struct{})}
+	c := &Cache{store: st, hub: hub, log: log, limit: history, changed: make(chan struct{}), wanted: make(chan struct{}), now: now}
+	if serviceCIDR != "" {
+		c.serviceCIDR = &networkingv1.ServiceCIDR{ObjectMeta: objectMeta("", "kubernetes", "", 1, nil, nil),
+			Spec: networkingv1.ServiceCIDRSpec{CIDRs: []string{serviceCIDR}},
+			Status: networkingv1.ServiceCIDRStatus{Conditions: []metav1.Condition{{Type: networkingv1.ServiceCIDRConditionReady,
+				Status: metav1.ConditionTrue, Reason: "svcreg", Message: "svcreg's --service-cidr"}}}}
+	}
+	return c
 }
 
 // want starts the cache, once.
@@ -380,12 +393,12 @@ func (c *Cache) replaceLocked(key string, rev int64, old, new *published) {
 	case new.endpoints == nil && oldEndpoints != nil:
 		c.recordLocked(kwatch.Deleted, rev, &endpoints, deleted(oldEndpoints, rev), nil)
 	case new.endpoints != nil && oldEndpoints == nil:
-		c.recordLocked(kwatch.Added, rev, &endpoints, new.endpoints, nil)
+		c.recordLocked(kwatch.Added, rev, &endpoints, c.stamp(new.endpoints), nil)
 	case new.endpoints != nil:
 		if same(oldEndpoints, new.endpoints) {
 			new.endpoints = oldEndpoints
 		} else {
-			c.recordLocked(kwatch.Modified, rev, &endpoints, new.endpoints, oldEndpoints)
+			c.recordLocked(kwatch.Modified, rev, &endpoints, c.stamp(new.endpoints), oldEndpoints)
 		}
 	}
 	byName := make(map[string]*discoveryv1.EndpointSlice, len(oldSlices))
@@ -397,11 +410,11 @@ func (c *Cache) replaceLocked(key string, rev int64, old, new *published) {
 		delete(byName, s.Name)
 		switch {
 		case !ok:
-			c.recordLocked(kwatch.Added, rev, &endpointSlices, s, nil)
+			c.recordLocked(kwatch.Added, rev, &endpointSlices, c.stamp(s), nil)
 		case same(prev, s):
 			new.slices[i] = prev
 		default:
-			c.recordLocked(kwatch.Modified, rev, &endpointSlices, s, prev)
+			c.recordLocked(kwatch.Modified, rev, &endpointSlices, c.stamp(s), prev)
 		}
 	}
 	for _, s := range oldSlices {
@@ -412,14 +425,48 @@ func (c *Cache) replaceLocked(key string, rev int64, old, new *published) {
 }
 
 // same reports whether two versions of an object differ only in their
-// resourceVersion.
+// resourceVersion and trigger time.
 func same[T runtime.Object](old, new T) bool {
 	a, b := any(old).(metav1.Object), any(new).(metav1.Object)
-	rv := b.GetResourceVersion()
+	rv, annotations := b.GetResourceVersion(), b.GetAnnotations()
 	b.SetResourceVersion(a.GetResourceVersion())
+	b.SetAnnotations(withAnnotation(annotations, triggerTime, a.GetAnnotations()[triggerTime]))
 	eq := equality.Semantic.DeepEqual(old, new)
 	b.SetResourceVersion(rv)
+	b.SetAnnotations(annotations)
 	return eq
+}
+
+// triggerTime is when the change an Endpoints or EndpointSlice shows
+// happened; kube-proxy's network programming latency is measured from it.
+const triggerTime = corev1.EndpointsLastChangeTriggerTime
+
+// stamp sets an object's trigger time to now: when the cache derived the
+// change, within a dispatch of its commit on this server (svcreg's rows
+// carry no time of their own).
+func (c *Cache) stamp(o metav1.Object) metav1.Object {
+	if c.now != nil {
+		o.SetAnnotations(withAnnotation(o.GetAnnotations(), triggerTime, c.now().UTC().Format(time.RFC3339Nano)))
+	}
+	return o
+}
+
+// withAnnotation is m with key set to v (removed when v is empty), a
+// copy; nil when empty.
+func withAnnotation(m map[string]string, key, v string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for k, x := range m {
+		out[k] = x
+	}
+	if v == "" {
+		delete(out, key)
+	} else {
+		out[key] = v
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // deleted is an object's last state as its DELETED event carries it, at

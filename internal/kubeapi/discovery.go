@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 
 	openapiv2 "github.com/google/gnostic-models/openapiv2"
@@ -41,33 +42,50 @@ func (r *resource) verbs() metav1.Verbs {
 func (h *handler) discovery(w http.ResponseWriter, r *http.Request) bool {
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	aggregated := wantsAggregated(r)
-	switch path {
-	case "/api":
-		if aggregated {
-			writeAggregated(w, r, groupDiscovery(coreV1))
-			return true
-		}
+	switch {
+	case path == "/api" && aggregated:
+		writeAggregated(w, r, groupDiscovery(coreV1))
+	case path == "/api":
 		write(w, r, http.StatusOK, coreV1, &metav1.APIVersions{Versions: []string{"v1"},
 			ServerAddressByClientCIDRs: []metav1.ServerAddressByClientCIDR{{ClientCIDR: "0.0.0.0/0", ServerAddress: r.Host}}})
-	case "/apis":
-		if aggregated {
-			writeAggregated(w, r, groupDiscovery(discoveryV1))
-			return true
+	case path == "/apis" && aggregated:
+		writeAggregated(w, r, groupDiscovery(groupVersions()...))
+	case path == "/apis":
+		list := &metav1.APIGroupList{}
+		for _, gv := range groupVersions() {
+			list.Groups = append(list.Groups, apiGroup(gv))
 		}
-		write(w, r, http.StatusOK, coreV1, &metav1.APIGroupList{Groups: []metav1.APIGroup{apiGroup(discoveryV1)}})
-	case "/apis/" + discoveryV1.Group:
-		g := apiGroup(discoveryV1)
-		write(w, r, http.StatusOK, coreV1, &g)
-	case "/api/v1":
+		write(w, r, http.StatusOK, coreV1, list)
+	case path == "/api/v1":
 		write(w, r, http.StatusOK, coreV1, resourceList(coreV1))
-	case "/apis/" + discoveryV1.String():
-		write(w, r, http.StatusOK, coreV1, resourceList(discoveryV1))
-	case "/openapi/v2":
+	case path == "/openapi/v2":
 		openAPIV2(w, r)
 	default:
+		for _, gv := range groupVersions() {
+			switch path {
+			case "/apis/" + gv.Group:
+				g := apiGroup(gv)
+				write(w, r, http.StatusOK, coreV1, &g)
+				return true
+			case "/apis/" + gv.String():
+				write(w, r, http.StatusOK, coreV1, resourceList(gv))
+				return true
+			}
+		}
 		return false
 	}
 	return true
+}
+
+// groupVersions are the named groups served (the core group is /api's).
+func groupVersions() []schema.GroupVersion {
+	var out []schema.GroupVersion
+	for _, r := range resources {
+		if gv := r.gvr.GroupVersion(); gv.Group != "" && !slices.Contains(out, gv) {
+			out = append(out, gv)
+		}
+	}
+	return out
 }
 
 func apiGroup(gv schema.GroupVersion) metav1.APIGroup {
@@ -86,22 +104,26 @@ func resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 	return list
 }
 
-func groupDiscovery(gv schema.GroupVersion) *apidiscoveryv2.APIGroupDiscoveryList {
-	v := apidiscoveryv2.APIVersionDiscovery{Version: gv.Version, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}
-	for _, r := range resources {
-		if r.gvr.GroupVersion() != gv {
-			continue
+func groupDiscovery(gvs ...schema.GroupVersion) *apidiscoveryv2.APIGroupDiscoveryList {
+	list := &apidiscoveryv2.APIGroupDiscoveryList{}
+	for _, gv := range gvs {
+		v := apidiscoveryv2.APIVersionDiscovery{Version: gv.Version, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}
+		for _, r := range resources {
+			if r.gvr.GroupVersion() != gv {
+				continue
+			}
+			scope := apidiscoveryv2.ScopeCluster
+			if r.namespaced {
+				scope = apidiscoveryv2.ScopeNamespace
+			}
+			v.Resources = append(v.Resources, apidiscoveryv2.APIResourceDiscovery{Resource: r.gvr.Resource, SingularResource: r.singular,
+				ResponseKind: &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.kind},
+				Scope:        scope, Verbs: r.verbs(), ShortNames: r.shortNames})
 		}
-		scope := apidiscoveryv2.ScopeCluster
-		if r.namespaced {
-			scope = apidiscoveryv2.ScopeNamespace
-		}
-		v.Resources = append(v.Resources, apidiscoveryv2.APIResourceDiscovery{Resource: r.gvr.Resource, SingularResource: r.singular,
-			ResponseKind: &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.kind},
-			Scope:        scope, Verbs: r.verbs(), ShortNames: r.shortNames})
+		list.Items = append(list.Items, apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: gv.Group},
+			Versions: []apidiscoveryv2.APIVersionDiscovery{v}})
 	}
-	return &apidiscoveryv2.APIGroupDiscoveryList{Items: []apidiscoveryv2.APIGroupDiscovery{{
-		ObjectMeta: metav1.ObjectMeta{Name: gv.Group}, Versions: []apidiscoveryv2.APIVersionDiscovery{v}}}}
+	return list
 }
 
 // aggregatedMedia is how an aggregated discovery document is typed.

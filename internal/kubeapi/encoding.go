@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -34,6 +36,7 @@ var (
 func init() {
 	utilruntime.Must(corev1.AddToScheme(scheme))
 	utilruntime.Must(discoveryv1.AddToScheme(scheme))
+	utilruntime.Must(networkingv1.AddToScheme(scheme))
 	utilruntime.Must(apidiscoveryv2.AddToScheme(scheme))
 	utilruntime.Must(metav1.AddMetaToScheme(scheme))
 	codecs = serializer.NewCodecFactory(scheme)
@@ -72,13 +75,23 @@ func negotiate(r *http.Request) runtime.SerializerInfo {
 func write(w http.ResponseWriter, r *http.Request, code int, gv schema.GroupVersion, obj runtime.Object) {
 	info := negotiate(r)
 	var buf bytes.Buffer
-	if err := codecs.EncoderForVersion(info.Serializer, gv).Encode(obj, &buf); err != nil {
+	if err := codecs.EncoderForVersion(info.Serializer, gv).Encode(forEncoding(obj), &buf); err != nil {
 		writeStatus(w, r, apierrors.NewInternalError(err))
 		return
 	}
 	w.Header().Set("Content-Type", info.MediaType)
 	w.WriteHeader(code)
 	w.Write(buf.Bytes())
+}
+
+// forEncoding is a shallow copy of obj for an encoder to stamp: the
+// versioning encoder sets the object's apiVersion and kind while it
+// encodes, and the cache's objects are shared by every reader.
+func forEncoding(obj runtime.Object) runtime.Object {
+	v := reflect.ValueOf(obj).Elem()
+	c := reflect.New(v.Type())
+	c.Elem().Set(v)
+	return c.Interface().(runtime.Object)
 }
 
 // writeStatus answers an error as a Kubernetes Status.

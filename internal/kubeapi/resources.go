@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -148,8 +149,29 @@ var nodes = resource{
 	empty: func() metav1.Object { return &corev1.Node{} },
 }
 
+// serviceCIDRs are the ranges cluster IPs come from (KEP-1880): one,
+// svcreg's --service-cidr, named "kubernetes" as Kubernetes names its
+// default. kube-proxy's nftables mode reads them to drop traffic to
+// unallocated cluster IPs.
+var serviceCIDRs = resource{
+	gvr: networkingv1.SchemeGroupVersion.WithResource("servicecidrs"), kind: "ServiceCIDR", singular: "servicecidr",
+	each: func(c *Cache, fn func(metav1.Object)) {
+		if c.serviceCIDR != nil {
+			fn(c.serviceCIDR)
+		}
+	},
+	list: func(items []metav1.Object, m metav1.ListMeta) runtime.Object {
+		l := &networkingv1.ServiceCIDRList{ListMeta: m, Items: make([]networkingv1.ServiceCIDR, len(items))}
+		for i, o := range items {
+			l.Items[i] = *o.(*networkingv1.ServiceCIDR)
+		}
+		return l
+	},
+	empty: func() metav1.Object { return &networkingv1.ServiceCIDR{} },
+}
+
 // resources are every resource served, by group/version and plural name.
-var resources = []*resource{&services, &endpoints, &namespaces, &nodes, &endpointSlices}
+var resources = []*resource{&services, &endpoints, &namespaces, &nodes, &endpointSlices, &serviceCIDRs}
 
 func lookup(gv schema.GroupVersion, plural string) *resource {
 	for _, r := range resources {

@@ -64,7 +64,7 @@ func (ws *watchStream) send(t kwatch.EventType, obj runtime.Object) error {
 		obj = ws.table(m)
 	}
 	ws.buf.Reset()
-	if err := ws.embedded.Encode(obj, &ws.buf); err != nil {
+	if err := ws.embedded.Encode(forEncoding(obj), &ws.buf); err != nil {
 		return err
 	}
 	if err := ws.stream.Encode(&metav1.WatchEvent{Type: string(t), Object: runtime.RawExtension{Raw: ws.buf.Bytes()}}); err != nil {
@@ -83,7 +83,7 @@ func (ws *watchStream) sendShared(ev *Event) error {
 	}
 	raw, err := ev.encoded[i].get(func() ([]byte, error) {
 		var buf bytes.Buffer
-		err := ws.embedded.Encode(ev.Object.(runtime.Object), &buf)
+		err := ws.embedded.Encode(forEncoding(ev.Object.(runtime.Object)), &buf)
 		return buf.Bytes(), err
 	})
 	if err != nil {

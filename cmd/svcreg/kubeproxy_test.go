@@ -1,0 +1,90 @@
+// Copyright 2026 The svcreg Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// kubeProxyScript runs in a network namespace of the test's own: svcreg,
+// two backends on addresses of its loopback, and the real kube-proxy in nftables
+// mode reading svcreg's Kubernetes API; a client in the namespace reaches
+// the cluster IP and follows an add, a removal and a drain. The registry
+// and kube-proxy use their default ports: a new namespace has nothing
+// else bound.
+const kubeProxyScript = `
+trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
+ip link set lo up
+ip addr add 10.1.0.1/32 dev lo && ip addr add 10.1.0.2/32 dev lo
+ip route add 10.96.0.0/16 dev lo src 10.1.0.1
+"$SVCREG" serve --dns-addr "" > svcreg.log 2>&1 &
+for b in 1 2; do mkdir -p b$b && echo "backend $b" > b$b/index.html; done
+python3 -m http.server 8080 --bind 10.1.0.1 --directory b1 > /dev/null 2>&1 &
+python3 -m http.server 8080 --bind 10.1.0.2 --directory b2 > /dev/null 2>&1 &
+for i in $(seq 100); do curl -sf localhost:7480/readyz > /dev/null && break; sleep 0.1; done
+instance() { printf 'apiVersion: svcreg.io/v1\nkind: Instance\nname: web-%s\nnamespace: shop\nip: 10.1.0.%s\nnode: node-1\nlabels: {app: web}\nports: [{name: http, port: 8080}]\n' $1 $1 | "$SVCREG" apply -f - > /dev/null; }
+printf 'apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec:\n  clusterIP: 10.96.0.50\n  selector: {app: web}\n  ports: [{name: http, port: 80, targetPort: http}]\n' | "$SVCREG" apply -f - > /dev/null
+instance 1
+"$SVCREG" kubeconfig --server http://127.0.0.1:7480 > kubeconfig
+"$KUBE_PROXY" --kubeconfig kubeconfig --proxy-mode nftables --hostname-override node-1 --bind-address 10.1.0.1 \
+  --metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 > kube-proxy.log 2>&1 &
+# until answers match: every one of 20 requests (bounded: 300 rounds)
+until_answers() {
+  for round in $(seq 300); do
+    got=$(for i in $(seq 20); do curl -s --max-time 1 http://10.96.0.50/ || echo none; done | sort -u | tr '\n' ' ')
+    [ "$got" = "$1" ] && echo "reached: $got" && return 0
+    sleep 0.1
+  done
+  echo "never reached [$1], last [$got]"; cat kube-proxy.log | tail -20; return 1
+}
+until_answers "backend 1 "
+instance 2
+until_answers "backend 1 backend 2 "
+"$SVCREG" drain web-1 -n shop > /dev/null
+until_answers "backend 2 "
+"$SVCREG" delete instance web-2 -n shop > /dev/null
+"$SVCREG" undrain web-1 -n shop > /dev/null
+until_answers "backend 1 "
+curl -s 127.0.0.1:10249/metrics | grep -E '^kubeproxy_network_programming_duration_seconds_(count|sum)'
+nft list table ip kube-proxy > /dev/null && echo "kube-proxy's table is there"
+`
+
+// TestKubeProxy runs the real kube-proxy (k8s.io/kubernetes' cmd/kube-proxy,
+// pinned in tools/kube-proxy, built into Go's build cache) against
+// svcreg in a network namespace of the test's own, in nftables mode.
+func TestKubeProxy(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs kube-proxy in a network namespace of its own (CI runs as root)")
+	}
+	for _, tool := range []string{"nft", "curl", "python3", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (CI installs it)", tool)
+		}
+	}
+	out, err := exec.Command("go", "tool", "-modfile=../../tools/kube-proxy/go.mod", "-n", "kube-proxy").Output()
+	if err != nil {
+		t.Fatalf("building kube-proxy: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", "--net", "bash", "-e", "-o", "pipefail", "-c", kubeProxyScript)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "SVCREG="+binary, "KUBE_PROXY="+strings.TrimSpace(string(out)))
+	got, err := cmd.CombinedOutput()
+	t.Logf("%s", got)
+	if err != nil {
+		t.Fatalf("the kube-proxy script failed: %v", err)
+	}
+	m := regexp.MustCompile(`kubeproxy_network_programming_duration_seconds_count\{[^}]*\} (\d+)`).FindStringSubmatch(string(got))
+	if m == nil || m[1] == "0" || !strings.Contains(string(got), "kube-proxy's table is there") {
+		t.Errorf("kube-proxy's own network programming metric (from the EndpointSlices' trigger times) or its nftables table is missing")
+	}
+}
