@@ -18,7 +18,8 @@ import (
 // mode reading svcreg's Kubernetes API; a client in the namespace reaches
 // the cluster IP and follows an add, a removal and a drain. The registry
 // and kube-proxy use their default ports: a new namespace has nothing
-// else bound.
+// else bound. kube-proxy leaves the conntrack sysctls alone (the zeros),
+// some of which the kernel shares between namespaces.
 const kubeProxyScript = `
 trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
 ip link set lo up
@@ -34,7 +35,8 @@ printf 'apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\ns
 instance 1
 "$SVCREG" kubeconfig --server http://127.0.0.1:7480 > kubeconfig
 "$KUBE_PROXY" --kubeconfig kubeconfig --proxy-mode nftables --hostname-override node-1 --bind-address 10.1.0.1 \
-  --metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 > kube-proxy.log 2>&1 &
+  --metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 \
+  --conntrack-max-per-core 0 --conntrack-tcp-timeout-established 0 --conntrack-tcp-timeout-close-wait 0 > kube-proxy.log 2>&1 &
 # until answers match: every one of 20 requests (bounded: 300 rounds)
 until_answers() {
   for round in $(seq 300); do
