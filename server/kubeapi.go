@@ -7,7 +7,6 @@ import (
 	"context"
 	"net/http"
 
-	"google.golang.org/grpc/metadata"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/svcreg/svcreg/gen/svcreg/v1/svcregv1grpc"
@@ -31,13 +30,9 @@ func (g *guard) kubeAccess(r *http.Request) (kubeapi.Access, error) {
 	if !g.enabled {
 		return kubeapi.Access{}, nil
 	}
-	ctx := r.Context()
-	if h := r.Header.Get("Authorization"); h != "" {
-		ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("authorization", h))
-	}
-	p, err := g.authenticate(ctx, portGateway)
+	p, err := g.authenticateHTTP(r)
 	if err != nil {
-		g.audit(ctx, nil, "kubernetes "+r.Method+" "+r.URL.Path, "", "", err)
+		g.audit(r.Context(), nil, "kubernetes "+r.Method+" "+r.URL.Path, "", "", err)
 		return kubeapi.Access{}, apierrors.NewUnauthorized(err.Error())
 	}
 	if p.Everything {

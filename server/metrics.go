@@ -164,11 +164,7 @@ func (m *serverMetrics) handler() http.Handler {
 // which names namespaces, services and methods.
 func (g *guard) readersOfAll(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		if h := r.Header.Get("Authorization"); h != "" {
-			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("authorization", h))
-		}
-		p, err := g.authenticate(ctx, portGateway)
+		p, err := g.authenticateHTTP(r)
 		if err == nil {
 			_, err = auth.Authorize(p, auth.Read, "*")
 		}
@@ -183,6 +179,17 @@ func (g *guard) readersOfAll(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authenticateHTTP authenticates a request of the HTTP port that does not
+// go through the gateway (/metrics, the Kubernetes API): its bearer token,
+// as the gateway's port takes it.
+func (g *guard) authenticateHTTP(r *http.Request) (*auth.Principal, error) {
+	ctx := r.Context()
+	if h := r.Header.Get("Authorization"); h != "" {
+		ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("authorization", h))
+	}
+	return g.authenticate(ctx, portGateway)
 }
 
 // splitMethod turns /svcreg.v1.RegistryService/ListServices into its

@@ -53,11 +53,7 @@ var services = resource{
 		}
 	},
 	list: func(items []metav1.Object, m metav1.ListMeta) runtime.Object {
-		l := &corev1.ServiceList{ListMeta: m, Items: make([]corev1.Service, len(items))}
-		for i, o := range items {
-			l.Items[i] = *o.(*corev1.Service)
-		}
-		return l
+		return &corev1.ServiceList{ListMeta: m, Items: values[corev1.Service](items)}
 	},
 	empty: func() metav1.Object { return &corev1.Service{} },
 	fields: func(o metav1.Object) fields.Set {
@@ -76,11 +72,7 @@ var endpoints = resource{
 		}
 	},
 	list: func(items []metav1.Object, m metav1.ListMeta) runtime.Object {
-		l := &corev1.EndpointsList{ListMeta: m, Items: make([]corev1.Endpoints, len(items))}
-		for i, o := range items {
-			l.Items[i] = *o.(*corev1.Endpoints)
-		}
-		return l
+		return &corev1.EndpointsList{ListMeta: m, Items: values[corev1.Endpoints](items)}
 	},
 	empty: func() metav1.Object { return &corev1.Endpoints{} },
 }
@@ -95,11 +87,7 @@ var endpointSlices = resource{
 		}
 	},
 	list: func(items []metav1.Object, m metav1.ListMeta) runtime.Object {
-		l := &discoveryv1.EndpointSliceList{ListMeta: m, Items: make([]discoveryv1.EndpointSlice, len(items))}
-		for i, o := range items {
-			l.Items[i] = *o.(*discoveryv1.EndpointSlice)
-		}
-		return l
+		return &discoveryv1.EndpointSliceList{ListMeta: m, Items: values[discoveryv1.EndpointSlice](items)}
 	},
 	empty: func() metav1.Object { return &discoveryv1.EndpointSlice{} },
 	fields: func(o metav1.Object) fields.Set {
@@ -120,11 +108,7 @@ var namespaces = resource{
 		}
 	},
 	list: func(items []metav1.Object, m metav1.ListMeta) runtime.Object {
-		l := &corev1.NamespaceList{ListMeta: m, Items: make([]corev1.Namespace, len(items))}
-		for i, o := range items {
-			l.Items[i] = *o.(*corev1.Namespace)
-		}
-		return l
+		return &corev1.NamespaceList{ListMeta: m, Items: values[corev1.Namespace](items)}
 	},
 	empty: func() metav1.Object { return &corev1.Namespace{} },
 	fields: func(o metav1.Object) fields.Set {
@@ -140,11 +124,7 @@ var nodes = resource{
 		}
 	},
 	list: func(items []metav1.Object, m metav1.ListMeta) runtime.Object {
-		l := &corev1.NodeList{ListMeta: m, Items: make([]corev1.Node, len(items))}
-		for i, o := range items {
-			l.Items[i] = *o.(*corev1.Node)
-		}
-		return l
+		return &corev1.NodeList{ListMeta: m, Items: values[corev1.Node](items)}
 	},
 	empty: func() metav1.Object { return &corev1.Node{} },
 }
@@ -161,11 +141,7 @@ var serviceCIDRs = resource{
 		}
 	},
 	list: func(items []metav1.Object, m metav1.ListMeta) runtime.Object {
-		l := &networkingv1.ServiceCIDRList{ListMeta: m, Items: make([]networkingv1.ServiceCIDR, len(items))}
-		for i, o := range items {
-			l.Items[i] = *o.(*networkingv1.ServiceCIDR)
-		}
-		return l
+		return &networkingv1.ServiceCIDRList{ListMeta: m, Items: values[networkingv1.ServiceCIDR](items)}
 	},
 	empty: func() metav1.Object { return &networkingv1.ServiceCIDR{} },
 }
@@ -180,6 +156,16 @@ func lookup(gv schema.GroupVersion, plural string) *resource {
 		}
 	}
 	return nil
+}
+
+// values are a list's items: the objects, by value, as Kubernetes' lists
+// hold them.
+func values[T any](items []metav1.Object) []T {
+	out := make([]T, len(items))
+	for i, o := range items {
+		out[i] = *any(o).(*T)
+	}
+	return out
 }
 
 // keysLocked are the services' keys (namespace/name) in order.
